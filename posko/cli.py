@@ -1,0 +1,149 @@
+"""The `posko` command line.
+
+Subcommands live with the package that owns them and are imported only when used, so
+`posko config show` on the hub never loads audio libraries. A subcommand whose module is
+not part of this build says so and exits 1: a feature that is not built is absent, not faked.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from posko import __version__
+from posko.config import ConfigError, as_toml, load_settings
+from posko.errors import PoskoError
+
+# name -> ("module:attribute", one-line help). The module owns the command.
+LAZY_COMMANDS: dict[str, tuple[str, str]] = {
+    "up": ("posko.up:up", "Run the whole dev stack: broker, hub, arbiter, one simulated kiosk."),
+    "doctor": ("posko.doctor:doctor", "Check this unit's broker, bridge, hub link and devices."),
+    "hub": ("hub.cli:hub", "The command center's hub: serve, units, users."),
+    "enroll": ("posko.enroll:enroll", "Enrol this unit with the hub using a one-time code."),
+    "kiosk-ui": ("kiosk_ui.cli:kiosk_ui", "Serve the kiosk touchscreen app and its sync worker."),
+    "outbox": ("kiosk_ui.cli:outbox", "Inspect and repair the kiosk's report outbox."),
+    "unit": ("firmware.cli:unit", "Run the on-device agent (buttons, LEDs, voice, PTT)."),
+    "ask": ("firmware.assistant.cli:ask", "Ask the assistant a question from the command line."),
+    "models": ("models.cli:models", "Fetch, install, verify and warm speech models."),
+    "arbiter": ("gateway.cli:arbiter", "Run the talk-group floor arbiter and recorder."),
+    "ptt": ("gateway.cli:ptt", "Push-to-talk terminal client."),
+    "bench": ("firmware.bench_cli:bench", "Benchmarks to run on a real unit."),
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(LAZY_COMMANDS))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None or cmd_name not in LAZY_COMMANDS:
+            return command
+        target, help_text = LAZY_COMMANDS[cmd_name]
+        module_name, attr = target.split(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and module_name.startswith(exc.name):
+                return _not_built(cmd_name, help_text)
+            raise
+        command = getattr(module, attr, None)
+        if command is None:
+            return _not_built(cmd_name, help_text)
+        return command
+
+
+def _not_built(name: str, help_text: str) -> click.Command:
+    @click.command(name=name, help=f"{help_text} (not built yet)",
+                   context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+    def missing() -> None:
+        click.echo(f"posko {name}: not built yet in this version of Posko", err=True)
+        sys.exit(1)
+
+    return missing
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="posko")
+def cli() -> None:
+    """Posko: offline-first field system for Indonesian police posts."""
+
+
+@cli.group()
+def config() -> None:
+    """Show and check the configuration."""
+
+
+@config.command("show")
+@click.option("--reveal-secrets", is_flag=True, help="Print secrets instead of masking them.")
+def config_show(reveal_secrets: bool) -> None:
+    """Print the effective configuration (file + POSKO_* overrides) as TOML."""
+    settings = load_settings()
+    click.echo(as_toml(settings, mask_secrets=not reveal_secrets), nl=False)
+
+
+@config.command("check")
+def config_check() -> None:
+    """Validate the configuration and say where it came from."""
+    settings = load_settings()
+    click.echo(f"configuration OK ({settings.source})")
+
+
+@config.command("keys")
+@click.option("--markdown", is_flag=True, help="As the Markdown table the README carries.")
+@click.option("--write-readme", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Replace the table between the config-keys markers of this README.")
+def config_keys(markdown: bool, write_readme: str | None) -> None:
+    """List every configuration key with its default, unit and meaning."""
+    from posko.config import describe_keys
+
+    rows = describe_keys()
+    if write_readme:
+        import re
+        from pathlib import Path
+
+        table = "\n".join(["| key | default | unit | meaning |", "|---|---|---|---|"]
+                          + [f"| `{k}` | `{d}` | {u} | {doc} |" for k, d, u, doc in rows])
+        path = Path(write_readme)
+        text = path.read_text()
+        new = re.sub(r"<!-- config-keys:start -->.*<!-- config-keys:end -->",
+                     lambda m: f"<!-- config-keys:start -->\n{table}\n<!-- config-keys:end -->",
+                     text, flags=re.S)
+        path.write_text(new)
+        click.echo(f"{path}: {len(rows)} keys")
+        return
+    if markdown:
+        click.echo("| key | default | unit | meaning |")
+        click.echo("|---|---|---|---|")
+        for key, default, unit, doc in rows:
+            click.echo(f"| `{key}` | `{default}` | {unit} | {doc} |")
+        return
+    for key, default, unit, doc in rows:
+        click.echo(f"{key} = {default}{f' [{unit}]' if unit else ''}  # {doc}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: turns Posko's own errors into one line and an exit code."""
+    try:
+        cli.main(args=argv, prog_name="posko", standalone_mode=False)
+    except ConfigError as exc:
+        click.echo(f"posko: configuration error: {exc}", err=True)
+        sys.exit(2)
+    except PoskoError as exc:
+        click.echo(f"posko: {exc}", err=True)
+        sys.exit(1)
+    except click.exceptions.Abort:
+        click.echo("posko: aborted", err=True)
+        sys.exit(130)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    sys.exit(0)

@@ -1,0 +1,159 @@
+"""`posko up`: the whole system on one laptop.
+
+Starts a real Mosquitto with a config generated under `<state_dir>/broker/`, then each
+part of Posko that this build has (hub, arbiter, one simulated kiosk unit), prints where
+each one is, and on Ctrl-C or SIGTERM stops everything it started.
+
+A part plugs in through a function `dev_services(settings) -> list[ProcessSpec]` in its
+own package (see COMPONENTS); it is called only after the parts before it are ready, so
+the kiosk can, for example, enrol itself with the hub that was just started.
+"""
+
+from __future__ import annotations
+
+import importlib
+import signal
+import sys
+import time
+from types import FrameType
+
+import click
+
+from posko.broker import BrokerConfig, BrokerError, MosquittoProcess, port_is_free, wait_for_port
+from posko.config import Settings, load_settings
+from posko.errors import PoskoError
+from posko.procs import Child, ProcessSpec
+
+# Order matters: a part may rely on the parts above it being up.
+COMPONENTS: list[tuple[str, str]] = [
+    ("hub", "hub.devstack:dev_services"),
+    ("arbiter", "gateway.devstack:dev_services"),
+    ("kiosk", "kiosk_ui.devstack:dev_services"),
+    ("unit", "firmware.devstack:dev_services"),
+]
+
+
+class UpError(PoskoError, RuntimeError):
+    """The dev stack could not start."""
+
+
+class _Stop(Exception):
+    """Raised from the signal handler to unwind into the shutdown path."""
+
+
+def _load_component(target: str):
+    module_name, attr = target.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            return None
+        raise
+    return getattr(module, attr, None)
+
+
+@click.command("up")
+@click.option("--only", multiple=True, metavar="PART",
+              help="Start only these parts besides the broker (hub, arbiter, kiosk, unit).")
+@click.option("--exit-after", type=float, default=0.0, hidden=True,
+              help="Stop by itself after this many seconds (for scripted checks).")
+def up(only: tuple[str, ...], exit_after: float) -> None:
+    """Run the broker and every built part of Posko until Ctrl-C."""
+    settings = load_settings()
+    run_stack(settings, only=set(only), exit_after=exit_after)
+
+
+def run_stack(settings: Settings, only: set[str] | None = None, exit_after: float = 0.0) -> None:
+    state = settings.state_dir
+    state.mkdir(parents=True, exist_ok=True)
+    log_dir = state / "logs"
+    children: list[Child] = []
+    broker: MosquittoProcess | None = None
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        raise _Stop(signal.Signals(signum).name)
+
+    old_int = signal.signal(signal.SIGINT, on_signal)
+    old_term = signal.signal(signal.SIGTERM, on_signal)
+    out = click.echo
+    try:
+        broker_cfg = BrokerConfig(
+            state_dir=state / "broker",
+            port=settings.broker.port,
+            bind=settings.broker.bind,
+            websockets_port=settings.broker.websockets_port,
+        )
+        if not port_is_free(broker_cfg.port, broker_cfg.bind):
+            raise UpError(
+                f"port {broker_cfg.port} ({broker_cfg.bind}) is already in use; stop what holds it "
+                "or choose another with [broker] port / POSKO_BROKER_PORT"
+            )
+        if settings.broker.websockets_port and not port_is_free(settings.broker.websockets_port, broker_cfg.bind):
+            raise UpError(f"port {settings.broker.websockets_port} ([broker] websockets_port) is already in use")
+        try:
+            broker = MosquittoProcess(broker_cfg, binary=settings.broker.binary,
+                                      log_path=log_dir / "mosquitto.log")
+            log_dir.mkdir(parents=True, exist_ok=True)
+            broker.start()
+        except BrokerError as exc:
+            raise UpError(str(exc)) from None
+        out(f"broker   mqtt://{broker_cfg.bind}:{broker_cfg.port}  (mosquitto pid {broker.proc.pid}, config {broker.conf_path})")
+        if broker_cfg.websockets_port:
+            out(f"broker   ws://{broker_cfg.bind}:{broker_cfg.websockets_port}  (WebSocket listener)")
+
+        for name, target in COMPONENTS:
+            if only and name not in only:
+                continue
+            factory = _load_component(target)
+            if factory is None:
+                out(f"{name:<8} not built yet in this version of Posko")
+                continue
+            for spec in factory(settings):
+                children.append(_start(spec, log_dir, out))
+
+        out(f"state    {state}  (logs in {log_dir})")
+        out("Posko is running. Press Ctrl-C to stop.")
+        sys.stdout.flush()
+        started = time.monotonic()
+        while True:
+            for child in children:
+                if not child.alive():
+                    raise UpError(
+                        f"{child.spec.name} stopped unexpectedly (exit {child.proc.returncode}); "
+                        f"last lines of {child.log_path}:\n{child.log_tail()}"
+                    )
+            if broker.proc.poll() is not None:
+                raise UpError(f"mosquitto stopped unexpectedly; log: {broker.log_tail()}")
+            if exit_after and time.monotonic() - started >= exit_after:
+                break
+            time.sleep(0.2)
+    except _Stop as why:
+        out(f"\nstopping ({why}) ...")
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for child in reversed(children):
+            child.stop()
+        if broker is not None:
+            broker.stop()
+        signal.signal(signal.SIGINT, old_int)
+        signal.signal(signal.SIGTERM, old_term)
+    out("stopped.")
+
+
+def _start(spec: ProcessSpec, log_dir, out) -> Child:
+    if spec.ready_port and not port_is_free(spec.ready_port, spec.ready_host):
+        raise UpError(f"{spec.name}: port {spec.ready_port} is already in use")
+    child = Child(spec, log_dir)
+    if spec.ready_port:
+        try:
+            wait_for_port(spec.ready_port, spec.ready_host, spec.ready_timeout_s, child.proc)
+        except BrokerError as exc:
+            tail = child.log_tail()
+            child.stop()
+            raise UpError(f"{spec.name} did not start: {exc}\n{tail}") from None
+    for label, url in spec.urls:
+        out(f"{label:<8} {url}")
+    if not spec.urls:
+        out(f"{spec.name:<8} running (pid {child.pid}, log {child.log_path})")
+    return child

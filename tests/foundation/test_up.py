@@ -1,0 +1,141 @@
+"""`posko up`: real broker, URLs printed, clean stop, clear one-line errors."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from posko.broker import free_port
+
+pytestmark = pytest.mark.broker
+
+
+def start_up(tmp_path: Path, port: int, *extra: str, env_extra: dict | None = None) -> subprocess.Popen:
+    env = dict(os.environ)
+    env.update({"POSKO_POSKO_STATE_DIR": str(tmp_path / "var"),
+                "POSKO_BROKER_PORT": str(port), "POSKO_MQTT_PORT": str(port),
+                "PYTHONUNBUFFERED": "1"})
+    env.update(env_extra or {})
+    return subprocess.Popen([sys.executable, "-m", "posko", "up", "--only", "none", *extra],
+                            env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def read_until(proc: subprocess.Popen, needle: str, timeout: float = 20) -> str:
+    seen = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            if proc.poll() is not None:
+                break
+            continue
+        seen.append(line)
+        if needle in line:
+            return "".join(seen)
+    raise AssertionError(f"{needle!r} not printed; got:\n{''.join(seen)}")
+
+
+def descendants(pid: int) -> set[int]:
+    """pids whose ancestry leads to pid (read from /proc)."""
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    parents[int(entry)] = int(fh.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def still_running(pids: set[int]) -> list[int]:
+    """The pids that exist and are not zombies."""
+    alive = []
+    for pid in pids:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        if "zombie" not in status:
+            alive.append(pid)
+    return alive
+
+
+def test_up_runs_a_broker_debian_clients_can_use_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    port = free_port()
+    proc = start_up(tmp_path, port)
+    try:
+        text = read_until(proc, "Press Ctrl-C")
+        assert f"mqtt://127.0.0.1:{port}" in text
+        assert "broker" in text
+        kids = descendants(proc.pid)
+        assert kids, "posko up started no processes"
+        sub = subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port),
+                                "-t", "posko/v1/test", "-C", "1", "-W", "10"],
+                               stdout=subprocess.PIPE, text=True)
+        time.sleep(0.5)
+        subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port),
+                        "-t", "posko/v1/test", "-m", "halo"], check=True, timeout=10)
+        assert sub.communicate(timeout=15)[0].strip() == "halo"
+
+        proc.send_signal(signal.SIGINT)
+        rest = proc.communicate(timeout=20)[0]
+        assert proc.returncode == 0, rest
+        assert "stopped." in rest
+        time.sleep(0.2)
+        alive = still_running(kids)
+        assert not alive, f"processes left behind: {alive}"
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.1", port)) != 0, "broker still listening"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_up_stops_everything_on_sigterm(tmp_path: Path) -> None:
+    port = free_port()
+    proc = start_up(tmp_path, port)
+    try:
+        read_until(proc, "Press Ctrl-C")
+        kids = descendants(proc.pid)
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=20)
+        time.sleep(0.2)
+        assert not still_running(kids)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_up_with_a_taken_port_says_so_in_one_line(tmp_path: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        proc = start_up(tmp_path, port)
+        out = proc.communicate(timeout=20)[0]
+    assert proc.returncode == 1
+    assert f"port {port}" in out and "already in use" in out
+    assert "Traceback" not in out
+    assert len(out.strip().splitlines()) == 1, out
+
+
+def test_up_without_mosquitto_says_so_in_one_line(tmp_path: Path) -> None:
+    proc = start_up(tmp_path, free_port(), env_extra={"POSKO_BROKER_BINARY": "no-such-mosquitto"})
+    out = proc.communicate(timeout=20)[0]
+    assert proc.returncode == 1
+    assert "'no-such-mosquitto' not found" in out
+    assert "Traceback" not in out
+    assert len(out.strip().splitlines()) == 1, out
