@@ -1,0 +1,136 @@
+"""One reconnecting MQTT connection per process, shared by its parts.
+
+paho-mqtt does the protocol; this wrapper adds what every Posko process needs on top:
+subscriptions that survive a broker restart (re-sent on every connect), handlers keyed by
+topic pattern, a last-will, and a `connected` event to wait on. A broker that is down at
+start is not an error: the link keeps trying every `reconnect_max_s` at most.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import paho.mqtt.client as mqtt
+
+from posko.settings.core import MqttSettings
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[str, bytes], None]
+
+
+@dataclass(frozen=True)
+class Will:
+    """Published by the broker when this client vanishes without disconnecting."""
+
+    topic: str
+    payload: bytes
+    qos: int = 1
+    retain: bool = False
+
+
+class MqttLink:
+    """A paho client that reconnects by itself and re-subscribes after every connect."""
+
+    def __init__(self, settings: MqttSettings, client_id: str | None = None, *,
+                 will: Will | None = None, reconnect_max_s: float = 2.0,
+                 on_connect: Callable[[], None] | None = None,
+                 on_disconnect: Callable[[], None] | None = None) -> None:
+        self.settings = settings
+        self.client_id = client_id or f"posko-{uuid.uuid4().hex[:10]}"
+        self.connected = threading.Event()
+        self._subs: dict[str, tuple[int, Handler]] = {}
+        self._lock = threading.Lock()
+        self._on_connect_cb = on_connect
+        self._on_disconnect_cb = on_disconnect
+        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id,
+                                   clean_session=True)
+        if settings.username:
+            self._client.username_pw_set(settings.username, settings.password or None)
+        if will is not None:
+            self._client.will_set(will.topic, will.payload, qos=will.qos, retain=will.retain)
+        self._client.reconnect_delay_set(min_delay=0.2, max_delay=reconnect_max_s)
+        self._client.max_queued_messages_set(1000)
+        self._client.on_connect = self._handle_connect
+        self._client.on_disconnect = self._handle_disconnect
+        self._client.on_message = self._handle_message
+        self._started = False
+
+    @property
+    def root(self) -> str:
+        return self.settings.topic_root
+
+    def start(self) -> MqttLink:
+        """Begin connecting in the background; returns at once."""
+        if not self._started:
+            self._client.connect_async(self.settings.host, self.settings.port,
+                                       keepalive=self.settings.keepalive_s)
+            self._client.loop_start()
+            self._started = True
+        return self
+
+    def wait_connected(self, timeout_s: float = 5.0) -> bool:
+        return self.connected.wait(timeout_s)
+
+    def stop(self) -> None:
+        """Disconnect cleanly (no last-will) and stop the network thread."""
+        if self._started:
+            self._client.disconnect()
+            self._client.loop_stop()
+            self._started = False
+        self.connected.clear()
+
+    def subscribe(self, pattern: str, handler: Handler, qos: int = 1) -> None:
+        """Call handler(topic, payload) for every message matching pattern, across reconnects."""
+        with self._lock:
+            self._subs[pattern] = (qos, handler)
+        if self.connected.is_set():
+            self._client.subscribe(pattern, qos)
+
+    def unsubscribe(self, pattern: str) -> None:
+        with self._lock:
+            self._subs.pop(pattern, None)
+        if self.connected.is_set():
+            self._client.unsubscribe(pattern)
+
+    def publish(self, topic: str, payload: bytes | str, qos: int = 0,
+                retain: bool = False) -> mqtt.MQTTMessageInfo:
+        """Queue a message; QoS 1 messages published while offline are sent on reconnect."""
+        return self._client.publish(topic, payload, qos=qos, retain=retain)
+
+    # paho callbacks (network thread)
+    def _handle_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if getattr(reason_code, "is_failure", False):
+            log.warning("mqtt %s refused by %s:%s: %s", self.client_id, self.settings.host,
+                        self.settings.port, reason_code)
+            return
+        with self._lock:
+            subs = list(self._subs.items())
+        for pattern, (qos, _handler) in subs:
+            client.subscribe(pattern, qos)
+        self.connected.set()
+        log.info("mqtt %s connected to %s:%s", self.client_id, self.settings.host, self.settings.port)
+        if self._on_connect_cb:
+            self._on_connect_cb()
+
+    def _handle_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        was = self.connected.is_set()
+        self.connected.clear()
+        if was:
+            log.warning("mqtt %s lost the broker (%s); reconnecting", self.client_id, reason_code)
+        if self._on_disconnect_cb:
+            self._on_disconnect_cb()
+
+    def _handle_message(self, client, userdata, msg: mqtt.MQTTMessage) -> None:
+        with self._lock:
+            subs = list(self._subs.items())
+        for pattern, (_qos, handler) in subs:
+            if mqtt.topic_matches_sub(pattern, msg.topic):
+                try:
+                    handler(msg.topic, msg.payload)
+                except Exception:  # a bad message must not kill the network thread
+                    log.exception("handler for %s failed on %s", pattern, msg.topic)
