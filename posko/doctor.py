@@ -1,0 +1,249 @@
+"""`posko doctor`: what a maintainer on SSH at 02:00 needs to know about this unit, in one screen.
+
+Each check is a small function returning a `Check` (ok / warn / fail with a one-line
+detail and, when something is wrong, what to do). Checks never raise: a broken part is a
+finding, not a traceback. Parts that are not built in this version say so.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import shutil
+import socket
+import ssl
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from urllib.parse import urlparse
+
+import click
+
+from posko import __version__
+from posko.config import Settings, load_settings
+
+OK, WARN, FAIL = "ok", "warn", "fail"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One finding."""
+
+    name: str
+    status: str  # ok | warn | fail
+    detail: str
+    fix: str = ""
+
+
+def check_config(settings: Settings) -> Check:
+    return Check("config", OK, f"valid ({settings.source}); unit {settings.posko.unit_id}, "
+                 f"state {settings.state_dir}")
+
+
+def check_disk(settings: Settings, min_free_mb: float = 500.0) -> Check:
+    path = settings.state_dir if settings.state_dir.exists() else settings.base_dir
+    usage = shutil.disk_usage(path)
+    free_mb = usage.free / 1e6
+    if free_mb < min_free_mb:
+        return Check("disk", FAIL, f"{free_mb:.0f} MB free on {path}",
+                     "free space: posko outbox purge --synced, remove old logs/recordings")
+    return Check("disk", OK, f"{free_mb:.0f} MB free on {path}")
+
+
+def check_broker(settings: Settings, timeout_s: float = 3.0) -> tuple[Check, Check]:
+    """The local broker, and the state of its bridges to the central broker ($SYS notifications)."""
+    import paho.mqtt.client as mqtt
+
+    m = settings.mqtt
+    connected = threading.Event()
+    refused: list[str] = []
+    bridges: dict[str, str] = {}
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"posko-doctor-{time.time_ns()}")
+    if m.username:
+        client.username_pw_set(m.username, m.password or None)
+
+    def on_connect(c, u, flags, rc, props):
+        if getattr(rc, "is_failure", False):
+            refused.append(str(rc))
+        else:
+            c.subscribe("$SYS/broker/connection/+/state")
+        connected.set()
+
+    def on_message(c, u, msg):
+        name = msg.topic.split("/")[3]
+        bridges[name] = "up" if msg.payload.strip() == b"1" else "down"
+
+    client.on_connect = on_connect
+    client.on_message = on_message
+    where = f"{m.host}:{m.port}"
+    try:
+        client.connect(m.host, m.port, keepalive=10)
+    except OSError as exc:
+        return (Check("broker", FAIL, f"local broker {where} unreachable: {exc.strerror or exc}",
+                      "systemctl status mosquitto; journalctl -u mosquitto"),
+                Check("bridge", WARN, "unknown (local broker down)"))
+    client.loop_start()
+    try:
+        if not connected.wait(timeout_s):
+            return (Check("broker", FAIL, f"local broker {where} did not answer",
+                          "systemctl restart mosquitto"), Check("bridge", WARN, "unknown"))
+        if refused:
+            return (Check("broker", FAIL, f"local broker {where} refused us: {refused[0]}",
+                          "check [mqtt] username/password"), Check("bridge", WARN, "unknown"))
+        time.sleep(0.5)  # retained $SYS bridge states arrive right after subscribing
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    broker = Check("broker", OK, f"local broker {where} answers")
+    if not bridges:
+        bridge = Check("bridge", WARN, "no bridge configured on the local broker "
+                       "(normal for the dev stack and the hub)")
+    elif all(state == "up" for state in bridges.values()):
+        bridge = Check("bridge", OK, ", ".join(f"{n} up" for n in sorted(bridges)))
+    else:
+        down = ", ".join(n for n, s in sorted(bridges.items()) if s != "up")
+        bridge = Check("bridge", FAIL, f"bridge down: {down}",
+                       "check the uplink (modem APN, Wi-Fi), then journalctl -u mosquitto")
+    return broker, bridge
+
+
+def check_hub(settings: Settings, timeout_s: float = 5.0) -> Check:
+    """The hub answers over HTTP(S); for HTTPS, how long its certificate stays valid."""
+    url = settings.kiosk.hub_url.rstrip("/")
+    parsed = urlparse(url)
+    detail = ""
+    if parsed.scheme == "https":
+        try:
+            ctx = ssl.create_default_context()
+            with socket.create_connection((parsed.hostname, parsed.port or 443), timeout_s) as sock, \
+                    ctx.wrap_socket(sock, server_hostname=parsed.hostname) as tls:
+                cert = tls.getpeercert()
+            expires = datetime.strptime(cert["notAfter"], "%b %d %H:%M:%S %Y %Z").replace(tzinfo=UTC)
+            days = (expires - datetime.now(UTC)).days
+            if days < 14:
+                return Check("hub", WARN, f"certificate of {parsed.hostname} expires in {days} days",
+                             "renew the hub's certificate")
+            detail = f"; certificate valid for {days} more days"
+        except ssl.SSLCertVerificationError as exc:
+            return Check("hub", FAIL, f"certificate of {parsed.hostname} rejected: {exc.verify_message}",
+                         "install the hub's CA or renew its certificate")
+        except OSError as exc:
+            return Check("hub", FAIL, f"{url} unreachable: {exc}", "check the uplink and the hub")
+    try:
+        with urllib.request.urlopen(f"{url}/api/v1/openapi.json", timeout=timeout_s) as resp:
+            status = resp.status
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return Check("hub", FAIL, f"{url} unreachable: {reason}",
+                     "reports wait safely in the outbox; check the uplink (modem, Wi-Fi, APN)")
+    if status >= 500:
+        return Check("hub", FAIL, f"{url} answers HTTP {status}", "look at the hub's logs")
+    return Check("hub", OK, f"{url} answers (HTTP {status}){detail}")
+
+
+def check_enrolment(settings: Settings) -> Check:
+    enroll = _optional("posko.enroll")
+    if enroll is None or not hasattr(enroll, "read_token"):
+        return Check("enrolment", WARN, "not built in this version")
+    token = enroll.read_token(settings)
+    if not token:
+        return Check("enrolment", FAIL, "this unit has no hub token",
+                     "ask the hub admin for a code: posko enroll --hub URL --code CODE")
+    return Check("enrolment", OK, "hub token present")
+
+
+def check_outbox(settings: Settings) -> Check:
+    outbox = _optional("kiosk_ui.outbox")
+    if outbox is None or not hasattr(outbox, "outbox_stats"):
+        return Check("outbox", WARN, "not built in this version")
+    try:
+        stats = outbox.outbox_stats(settings)
+    except Exception as exc:  # a broken outbox is a finding
+        return Check("outbox", FAIL, f"cannot read the outbox: {exc}")
+    pending, parked = stats.get("pending", 0), stats.get("parked", 0)
+    oldest = stats.get("oldest_pending_s", 0.0)
+    detail = f"{pending} waiting (oldest {oldest / 60:.0f} min), {parked} parked"
+    if parked:
+        return Check("outbox", WARN, detail, "posko outbox list; posko outbox show ID; posko outbox retry ID")
+    if pending and oldest > 3600:
+        return Check("outbox", WARN, detail, "reports are not reaching the hub: see the hub and bridge lines")
+    return Check("outbox", OK, detail)
+
+
+def check_audio(settings: Settings) -> Check:
+    """Lists sound devices in a child process (PortAudio can hang on a broken device)."""
+    import subprocess
+    import sys
+
+    code = ("import pyaudio,json;p=pyaudio.PyAudio();"
+            "print(json.dumps([(p.get_device_info_by_index(i)['name'],"
+            "p.get_device_info_by_index(i)['maxInputChannels'],"
+            "p.get_device_info_by_index(i)['maxOutputChannels']) for i in range(p.get_device_count())]));"
+            "p.terminate()")
+    try:
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=10)
+    except subprocess.TimeoutExpired:
+        return Check("audio", FAIL, "listing sound devices hung", "replug the USB sound card")
+    if out.returncode != 0:
+        last = (out.stderr.strip().splitlines() or ["?"])[-1]
+        return Check("audio", WARN, f"PyAudio unavailable: {last}")
+    devices = json.loads(out.stdout or "[]")
+    want_in, want_out = settings.voice.input_device, settings.voice.output_device
+    has_in = any(want_in in name and ins > 0 for name, ins, _ in devices)
+    has_out = any(want_out in name and outs > 0 for name, _, outs in devices)
+    if not has_in:
+        return Check("audio", WARN, f"no capture device matching '{want_in}' (typed questions still work)",
+                     "plug the USB microphone back in; the unit recovers by itself")
+    if not has_out:
+        return Check("audio", WARN, f"no playback device matching '{want_out}'", "check the speaker cable")
+    return Check("audio", OK, f"capture '{want_in}' and playback '{want_out}' present")
+
+
+def _optional(module: str):
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        return None
+
+
+CHECKS: list[Callable[[Settings], Check | tuple[Check, ...]]] = [
+    check_config, check_disk, check_broker, check_hub, check_enrolment, check_outbox, check_audio,
+]
+
+
+def run_checks(settings: Settings) -> list[Check]:
+    results: list[Check] = []
+    for check in CHECKS:
+        try:
+            got = check(settings)
+        except Exception as exc:  # a check that breaks is itself a finding
+            got = Check(check.__name__.removeprefix("check_"), FAIL, f"check failed: {exc}")
+        results.extend(got if isinstance(got, tuple) else (got,))
+    return results
+
+
+@click.command("doctor")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object instead of the table.")
+def doctor(as_json: bool) -> None:
+    """Check configuration, disk, local broker, bridge, hub, enrolment, outbox and sound."""
+    settings = load_settings()
+    results = run_checks(settings)
+    worst = FAIL if any(r.status == FAIL for r in results) else (
+        WARN if any(r.status == WARN for r in results) else OK)
+    if as_json:
+        click.echo(json.dumps({"version": __version__, "unit": settings.posko.unit_id,
+                               "status": worst, "checks": [asdict(r) for r in results]}))
+    else:
+        marks = {OK: "ok  ", WARN: "WARN", FAIL: "FAIL"}
+        click.echo(f"posko {__version__} on unit {settings.posko.unit_id}")
+        for r in results:
+            click.echo(f"[{marks[r.status]}] {r.name:<10} {r.detail}")
+            if r.fix and r.status != OK:
+                click.echo(f"{'':17}→ {r.fix}")
+    raise SystemExit(1 if worst == FAIL else 0)
