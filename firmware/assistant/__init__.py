@@ -1,0 +1,1 @@
+"""Tanya Pak Polisi: the assistant brain (pure Python, no audio or hardware)."""
