@@ -1,4 +1,4 @@
-"""Settings of push-to-talk talk groups (Ngobrol Kamtibmas)."""
+"""Settings of push-to-talk talk groups (Ngobrol Kamtibmas): unit panel, codec, floor, recorder."""
 
 from __future__ import annotations
 
@@ -9,7 +9,31 @@ from posko.settings.fields import setting
 
 @dataclass(frozen=True)
 class PttSettings:
-    """Talk group membership and transmit limits."""
+    """Talk group membership, the PTT panel's pins, audio, floor control and recordings."""
 
     group: str = setting("batang-kota", "Talk group this unit joins at start.")
-    tx_timeout_s: int = setting(60, "A transmission is cut after this long so a stuck button cannot jam the group.", unit="s", min=5, max=600)
+    groups: list = setting(["batang-kota"], "Talk groups the next-group button cycles through (the start group is added if missing).")
+    priority: str = setting("normal", "Floor priority this unit asks for; the arbiter caps it (see command_units, supervisor_units).", choices=("normal", "supervisor", "command", "emergency"))
+    tx_timeout_s: int = setting(60, "A transmission is cut after this long so a stuck button cannot jam the group.", unit="s", min=1, max=600)
+    half_duplex: bool = setting(True, "Mute the speaker while this unit transmits.")
+    bitrate_bps: int = setting(16000, "Opus bit rate of a talker.", unit="bit/s", min=16000, max=24000)
+    frame_ms: int = setting(20, "Opus frame length; one MQTT message carries one frame (10, 20, 40 or 60).", unit="ms", min=10, max=60)
+    jitter_start_ms: int = setting(60, "Initial jitter-buffer delay of a listener; it adapts from there.", unit="ms", min=20, max=500)
+    jitter_max_ms: int = setting(300, "Largest jitter-buffer delay the adaptation may reach.", unit="ms", min=40, max=2000)
+    request_timeout_ms: int = setting(400, "A floor request with no answer from the arbiter within this long falls back to listen-before-talk.", unit="ms", min=50, max=5000)
+    lbt_ms: int = setting(500, "Listen-before-talk: with no arbiter, talk after this much silence on the group.", unit="ms", min=100, max=5000)
+    silence_release_ms: int = setting(2000, "Arbiter: release the floor when its holder has sent no audio for this long.", unit="ms", min=200, max=60000)
+    command_units: list = setting(["command-center"], "Arbiter: MQTT users allowed command/emergency priority (the hub dashboard's user).")
+    supervisor_units: list = setting([], "Arbiter: MQTT users allowed supervisor priority.")
+    recordings_dir: str = setting("recordings", "Arbiter's recorder: where spurts are saved as Ogg Opus (relative to the state directory).")
+    retention_days: int = setting(30, "Recorder: recordings older than this are deleted (0 keeps them forever).", unit="days", min=0, max=3650)
+    arbiter_user: str = setting("arbiter", "MQTT user of the arbiter and recorder (its ACL lets it publish floor state).")
+    ptt_pin: int = setting(17, "GPIO (BCM) of the push-to-talk button.", min=0, max=53)
+    ptt_pull: str = setting("up", "PTT button's internal resistor: up (button to ground), down (button to 3.3 V), none (external).", choices=("up", "down", "none"))
+    ptt_active: str = setting("low", "Level of the PTT pin while pressed; must be low with pull up and high with pull down.", choices=("low", "high"))
+    next_group_pin: int = setting(27, "GPIO of the next-group button (same wiring as the PTT button); -1 for none.", min=-1, max=53)
+    tx_led_pin: int = setting(22, "GPIO of the red TX LED; -1 for none.", min=-1, max=53)
+    rx_led_pin: int = setting(23, "GPIO of the green RX LED; -1 for none.", min=-1, max=53)
+    online_led_pin: int = setting(24, "GPIO of the online LED; -1 for none.", min=-1, max=53)
+    buzzer_pin: int = setting(-1, "GPIO of an optional buzzer for tones; -1 for none.", min=-1, max=53)
+    bounce_ms: int = setting(20, "Debounce time of the panel buttons.", unit="ms", min=0, max=500)
