@@ -44,6 +44,11 @@ def tg_floor_state(group: str, root: str = ROOT) -> str:
     return f"{root}/tg/{check_id('group', group)}/floor/state"
 
 
+def arbiter_status(root: str = ROOT) -> str:
+    """Retained "online"/"offline" (last-will) of the talk-group floor arbiter."""
+    return f"{root}/arbiter/status"
+
+
 def alert(unit: str, root: str = ROOT) -> str:
     return f"{root}/alert/{check_id('unit', unit)}"
 
