@@ -45,10 +45,13 @@ class CodecParams:
         return self.samples * SAMPLE_WIDTH * CHANNELS
 
 
+DEFAULT_PARAMS = CodecParams()
+
+
 class Encoder:
     """PCM frames in, Opus packets out."""
 
-    def __init__(self, params: CodecParams = CodecParams()) -> None:
+    def __init__(self, params: CodecParams = DEFAULT_PARAMS) -> None:
         self.params = params
         try:
             self._enc = opuslib.Encoder(SAMPLE_RATE, CHANNELS, opuslib.APPLICATION_VOIP)
@@ -89,7 +92,7 @@ class Encoder:
 class Decoder:
     """Opus packets in, PCM frames out; FEC and PLC for the frames that never came."""
 
-    def __init__(self, params: CodecParams = CodecParams()) -> None:
+    def __init__(self, params: CodecParams = DEFAULT_PARAMS) -> None:
         self.params = params
         self._dec = opuslib.Decoder(SAMPLE_RATE, CHANNELS)
 

@@ -1,0 +1,217 @@
+"""The recorder: every spurt heard on a talk group saved as an Ogg Opus file.
+
+Frames are collected per (group, unit, spurt) as they arrive, in sequence order, with
+duplicates dropped; the spurt is written when its END frame arrives or when it has been
+silent for `idle_ms` (its END frame was lost). Lost frames inside a spurt are filled with
+encoded silence so the file keeps real time. Beside each `.opus` file a `.json` sidecar
+holds group, unit, spurt, start, duration and losses; the hub lists recordings from these.
+
+Layout: <dir>/<group>/<YYYY-MM-DD>/<HHMMSS>_<unit>_<spurt hex>.opus (UTC).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from gateway.codec import DEFAULT_PARAMS, CodecParams, Encoder
+from gateway.errors import RecordingError
+from gateway.ogg import OUTPUT_RATE, write_ogg_opus
+from gateway.packet import Frame, seq_delta
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Recording:
+    """One saved spurt, as its sidecar describes it."""
+
+    group: str
+    unit: str
+    spurt: int
+    start: float  # Unix seconds of the first frame's arrival
+    duration_s: float
+    frames: int
+    lost: int
+    file: str  # path of the .opus file relative to the recordings folder
+
+    @property
+    def start_iso(self) -> str:
+        return datetime.fromtimestamp(self.start, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+@dataclass
+class _Open:
+    group: str
+    unit: str
+    spurt: int
+    start: float
+    last_arrival: float
+    frames: dict[int, bytes] = field(default_factory=dict)  # extended seq -> Opus packet
+    first: int = 0
+    highest: int = 0
+
+
+class Recorder:
+    """Collects frames per spurt and writes finished spurts to `folder`."""
+
+    def __init__(self, folder: Path, params: CodecParams = DEFAULT_PARAMS, idle_ms: float = 2000.0,
+                 max_frames: int = 4000) -> None:
+        self.folder = Path(folder)
+        self.params = params
+        self.idle_ms = idle_ms
+        self.max_frames = max_frames  # 80 s of 20 ms frames: longer than any allowed spurt
+        self._open: dict[tuple[str, str, int], _Open] = {}
+        self._encoder = Encoder(params)
+        self._silence = self._encoder.encode(bytes(params.frame_bytes))
+        self._pre_skip_48k = self._encoder.lookahead * (OUTPUT_RATE // 16000)
+        self.saved: list[Recording] = []
+        self.errors = 0
+
+    def add(self, group: str, unit: str, frame: Frame, now: float | None = None) -> Recording | None:
+        """Take one frame; returns the Recording when this frame finished a spurt."""
+        now = time.time() if now is None else now
+        key = (group, unit, frame.spurt)
+        spurt = self._open.get(key)
+        if spurt is None:
+            spurt = _Open(group, unit, frame.spurt, start=now, last_arrival=now,
+                          first=frame.seq, highest=frame.seq)
+            self._open[key] = spurt
+        ext = spurt.highest + seq_delta(frame.seq, spurt.highest & 0xFFFF)
+        spurt.last_arrival = now
+        if frame.payload and ext >= spurt.first and len(spurt.frames) < self.max_frames:
+            spurt.frames.setdefault(ext, frame.payload)
+            spurt.highest = max(spurt.highest, ext)
+        if frame.end:
+            return self._close(key)
+        return None
+
+    def tick(self, now: float | None = None) -> list[Recording]:
+        """Write spurts that fell silent without an END frame."""
+        now = time.time() if now is None else now
+        done = []
+        for key, spurt in list(self._open.items()):
+            if (now - spurt.last_arrival) * 1000.0 >= self.idle_ms:
+                rec = self._close(key)
+                if rec is not None:
+                    done.append(rec)
+        return done
+
+    def flush(self) -> list[Recording]:
+        """Write every open spurt (at shutdown)."""
+        return [r for r in (self._close(k) for k in list(self._open)) if r is not None]
+
+    def _close(self, key: tuple[str, str, int]) -> Recording | None:
+        spurt = self._open.pop(key)
+        if not spurt.frames:
+            return None
+        first, last = min(spurt.frames), max(spurt.frames)
+        packets, lost = [], 0
+        for ext in range(first, last + 1):
+            packet = spurt.frames.get(ext)
+            if packet is None:
+                lost += 1
+                packet = self._silence
+            packets.append(packet)
+        try:
+            return self._write(spurt, packets, lost)
+        except (OSError, ValueError) as exc:
+            self.errors += 1
+            log.error("recorder: could not save spurt %08x of %s in %s: %s", spurt.spurt,
+                      spurt.unit, spurt.group, exc)
+            return None
+
+    def _write(self, spurt: _Open, packets: list[bytes], lost: int) -> Recording:
+        per_packet_48k = OUTPUT_RATE * self.params.frame_ms // 1000
+        duration = max(0.0, (len(packets) * per_packet_48k - self._pre_skip_48k) / OUTPUT_RATE)
+        when = datetime.fromtimestamp(spurt.start, UTC)
+        rel = Path(spurt.group) / when.strftime("%Y-%m-%d") / (
+            f"{when.strftime('%H%M%S')}_{spurt.unit}_{spurt.spurt:08x}.opus")
+        path = self.folder / rel
+        tags = {"title": f"{spurt.group} {spurt.unit} {when.isoformat()}",
+                "posko_group": spurt.group, "posko_unit": spurt.unit,
+                "posko_start": f"{spurt.start:.3f}", "posko_duration": f"{duration:.3f}"}
+        data = write_ogg_opus(packets, per_packet_48k, pre_skip_48k=self._pre_skip_48k,
+                              tags=tags, serial=spurt.spurt)
+        rec = Recording(group=spurt.group, unit=spurt.unit, spurt=spurt.spurt, start=spurt.start,
+                        duration_s=round(duration, 3), frames=len(packets), lost=lost,
+                        file=str(rel))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Write under a temporary name and rename, so a listing never sees half a file.
+        tmp = path.with_suffix(".opus.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+        side = path.with_suffix(".json")
+        side.with_suffix(".json.tmp").write_text(json.dumps(asdict(rec), ensure_ascii=False))
+        os.replace(side.with_suffix(".json.tmp"), side)
+        self.saved.append(rec)
+        log.info("recorder: saved %s (%.1f s, %d lost)", rel, duration, lost)
+        return rec
+
+
+def list_recordings(folder: Path, group: str | None = None, since: float | None = None,
+                    until: float | None = None) -> list[Recording]:
+    """Saved recordings, newest first, optionally of one group and within [since, until)."""
+    folder = Path(folder)
+    base = folder / group if group else folder
+    out = []
+    if not base.is_dir():
+        return out
+    for side in base.rglob("*.json"):
+        try:
+            rec = Recording(**json.loads(side.read_text()))
+        except (OSError, ValueError, TypeError):
+            continue  # a damaged sidecar hides one entry, never the whole list
+        if since is not None and rec.start < since:
+            continue
+        if until is not None and rec.start >= until:
+            continue
+        if not (folder / rec.file).is_file():
+            continue
+        out.append(rec)
+    out.sort(key=lambda r: r.start, reverse=True)
+    return out
+
+
+def apply_retention(folder: Path, days: int, now: float | None = None) -> int:
+    """Delete recordings that started more than `days` ago; returns how many. 0 keeps all."""
+    if days <= 0:
+        return 0
+    now = time.time() if now is None else now
+    cutoff = now - days * 86400
+    removed = 0
+    for rec in list_recordings(folder):
+        if rec.start < cutoff:
+            audio = Path(folder) / rec.file
+            for path in (audio, audio.with_suffix(".json")):
+                try:
+                    path.unlink()
+                except FileNotFoundError:
+                    pass
+            removed += 1
+    # Drop day folders that are now empty.
+    for day in sorted(Path(folder).glob("*/*"), reverse=True):
+        if day.is_dir() and not any(day.iterdir()):
+            shutil.rmtree(day, ignore_errors=True)
+    return removed
+
+
+def resolve_folder(state_dir: Path, recordings_dir: str) -> Path:
+    """The recordings folder: absolute as configured, else under the state directory."""
+    path = Path(recordings_dir).expanduser()
+    return path if path.is_absolute() else Path(state_dir) / path
+
+
+def safe_recording_path(folder: Path, rel: str) -> Path:
+    """`folder/rel` for serving a file; RecordingError when rel escapes the folder."""
+    root = Path(folder).resolve()
+    path = (root / rel).resolve()
+    if root not in path.parents or path.suffix != ".opus" or not path.is_file():
+        raise RecordingError(f"recording {rel!r} not found")
+    return path
