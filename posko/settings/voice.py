@@ -1,4 +1,4 @@
-"""Settings of the voice pipeline: audio devices, VAD, Vosk, Piper."""
+"""Settings of the voice pipeline: audio devices, VAD, Vosk, Piper, the speech cache."""
 
 from __future__ import annotations
 
@@ -9,8 +9,23 @@ from posko.settings.fields import setting
 
 @dataclass(frozen=True)
 class VoiceSettings:
-    """Microphone, speaker and speech models."""
+    """Microphone, speaker, utterance detection and speech models."""
 
-    input_device: str = setting("default", "Capture device, chosen by (part of) its name.")
-    output_device: str = setting("default", "Playback device, chosen by (part of) its name.")
-    sample_rate_hz: int = setting(16000, "Capture rate fed to VAD and ASR.", unit="Hz", min=8000, max=48000)
+    input_device: str = setting("default", "Capture device, chosen by (part of) its name; empty: no microphone (typed chat only).")
+    output_device: str = setting("default", "Playback device, chosen by (part of) its name; empty: no speaker (answers only on screen).")
+    sample_rate_hz: int = setting(16000, "Capture rate fed to VAD and ASR; the device is resampled to it when it offers only 44.1/48 kHz.", unit="Hz", choices=(8000, 16000, 32000, 48000))
+    vad_aggressiveness: int = setting(2, "webrtcvad aggressiveness: 0 keeps most sound as speech, 3 filters noise hardest.", min=0, max=3)
+    silence_ms: int = setting(600, "Silence after speech that ends an utterance.", unit="ms", min=150, max=5000)
+    pre_roll_ms: int = setting(300, "Audio kept from before speech starts, so first syllables are not clipped.", unit="ms", min=0, max=2000)
+    min_speech_ms: int = setting(120, "Speech shorter than this (a click, a cough) does not start an utterance.", unit="ms", min=30, max=2000)
+    max_utterance_s: float = setting(10.0, "An utterance is cut after this long.", unit="s", min=1.0, max=60.0)
+    no_speech_timeout_s: float = setting(6.0, "Listening stops when nobody speaks for this long.", unit="s", min=1.0, max=60.0)
+    asr_model: str = setting("vosk-model-small-id", "Vosk model: a name from models/manifest.toml (installed under <state_dir>/models/) or a folder path.")
+    grammar_bias: bool = setting(True, "Bias Vosk toward the knowledge base's words when the model supports runtime grammars (graph/HCLr.fst); '[unk]' is always kept.")
+    tts_voice: str = setting("id_ID-news_tts-medium", "Piper voice: a name from models/manifest.toml or a path to its .onnx file.")
+    tts_fallback: str = setting("espeak-ng", "Voice used when the Piper voice is not installed; 'none' leaves the kiosk silent.", choices=("espeak-ng", "none"))
+    espeak_voice: str = setting("id", "espeak-ng voice of the fallback (and of Piper's phonemiser check).")
+    tts_threads: int = setting(0, "onnxruntime threads for Piper; 0 lets onnxruntime choose (all cores).", min=0, max=16)
+    cache_dir: str = setting("", "Speech cache folder; empty: <state_dir>/tts-cache.")
+    chime: bool = setting(True, "Play a short chime when listening starts.")
+    device_check_s: float = setting(2.0, "How often a missing sound device is looked for again.", unit="s", min=0.2, max=60.0)

@@ -1,0 +1,4 @@
+"""Audio I/O of the unit: PyAudio capture and playback, resampling, device lookup.
+
+`resample` is pure numpy; `devices` and `streams` are the only modules that touch PyAudio.
+"""

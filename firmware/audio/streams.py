@@ -1,0 +1,158 @@
+"""Microphone and speaker streams over PyAudio (blocking I/O, 16-bit mono).
+
+The microphone always delivers `rate_hz` audio (resampled when the device only offers
+44.1/48 kHz) in fixed frames, and is opened only while the unit listens: while an answer
+plays it is closed, so the kiosk never hears itself. The speaker plays at the voice's own
+rate when the device takes it, pauses while a gate is set (received radio speech has
+priority) and stops at once when asked.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable, Iterator
+
+from firmware.audio.devices import AudioSystem, DeviceInfo
+from firmware.audio.resample import Resampler
+from firmware.errors import AudioDeviceError
+
+log = logging.getLogger(__name__)
+
+SAMPLE_WIDTH = 2  # bytes: every Posko stream is 16-bit signed little-endian mono
+
+
+class Microphone:
+    """Capture from the configured device as `frame_ms` frames at `rate_hz`."""
+
+    def __init__(self, system: AudioSystem, device_name: str, rate_hz: int = 16000,
+                 frame_ms: int = 30) -> None:
+        self.system = system
+        self.device_name = device_name
+        self.rate_hz = rate_hz
+        self.frame_ms = frame_ms
+        self.frame_bytes = rate_hz * frame_ms // 1000 * SAMPLE_WIDTH
+        self.device: DeviceInfo | None = None
+        self.device_rate_hz = 0
+        self._stream = None
+        self._resampler: Resampler | None = None
+        self._pending = b""
+
+    @property
+    def is_open(self) -> bool:
+        return self._stream is not None
+
+    def open(self) -> None:
+        """Open the capture stream; AudioDeviceError when the device is missing or fails."""
+        import pyaudio
+
+        if self._stream is not None:
+            return
+        self.device = self.system.find(self.device_name, output=False)
+        self.device_rate_hz = self.system.pick_rate(self.device, self.rate_hz, output=False)
+        self._resampler = Resampler(self.device_rate_hz, self.rate_hz)
+        self._pending = b""
+        block = max(1, self.device_rate_hz * self.frame_ms // 1000)
+        try:
+            self._stream = self.system.pa.open(
+                format=pyaudio.paInt16, channels=1, rate=self.device_rate_hz, input=True,
+                input_device_index=self.device.index, frames_per_buffer=block)
+        except (OSError, ValueError) as exc:
+            self._stream = None
+            raise AudioDeviceError(f"cannot open capture device {self.device.name!r}: {exc}") from exc
+        if self.device_rate_hz != self.rate_hz:
+            log.info("microphone %r captures at %d Hz, resampled to %d Hz",
+                     self.device.name, self.device_rate_hz, self.rate_hz)
+
+    def read_frame(self) -> bytes:
+        """One frame of `frame_ms` at `rate_hz`; AudioDeviceError if the device fails."""
+        if self._stream is None or self._resampler is None:
+            raise AudioDeviceError("microphone is not open")
+        block = max(1, self.device_rate_hz * self.frame_ms // 1000)
+        while len(self._pending) < self.frame_bytes:
+            try:
+                raw = self._stream.read(block, exception_on_overflow=False)
+            except OSError as exc:
+                raise AudioDeviceError(f"capture device {self.device_name!r} failed: {exc}") from exc
+            self._pending += self._resampler.process(raw)
+        frame, self._pending = self._pending[:self.frame_bytes], self._pending[self.frame_bytes:]
+        return frame
+
+    def frames(self) -> Iterator[bytes]:
+        while True:
+            yield self.read_frame()
+
+    def close(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            try:
+                stream.stop_stream()
+            except OSError:
+                pass
+            stream.close()
+
+
+class PlaybackStopped(Exception):
+    """Playback was stopped by a person (screen touch or button)."""
+
+
+class Speaker:
+    """Play 16-bit mono chunks on the configured device."""
+
+    def __init__(self, system: AudioSystem, device_name: str, block_ms: int = 40) -> None:
+        self.system = system
+        self.device_name = device_name
+        self.block_ms = block_ms
+        self.device: DeviceInfo | None = None
+
+    def play(self, chunks: Iterable[bytes], rate_hz: int, *,
+             stop: threading.Event | None = None, gate: threading.Event | None = None,
+             on_first_audio=None) -> float:
+        """Play the chunks (int16 bytes at `rate_hz`); returns seconds of audio played.
+
+        Pauses while `gate` is set; raises PlaybackStopped as soon as `stop` is set, and
+        AudioDeviceError when the device is missing or fails. `on_first_audio()` is called
+        right after the first samples are handed to the device.
+        """
+        import pyaudio
+
+        self.device = self.system.find(self.device_name, output=True)
+        device_rate = self.system.pick_rate(self.device, rate_hz, output=True)
+        resampler = Resampler(rate_hz, device_rate)
+        block_bytes = max(2, device_rate * self.block_ms // 1000 * SAMPLE_WIDTH)
+        try:
+            stream = self.system.pa.open(format=pyaudio.paInt16, channels=1, rate=device_rate,
+                                         output=True, output_device_index=self.device.index,
+                                         frames_per_buffer=block_bytes // SAMPLE_WIDTH)
+        except (OSError, ValueError) as exc:
+            raise AudioDeviceError(f"cannot open playback device {self.device.name!r}: {exc}") from exc
+        played = 0
+        first = True
+        try:
+            for chunk in chunks:
+                data = resampler.process(chunk)
+                for i in range(0, len(data), block_bytes):
+                    if stop is not None and stop.is_set():
+                        raise PlaybackStopped()
+                    while gate is not None and gate.is_set():
+                        if stop is not None and stop.is_set():
+                            raise PlaybackStopped()
+                        time.sleep(0.02)
+                    block = data[i:i + block_bytes]
+                    try:
+                        stream.write(block)
+                    except OSError as exc:
+                        raise AudioDeviceError(f"playback device {self.device_name!r} failed: {exc}") from exc
+                    played += len(block) // SAMPLE_WIDTH
+                    if first:
+                        first = False
+                        if on_first_audio is not None:
+                            on_first_audio()
+        finally:
+            try:
+                stream.stop_stream()
+            except OSError:
+                pass
+            stream.close()
+        return played / device_rate

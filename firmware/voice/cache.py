@@ -1,0 +1,114 @@
+"""Audio of spoken answers, made ahead of time and reused.
+
+Entries live in one generation folder per (knowledge-base version, voice id): when either
+changes, nothing old is found any more, and `prune()` removes the stale generations. Each
+entry is a WAV file named by the SHA-256 of (language, text), written atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import wave
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CachedAudio:
+    rate_hz: int
+    pcm: bytes
+
+    @property
+    def seconds(self) -> float:
+        return len(self.pcm) / 2 / self.rate_hz if self.rate_hz else 0.0
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x00".join(parts).encode("utf-8")).hexdigest()
+
+
+class SpeechCache:
+    """WAV files under `folder/<generation>/`."""
+
+    def __init__(self, folder: Path, kb_version: str, voice_id: str) -> None:
+        self.folder = Path(folder)
+        self.kb_version = kb_version
+        self.voice_id = voice_id
+        self.generation = _digest(kb_version, voice_id)[:20]
+        self.dir = self.folder / self.generation
+        self.hits = 0
+        self.misses = 0
+
+    def _path(self, text: str, lang: str) -> Path:
+        return self.dir / f"{_digest(lang, ' '.join(text.split()))[:32]}.wav"
+
+    def get(self, text: str, lang: str = "id") -> CachedAudio | None:
+        path = self._path(text, lang)
+        try:
+            with wave.open(str(path), "rb") as w:
+                audio = CachedAudio(w.getframerate(), w.readframes(w.getnframes()))
+        except (OSError, EOFError, wave.Error):
+            self.misses += 1
+            return None
+        self.hits += 1
+        return audio
+
+    def put(self, text: str, lang: str, rate_hz: int, pcm: bytes) -> Path:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        meta = self.dir / "generation.json"
+        if not meta.exists():
+            meta.write_text(json.dumps({"kb_version": self.kb_version, "voice_id": self.voice_id}))
+        path = self._path(text, lang)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        with wave.open(str(tmp), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(rate_hz)
+            w.writeframes(pcm)
+        os.replace(tmp, path)
+        return path
+
+    def __contains__(self, key: tuple[str, str]) -> bool:
+        return self._path(key[0], key[1]).is_file()
+
+    def prune(self) -> int:
+        """Delete every other generation; returns how many folders went."""
+        removed = 0
+        if self.folder.is_dir():
+            for child in self.folder.iterdir():
+                if child.is_dir() and child.name != self.generation:
+                    shutil.rmtree(child, ignore_errors=True)
+                    removed += 1
+        return removed
+
+    def entries(self) -> int:
+        return len(list(self.dir.glob("*.wav"))) if self.dir.is_dir() else 0
+
+    def warm(self, spoken: Iterable[tuple[str, str, str]], synth, progress=None) -> dict:
+        """Synthesise every (entry_id, lang, speech) not cached yet; returns counts."""
+        made = kept = failed = 0
+        for _entry, lang, speech in spoken:
+            if not speech or not speech.strip():
+                continue
+            if (speech, lang) in self:
+                kept += 1
+            else:
+                try:
+                    pcm = b"".join(synth.synthesize(speech, lang))
+                    self.put(speech, lang, synth.rate_hz, pcm)
+                    made += 1
+                except Exception as exc:  # one bad answer must not stop the warm-up
+                    log.warning("could not synthesise %r: %s", speech[:60], exc)
+                    failed += 1
+            if progress is not None:
+                progress()
+        pruned = self.prune()
+        return {"made": made, "kept": kept, "failed": failed, "pruned_generations": pruned,
+                "generation": self.generation}

@@ -1,0 +1,300 @@
+"""One question, spoken or typed, from the microphone to the speaker.
+
+The run goes through ordered stages (LISTEN → TRANSCRIBE → ANSWER → SPEAK); it may start
+later (a typed question starts at ANSWER, a "say" command at SPEAK). Every step emits a
+typed, timestamped `PipelineEvent`; a failing stage emits an ERROR event with a code and
+raises VoiceError; cleanup (closing the microphone) runs in `finally`.
+
+The microphone is open only during LISTEN (it is closed before any sound is played, the
+chime included), so the kiosk never transcribes its own answer.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from firmware.audio.streams import PlaybackStopped
+from firmware.errors import AudioDeviceError, VoiceError
+from firmware.voice.vad import Segmenter, VadConfig
+
+log = logging.getLogger(__name__)
+
+
+class Stage(enum.IntEnum):
+    LISTEN = 1
+    TRANSCRIBE = 2
+    ANSWER = 3
+    SPEAK = 4
+
+
+class EventType(enum.Enum):
+    RUN_START = "run-start"
+    MIC_OPEN = "mic-open"
+    SPEECH_START = "speech-start"
+    PARTIAL = "partial"
+    SPEECH_END = "speech-end"
+    MIC_CLOSED = "mic-closed"
+    TRANSCRIPT = "transcript"
+    ANSWER = "answer"
+    SPEAK_START = "speak-start"
+    FIRST_AUDIO = "first-audio"
+    SPEAK_END = "speak-end"
+    ERROR = "error"
+    RUN_END = "run-end"
+
+
+@dataclass(frozen=True)
+class PipelineEvent:
+    type: EventType
+    session: str
+    stage: Stage | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    time: float = field(default_factory=time.time)  # wall clock, for the screen and logs
+    mono: float = field(default_factory=time.monotonic)  # for latency figures
+
+
+class Brain(Protocol):
+    def ask(self, text: str, lang: str = "id") -> Any: ...
+
+
+@dataclass
+class RunResult:
+    session: str
+    transcript: str = ""
+    reply: dict[str, Any] | None = None
+    spoken_s: float = 0.0
+    stopped: bool = False
+    cached: bool = False
+    speech_end_mono: float = 0.0
+    first_audio_mono: float = 0.0
+
+    @property
+    def first_audio_latency_s(self) -> float:
+        """End of speech (or of the question) to the first sample handed to the speaker."""
+        if self.speech_end_mono and self.first_audio_mono:
+            return self.first_audio_mono - self.speech_end_mono
+        return 0.0
+
+
+class VoicePipeline:
+    """Runs one question at a time; `stop` ends listening or speech at once."""
+
+    def __init__(self, *, brain: Brain | None, recognizer=None, synth=None, cache=None,
+                 mic=None, speaker=None, vad: VadConfig | None = None,
+                 is_speech: Callable[[bytes], bool] | None = None,
+                 speech_gate: threading.Event | None = None, chime: bytes = b"",
+                 chime_rate_hz: int = 16000,
+                 on_event: Callable[[PipelineEvent], None] | None = None) -> None:
+        self.brain = brain
+        self.recognizer = recognizer
+        self.synth = synth
+        self.cache = cache
+        self.mic = mic
+        self.speaker = speaker
+        self.vad = vad or VadConfig()
+        self.is_speech = is_speech
+        self.speech_gate = speech_gate or threading.Event()
+        self.chime = chime
+        self.chime_rate_hz = chime_rate_hz
+        self.on_event = on_event or (lambda e: None)
+        self.stop = threading.Event()
+        self.busy = threading.Lock()
+
+    def _emit(self, etype: EventType, session: str, stage: Stage | None = None, **data: Any) -> PipelineEvent:
+        event = PipelineEvent(etype, session, stage, data)
+        try:
+            self.on_event(event)
+        except Exception:  # a listener's bug must not break the run
+            log.exception("pipeline event listener failed on %s", etype)
+        return event
+
+    def run(self, session: str, *, start: Stage = Stage.LISTEN, text: str = "",
+            lang: str = "id", reply: dict[str, Any] | None = None) -> RunResult:
+        """Run from `start` to SPEAK. Raises VoiceError (after an ERROR event) on failure."""
+        if not self.busy.acquire(blocking=False):
+            raise VoiceError("busy", "a question is already being handled")
+        self.stop.clear()
+        result = RunResult(session)
+        stage = start
+        self._emit(EventType.RUN_START, session, start, start=start.name.lower(), lang=lang)
+        try:
+            stream = None
+            if start <= Stage.LISTEN:
+                stage = Stage.LISTEN
+                stream = self._listen(session, result)
+            if start <= Stage.TRANSCRIBE:
+                stage = Stage.TRANSCRIBE
+                transcript = stream.finish() if stream is not None else None
+                if transcript is None or not transcript.text.strip():
+                    raise VoiceError("no-text", "nothing was understood")
+                text = transcript.text
+                result.transcript = text
+                self._emit(EventType.TRANSCRIPT, session, stage, text=text,
+                           confidence=round(transcript.confidence, 3),
+                           words=transcript.to_dict()["words"])
+            if start <= Stage.ANSWER:
+                stage = Stage.ANSWER
+                if not result.speech_end_mono:
+                    result.speech_end_mono = time.monotonic()
+                if self.brain is None:
+                    raise VoiceError("no-brain", "the assistant brain is not loaded")
+                try:
+                    answer = self.brain.ask(text, lang=lang)
+                except Exception as exc:
+                    raise VoiceError("brain-failed", f"the brain failed: {exc}") from exc
+                reply = answer.to_dict() if hasattr(answer, "to_dict") else dict(answer)
+                result.reply = reply
+                self._emit(EventType.ANSWER, session, stage, reply=reply, question=text)
+                text = str(reply.get("speech") or "")
+            if not result.speech_end_mono:
+                result.speech_end_mono = time.monotonic()
+            stage = Stage.SPEAK
+            if text.strip() and not self.stop.is_set():
+                self._speak(session, text, lang, result)
+        except VoiceError as exc:
+            self._emit(EventType.ERROR, session, stage, code=exc.code, message=str(exc))
+            raise
+        except AudioDeviceError as exc:
+            code = "mic-unavailable" if stage == Stage.LISTEN else "speaker-unavailable"
+            self._emit(EventType.ERROR, session, stage, code=code, message=str(exc))
+            raise VoiceError(code, str(exc)) from exc
+        finally:
+            self._close_mic(session)
+            self._emit(EventType.RUN_END, session, stage, stopped=result.stopped)
+            self.busy.release()
+        return result
+
+    # LISTEN -----------------------------------------------------------------------
+    def _listen(self, session: str, result: RunResult):
+        if self.mic is None:
+            raise VoiceError("no-mic", "this unit has no microphone; please type the question")
+        if self.recognizer is None:
+            raise VoiceError("no-asr", "no speech recognition model is installed")
+        if self.chime and self.speaker is not None:
+            try:  # before the microphone opens, so the chime is never heard as speech
+                self.speaker.play([self.chime], self.chime_rate_hz, stop=self.stop)
+            except (AudioDeviceError, PlaybackStopped) as exc:
+                log.warning("chime not played: %s", exc)
+        segmenter = Segmenter(self.vad, self.is_speech)
+        stream = self.recognizer.stream()
+        self.mic.open()
+        self._emit(EventType.MIC_OPEN, session, Stage.LISTEN,
+                   device=getattr(getattr(self.mic, "device", None), "name", ""),
+                   device_rate_hz=getattr(self.mic, "device_rate_hz", self.vad.rate_hz))
+        frames = 0
+        while True:
+            if self.stop.is_set():
+                result.stopped = True
+                raise VoiceError("stopped", "listening was stopped")
+            step = segmenter.push(self.mic.read_frame())
+            if step.kind == "timeout":
+                raise VoiceError("no-speech", "nobody spoke")
+            if step.kind == "wait":
+                continue
+            if step.kind == "start":
+                self._emit(EventType.SPEECH_START, session, Stage.LISTEN)
+            frames += 1
+            partial = stream.accept(step.audio, self.vad.rate_hz) if step.audio else None
+            if partial:
+                self._emit(EventType.PARTIAL, session, Stage.LISTEN, text=partial)
+            if step.kind == "end":
+                result.speech_end_mono = time.monotonic()
+                self._close_mic(session)
+                self._emit(EventType.SPEECH_END, session, Stage.LISTEN, reason=step.reason,
+                           audio_s=round(stream.audio_s, 2))
+                return stream
+
+    def _close_mic(self, session: str) -> None:
+        if self.mic is not None and self.mic.is_open:
+            self.mic.close()
+            self._emit(EventType.MIC_CLOSED, session, Stage.LISTEN)
+
+    # SPEAK ------------------------------------------------------------------------
+    def _speak(self, session: str, text: str, lang: str, result: RunResult) -> None:
+        if self.synth is None:
+            self._emit(EventType.SPEAK_END, session, Stage.SPEAK, skipped="no voice")
+            return
+        cached = self.cache.get(text, lang) if self.cache is not None else None
+        result.cached = cached is not None
+        self._emit(EventType.SPEAK_START, session, Stage.SPEAK, text=text, cached=result.cached,
+                   voice=self.synth.name, engine=self.synth.engine)
+        rate = cached.rate_hz if cached is not None else self.synth.rate_hz
+        made: list[bytes] = []
+        producer = None
+        if cached is not None:
+            chunks = iter([cached.pcm])
+        else:
+            # Synthesis runs one sentence ahead of playback in its own thread, so the
+            # second sentence is ready when the first has been played.
+            q: queue.Queue = queue.Queue(maxsize=2)
+            failure: list[BaseException] = []
+
+            def produce() -> None:
+                try:
+                    for pcm in self.synth.synthesize(text, lang):
+                        if self.stop.is_set():
+                            break
+                        made.append(pcm)
+                        q.put(pcm)
+                except BaseException as exc:  # handed to the playing thread
+                    failure.append(exc)
+                finally:
+                    q.put(None)
+
+            producer = threading.Thread(target=produce, name="tts", daemon=True)
+            producer.start()
+
+            def drain():
+                while (item := q.get()) is not None:
+                    yield item
+                if failure:
+                    raise VoiceError("tts-failed", f"speech synthesis failed: {failure[0]}")
+
+            chunks = drain()
+
+        def first_audio() -> None:
+            result.first_audio_mono = time.monotonic()
+            self._emit(EventType.FIRST_AUDIO, session, Stage.SPEAK,
+                       mic_open=bool(self.mic is not None and self.mic.is_open),
+                       latency_s=round(result.first_audio_mono - result.speech_end_mono, 3))
+
+        try:
+            if self.speaker is None:
+                # No speaker (a laptop without sound): synthesis still runs, nothing plays.
+                for _ in chunks:
+                    pass
+            else:
+                while self.speech_gate.is_set() and not self.stop.is_set():
+                    time.sleep(0.02)  # received radio speech plays first
+                result.spoken_s = self.speaker.play(chunks, rate, stop=self.stop,
+                                                    gate=self.speech_gate,
+                                                    on_first_audio=first_audio)
+        except PlaybackStopped:
+            result.stopped = True
+        finally:
+            while producer is not None and producer.is_alive():
+                try:  # unblock a producer waiting on a full queue
+                    q.get_nowait()
+                except queue.Empty:
+                    producer.join(0.05)
+        if cached is None and not result.stopped and made and self.cache is not None:
+            self.cache.put(text, lang, rate, b"".join(made))
+        self._emit(EventType.SPEAK_END, session, Stage.SPEAK, seconds=round(result.spoken_s, 2),
+                   stopped=result.stopped)
+
+
+def make_chime(rate_hz: int = 16000, seconds: float = 0.18) -> bytes:
+    """A short two-tone 'ding' (int16 mono) that tells the resident to speak now."""
+    import numpy as np
+
+    t = np.arange(int(rate_hz * seconds)) / rate_hz
+    tone = np.where(t < seconds / 2, np.sin(2 * np.pi * 880 * t), np.sin(2 * np.pi * 1320 * t))
+    envelope = np.minimum(1.0, np.minimum(t, seconds - t) / 0.01)
+    return (tone * envelope * 0.3 * 32767).astype("<i2").tobytes()

@@ -1,0 +1,75 @@
+"""Build the voice parts from the configuration (shared by the agent, `models warm`, bench)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+from firmware.errors import FirmwareError, ModelNotInstalled
+from firmware.voice.asr import Recognizer
+from firmware.voice.cache import SpeechCache
+from firmware.voice.tts import Synthesizer, load_synthesizer
+from firmware.voice.vad import VadConfig
+from models.paths import asr_model_path, cache_dir, tts_voice_path
+from posko.config import Settings
+
+log = logging.getLogger(__name__)
+
+_WORD = re.compile(r"[a-z]+")
+
+
+def load_brain_from_settings(settings: Settings):
+    """The assistant brain on the configured knowledge base (loaded once)."""
+    try:
+        from firmware.assistant import load_brain
+    except ImportError as exc:
+        raise FirmwareError(f"the assistant brain is not available in this build ({exc})") from exc
+    kb_dir = settings.assistant.kb_dir or None
+    return load_brain(settings.resolve(kb_dir) if kb_dir else None)
+
+
+def kb_vocabulary(brain) -> list[str]:
+    """Lower-case words of every question, title and spoken answer (the grammar bias)."""
+    words: set[str] = set()
+    for entry in getattr(brain.kb, "entries", {}).values():
+        texts = [*entry.questions, *entry.title.values(), *entry.speech.values()]
+        for text in texts:
+            words.update(_WORD.findall(text.lower()))
+    return sorted(words)
+
+
+def load_recognizer(settings: Settings, brain=None, model_path: Path | None = None) -> Recognizer | None:
+    """The Vosk model, loaded; None (logged) when it is not installed."""
+    path = model_path or asr_model_path(settings)
+    if path is None:
+        log.warning("no speech recognition model configured: typed questions only")
+        return None
+    vocabulary = kb_vocabulary(brain) if (brain is not None and settings.voice.grammar_bias) else None
+    try:
+        return Recognizer(path, settings.voice.sample_rate_hz, vocabulary,
+                          settings.voice.grammar_bias).load()
+    except ModelNotInstalled as exc:
+        log.warning("%s: spoken questions are off until a Vosk model is installed "
+                    "(`posko models install PATH`); typed questions still work", exc)
+        return None
+
+
+def load_tts(settings: Settings) -> Synthesizer | None:
+    return load_synthesizer(tts_voice_path(settings), fallback=settings.voice.tts_fallback,
+                            espeak_voice=settings.voice.espeak_voice,
+                            threads=settings.voice.tts_threads)
+
+
+def build_cache(settings: Settings, brain, synth: Synthesizer | None) -> SpeechCache | None:
+    if synth is None or brain is None:
+        return None
+    return SpeechCache(cache_dir(settings), brain.kb.version, synth.voice_id)
+
+
+def vad_config(settings: Settings) -> VadConfig:
+    v = settings.voice
+    return VadConfig(rate_hz=v.sample_rate_hz, frame_ms=30, aggressiveness=v.vad_aggressiveness,
+                     silence_ms=v.silence_ms, pre_roll_ms=v.pre_roll_ms,
+                     min_speech_ms=v.min_speech_ms, max_utterance_s=v.max_utterance_s,
+                     no_speech_timeout_s=v.no_speech_timeout_s)

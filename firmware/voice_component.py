@@ -1,0 +1,321 @@
+"""Tanya Pak Polisi on the unit: commands and the Tanya button drive the voice pipeline.
+
+The component loads the brain and the models once (in a thread, so the agent is up at
+once), handles `assistant/command` (listen / stop / say), publishes `assistant/event`,
+raises an Alert for an `escalate` answer, and watches the sound devices: a microphone or
+speaker that disappears is logged, blinks the status LED, and is looked for again every
+`[voice] device_check_s` until it is back, without restarting anything. With no
+microphone the unit still speaks answers of typed questions; with no model it says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from typing import Any
+
+from firmware.audio.devices import AudioSystem
+from firmware.audio.streams import Microphone, Speaker
+from firmware.errors import AudioDeviceError, FirmwareError, VoiceError
+from firmware.voice.pipeline import EventType, PipelineEvent, Stage, VoicePipeline, make_chime
+from firmware.voice.setup import (
+    build_cache,
+    load_brain_from_settings,
+    load_recognizer,
+    load_tts,
+    vad_config,
+)
+from posko import topics
+from posko.messages import AssistantCommand, AssistantEvent, BadMessage
+
+log = logging.getLogger(__name__)
+
+# Pipeline events that the kiosk screen sees, as AssistantEvent types.
+_SCREEN_EVENTS = {
+    EventType.PARTIAL: "partial",
+    EventType.TRANSCRIPT: "transcript",
+    EventType.ANSWER: "answer",
+    EventType.SPEAK_START: "speaking",
+    EventType.ERROR: "error",
+    EventType.RUN_END: "done",
+}
+
+
+class DeviceState:
+    """Whether one sound device is usable; changes are logged once, not every check."""
+
+    def __init__(self, role: str, name: str) -> None:
+        self.role, self.name = role, name
+        self.present: bool | None = None
+        self.detail = ""
+        self.changes = 0
+
+    def mark(self, present: bool, detail: str = "") -> bool:
+        """Record a check; True when the state changed."""
+        changed = present != self.present
+        if changed:
+            if present:
+                log.warning("%s %r is %s", self.role, self.name, "back" if self.present is False else "ready")
+            else:
+                log.warning("%s %r is GONE: %s", self.role, self.name, detail)
+            self.changes += 1
+        self.present, self.detail = present, detail
+        return changed
+
+    def status(self) -> str:
+        return "none configured" if not self.name else (
+            "ok" if self.present else ("missing" if self.present is False else "unknown"))
+
+
+class VoiceComponent:
+    """The assistant's voice on a unit (a UnitComponent)."""
+
+    name = "voice"
+
+    def __init__(self, *, brain=None, recognizer=None, synth=None, cache=None,
+                 audio: AudioSystem | None = None, is_speech=None) -> None:
+        self._given = {"brain": brain, "recognizer": recognizer, "synth": synth, "cache": cache}
+        self.audio = audio or AudioSystem()
+        self.is_speech = is_speech
+        self.pipeline: VoicePipeline | None = None
+        self.ready = threading.Event()
+        self.ctx = None
+        self.load_error = ""
+        self._lock = threading.Lock()
+        self._run_thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._watch: threading.Thread | None = None
+        self.mic_state = DeviceState("microphone", "")
+        self.speaker_state = DeviceState("speaker", "")
+        self.runs = 0
+        self.last_latency_s = 0.0
+
+    # -- lifecycle ---------------------------------------------------------------
+    def start(self, ctx) -> None:
+        self.ctx = ctx
+        s = ctx.settings
+        self.mic_state = DeviceState("microphone", s.voice.input_device)
+        self.speaker_state = DeviceState("speaker", s.voice.output_device)
+        ctx.link.subscribe(topics.assistant_command(ctx.unit, ctx.root), self._on_command, qos=0)
+        threading.Thread(target=self._load, name="voice-load", daemon=True).start()
+
+    def _load(self) -> None:
+        s = self.ctx.settings
+        try:
+            brain = self._given["brain"] or load_brain_from_settings(s)
+            recognizer = self._given["recognizer"] or load_recognizer(s, brain)
+            synth = self._given["synth"] or load_tts(s)
+            cache = self._given["cache"] or build_cache(s, brain, synth)
+        except FirmwareError as exc:
+            self.load_error = str(exc)
+            log.error("voice assistant unavailable: %s", exc)
+            self.ready.set()
+            return
+        mic = Microphone(self.audio, s.voice.input_device, s.voice.sample_rate_hz) if s.voice.input_device else None
+        speaker = Speaker(self.audio, s.voice.output_device) if s.voice.output_device else None
+        self.pipeline = VoicePipeline(
+            brain=brain, recognizer=recognizer, synth=synth, cache=cache, mic=mic, speaker=speaker,
+            vad=vad_config(s), is_speech=self.is_speech, speech_gate=self.ctx.speech_gate,
+            chime=make_chime(16000) if s.voice.chime else b"", chime_rate_hz=16000,
+            on_event=self._on_pipeline_event)
+        if synth is not None and getattr(synth, "engine", "") == "espeak-ng":
+            log.warning("voice: FALLBACK espeak-ng in use (%s)", synth.name)
+        self._check_devices()
+        self.ready.set()
+        self._request_heartbeat()
+        self._watch = threading.Thread(target=self._watch_devices, name="device-watch", daemon=True)
+        self._watch.start()
+        log.info("voice assistant ready: asr=%s tts=%s mic=%s speaker=%s",
+                 recognizer.status() if recognizer else None, synth.name if synth else None,
+                 self.mic_state.status(), self.speaker_state.status())
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self.pipeline is not None:
+            self.pipeline.stop.set()
+        if self._run_thread is not None:
+            self._run_thread.join(5)
+        if self.ctx is not None:
+            self.ctx.panel.listening_led.off()
+
+    # -- devices -----------------------------------------------------------------
+    def _check_devices(self, refresh: bool = False) -> bool:
+        """Look the devices up again; True when any state changed."""
+        if refresh:
+            try:
+                self.audio.refresh()
+            except Exception as exc:  # PortAudio itself failing is a missing device too
+                log.warning("audio system refresh failed: %s", exc)
+        changed = False
+        for state, output in ((self.mic_state, False), (self.speaker_state, True)):
+            if not state.name:
+                continue
+            try:
+                self.audio.find(state.name, output=output)
+                changed |= state.mark(True)
+            except (AudioDeviceError, OSError) as exc:
+                changed |= state.mark(False, str(exc))
+        self._show_device_health()
+        if changed:
+            self._request_heartbeat()
+        return changed
+
+    def _show_device_health(self) -> None:
+        if self.ctx is None:
+            return
+        for state in (self.mic_state, self.speaker_state):
+            if state.present is False:
+                self.ctx.status_led.problem(state.role)
+            else:
+                self.ctx.status_led.resolved(state.role)
+
+    def _watch_devices(self) -> None:
+        """Look for missing devices often, for vanished ones now and then; never while busy."""
+        s = self.ctx.settings.voice
+        next_check = time.monotonic()
+        while not self._stopping.wait(0.1):
+            missing = any(st.present is False for st in (self.mic_state, self.speaker_state))
+            if time.monotonic() < next_check:
+                continue
+            if self.pipeline is not None and self.pipeline.busy.locked():
+                continue
+            with self._lock:
+                if self._run_thread is not None and self._run_thread.is_alive():
+                    continue
+                self._check_devices(refresh=True)
+            missing = any(st.present is False for st in (self.mic_state, self.speaker_state))
+            next_check = time.monotonic() + (s.device_check_s if missing else s.device_check_s * 5)
+
+    # -- commands ----------------------------------------------------------------
+    def _on_command(self, topic: str, payload: bytes) -> None:
+        try:
+            cmd = AssistantCommand.from_json(payload)
+        except BadMessage as exc:
+            log.warning("bad assistant command dropped: %s", exc)
+            return
+        if cmd.command == "stop":
+            self.stop_speaking()
+        elif cmd.command == "listen":
+            self.listen(session=cmd.session, lang=cmd.lang, source="screen")
+        elif cmd.command == "say":
+            self.say(cmd.text, session=cmd.session, lang=cmd.lang)
+
+    def toggle(self, source: str = "button") -> None:
+        """The Tanya button: stop what is going on, or start listening."""
+        if self.busy:
+            self.stop_speaking()
+        else:
+            self.listen(source=source)
+
+    @property
+    def busy(self) -> bool:
+        return self._run_thread is not None and self._run_thread.is_alive()
+
+    def stop_speaking(self) -> None:
+        if self.pipeline is not None:
+            self.pipeline.stop.set()
+
+    def listen(self, session: str = "", lang: str | None = None, source: str = "screen") -> str:
+        return self._start_run(session, Stage.LISTEN, "", lang, source)
+
+    def say(self, text: str, session: str = "", lang: str | None = None) -> str:
+        return self._start_run(session, Stage.SPEAK, text, lang, "screen")
+
+    def ask_text(self, text: str, session: str = "", lang: str | None = None) -> str:
+        """A typed question answered aloud (used by the bench and the CLI)."""
+        return self._start_run(session, Stage.ANSWER, text, lang, "typed")
+
+    def _start_run(self, session: str, stage: Stage, text: str, lang: str | None, source: str) -> str:
+        session = session or uuid.uuid4().hex[:12]
+        lang = lang or self.ctx.settings.posko.language
+        with self._lock:
+            if self.busy:
+                self.stop_speaking()
+                self._run_thread.join(10)
+            self._run_thread = threading.Thread(target=self._run, args=(session, stage, text, lang, source),
+                                                name=f"voice-{session}", daemon=True)
+            self._run_thread.start()
+        return session
+
+    def _run(self, session: str, stage: Stage, text: str, lang: str, source: str) -> None:
+        if not self.ready.wait(120) or self.pipeline is None:
+            self._publish(AssistantEvent("error", session, text="not-ready",
+                                         reply={"code": "not-ready", "message": self.load_error or "voice assistant is still loading"}))
+            self._publish(AssistantEvent("done", session))
+            return
+        if stage == Stage.LISTEN:
+            self._publish(AssistantEvent("listening", session, text=source))
+        try:
+            result = self.pipeline.run(session, start=stage, text=text, lang=lang)
+            self.runs += 1
+            if result.first_audio_latency_s:
+                self.last_latency_s = result.first_audio_latency_s
+        except VoiceError as exc:
+            log.info("session %s ended: %s (%s)", session, exc.code, exc)
+            if exc.code in ("mic-unavailable", "speaker-unavailable"):
+                state = self.mic_state if exc.code == "mic-unavailable" else self.speaker_state
+                if state.mark(False, str(exc)):
+                    self._show_device_health()
+                    self._request_heartbeat()
+        except Exception:
+            log.exception("session %s failed", session)
+            self._publish(AssistantEvent("error", session, text="internal",
+                                         reply={"code": "internal", "message": "internal error"}))
+            self._publish(AssistantEvent("done", session))
+        finally:
+            self.ctx.panel.listening_led.off()
+
+    # -- pipeline events -> screen, LED, alert -------------------------------------
+    def _on_pipeline_event(self, event: PipelineEvent) -> None:
+        log.debug("pipeline %s %s %s", event.session, event.type.value, event.data)
+        if event.type == EventType.MIC_OPEN:
+            self.ctx.panel.listening_led.on()
+        elif event.type == EventType.MIC_CLOSED:
+            self.ctx.panel.listening_led.off()
+        kind = _SCREEN_EVENTS.get(event.type)
+        if kind is None:
+            return
+        d = event.data
+        if kind == "answer":
+            reply = d.get("reply", {})
+            self._publish(AssistantEvent("answer", event.session, text=str(reply.get("text", "")),
+                                         reply=reply, time=event.time))
+            if reply.get("action") == "escalate":
+                self.ctx.raise_alert("assistant", str(d.get("question", "")))
+            return
+        if kind == "error":
+            self._publish(AssistantEvent("error", event.session, text=d.get("code", ""),
+                                         reply={"code": d.get("code", ""), "message": d.get("message", "")},
+                                         time=event.time))
+            return
+        self._publish(AssistantEvent(kind, event.session, text=str(d.get("text", "")), time=event.time))
+
+    def _publish(self, event: AssistantEvent) -> None:
+        if self.ctx is None:
+            return
+        self.ctx.link.publish(topics.assistant_event(self.ctx.unit, self.ctx.root), event.to_json(), qos=0)
+
+    def _request_heartbeat(self) -> None:
+        request = getattr(self.ctx, "request_heartbeat", None)
+        if request is not None:
+            request()
+
+    def status(self) -> dict[str, Any]:
+        p = self.pipeline
+        models: dict[str, Any] = {}
+        out: dict[str, Any] = {"ready": self.ready.is_set(), "error": self.load_error,
+                               "microphone": self.mic_state.status(),
+                               "speaker": self.speaker_state.status(),
+                               "runs": self.runs, "last_first_audio_s": round(self.last_latency_s, 3)}
+        if p is not None:
+            models["asr"] = p.recognizer.status() if p.recognizer else {"name": None, "mode": "not installed"}
+            models["tts"] = p.synth.status() if p.synth else {"name": None}
+            out["tts_fallback"] = bool(p.synth is not None and p.synth.engine == "espeak-ng")
+            if p.cache is not None:
+                out["cache"] = {"entries": p.cache.entries(), "hits": p.cache.hits,
+                                "misses": p.cache.misses, "generation": p.cache.generation}
+            out["typed_only"] = p.mic is None or p.recognizer is None or self.mic_state.present is False
+        out["models"] = models
+        return out
