@@ -104,6 +104,7 @@ class JitterBuffer:
         self._last_arrival = 0.0
         self._prev_transit: float | None = None
         self._missing_run = 0
+        self._pulled_any = False
         self._played_recent: deque[int] = deque(maxlen=64)
 
     @property
@@ -138,7 +139,9 @@ class JitterBuffer:
         if ext in self._frames or ext in self._played_recent:
             self.stats.duplicates += 1
             return Push.DUPLICATE
-        if self.playing and ext < self._next:
+        if ext < self._next and not self._pulled_any:
+            self._next = ext  # reordered before playout began: start from it
+        elif ext < self._next:
             self.stats.late += 1
             # It came after its slot: the target was too small for this network.
             self._grow()
@@ -190,6 +193,7 @@ class JitterBuffer:
         if self._end_at is not None and self._next > self._end_at:
             return self._finish(implicit=False)
         self._trim_excess()
+        self._pulled_any = True
         spurt = self.spurt
         frame = self._frames.pop(self._next, None)
         seq = self._next

@@ -1,0 +1,125 @@
+"""The floor policy and listen-before-talk, fed with numbers."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.floor import Event, FloorPolicy, LbtVerdict, ListenBeforeTalk, Priority
+
+N, S, C = Priority.NORMAL, Priority.SUPERVISOR, Priority.COMMAND
+
+
+def test_first_come_first_served() -> None:
+    floor = FloorPolicy()
+    first = floor.request("dewi", N, 1, now_ms=0)
+    second = floor.request("ojol-base", N, 2, now_ms=5)
+    assert first.event is Event.GRANT and first.holder.unit == "dewi"
+    assert second.event is Event.DENY and second.unit == "ojol-base"
+    assert floor.holder.unit == "dewi"
+
+
+def test_release_frees_the_floor_for_the_next() -> None:
+    floor = FloorPolicy()
+    floor.request("dewi", N, 1, 0)
+    assert floor.release("ojol-base", 0, 10) is None  # not the holder: nothing happens
+    assert floor.release("dewi", 999, 10) is None  # another spurt of hers: nothing happens
+    released = floor.release("dewi", 1, 20)
+    assert released.event is Event.RELEASE and floor.holder is None
+    assert floor.request("ojol-base", N, 2, 30).event is Event.GRANT
+
+
+def test_higher_priority_preempts_and_names_the_cut_holder() -> None:
+    floor = FloorPolicy()
+    floor.request("dewi", N, 1, 0)
+    d = floor.request("command-center", C, 7, 100)
+    assert d.event is Event.PREEMPT
+    assert d.cut.unit == "dewi" and d.holder.unit == "command-center"
+    # An equal priority never pre-empts.
+    assert floor.request("polda", C, 8, 150).event is Event.DENY
+    # Nor does a lower one.
+    assert floor.request("sup", S, 9, 160).event is Event.DENY
+
+
+def test_priority_order_and_parse() -> None:
+    assert N < S < C
+    assert Priority.parse("emergency") == Priority.parse("command")
+    with pytest.raises(ValueError, match="priority must be one of"):
+        Priority.parse("boss")
+
+
+def test_silent_holder_loses_the_floor_after_two_seconds() -> None:
+    floor = FloorPolicy(silence_release_ms=2000)
+    floor.request("dewi", N, 1, 0)
+    for t in range(20, 1000, 20):
+        assert floor.audio("dewi", 1, t)
+        assert floor.tick(t) is None
+    assert floor.tick(2979) is None
+    d = floor.tick(2980)
+    assert d.event is Event.SILENCE and d.unit == "dewi" and floor.holder is None
+
+
+def test_granted_but_never_talking_also_times_out() -> None:
+    floor = FloorPolicy(silence_release_ms=2000)
+    floor.request("dewi", N, 1, 1000)
+    assert floor.tick(2999) is None
+    assert floor.tick(3000).event is Event.SILENCE
+
+
+def test_audio_from_a_non_holder_does_not_keep_the_floor() -> None:
+    floor = FloorPolicy(silence_release_ms=2000)
+    floor.request("dewi", N, 1, 0)
+    assert not floor.audio("intruder", 1, 1000)
+    assert not floor.audio("dewi", 2, 1000)  # right unit, wrong spurt
+    assert floor.tick(2000).event is Event.SILENCE
+
+
+def test_max_hold_cuts_a_talker_who_never_stops() -> None:
+    floor = FloorPolicy(silence_release_ms=2000, max_hold_ms=65000)
+    floor.request("jammed", N, 1, 0)
+    t = 0
+    while t < 65000:
+        floor.audio("jammed", 1, t)
+        assert floor.tick(t) is None
+        t += 20
+    assert floor.tick(65000).event is Event.TIMEOUT
+
+
+def test_last_will_releases_only_the_holder() -> None:
+    floor = FloorPolicy()
+    floor.request("dewi", N, 1, 0)
+    assert floor.offline("ojol-base", 10) is None
+    d = floor.offline("dewi", 10)
+    assert d.event is Event.OFFLINE and floor.holder is None
+
+
+def test_holder_asking_again_is_granted_again() -> None:
+    floor = FloorPolicy()
+    floor.request("dewi", N, 1, 0)
+    assert floor.request("dewi", N, 2, 10).event is Event.GRANT
+    assert floor.holder.spurt == 2
+
+
+def test_lbt_grants_after_quiet_period_from_the_press() -> None:
+    lbt = ListenBeforeTalk(500)
+    lbt.press(1000)
+    assert lbt.decide(1000) is LbtVerdict.WAIT
+    assert lbt.decide(1499) is LbtVerdict.WAIT
+    assert lbt.decide(1500) is LbtVerdict.GRANT
+
+
+def test_lbt_busy_when_someone_talks_during_or_just_before() -> None:
+    lbt = ListenBeforeTalk(500)
+    lbt.heard(800)
+    lbt.press(1000)
+    assert lbt.decide(1000) is LbtVerdict.BUSY
+    lbt2 = ListenBeforeTalk(500)
+    lbt2.heard(100)
+    lbt2.press(1000)
+    assert lbt2.decide(1200) is LbtVerdict.WAIT
+    lbt2.heard(1300)
+    assert lbt2.decide(1310) is LbtVerdict.BUSY
+
+
+def test_lbt_needs_a_press() -> None:
+    with pytest.raises(RuntimeError):
+        ListenBeforeTalk().decide(0)
