@@ -197,9 +197,11 @@ class TalkGroupClient:
     def mode(self) -> Mode:
         if not self.link.connected.is_set():
             return Mode.OFFLINE
-        if self._arbiter_online is False or self._tx_mode is Mode.LBT:
-            return Mode.LBT
-        return Mode.ARBITER
+        if self._tx is Tx.TALKING:
+            return self._tx_mode
+        # Until the arbiter's retained presence says "online", floor requests may go
+        # unanswered and the unit talks by listen-before-talk.
+        return Mode.ARBITER if self._arbiter_online else Mode.LBT
 
     @property
     def tx(self) -> Tx:
@@ -459,6 +461,9 @@ class TalkGroupClient:
     def _playout_loop(self) -> None:
         frame_s = self.params.frame_ms / 1000.0
         next_t = time.monotonic()
+        # Sample 0 of the speaker's output is played now: lets a test line up what was
+        # played with when it was said.
+        self.hooks.trace("playout_start", t=time.time())
         while not self._stop.is_set():
             self._watch_link()
             pcm = self._next_output(_now_ms())

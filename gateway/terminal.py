@@ -66,7 +66,8 @@ class SpurtFiles:
 
 def run_terminal_client(settings: Settings, *, texts: dict[str, str], group: str, unit: str,
                         send_file: Path | None, record_dir: Path | None, priority: str | None,
-                        listen_s: float, speaker: bool, wait_floor_free_s: float) -> int:
+                        listen_s: float, speaker: bool, wait_floor_free_s: float,
+                        trace_file: Path | None = None) -> int:
     """Run until the file is sent (and listened after), `listen_s` passes, q or Ctrl-C."""
     topics.check_id("unit", unit)
     topics.check_id("group", group)
@@ -119,7 +120,14 @@ def run_terminal_client(settings: Settings, *, texts: dict[str, str], group: str
         key = {"timeout": "cut_timeout", "preempted": "cut_preempted"}.get(reason, "cut_other")
         say(key, reason=reason)
 
+    trace_out = open(trace_file, "a", encoding="utf-8") if trace_file else None  # noqa: SIM115
+    trace_lock = threading.Lock()
+
     def on_trace(event: str, **fields) -> None:
+        if trace_out is not None:
+            with trace_lock:
+                trace_out.write(json.dumps({"event": event, **fields}) + "\n")
+                trace_out.flush()
         if event == "tx_end" and send_file is not None:
             done.set()
         if event == "deny" and send_file is not None:
@@ -166,6 +174,8 @@ def run_terminal_client(settings: Settings, *, texts: dict[str, str], group: str
         sink.close()
         if device is not None:
             device.close()
+        if trace_out is not None:
+            trace_out.close()
         say("done")
         click.echo(json.dumps({"unit": unit, "group": group, **client.status()["counters"]}))
     return code
