@@ -1,1 +1,1 @@
-"""Posko."""
+"""The kiosk touchscreen app (Beranda, Tanya, Lapor, Cek Laporan, Darurat) and its report outbox."""

@@ -1,0 +1,141 @@
+"""The Tanya screen's link to the assistant brain (`firmware.assistant`), and answer markup.
+
+The brain is loaded once in a background thread (the first screen must not wait for it).
+When this build has no brain, or it fails to load, `BrainHandle.status` says so and the
+screen tells the resident the assistant is not available: it never makes up an answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from typing import Any
+
+from markupsafe import Markup, escape
+
+log = logging.getLogger(__name__)
+
+
+class BrainHandle:
+    """Loads the brain once and answers typed questions with it."""
+
+    def __init__(self, kb_dir: str = "", brain: Any = None) -> None:
+        self.kb_dir = kb_dir
+        self._brain = brain
+        self.status = "ready" if brain is not None else "loading"
+        self.error = ""
+        self._loaded = threading.Event()
+        if brain is not None:
+            self._loaded.set()
+
+    def start(self) -> BrainHandle:
+        if not self._loaded.is_set():
+            threading.Thread(target=self._load, name="brain-load", daemon=True).start()
+        return self
+
+    def _load(self) -> None:
+        try:
+            from firmware.assistant import load_brain
+        except ImportError as exc:
+            self.status, self.error = "missing", f"assistant not in this build: {exc}"
+            log.warning("kiosk: %s", self.error)
+            self._loaded.set()
+            return
+        try:
+            self._brain = load_brain(self.kb_dir or None)
+            self.status = "ready"
+        except Exception as exc:  # a broken KB must not take the kiosk down
+            self.status, self.error = "failed", f"{type(exc).__name__}: {exc}"
+            log.exception("kiosk: the assistant brain failed to load")
+        self._loaded.set()
+
+    def wait(self, timeout_s: float) -> bool:
+        return self._loaded.wait(timeout_s)
+
+    @property
+    def brain(self) -> Any:
+        return self._brain if self.status == "ready" else None
+
+    def ask(self, question: str, lang: str) -> dict[str, Any] | None:
+        """The brain's reply as a dict plus `html`, or None when no brain is available."""
+        brain = self.brain
+        if brain is None:
+            return None
+        reply = brain.ask(question, lang=lang)
+        data = reply.to_dict() if hasattr(reply, "to_dict") else dict(reply)
+        data["html"] = str(render_markup(data.get("text", "")))
+        return data
+
+    def featured(self, lang: str) -> list[dict[str, str]]:
+        brain = self.brain
+        if brain is None or not hasattr(brain, "featured"):
+            return []
+        try:
+            return list(brain.featured(lang))[:6]
+        except Exception:
+            log.exception("kiosk: featured questions failed")
+            return []
+
+    def entry_answer(self, entry_id: str, lang: str) -> Markup | None:
+        """The screen answer of one KB entry, rendered, or None when it is not available."""
+        brain = self.brain
+        if brain is None:
+            return None
+        try:
+            entry = brain.kb.get(entry_id)
+        except Exception:
+            return None
+        if entry is None:
+            return None
+        answer = entry.answer if hasattr(entry, "answer") else entry.get("answer")
+        if isinstance(answer, dict):
+            text = answer.get(lang) or answer.get("id") or ""
+        else:
+            text = getattr(answer, lang, None) or getattr(answer, "id", "") or str(answer)
+        return render_markup(text) if text else None
+
+
+_BOLD = re.compile(r"\*\*(.+?)\*\*")
+_STEP = re.compile(r"^\d+\.\s+")
+
+
+def render_markup(text: str) -> Markup:
+    """KB answer markup -> safe HTML: paragraphs, "- " bullets, "1. " steps, **bold**.
+
+    Everything is escaped first; only the tags made here are HTML.
+    """
+    blocks: list[str] = []
+    kind: str | None = None
+    items: list[str] = []
+
+    def flush() -> None:
+        nonlocal kind, items
+        if kind and items:
+            tag = "ul" if kind == "ul" else "ol"
+            blocks.append(f"<{tag}>" + "".join(f"<li>{i}</li>" for i in items) + f"</{tag}>")
+        kind, items = None, []
+
+    for raw in (text or "").splitlines():
+        line = raw.strip()
+        if not line:
+            flush()
+            continue
+        inline = _BOLD.sub(r"<strong>\1</strong>", str(escape(line.lstrip("-").strip()
+                                                              if line.startswith("- ") else
+                                                              _STEP.sub("", line))))
+        if line.startswith("- "):
+            if kind != "ul":
+                flush()
+                kind = "ul"
+            items.append(inline)
+        elif _STEP.match(line):
+            if kind != "ol":
+                flush()
+                kind = "ol"
+            items.append(inline)
+        else:
+            flush()
+            blocks.append(f"<p>{inline}</p>")
+    flush()
+    return Markup("".join(blocks))

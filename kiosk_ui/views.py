@@ -1,0 +1,354 @@
+"""The kiosk's screens (Beranda, Tanya, Lapor, Cek Laporan, Darurat) and their JSON calls."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import queue
+import time
+from typing import Any
+from urllib.parse import urlparse
+
+import qrcode
+import qrcode.image.svg
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    g,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+)
+
+from kiosk_ui import ticketing
+from kiosk_ui.hubclient import HubUnreachable
+from kiosk_ui.i18n import LANGS, Texts
+from kiosk_ui.outbox import OutboxError, OutboxFull
+from kiosk_ui.photos import BadPhoto, prepare_photo
+from kiosk_ui.reportform import CATEGORIES, build_report
+
+bp = Blueprint("kiosk", __name__)
+
+LANG_COOKIE = "kiosk_lang"
+WHEN_CHOICES = (("when_now", 0), ("when_1h", 60), ("when_3h", 180), ("when_6h", 360), ("when_1d", 1440))
+HUB_STATES = ("baru", "diverifikasi", "ditindaklanjuti", "selesai", "ditolak")
+
+
+def kiosk():
+    return current_app.extensions["kiosk"]
+
+
+@bp.before_app_request
+def _setup() -> None:
+    default = kiosk().settings.posko.language
+    lang = request.cookies.get(LANG_COOKIE, default)
+    g.lang = lang if lang in LANGS else default
+    g.t = Texts(g.lang)
+    # The kiosk serves only itself: a POST from any other origin is refused.
+    if request.method == "POST":
+        origin = request.headers.get("Origin")
+        if origin and urlparse(origin).netloc != request.host:
+            abort(403)
+
+
+@bp.after_app_request
+def _no_store(resp: Response) -> Response:
+    # Nothing a resident typed may come back from the browser cache for the next person.
+    if not request.path.startswith("/static/"):
+        resp.headers["Cache-Control"] = "no-store"
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    return resp
+
+
+@bp.app_context_processor
+def _globals() -> dict[str, Any]:
+    k = kiosk()
+    return {"t": g.t, "lang": g.lang, "other_lang": "en" if g.lang == "id" else "id",
+            "posko_name": k.settings.posko.posko_name,
+            "idle_reset_s": k.settings.kiosk.idle_reset_s,
+            "default_lang": k.settings.posko.language}
+
+
+def _page(template: str, **ctx: Any) -> str:
+    return render_template(template, **ctx)
+
+
+# -- pages -----------------------------------------------------------------------------
+@bp.get("/")
+def home() -> str:
+    return _page("home.html", screen="home")
+
+
+@bp.get("/tanya")
+def tanya() -> str:
+    handle = kiosk().brain
+    return _page("tanya.html", screen="tanya", featured=handle.featured(g.lang),
+                 brain_status=handle.status)
+
+
+@bp.get("/lapor")
+def lapor() -> str:
+    return _page("lapor.html", screen="lapor", categories=CATEGORIES, when_choices=WHEN_CHOICES)
+
+
+@bp.get("/cek")
+def cek() -> str:
+    return _page("cek.html", screen="cek")
+
+
+@bp.get("/darurat")
+def darurat() -> str:
+    numbers = kiosk().brain.entry_answer("darurat-nomor", g.lang)
+    return _page("darurat.html", screen="darurat", numbers=numbers)
+
+
+@bp.get("/bahasa/<lang>")
+def switch_lang(lang: str) -> Response:
+    target = request.args.get("next", "/")
+    if not target.startswith("/") or target.startswith("//"):
+        target = "/"
+    resp = make_response(redirect(target))
+    if lang in LANGS:
+        resp.set_cookie(LANG_COOKIE, lang, samesite="Strict", httponly=True)
+    return resp
+
+
+@bp.get("/reset")
+def reset() -> Response:
+    """Idle reset: back to Beranda in the default language; the pages hold the rest."""
+    resp = make_response(redirect("/"))
+    resp.delete_cookie(LANG_COOKIE)
+    return resp
+
+
+# -- JSON calls ------------------------------------------------------------------------
+@bp.get("/api/status")
+def status() -> Response:
+    k = kiosk()
+    link = k.link
+    if k.worker is None and (link.online is None or time.time() - link.last_ok > 15):
+        # No sync worker in this process: probe the hub ourselves (tests, `--no-sync`).
+        link.set(k.client.ping(timeout_s=2.0), "probe failed")
+    return jsonify(online=bool(link.online), enrolled=link.enrolled,
+                   mqtt=bool(k.bus and k.bus.connected), brain=k.brain.status,
+                   time=dt.datetime.now().astimezone().isoformat(timespec="seconds"))
+
+
+@bp.post("/api/tanya")
+def api_tanya() -> Response:
+    data = request.get_json(silent=True) or {}
+    question = data.get("q") if isinstance(data.get("q"), str) else ""
+    question = question.strip()[:500]
+    lang = data.get("lang") if data.get("lang") in LANGS else g.lang
+    texts = Texts(lang)
+    if not question:
+        return jsonify(available=True, error="empty", message=texts("tanya.empty")), 422
+    handle = kiosk().brain
+    if handle.status == "loading":
+        handle.wait(3.0)
+    if handle.status != "ready":
+        key = "tanya.loading" if handle.status == "loading" else "tanya.unavailable"
+        return jsonify(available=False, message=texts(key)), 503
+    try:
+        reply = handle.ask(question, lang)
+    except Exception:
+        current_app.logger.exception("assistant failed on a question")
+        return jsonify(available=True, error="failed", message=texts("tanya.error")), 500
+    return jsonify(available=True, question=question, reply=reply,
+                   note=texts("tanya.escalated") if reply and reply.get("action") == "escalate" else "")
+
+
+@bp.post("/api/listen")
+def api_listen() -> Response:
+    k = kiosk()
+    data = request.get_json(silent=True) or {}
+    lang = data.get("lang") if data.get("lang") in LANGS else g.lang
+    if k.bus is None or not k.bus.connected:
+        return jsonify(ok=False, message=Texts(lang)("tanya.voice_unavailable")), 503
+    if data.get("stop") and isinstance(data.get("session"), str):
+        k.bus.stop_listening(data["session"], lang)
+        return jsonify(ok=True, session=data["session"])
+    return jsonify(ok=True, session=k.bus.listen(lang))
+
+
+@bp.get("/events")
+def events() -> Response:
+    """Server-sent events: assistant events and alert acks for this unit."""
+    fanout = kiosk().fanout
+    q = fanout.subscribe()
+
+    @stream_with_context
+    def stream():
+        try:
+            yield "retry: 2000\n: hello\n\n"
+            while True:
+                try:
+                    kind, data = q.get(timeout=15)
+                except queue.Empty:
+                    yield ": ping\n\n"
+                    continue
+                yield f"event: {kind}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+        finally:
+            fanout.unsubscribe(q)
+
+    return Response(stream(), mimetype="text/event-stream",
+                    headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+@bp.post("/api/lapor")
+def api_lapor() -> Response:
+    k = kiosk()
+    t = g.t
+    now = dt.datetime.now().astimezone()
+    result = build_report(request.form, k.settings.posko.posko_name, now)
+    upload = request.files.get("photo")
+    photo_bytes = upload.read() if upload else b""
+    if result.errors:
+        return _field_error(result.errors)
+    if result.phone and _is_blocked(result.phone):
+        return jsonify(ok=False, error="blocked", message=t("lapor.blocked")), 403
+    photos = []
+    if photo_bytes:
+        try:
+            photos.append(prepare_photo(photo_bytes, k.settings.kiosk.photo_max_px,
+                                        k.settings.kiosk.photo_quality))
+        except BadPhoto:
+            return _field_error(["photo"])
+    try:
+        receipt = k.outbox.submit(result.report, photos)
+    except OutboxFull:
+        current_app.logger.error("outbox full: a report could not be saved")
+        return jsonify(ok=False, error="disk_full", message=t("lapor.disk_full")), 507
+    except OutboxError:
+        current_app.logger.exception("outbox failed: a report could not be saved")
+        return jsonify(ok=False, error="save_failed", message=t("lapor.save_failed")), 500
+    if k.worker:
+        k.worker.wake()
+    shown = ticketing.format_ticket(receipt.ticket)
+    return jsonify(ok=True, id=receipt.id, ticket=shown, pin=receipt.pin,
+                   qr_svg=qr_svg(t("lapor.qr_text", ticket=shown, pin=receipt.pin)),
+                   online=bool(k.link.online))
+
+
+def _field_error(fields: list[str]) -> Response:
+    t = g.t
+    names = ", ".join(t(f"lapor.field_names.{f}") for f in fields)
+    return jsonify(ok=False, error="fields", fields=fields,
+                   message=t("lapor.fix_fields", fields=names)), 422
+
+
+def _is_blocked(phone: str) -> bool:
+    box = kiosk().outbox
+    secret = box.get_meta("blocklist_secret")
+    keys = box.blocklist()
+    if not keys:
+        return False
+    return ticketing.phone_key(phone, secret) in keys if secret else phone in keys
+
+
+def qr_svg(text: str) -> str:
+    """An inline SVG QR code of `text` (made on the kiosk, no network)."""
+    img = qrcode.make(text, image_factory=qrcode.image.svg.SvgPathImage, box_size=10, border=2)
+    out = io.BytesIO()
+    img.save(out)
+    svg = out.getvalue().decode("utf-8")
+    return svg[svg.index("<svg"):]
+
+
+@bp.post("/api/cek")
+def api_cek() -> Response:
+    k = kiosk()
+    t = g.t
+    data = request.get_json(silent=True) or {}
+    try:
+        ticket = ticketing.parse_ticket(data.get("ticket") if isinstance(data.get("ticket"), str) else "")
+    except ValueError:
+        return jsonify(ok=False, error="ticket", message=t("cek.bad_ticket")), 422
+    try:
+        pin = ticketing.parse_pin(data.get("pin") if isinstance(data.get("pin"), str) else "")
+    except ValueError:
+        return jsonify(ok=False, error="pin", message=t("cek.bad_pin")), 422
+    local = k.outbox.find_ticket(ticket, pin)
+    try:
+        answer = k.client.ticket(ticket, pin, timeout_s=min(4.0, k.settings.kiosk.http_timeout_s))
+    except HubUnreachable:
+        k.link.set(False, "ticket check failed")
+        return _offline_answer(ticket, pin, local)
+    k.link.set(True)
+    if answer.status == 200 and isinstance(answer.data, dict):
+        k.outbox.remember_ticket(ticket, pin, answer.data)
+        return jsonify(ok=True, offline=False, **_present(answer.data))
+    if answer.status == 404:
+        if local is not None:
+            return jsonify(ok=True, offline=False, **_present_local(local))
+        return jsonify(ok=False, error="not_found", message=t("cek.not_found")), 404
+    if answer.status == 429:
+        return jsonify(ok=False, error="busy", message=t("cek.busy")), 429
+    return _offline_answer(ticket, pin, local)
+
+
+def _offline_answer(ticket: str, pin: str, local) -> Response:
+    t = g.t
+    cached = kiosk().outbox.recall_ticket(ticket, pin)
+    body: dict[str, Any] = {"ok": True, "offline": True, "offline_message": t("cek.offline")}
+    if cached is not None:
+        data, checked_at = cached
+        when = dt.datetime.fromtimestamp(checked_at).astimezone().strftime("%d-%m-%Y %H:%M")
+        body.update(_present(data), last_known=t("cek.last_known", when=when))
+    elif local is not None:
+        body.update(_present_local(local))
+    else:
+        body.update(ok=False, error="offline", message=t("cek.unknown_offline"))
+    return jsonify(body)
+
+
+def _present(data: dict[str, Any]) -> dict[str, Any]:
+    t = g.t
+    state = data.get("state") if data.get("state") in HUB_STATES else ""
+    note = data.get("public_note") or data.get("note") or ""
+    updated = data.get("updated_at") or data.get("last_update") or data.get("updated") or ""
+    return {"state": state, "state_label": t(f"cek.states.{state}") if state else str(data.get("state", "")),
+            "note": note if isinstance(note, str) else "",
+            "updated": _human_time(updated) if isinstance(updated, str) else ""}
+
+
+def _present_local(item) -> dict[str, Any]:
+    t = g.t
+    if item.state == "parked":
+        return {"state": "menunggu", "state_label": t("cek.states.menunggu"), "note": t("cek.parked_here"),
+                "updated": ""}
+    if item.state == "synced":
+        return {"state": item.hub_state or "baru",
+                "state_label": t(f"cek.states.{item.hub_state}") if item.hub_state in HUB_STATES else t("cek.states.baru"),
+                "note": "", "updated": ""}
+    return {"state": "menunggu", "state_label": t("cek.states.menunggu"), "note": t("cek.waiting_here"),
+            "updated": ""}
+
+
+def _human_time(value: str) -> str:
+    try:
+        return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone().strftime("%d-%m-%Y %H:%M")
+    except ValueError:
+        return value[:40]
+
+
+@bp.post("/api/darurat")
+def api_darurat() -> Response:
+    k = kiosk()
+    t = g.t
+    if k.bus is None:
+        return jsonify(ok=False, message=t("darurat.failed")), 503
+    try:
+        alert, connected = k.bus.alert()
+    except Exception:
+        current_app.logger.exception("alert could not be published")
+        return jsonify(ok=False, message=t("darurat.failed")), 503
+    current_app.logger.warning("darurat: alert %s published (broker link up: %s)", alert.id, connected)
+    return jsonify(ok=True, alert_id=alert.id, sent=connected,
+                   message=t("darurat.sent_note") if connected else t("darurat.queued"))

@@ -1,0 +1,125 @@
+"""Kiosk fixtures: settings in a temp state dir, and the kiosk app served on a real port."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from posko.config import Settings, load_settings
+
+
+def make_settings(tmp: Path, **env: str) -> Settings:
+    """Settings read the normal way (file + POSKO_* variables) from a temp folder."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    conf = tmp / "posko.toml"
+    if not conf.exists():
+        conf.write_text("")
+    environ = {"POSKO_POSKO_STATE_DIR": str(tmp / "var"),
+               "POSKO_KIOSK_HUB_URL": "http://127.0.0.1:9"}  # nothing listens on port 9
+    environ.update(env)
+    return load_settings(conf, environ)
+
+
+class ServedApp:
+    """A kiosk app on a real HTTP port, in a thread of the test process."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def kiosk(self):
+        return self.app.extensions["kiosk"]
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.kiosk.stop()
+
+
+@pytest.fixture
+def serve_kiosk(tmp_path: Path) -> Iterator[Callable[..., ServedApp]]:
+    """serve_kiosk(env={...}, **test_config) -> a running kiosk app; all stop after the test."""
+    from kiosk_ui.app import create_app
+
+    served: list[ServedApp] = []
+
+    def make(env: dict[str, str] | None = None, folder: Path | None = None, **config) -> ServedApp:
+        settings = make_settings(folder or tmp_path / f"kiosk{len(served)}", **(env or {}))
+        config.setdefault("START_BRAIN", False)
+        app = create_app({"SETTINGS": settings, **config})
+        running = ServedApp(app)
+        served.append(running)
+        return running
+
+    yield make
+    for running in served:
+        running.stop()
+
+
+class IntakeHub:
+    """The minimal intake server (tests/kiosk/intake_server.py) as a separate process."""
+
+    def __init__(self, folder: Path, token: str = "unit-token-1", block: tuple[str, ...] = ()) -> None:
+        from posko.broker import free_port
+
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.token = token
+        self.block = block
+        self.proc = None
+
+    def start(self) -> IntakeHub:
+        import subprocess
+        import sys
+        import time
+
+        import requests
+
+        argv = [sys.executable, "-m", "tests.kiosk.intake_server", "--port", str(self.port),
+                "--db", str(self.folder / "intake.db"), "--token", self.token]
+        for phone in self.block:
+            argv += ["--block", phone]
+        with open(self.folder / "log", "ab") as log:
+            self.proc = subprocess.Popen(argv, cwd=Path(__file__).resolve().parents[2],
+                                         stdout=subprocess.DEVNULL, stderr=log)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                requests.get(self.url + "/api/v1/openapi.json", timeout=1)
+                return self
+            except requests.RequestException:
+                time.sleep(0.05)
+        raise RuntimeError("intake server did not start")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+
+    def state(self) -> dict:
+        import requests
+
+        return requests.get(self.url + "/_test/state", timeout=5).json()
+
+
+@pytest.fixture
+def intake_hub(tmp_path: Path) -> Iterator[Callable[..., IntakeHub]]:
+    hubs: list[IntakeHub] = []
+
+    def make(**kwargs) -> IntakeHub:
+        hub = IntakeHub(tmp_path / f"hub{len(hubs)}", **kwargs).start()
+        hubs.append(hub)
+        return hub
+
+    yield make
+    for hub in hubs:
+        hub.stop()
