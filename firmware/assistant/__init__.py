@@ -1,1 +1,29 @@
-"""Tanya Pak Polisi: the assistant brain (pure Python, no audio or hardware)."""
+"""Tanya Pak Polisi: the assistant brain (pure Python, no audio or hardware).
+
+    from firmware.assistant import load_brain
+    brain = load_brain()
+    reply = brain.ask("brp biaya skck", lang="id")
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from firmware.assistant.brain import Brain, Reply, load_brain
+    from firmware.assistant.errors import AssistantError, KbError
+
+__all__ = ["AssistantError", "Brain", "KbError", "Reply", "load_brain"]
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use, so `python -m firmware.assistant.kb` runs without the brain.
+    if name in ("Brain", "Reply", "load_brain"):
+        from firmware.assistant import brain
+
+        return getattr(brain, name)
+    if name in ("AssistantError", "KbError"):
+        from firmware.assistant import errors
+
+        return getattr(errors, name)
+    raise AttributeError(name)

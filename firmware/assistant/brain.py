@@ -1,0 +1,170 @@
+"""The assistant brain: normalise -> emergency check -> safety filter -> retrieve -> decide.
+
+Pure Python, no audio or hardware: typed and spoken questions go through the same `ask()`.
+The emergency check runs before the safety filter on purpose: someone in danger must never
+be refused because the same words also name a person or an address ("rumah tetangga saya
+kebakaran"). Every text the brain says comes from a data file or a KB entry.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from firmware.assistant.data import load_data
+from firmware.assistant.emergency import EmergencyCheck
+from firmware.assistant.errors import KbError
+from firmware.assistant.kb import LANGS, KnowledgeBase, load_kb
+from firmware.assistant.normalise import Normaliser
+from firmware.assistant.retrieve import Retriever, Stemmer
+from firmware.assistant.safety import SafetyFilter
+
+ACTIONS = ("answer", "refuse", "escalate", "fallback")
+DEFAULT_MIN_CONFIDENCE = 0.35
+SUGGESTION_FLOOR = 0.12  # fallback suggestions below this score would only confuse
+_ENGLISH_HINT = re.compile(r"\b(how|what|where|when|is|are|do|does|can|my|the|i)\b", re.I)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the assistant answers to one question."""
+
+    action: str                 # answer | refuse | escalate | fallback
+    text: str                   # screen text (same markup as KB answers)
+    speech: str                 # short spoken text
+    entry: str | None = None    # KB entry id (answer), else None
+    confidence: float = 0.0     # 0..1
+    suggestions: list[dict[str, str]] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+    category: str | None = None  # refusal or emergency category
+    lang: str = "id"
+    normalised: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# Called with (question, reply) for every fallback: the caller decides whether to log.
+UnansweredHook = Callable[[str, Reply], None]
+
+
+class Brain:
+    """One loaded knowledge base and the rules around it; build once, ask many times."""
+
+    def __init__(self, kb: KnowledgeBase, *, min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+                 on_unanswered: UnansweredHook | None = None) -> None:
+        self.kb = kb
+        self.min_confidence = min_confidence
+        self.on_unanswered = on_unanswered
+        data = load_data("normalise")
+        self.normaliser = Normaliser.from_data(data)
+        # Words of the KB are "known": elongated spellings collapse towards them.
+        for entry in kb.entries.values():
+            for question in entry.questions:
+                self.normaliser.learn(self.normaliser.tokens(question))
+        self.emergency = EmergencyCheck.from_data(self.normaliser, self.normaliser.stopwords)
+        self.safety = SafetyFilter.from_data(self.normaliser)
+        self.retriever = Retriever(kb, self.normaliser, Stemmer.from_data(data.get("stem")))
+        self.replies = load_data("replies")
+        _check_replies(self.replies)
+
+    def normalise(self, text: str) -> str:
+        return self.normaliser(text)
+
+    def ask(self, question: str, lang: str = "id") -> Reply:
+        """Answer one question in `lang` ("id" or "en"; anything else means "id")."""
+        lang = lang if lang in LANGS else "id"
+        raw = (question or "").strip()
+        normalised = self.normaliser(raw)
+        if not normalised:
+            return Reply("fallback", self._say("empty", "text", lang),
+                         self._say("empty", "speech", lang), lang=lang)
+        escalation = self.emergency.check(raw, normalised)
+        if escalation is not None:
+            text, speech = escalation.say(lang)
+            return Reply("escalate", text, speech, None, 1.0, category=escalation.category,
+                         lang=lang, normalised=normalised)
+        refusal = self.safety.check(normalised)
+        if refusal is not None:
+            text, speech = refusal.say(lang)
+            return Reply("refuse", text, speech, None, 1.0, category=refusal.category,
+                         lang=lang, normalised=normalised)
+        hits = self.retriever.search(normalised)
+        if hits and hits[0].score >= self.min_confidence:
+            best = hits[0]
+            entry = best.entry
+            return Reply("answer", entry.text("answer", lang), entry.text("speech", lang),
+                         entry.id, round(best.score, 3),
+                         suggestions=self._titles(entry.related, lang),
+                         sources=list(entry.sources), lang=lang, normalised=normalised)
+        suggestions = [{"id": h.entry.id, "title": h.entry.text("title", lang)}
+                       for h in hits[:3] if h.score >= SUGGESTION_FLOOR]
+        text = self._say("fallback", "text", lang)
+        if suggestions:
+            lead = self.replies["fallback"]["suggestions"][lang]
+            text = f"{text}\n{lead}\n" + "\n".join(f"- {s['title']}" for s in suggestions)
+        reply = Reply("fallback", text, self._say("fallback", "speech", lang), None,
+                      round(hits[0].score, 3) if hits else 0.0, suggestions, lang=lang,
+                      normalised=normalised)
+        if self.on_unanswered is not None:
+            self.on_unanswered(raw, reply)
+        return reply
+
+    def featured(self, lang: str = "id") -> list[dict[str, str]]:
+        """The kiosk's suggested questions: featured entries, in KB order."""
+        lang = lang if lang in LANGS else "id"
+        out = []
+        for entry in self.kb.entries.values():
+            if entry.featured:
+                out.append({"id": entry.id, "question": _question_in(entry.questions, lang),
+                            "title": entry.text("title", lang)})
+        return out
+
+    def spoken_answers(self) -> Iterator[tuple[str, str, str]]:
+        """(entry id, lang, speech) of every entry, for the TTS cache."""
+        for entry in self.kb.entries.values():
+            for lang in LANGS:
+                if lang in entry.speech:
+                    yield entry.id, lang, entry.speech[lang]
+
+    def _titles(self, ids: tuple[str, ...], lang: str) -> list[dict[str, str]]:
+        return [{"id": i, "title": self.kb.entries[i].text("title", lang)}
+                for i in ids if i in self.kb.entries][:3]
+
+    def _say(self, kind: str, part: str, lang: str) -> str:
+        texts = self.replies[kind][part]
+        return (texts.get(lang) or texts["id"]).strip()
+
+
+def _question_in(questions: tuple[str, ...], lang: str) -> str:
+    english = [q for q in questions if _ENGLISH_HINT.search(q)]
+    if lang == "en" and english:
+        return english[0]
+    indonesian = [q for q in questions if q not in english]
+    return (indonesian or list(questions))[0]
+
+
+def _check_replies(replies: dict[str, Any]) -> None:
+    problems = []
+    for kind, parts in (("fallback", ("text", "speech", "suggestions")), ("empty", ("text", "speech"))):
+        for part in parts:
+            texts = (replies.get(kind) or {}).get(part) or {}
+            for lang in LANGS:
+                if not isinstance(texts.get(lang), str):
+                    problems.append(f"replies.yaml: {kind}.{part}.{lang}: is required")
+    if problems:
+        raise KbError(problems)
+
+
+def load_brain(kb_dir: str | Path | None = None, *, min_confidence: float | None = None,
+               on_unanswered: UnansweredHook | None = None) -> Brain:
+    """Load the KB (default: the shipped one) and build the brain.
+
+    Raises KbError when the KB or a data file is malformed.
+    """
+    return Brain(load_kb(kb_dir),
+                 min_confidence=DEFAULT_MIN_CONFIDENCE if min_confidence is None else min_confidence,
+                 on_unanswered=on_unanswered)

@@ -1,0 +1,71 @@
+"""The safety filter: refuse personal, irrelevant and crime-helping questions (data/safety.yaml).
+
+Pure: takes a normalised question, returns the refusal to give or None.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from firmware.assistant.data import load_data
+from firmware.assistant.errors import KbError
+from firmware.assistant.rules import Category, build_categories, pad
+
+KINDS = ("personal", "irrelevant", "crime")
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Which category refused, and the polite texts to say so."""
+
+    category: str
+    kind: str
+    text: dict[str, str]
+    speech: dict[str, str]
+
+    def say(self, lang: str) -> tuple[str, str]:
+        """(screen text, spoken text) in `lang`, Indonesian when `lang` is missing."""
+        return self.text.get(lang) or self.text["id"], self.speech.get(lang) or self.speech["id"]
+
+
+class SafetyFilter:
+    """Refusal categories in priority order; the first that matches wins."""
+
+    def __init__(self, categories: list[Category], offer: dict[str, str]) -> None:
+        self.categories = categories
+        self.offer = offer
+
+    @classmethod
+    def from_data(cls, normalise: Callable[[str], str],
+                  data: dict[str, Any] | None = None) -> SafetyFilter:
+        data = load_data("safety") if data is None else data
+        categories = build_categories(data, "safety.yaml", normalise)
+        offer = data.get("offer") or {}
+        problems = []
+        if not all(isinstance(offer.get(lang), str) for lang in ("id", "en")):
+            problems.append("safety.yaml: offer: needs 'id' and 'en' texts")
+        for category in categories:
+            spec = category.data
+            if spec.get("kind") not in KINDS:
+                problems.append(f"safety.yaml: categories.{category.name}.kind: one of {KINDS}")
+            for part in ("text", "speech"):
+                texts = spec.get(part) or {}
+                if not all(isinstance(texts.get(lang), str) for lang in ("id", "en")):
+                    problems.append(f"safety.yaml: categories.{category.name}.{part}: "
+                                    "needs 'id' and 'en' texts")
+        if problems:
+            raise KbError(problems)
+        return cls(categories, offer)
+
+    def check(self, normalised: str) -> Refusal | None:
+        padded = pad(normalised)
+        for category in self.categories:
+            if category.matches(padded):
+                spec = category.data
+                text = {lang: f"{spec['text'][lang].strip()}\n{self.offer[lang].strip()}"
+                        for lang in ("id", "en")}
+                speech = {lang: spec["speech"][lang].strip() for lang in ("id", "en")}
+                return Refusal(category.name, spec["kind"], text, speech)
+        return None
