@@ -1,1 +1,174 @@
-"""Posko."""
+"""The central hub: report intake API, officer dashboard, fleet, alerts.
+
+`create_app(test_config=None)` builds the Flask app: one blueprint per area (api, auth,
+dashboard, fleet, alerts, live) plus optional ones listed in OPTIONAL_BLUEPRINTS that are
+registered only when their module is part of this build.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Flask, request
+from flask_wtf.csrf import CSRFProtect
+from werkzeug.exceptions import HTTPException
+
+# "module:attribute" of blueprints other parts of Posko add to the hub (imported if present).
+OPTIONAL_BLUEPRINTS = ["hub.talkgroups:bp"]
+
+csrf = CSRFProtect()
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """The hub's Flask app. test_config may hold POSKO_SETTINGS (a posko.config.Settings),
+    DATABASE_URL, AUTO_MIGRATE and any Flask setting."""
+    from hub import alerts, api, auth, dashboard, db, fleet, live
+    from hub.secrets_store import ensure_secrets
+    from hub.texts import label
+    from posko.config import load_settings
+
+    test_config = dict(test_config or {})
+    settings = test_config.pop("POSKO_SETTINGS", None) or load_settings()
+    hub = settings.hub
+    app = Flask(__name__)
+    app.config.update(
+        POSKO_SETTINGS=settings,
+        SECRET_KEY=hub.secret_key or secret_key_file(settings.state_dir / "hub" / "secret-key"),
+        SESSION_COOKIE_SECURE=hub.session_cookie_secure,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_NAME="posko_hub",
+        PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=hub.session_hours),
+        WTF_CSRF_TIME_LIMIT=hub.session_hours * 3600,
+        MAX_CONTENT_LENGTH=max(hub.photo_max_bytes, hub.report_max_bytes),
+        DATABASE_URL=db.database_url(settings),
+        AUTO_MIGRATE=False,
+        JSON_SORT_KEYS=False,
+    )
+    app.config.update(test_config)
+    if app.config["AUTO_MIGRATE"]:
+        from hub.migrate import upgrade
+
+        upgrade(app.config["DATABASE_URL"])
+    db.init_app(app, app.config["DATABASE_URL"])
+    ensure_secrets(app.extensions["posko_db"].engine)
+
+    csrf.init_app(app)
+    csrf.exempt(api.bp)
+    auth.login_manager.init_app(app)
+    for blueprint in (api.bp, auth.bp, dashboard.bp, fleet.bp, alerts.bp, live.bp):
+        app.register_blueprint(blueprint)
+    app.config["OPTIONAL_BLUEPRINTS"] = _register_optional(app)
+
+    tz = ZoneInfo(hub.display_tz)
+
+    def local_time(value: dt.datetime | None, fmt: str = "%d-%m-%Y %H:%M") -> str:
+        if value is None:
+            return "–"
+        return value.replace(tzinfo=dt.UTC).astimezone(tz).strftime(fmt)
+
+    app.jinja_env.filters["local"] = local_time
+    app.jinja_env.globals.update(label=label, posko_name=settings.posko.posko_name,
+                                 tz_name=hub.display_tz)
+
+    @app.context_processor
+    def _nav() -> dict[str, Any]:
+        from flask_login import current_user
+
+        def open_alerts() -> list:
+            if not current_user.is_authenticated:
+                return []
+            return alerts.open_alerts(db.get_db())
+
+        return {"optional_nav": _optional_nav(app), "open_alerts": open_alerts}
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        if request.path.startswith("/api/"):
+            return api.api_http_error(exc)
+        code = exc.code or 500
+        if code >= 500 or code == 401:
+            return exc
+        from flask import render_template
+
+        return render_template("error.html", code=code,
+                               text=label("errors", str(code)) if str(code) in _error_codes() else exc.name), code
+
+    @app.after_request
+    def _headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            "connect-src 'self'; frame-ancestors 'none'")
+        return response
+
+    return app
+
+
+def _error_codes() -> set[str]:
+    from hub.texts import texts
+
+    return set(texts().get("errors", {}))
+
+
+def _optional_nav(app: Flask) -> list[tuple[str, str]]:
+    """(label, url) of each optional blueprint's nav link; empty when none is registered."""
+    from flask import url_for
+    from werkzeug.routing import BuildError
+
+    links = []
+    for label_text, endpoint in app.config["OPTIONAL_NAV"]:
+        try:
+            links.append((label_text, url_for(endpoint)))
+        except BuildError:
+            continue
+    return links
+
+
+def _register_optional(app: Flask) -> list[str]:
+    """Register each optional blueprint whose module exists; return their names.
+
+    A module may set NAV = ("label", "endpoint") for its link in the top bar; the default
+    is ("Talk group", "<blueprint>.index").
+    """
+    names = []
+    app.config["OPTIONAL_NAV"] = []
+    for target in OPTIONAL_BLUEPRINTS:
+        module_name, attr = target.split(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and module_name.startswith(exc.name):
+                continue
+            raise
+        blueprint = getattr(module, attr)
+        app.register_blueprint(blueprint)
+        names.append(blueprint.name)
+        app.config["OPTIONAL_NAV"].append(getattr(module, "NAV", ("Talk group", f"{blueprint.name}.index")))
+    return names
+
+
+def secret_key_file(path: Path) -> str:
+    """Read the session key kept at path, making it (mode 0600) on first use."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+        try:
+            os.link(tmp, path)  # atomic: the first worker wins, the others read its key
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
+    return path.read_text().strip()

@@ -1,0 +1,214 @@
+"""The intake API (`/api/v1`) the kiosks call; described in `hub/data/openapi.yaml`.
+
+Every error is JSON: {"error": code, "message": ..., "fields": {field: problem}}.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from flask import Blueprint, Response, current_app, g, jsonify, request
+from sqlalchemy import select
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from hub import intake, secrets_store, throttle, units
+from hub.db import get_db, sessions
+from hub.models import PhoneBlock, Report, utcnow
+from hub.texts import label, message
+from hub.validation import Invalid
+from posko.tickets import format_ticket, is_valid_pin, parse_ticket
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+OPENAPI_FILE = Path(__file__).resolve().parent / "data" / "openapi.yaml"
+
+
+def error(status: int, code: str, msg: Any, fields: dict[str, str] | None = None,
+          headers: dict[str, str] | None = None) -> Response:
+    body: dict[str, Any] = {"error": code, "message": msg}
+    if fields:
+        body["fields"] = fields
+    response = jsonify(body)
+    response.status_code = status
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def _settings():
+    return current_app.config["POSKO_SETTINGS"]
+
+
+@bp.before_request
+def _limits() -> None:
+    hub = _settings().hub
+    is_photo = request.endpoint == "api.put_photo"
+    request.max_content_length = hub.photo_max_bytes if is_photo else hub.report_max_bytes
+
+
+def _json_body() -> Any:
+    raw = request.get_data(cache=False)
+    try:
+        return json.loads(raw, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        raise Invalid({"body": "must be valid JSON (UTF-8)"}) from None
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _authenticated_unit():
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return units.unit_for_token(get_db(), token.strip())
+
+
+def _need_unit():
+    unit = _authenticated_unit()
+    if unit is None:
+        return None, error(401, "unauthorized", "a valid unit token is required (Authorization: Bearer …)",
+                           headers={"WWW-Authenticate": 'Bearer realm="posko"'})
+    g.unit = unit
+    return unit, None
+
+
+@bp.errorhandler(Invalid)
+def _invalid(exc: Invalid):
+    get_db().rollback()
+    return error(422, "invalid", "some fields are not valid", exc.fields)
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def _too_large(exc):
+    return error(413, "too_large", f"the body is larger than {request.max_content_length} bytes",
+                 {"body": f"must be at most {request.max_content_length} bytes"})
+
+
+def api_http_error(exc: HTTPException):
+    """JSON for 404/405/400… anywhere under /api/ (registered on the app)."""
+    return error(exc.code or 500, (exc.name or "error").lower().replace(" ", "_"), exc.description)
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(_openapi())
+
+
+@cache
+def _openapi() -> dict[str, Any]:
+    with open(OPENAPI_FILE, encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+@bp.post("/enroll")
+def enroll():
+    hub = _settings().hub
+    key = f"enrol:{request.remote_addr}"
+    db = get_db()
+    if throttle.failures(db, key, 3600) >= hub.enrol_fail_limit:
+        return error(429, "too_many_tries", "too many wrong enrolment codes; try again later",
+                     headers={"Retry-After": "3600"})
+    body = _json_body()
+    fields = {}
+    if not isinstance(body, dict):
+        raise Invalid({"body": "must be a JSON object with unit and code"})
+    for name in ("unit", "code"):
+        if not isinstance(body.get(name), str) or not body.get(name).strip():
+            fields[name] = "is required (a string)"
+        elif len(body[name]) > 64:
+            fields[name] = "must be at most 64 characters"
+    extra = sorted(set(body) - {"unit", "code"})
+    for name in extra:
+        fields[str(name)[:64]] = "is not a known field"
+    if fields:
+        raise Invalid(fields)
+    token = units.enrol(db, body["unit"].strip(), body["code"])
+    if token is None:
+        db.rollback()
+        throttle.record_failure(db, key, 3600)
+        return error(403, "bad_code", "unknown unit, or the code is wrong, used or expired",
+                     {"code": "is wrong, used or expired"})
+    return jsonify({"token": token, "unit": body["unit"].strip()})
+
+
+@bp.post("/reports")
+def post_report():
+    unit, failure = _need_unit()
+    if failure:
+        return failure
+    body = _json_body()
+    status, answer = intake.submit_report(get_db(), unit, body)
+    response = jsonify(answer)
+    response.status_code = status
+    return response
+
+
+@bp.put("/photos/<sha256>")
+def put_photo(sha256: str):
+    unit, failure = _need_unit()
+    if failure:
+        return failure
+    from hub.validation import is_sha256
+
+    if not is_sha256(sha256):
+        return error(422, "invalid", "the path must end in the photo's SHA-256",
+                     {"sha256": "must be 64 lower-case hex characters"})
+    data = request.get_data(cache=False)
+    if not data:
+        return error(422, "invalid", "the body is empty", {"body": "must hold the image bytes"})
+    status, answer = intake.store_photo(get_db(), unit, sha256, data, _settings().hub.photo_max_pixels)
+    response = jsonify(answer)
+    response.status_code = status
+    return response
+
+
+@bp.get("/tickets/<ticket>")
+def get_ticket(ticket: str):
+    hub = _settings().hub
+    unit = _authenticated_unit()
+    who = f"unit:{unit.id}" if unit is not None else f"ip:{request.remote_addr}"
+    key = f"ticket:{who}"
+    db = get_db()
+    if throttle.failures(db, key, hub.ticket_fail_window_s) >= hub.ticket_fail_limit:
+        return error(429, "too_many_tries", message("too_many_tries"),
+                     headers={"Retry-After": str(hub.ticket_fail_window_s)})
+    pin = request.args.get("pin", "")
+    report = None
+    try:
+        canonical = parse_ticket(ticket)
+    except ValueError:
+        canonical = None
+    if canonical and is_valid_pin(pin):
+        found = db.scalar(select(Report).where(Report.ticket == canonical))
+        if found is not None and found.pin_hash == secrets_store.pin_hash(db, canonical, pin):
+            report = found
+    if report is None:
+        with sessions().writer() as writer:
+            throttle.record_failure(writer, key, hub.ticket_fail_window_s)
+        return error(404, "not_found", message("ticket_not_found"))
+    return jsonify({
+        "ticket": report.ticket, "ticket_display": format_ticket(report.ticket),
+        "state": report.state, "state_label": label("states", report.state),
+        "state_label_en": label("states", report.state, "en"),
+        "note": report.public_note, "updated": intake.iso(report.updated_at),
+    })
+
+
+@bp.get("/blocked-phones")
+def blocked_phones():
+    _unit, failure = _need_unit()
+    if failure:
+        return failure
+    db = get_db()
+    hashes = sorted(set(db.scalars(select(PhoneBlock.phone_key).where(PhoneBlock.lifted_at.is_(None)))))
+    return jsonify({"algorithm": "hmac-sha256",
+                    "key": secrets_store.hub_secret(db, secrets_store.PHONE_KEY),
+                    "normalisation": "+62 followed by the national number without its leading 0",
+                    "hashes": hashes, "updated": intake.iso(utcnow())})

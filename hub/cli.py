@@ -1,0 +1,183 @@
+"""`posko hub …`: serve, migrate, units, users (and the ingest process `serve` starts)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import click
+
+from posko.config import load_settings
+
+
+def _session(settings):
+    from hub.db import Sessions, database_url, make_engine
+
+    return Sessions(make_engine(database_url(settings))).writer()
+
+
+@click.group("hub")
+def hub() -> None:
+    """The command center's hub: serve, migrate, units, users."""
+
+
+@hub.command("migrate")
+def migrate() -> None:
+    """Create or upgrade the hub's database (alembic upgrade heads)."""
+    from hub.db import database_url
+    from hub.migrate import upgrade
+
+    settings = load_settings()
+    url = database_url(settings)
+    upgrade(url)
+    click.echo(f"database is up to date ({_masked(url)})")
+
+
+def _masked(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@hub.command("serve")
+@click.option("--workers", type=int, default=None, help="gunicorn workers (default: [hub] workers).")
+@click.option("--bind", default=None, help="host:port (default: [hub] bind and port).")
+@click.option("--no-migrate", is_flag=True, help="Do not upgrade the database first.")
+@click.option("--no-ingest", is_flag=True, help="Do not run the MQTT ingest process.")
+def serve(workers: int | None, bind: str | None, no_migrate: bool, no_ingest: bool) -> None:
+    """Serve the hub with gunicorn (plus its one MQTT ingest process)."""
+    from gunicorn.app.base import BaseApplication
+
+    from hub import secret_key_file
+    from hub.db import database_url
+    from hub.migrate import upgrade
+    from posko.procs import _die_with_parent
+
+    settings = load_settings()
+    if not no_migrate:
+        upgrade(database_url(settings))
+    if not settings.hub.secret_key:  # made before the fork so every worker reads the same key
+        secret_key_file(settings.state_dir / "hub" / "secret-key")
+    address = bind or f"{settings.hub.bind}:{settings.hub.port}"
+    options = {
+        "bind": address, "workers": workers or settings.hub.workers,
+        "worker_class": "gthread", "threads": settings.hub.threads,
+        "timeout": 60, "graceful_timeout": 5, "keepalive": 5,
+        "accesslog": None, "errorlog": "-", "loglevel": settings.posko.log_level.lower(),
+        "proc_name": "posko-hub", "control_socket_disable": True,
+    }
+
+    class HubApplication(BaseApplication):
+        def load_config(self) -> None:
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self):
+            from hub import create_app
+
+            return create_app()
+
+    ingest = None
+    if settings.hub.mqtt_ingest and not no_ingest:
+        ingest = subprocess.Popen([sys.executable, "-m", "posko", "hub", "ingest"],
+                                  preexec_fn=_die_with_parent)
+    click.echo(f"hub serving on http://{address}/ ({options['workers']} workers)", err=True)
+    try:
+        HubApplication().run()
+    finally:
+        if ingest is not None and ingest.poll() is None:
+            ingest.terminate()
+            try:
+                ingest.wait(5)
+            except subprocess.TimeoutExpired:
+                ingest.kill()
+
+
+@hub.command("ingest", hidden=True)
+def ingest_cmd() -> None:
+    """Run only the MQTT ingest (heartbeats, alerts); `serve` starts it by itself."""
+    from hub.ingest import run
+
+    run(load_settings())
+
+
+@hub.group("units")
+def units_group() -> None:
+    """Add, list, revoke and rotate units."""
+
+
+@units_group.command("add")
+@click.argument("unit_id")
+@click.option("--name", default="", help="Human name, e.g. 'Posko Alun-alun'.")
+def units_add(unit_id: str, name: str) -> None:
+    """Add a unit; prints its one-time enrolment code alone on the last line."""
+    from hub.units import add_unit
+
+    settings = load_settings()
+    with _session(settings) as db:
+        code = add_unit(db, unit_id, name, settings.hub.enrol_code_valid_h)
+    click.echo(f"unit {unit_id} added; enrol it within {settings.hub.enrol_code_valid_h} h with:")
+    click.echo(f"  posko enroll --hub URL --code {code}")
+    click.echo(code)
+
+
+@units_group.command("rotate")
+@click.argument("unit_id")
+def units_rotate(unit_id: str) -> None:
+    """New one-time code; the unit's token is replaced when it enrols with it."""
+    from hub.units import rotate
+
+    settings = load_settings()
+    with _session(settings) as db:
+        code = rotate(db, unit_id, settings.hub.enrol_code_valid_h)
+    click.echo(f"unit {unit_id}: new enrolment code (valid {settings.hub.enrol_code_valid_h} h):")
+    click.echo(code)
+
+
+@units_group.command("revoke")
+@click.argument("unit_id")
+def units_revoke(unit_id: str) -> None:
+    """Stop the unit's token now."""
+    from hub.units import revoke
+
+    with _session(load_settings()) as db:
+        revoke(db, unit_id)
+    click.echo(f"unit {unit_id}: token revoked")
+
+
+@units_group.command("list")
+def units_list() -> None:
+    """Every unit with its token state and last heartbeat."""
+    from hub.units import list_units
+
+    with _session(load_settings()) as db:
+        rows = list_units(db)
+        click.echo(f"{'unit':<24} {'token':<10} {'status':<8} {'last seen (UTC)':<20} version")
+        for u in rows:
+            token = "revoked" if u.revoked_at else ("active" if u.token_hash else
+                                                    ("code" if u.code_hash else "none"))
+            seen = u.last_seen_at.strftime("%Y-%m-%d %H:%M:%S") if u.last_seen_at else "-"
+            click.echo(f"{u.id:<24} {token:<10} {u.status:<8} {seen:<20} {u.version}")
+
+
+@hub.group("users")
+def users_group() -> None:
+    """Dashboard accounts."""
+
+
+@users_group.command("add")
+@click.argument("username")
+@click.option("--role", type=click.Choice(["admin", "supervisor", "operator"]), required=True)
+@click.option("--name", "display_name", default="", help="Name shown on the dashboard.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def users_add(username: str, role: str, display_name: str, password_stdin: bool) -> None:
+    """Create a dashboard user (the first admin too)."""
+    from hub.auth import create_user
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    with _session(load_settings()) as db:
+        create_user(db, username, password, role, display_name)
+    click.echo(f"user {username} ({role}) created")

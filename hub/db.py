@@ -1,0 +1,105 @@
+"""The hub's database: one engine per process, one session per request, one declarative Base.
+
+SQLite (the default) runs in WAL mode with `synchronous=FULL`, so a report the hub has
+answered 201 for survives a power cut; PostgreSQL is used when `hub.database_url` names it.
+Other parts of the hub (e.g. the talk-group blueprint) import `Base` from here for their
+own tables and `get_db()` for the request's session.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask, g
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every hub table (Alembic migrations describe the same tables)."""
+
+
+def database_url(settings) -> str:
+    """The configured URL, or SQLite under the state dir."""
+    if settings.hub.database_url:
+        return settings.hub.database_url
+    path = settings.state_dir / "hub" / "hub.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
+
+
+def make_engine(url: str) -> Engine:
+    """An engine with the pragmas and pool settings Posko relies on."""
+    if url.startswith("sqlite"):
+        if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+            Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        # pysqlite defers the write lock to the first write; in WAL mode a transaction that
+        # read first then fails at once with "database is locked" when another writer went
+        # ahead. Writers (sessions from `writer`) take the lock at BEGIN IMMEDIATE instead,
+        # so they queue on busy_timeout; readers keep plain BEGIN and never block writers.
+        @event.listens_for(engine, "connect")
+        def _no_pysqlite_begin(dbapi_conn, _record) -> None:
+            dbapi_conn.isolation_level = None
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn) -> None:
+            immediate = conn.get_execution_options().get("posko_writer")
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+class Sessions:
+    """A reader and a writer session factory over one engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.reader = sessionmaker(engine, expire_on_commit=False)
+        self.writer = sessionmaker(engine.execution_options(posko_writer=True),
+                                   expire_on_commit=False)
+
+
+def init_app(app: Flask, url: str) -> None:
+    """Bind an engine to the app and close each request's session at teardown."""
+    app.extensions["posko_db"] = Sessions(make_engine(url))
+
+    @app.teardown_appcontext
+    def _close(_exc) -> None:
+        session = g.pop("db_session", None)
+        if session is not None:
+            session.close()
+
+
+def get_db() -> Session:
+    """The current request's session (created on first use, closed at teardown).
+
+    GET and HEAD requests get a reader; every other method a writer (SQLite: the write
+    lock is taken when its transaction begins).
+    """
+    from flask import current_app, request
+
+    if "db_session" not in g:
+        sessions: Sessions = current_app.extensions["posko_db"]
+        read_only = request.method in ("GET", "HEAD")
+        g.db_session = (sessions.reader if read_only else sessions.writer)()
+    return g.db_session
+
+
+def sessions() -> Sessions:
+    """The app's session factories (for a separate writer inside a GET, and for streams)."""
+    from flask import current_app
+
+    return current_app.extensions["posko_db"]

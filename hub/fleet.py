@@ -1,0 +1,80 @@
+"""Fleet page: every unit, online or offline, last seen, version, outbox, disk; admins
+add units and revoke or rotate their tokens here."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+
+from hub import units
+from hub.auth import requires_role
+from hub.db import get_db
+from hub.models import Unit, utcnow
+
+bp = Blueprint("fleet", __name__)
+
+
+def is_online(unit: Unit, now: dt.datetime, factor: float) -> bool:
+    """Online: its last heartbeat said so and it is younger than factor × its interval."""
+    if unit.status != "online" or unit.last_seen_at is None:
+        return False
+    return now - unit.last_seen_at <= dt.timedelta(seconds=factor * max(unit.interval_s, 1.0))
+
+
+def _rows():
+    hub = current_app.config["POSKO_SETTINGS"].hub
+    now = utcnow()
+    return [(u, is_online(u, now, hub.heartbeat_offline_factor)) for u in units.list_units(get_db())]
+
+
+@bp.get("/armada")
+@requires_role("operator")
+def fleet():
+    return render_template("fleet/fleet.html", rows=_rows(), new_code=None)
+
+
+@bp.get("/armada/tabel")
+@requires_role("operator")
+def table():
+    return render_template("fleet/_table.html", rows=_rows())
+
+
+@bp.post("/armada/tambah")
+@requires_role("admin")
+def add():
+    hub = current_app.config["POSKO_SETTINGS"].hub
+    unit_id = request.form.get("unit_id", "").strip()
+    name = request.form.get("name", "").strip()[:128]
+    try:
+        code = units.add_unit(get_db(), unit_id, name, hub.enrol_code_valid_h)
+    except units.UnitError as exc:
+        get_db().rollback()
+        flash(f"Unit tidak dapat ditambahkan: {exc}", "error")
+        return redirect(url_for("fleet.fleet")), 303
+    return render_template("fleet/fleet.html", rows=_rows(),
+                           new_code=(unit_id, code, hub.enrol_code_valid_h))
+
+
+@bp.post("/armada/<unit_id>/rotasi")
+@requires_role("admin")
+def rotate(unit_id: str):
+    hub = current_app.config["POSKO_SETTINGS"].hub
+    try:
+        code = units.rotate(get_db(), unit_id, hub.enrol_code_valid_h)
+    except units.UnitError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("fleet.fleet")), 303
+    return render_template("fleet/fleet.html", rows=_rows(),
+                           new_code=(unit_id, code, hub.enrol_code_valid_h))
+
+
+@bp.post("/armada/<unit_id>/cabut")
+@requires_role("admin")
+def revoke(unit_id: str):
+    try:
+        units.revoke(get_db(), unit_id)
+        flash(f"Token unit {unit_id} dicabut.", "ok")
+    except units.UnitError as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("fleet.fleet")), 303

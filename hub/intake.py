@@ -1,0 +1,185 @@
+"""Report and photo intake: what the API does with a validated request, over one Session.
+
+Every function commits its own transaction or writes nothing, and answers with a
+(status, JSON body) pair the API sends as it is. Reports are idempotent by their
+client-made id: the same id with the same body is answered 200 again, any other body 409.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+from typing import Any
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from hub import secrets_store
+from hub.models import AuditEntry, Event, PhoneBlock, Photo, Report, Unit, utcnow
+from hub.texts import label, message
+from hub.validation import CleanReport, body_hash, check_report
+from posko.tickets import format_ticket, phone_key
+
+Answer = tuple[int, dict[str, Any]]
+
+PHOTO_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+
+
+def iso(value: dt.datetime | None) -> str | None:
+    """Naive UTC -> ISO 8601 with 'Z'."""
+    return None if value is None else value.replace(microsecond=0).isoformat() + "Z"
+
+
+def missing_photos(session: Session, photos: list[str]) -> list[str]:
+    if not photos:
+        return []
+    have = set(session.scalars(select(Photo.sha256).where(Photo.sha256.in_(photos))))
+    return [p for p in photos if p not in have]
+
+
+def report_answer(session: Session, report: Report) -> dict[str, Any]:
+    return {"id": report.id, "ticket": report.ticket, "state": report.state,
+            "missing_photos": missing_photos(session, list(report.photos or []))}
+
+
+def _conflict(report_id: str) -> Answer:
+    return 409, {"error": "conflict", "fields": {"id": "a different report was already received with this id"},
+                 "message": f"report {report_id} exists with a different body"}
+
+
+def phone_is_blocked(session: Session, phone: str) -> bool:
+    key = phone_key(phone, secrets_store.hub_secret(session, secrets_store.PHONE_KEY))
+    return session.scalar(select(PhoneBlock.id).where(PhoneBlock.phone_key == key,
+                                                      PhoneBlock.lifted_at.is_(None))) is not None
+
+
+def submit_report(session: Session, unit: Unit, body: Any) -> Answer:
+    """POST /api/v1/reports. Raises validation.Invalid for bad fields (the API answers 422)."""
+    clean = check_report(body)
+    digest = body_hash(body)
+    existing = session.get(Report, clean.id)
+    if existing is not None:
+        return _repeat(session, existing, unit, digest)
+    if clean.reporter_phone and phone_is_blocked(session, clean.reporter_phone):
+        return 403, {"error": "phone_blocked", "fields": {"reporter.phone": "is blocked"},
+                     "message": message("phone_blocked")}
+    if session.scalar(select(Report.id).where(Report.ticket == clean.ticket)) is not None:
+        return 409, {"error": "ticket_taken",
+                     "fields": {"ticket": "another report already has this ticket; make a new one"},
+                     "message": "ticket already used"}
+    report = _new_report(session, unit, clean, digest)
+    try:
+        session.commit()
+    except IntegrityError:  # the same id (or ticket) arrived at the same instant elsewhere
+        session.rollback()
+        existing = session.get(Report, clean.id)
+        if existing is None:
+            return 409, {"error": "ticket_taken", "fields": {"ticket": "already used"},
+                         "message": "ticket already used"}
+        return _repeat(session, existing, unit, digest)
+    return 201, report_answer(session, report)
+
+
+def _repeat(session: Session, existing: Report, unit: Unit, digest: str) -> Answer:
+    if existing.unit_id != unit.id or existing.body_hash != digest:
+        return _conflict(existing.id)
+    return 200, report_answer(session, existing)
+
+
+def _new_report(session: Session, unit: Unit, clean: CleanReport, digest: str) -> Report:
+    key = None
+    if clean.reporter_phone:
+        key = phone_key(clean.reporter_phone, secrets_store.hub_secret(session, secrets_store.PHONE_KEY))
+    now = utcnow()
+    report = Report(
+        id=clean.id, unit_id=unit.id, ticket=clean.ticket,
+        pin_hash=secrets_store.pin_hash(session, clean.ticket, clean.pin), body_hash=digest,
+        category=clean.category, description=clean.description, occurred_at=clean.occurred_at,
+        location_text=clean.location_text, lat=clean.lat, lon=clean.lon,
+        reporter_name=clean.reporter_name, reporter_phone=clean.reporter_phone, phone_key=key,
+        photos=clean.photos, state="baru", reject_reason="", public_note="",
+        received_at=now, updated_at=now,
+    )
+    session.add(report)
+    session.flush()
+    session.add(AuditEntry(report_id=report.id, actor=f"unit:{unit.id}", action="diterima",
+                           detail=unit.name or unit.id, at=now))
+    session.add(Event(kind="report", at=now, data={
+        "id": report.id, "ticket": format_ticket(report.ticket), "category": report.category,
+        "category_label": label("categories", report.category), "unit": unit.id,
+        "state": report.state, "state_label": label("states", report.state),
+        "received_at": iso(now), "description": report.description[:160],
+        "location": report.location_text[:80],
+    }))
+    return report
+
+
+class PhotoRejected(ValueError):
+    """The uploaded bytes are not an acceptable image."""
+
+
+def clean_image(data: bytes, max_pixels: int) -> tuple[bytes, str, int, int]:
+    """Decode JPEG/PNG/WebP and re-encode it with no metadata (EXIF, GPS, XMP, text chunks).
+
+    Returns (bytes, mime, width, height). Raises PhotoRejected for anything else.
+    """
+    Image.MAX_IMAGE_PIXELS = max_pixels
+    try:
+        with Image.open(io.BytesIO(data), formats=list(PHOTO_FORMATS)) as img:
+            fmt = img.format
+            if img.width * img.height > max_pixels:
+                raise PhotoRejected(f"image is larger than {max_pixels} pixels")
+            img.load()
+            upright = ImageOps.exif_transpose(img)
+    except PhotoRejected:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning,
+            OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise PhotoRejected(f"not a readable JPEG, PNG or WebP image ({type(exc).__name__})") from None
+    if fmt == "JPEG":
+        mode = "L" if upright.mode in ("L", "1") else "RGB"
+    else:
+        mode = "RGBA" if upright.mode in ("RGBA", "LA", "P", "PA") else ("L" if upright.mode == "L" else "RGB")
+    converted = upright.convert(mode)
+    # A fresh image from raw pixels carries no info dict: nothing of the original metadata.
+    bare = Image.frombytes(converted.mode, converted.size, converted.tobytes())
+    out = io.BytesIO()
+    if fmt == "JPEG":
+        bare.save(out, "JPEG", quality=90, optimize=False)
+    elif fmt == "PNG":
+        bare.save(out, "PNG", optimize=False)
+    else:
+        bare.save(out, "WEBP", quality=90)
+    return out.getvalue(), PHOTO_FORMATS[fmt], bare.width, bare.height
+
+
+def store_photo(session: Session, unit: Unit, sha256: str, data: bytes, max_pixels: int) -> Answer:
+    """PUT /api/v1/photos/<sha256>: check, clean and keep a photo; a repeat is a no-op (200)."""
+    if hashlib.sha256(data).hexdigest() != sha256:
+        return 422, {"error": "invalid", "fields": {"sha256": "does not match the SHA-256 of the uploaded bytes"},
+                     "message": "hash mismatch"}
+    existing = session.get(Photo, sha256)
+    if existing is not None:
+        return 200, _photo_answer(existing)
+    try:
+        cleaned, mime, width, height = clean_image(data, max_pixels)
+    except PhotoRejected as exc:
+        return 415, {"error": "unsupported_image", "fields": {"body": str(exc)},
+                     "message": "only JPEG, PNG and WebP images are accepted"}
+    photo = Photo(sha256=sha256, mime=mime, width=width, height=height, size=len(cleaned),
+                  data=cleaned, unit_id=unit.id, received_at=utcnow())
+    session.add(photo)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        return 200, _photo_answer(session.get(Photo, sha256))
+    return 201, _photo_answer(photo)
+
+
+def _photo_answer(photo: Photo) -> dict[str, Any]:
+    return {"sha256": photo.sha256, "mime": photo.mime, "width": photo.width,
+            "height": photo.height, "size": photo.size}

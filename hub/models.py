@@ -1,0 +1,206 @@
+"""The hub's tables. Alembic's `hub/migrations/versions/` creates exactly these.
+
+Times are stored as naive UTC (`utcnow()`), the same on SQLite and PostgreSQL; pages show
+them in the configured display time zone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from hub.db import Base
+
+
+def utcnow() -> dt.datetime:
+    """Now as naive UTC, the form every time column holds."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class User(Base):
+    """An officer who logs in to the dashboard."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(128), default="")
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))  # operator | supervisor | admin
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    last_failed_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    # Flask-Login protocol
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+    @property
+    def label(self) -> str:
+        return self.display_name or self.username
+
+
+class Unit(Base):
+    """A kiosk or PTT unit: its enrolment, its token hash and its last heartbeat."""
+
+    __tablename__ = "units"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    code_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    code_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    token_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True)
+    token_created_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    last_seen_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="unknown")  # online | offline | unknown
+    version: Mapped[str] = mapped_column(String(64), default="")
+    uptime_s: Mapped[float] = mapped_column(Float, default=0.0)
+    disk_free_mb: Mapped[float] = mapped_column(Float, default=0.0)
+    outbox_pending: Mapped[int] = mapped_column(Integer, default=0)
+    outbox_oldest_s: Mapped[float] = mapped_column(Float, default=0.0)
+    models: Mapped[dict] = mapped_column(JSON, default=dict)
+    talk_group: Mapped[str] = mapped_column(String(64), default="")
+    interval_s: Mapped[float] = mapped_column(Float, default=30.0)
+
+
+class Report(Base):
+    """A resident's report as the kiosk sent it, plus its workflow state."""
+
+    __tablename__ = "reports"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the kiosk's UUID
+    unit_id: Mapped[str] = mapped_column(ForeignKey("units.id"), index=True)
+    ticket: Mapped[str] = mapped_column(String(8), unique=True)
+    pin_hash: Mapped[str] = mapped_column(String(64))
+    body_hash: Mapped[str] = mapped_column(String(64))  # canonical JSON of the request body
+    category: Mapped[str] = mapped_column(String(16), index=True)
+    description: Mapped[str] = mapped_column(Text)
+    occurred_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    location_text: Mapped[str] = mapped_column(String(500))
+    lat: Mapped[float | None] = mapped_column(Float, nullable=True)
+    lon: Mapped[float | None] = mapped_column(Float, nullable=True)
+    reporter_name: Mapped[str] = mapped_column(String(200), default="")
+    reporter_phone: Mapped[str] = mapped_column(String(20), default="")  # normalised +62…
+    phone_key: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    photos: Mapped[list] = mapped_column(JSON, default=list)  # SHA-256 hex of each photo
+    state: Mapped[str] = mapped_column(String(20), default="baru", index=True)
+    reject_reason: Mapped[str] = mapped_column(String(200), default="")
+    public_note: Mapped[str] = mapped_column(String(500), default="")
+    assigned_to: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Photo(Base):
+    """A photo, re-encoded without metadata, keyed by the SHA-256 of the bytes the kiosk sent."""
+
+    __tablename__ = "photos"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    mime: Mapped[str] = mapped_column(String(32))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    unit_id: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class AuditEntry(Base):
+    """Who did what and when: state changes, notes, assignments, views of reporter data."""
+
+    __tablename__ = "audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    report_id: Mapped[str | None] = mapped_column(ForeignKey("reports.id"), nullable=True, index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class PhoneBlock(Base):
+    """A phone number blocked from filing reports (after repeated 'laporan palsu')."""
+
+    __tablename__ = "phone_blocks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    phone_key: Mapped[str] = mapped_column(String(64), index=True)
+    phone: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    lifted_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    lifted_by: Mapped[str] = mapped_column(String(64), default="")
+
+
+class Alert(Base):
+    """An emergency from a unit; it stays on every dashboard until acknowledged."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    unit_id: Mapped[str] = mapped_column(String(64), index=True)
+    posko: Mapped[str] = mapped_column(String(200), default="")
+    source: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text, default="")
+    sent_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    acked_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    acked_by: Mapped[str] = mapped_column(String(128), default="")
+
+
+class Event(Base):
+    """A small notice for live streams: every worker's SSE loop reads new rows by id."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # report | alert | alert_ack | unit
+    data: Mapped[dict] = mapped_column(JSON, default=dict)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+
+class Throttle(Base):
+    """One failed attempt (ticket look-up, enrolment) counted against a client key."""
+
+    __tablename__ = "throttle"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), index=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+
+class KeyValue(Base):
+    """Per-hub secrets made once (phone-hash key, PIN key)."""
+
+    __tablename__ = "kv"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)

@@ -1,0 +1,99 @@
+"""Units: add, enrol, rotate, revoke. Used by the CLI, the dashboard and the API.
+
+The hub keeps only SHA-256 hashes of enrolment codes and tokens. Rotating gives a new
+one-time code; the unit's current token keeps working until it enrols with that code,
+which replaces the token. Revoking stops the token at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hub.models import Unit, utcnow
+from hub.secrets_store import new_enrol_code, new_token, normalise_code, sha256_hex
+from posko.errors import PoskoError
+from posko.topics import check_id
+
+
+class UnitError(PoskoError, ValueError):
+    """A unit operation that cannot be done (unknown id, already there …)."""
+
+
+def add_unit(session: Session, unit_id: str, name: str, valid_h: int) -> str:
+    """Create a unit and return its one-time enrolment code (committed)."""
+    try:
+        check_id("unit", unit_id)
+    except ValueError as exc:
+        raise UnitError(str(exc)) from None
+    if session.get(Unit, unit_id) is not None:
+        raise UnitError(f"unit {unit_id} exists already; use rotate to give it a new code")
+    unit = Unit(id=unit_id, name=name or unit_id, created_at=utcnow(), status="unknown", version="",
+                uptime_s=0.0, disk_free_mb=0.0, outbox_pending=0, outbox_oldest_s=0.0, models={},
+                talk_group="", interval_s=30.0)
+    session.add(unit)
+    code = _give_code(unit, valid_h)
+    session.commit()
+    return code
+
+
+def rotate(session: Session, unit_id: str, valid_h: int) -> str:
+    """A new one-time code for an existing (or revoked) unit (committed)."""
+    unit = _get(session, unit_id)
+    code = _give_code(unit, valid_h)
+    session.commit()
+    return code
+
+
+def revoke(session: Session, unit_id: str) -> None:
+    """Stop the unit's token and any pending code at once (committed)."""
+    unit = _get(session, unit_id)
+    unit.token_hash = None
+    unit.code_hash = None
+    unit.code_expires_at = None
+    unit.revoked_at = utcnow()
+    session.commit()
+
+
+def enrol(session: Session, unit_id: str, code: str) -> str | None:
+    """Exchange a valid one-time code for a new token; None when unit or code is wrong."""
+    unit = session.get(Unit, unit_id) if isinstance(unit_id, str) else None
+    if unit is None or not unit.code_hash or unit.code_expires_at is None:
+        return None
+    if unit.code_expires_at < utcnow() or sha256_hex(normalise_code(code)) != unit.code_hash:
+        return None
+    token = new_token()
+    unit.token_hash = sha256_hex(token)
+    unit.token_created_at = utcnow()
+    unit.code_hash = None
+    unit.code_expires_at = None
+    unit.revoked_at = None
+    session.commit()
+    return token
+
+
+def unit_for_token(session: Session, token: str) -> Unit | None:
+    if not token:
+        return None
+    return session.scalar(select(Unit).where(Unit.token_hash == sha256_hex(token),
+                                             Unit.revoked_at.is_(None)))
+
+
+def list_units(session: Session) -> list[Unit]:
+    return list(session.scalars(select(Unit).order_by(Unit.id)))
+
+
+def _get(session: Session, unit_id: str) -> Unit:
+    unit = session.get(Unit, unit_id)
+    if unit is None:
+        raise UnitError(f"no unit {unit_id}")
+    return unit
+
+
+def _give_code(unit: Unit, valid_h: int) -> str:
+    code = new_enrol_code()
+    unit.code_hash = sha256_hex(normalise_code(code))
+    unit.code_expires_at = utcnow() + dt.timedelta(hours=valid_h)
+    return code

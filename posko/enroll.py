@@ -1,0 +1,80 @@
+"""`posko enroll --hub URL --code CODE`: get this unit's hub token and keep it (mode 0600).
+
+`read_token(settings)` gives the token to the kiosk's sync worker (None before enrolment).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from posko.config import Settings, load_settings
+from posko.errors import PoskoError
+
+
+class EnrolError(PoskoError, RuntimeError):
+    """The hub refused the enrolment or could not be reached."""
+
+
+def token_path(settings: Settings) -> Path:
+    return settings.state_dir / "unit" / "hub-token"
+
+
+def read_token(settings: Settings) -> str | None:
+    """The unit's hub token, or None when the unit has not enrolled yet."""
+    try:
+        token = token_path(settings).read_text().strip()
+    except FileNotFoundError:
+        return None
+    return token or None
+
+
+def write_token(settings: Settings, token: str) -> Path:
+    """Store the token atomically with mode 0600."""
+    path = token_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(token + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+    return path
+
+
+def enrol(settings: Settings, hub_url: str, code: str, unit_id: str | None = None,
+          timeout_s: float = 15.0) -> Path:
+    """Call POST /api/v1/enroll and store the token; EnrolError on any failure."""
+    import requests
+
+    unit = unit_id or settings.posko.unit_id
+    url = hub_url.rstrip("/") + "/api/v1/enroll"
+    try:
+        response = requests.post(url, json={"unit": unit, "code": code.strip()}, timeout=timeout_s)
+    except requests.RequestException as exc:
+        raise EnrolError(f"cannot reach the hub at {hub_url}: {exc.__class__.__name__}") from None
+    if response.status_code != 200:
+        try:
+            why = response.json().get("message", "")
+        except ValueError:
+            why = response.text[:200]
+        raise EnrolError(f"the hub refused enrolment of {unit} (HTTP {response.status_code}): {why}")
+    token = response.json().get("token")
+    if not isinstance(token, str) or not token:
+        raise EnrolError("the hub answered without a token")
+    return write_token(settings, token)
+
+
+@click.command("enroll")
+@click.option("--hub", "hub_url", default=None, help="Hub base URL (default: [kiosk] hub_url).")
+@click.option("--code", required=True, help="The one-time code from `posko hub units add`.")
+@click.option("--unit", "unit_id", default=None, help="Unit id (default: [posko] unit_id).")
+def enroll(hub_url: str | None, code: str, unit_id: str | None) -> None:
+    """Enrol this unit with the hub using a one-time code."""
+    settings = load_settings()
+    path = enrol(settings, hub_url or settings.kiosk.hub_url, code, unit_id)
+    click.echo(f"enrolled {unit_id or settings.posko.unit_id}; token kept in {path} (mode 0600)")
