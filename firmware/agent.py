@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -41,6 +42,8 @@ class UnitContext:
     # pauses while it is set (received speech has priority over the kiosk's TTS).
     speech_gate: threading.Event = field(default_factory=threading.Event)
     started: float = field(default_factory=time.time)
+    # Components call this when their state changes, so the heartbeat goes out at once.
+    request_heartbeat: Callable[[], None] = field(default=lambda: None)
 
     @property
     def status_led(self) -> StatusLed:
@@ -121,6 +124,7 @@ class Agent:
         self.panel = panel if panel is not None else build_panel(
             settings.unit, on_tanya=self._on_tanya, on_panic=self._on_panic)
         self.ctx = UnitContext(settings, self.link, self.panel, settings.state_dir)
+        self.ctx.request_heartbeat = self.request_heartbeat
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._started_mono = time.monotonic()
@@ -186,7 +190,6 @@ class Agent:
         self._wake.set()
 
     def start(self) -> Agent:
-        self.ctx.request_heartbeat = self.request_heartbeat  # type: ignore[attr-defined]
         self.settings.state_dir.mkdir(parents=True, exist_ok=True)
         self.link.start()
         for c in self.components:

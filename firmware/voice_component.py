@@ -18,7 +18,7 @@ from typing import Any
 
 from firmware.audio.devices import AudioSystem
 from firmware.audio.streams import Microphone, Speaker
-from firmware.errors import AudioDeviceError, FirmwareError, VoiceError
+from firmware.errors import AudioDeviceError, VoiceError
 from firmware.voice.pipeline import EventType, PipelineEvent, Stage, VoicePipeline, make_chime
 from firmware.voice.setup import (
     build_cache,
@@ -28,6 +28,7 @@ from firmware.voice.setup import (
     vad_config,
 )
 from posko import topics
+from posko.errors import PoskoError
 from posko.messages import AssistantCommand, AssistantEvent, BadMessage
 
 log = logging.getLogger(__name__)
@@ -108,9 +109,9 @@ class VoiceComponent:
             recognizer = self._given["recognizer"] or load_recognizer(s, brain)
             synth = self._given["synth"] or load_tts(s)
             cache = self._given["cache"] or build_cache(s, brain, synth)
-        except FirmwareError as exc:
+        except Exception as exc:  # a broken KB or model must not take the unit down
             self.load_error = str(exc)
-            log.error("voice assistant unavailable: %s", exc)
+            log.error("voice assistant unavailable: %s", exc, exc_info=not isinstance(exc, PoskoError))
             self.ready.set()
             return
         mic = Microphone(self.audio, s.voice.input_device, s.voice.sample_rate_hz) if s.voice.input_device else None

@@ -56,8 +56,8 @@ class PipelineEvent:
     session: str
     stage: Stage | None = None
     data: dict[str, Any] = field(default_factory=dict)
-    time: float = field(default_factory=time.time)  # wall clock, for the screen and logs
     mono: float = field(default_factory=time.monotonic)  # for latency figures
+    time: float = field(default_factory=time.time)  # wall clock, for the screen and logs
 
 
 class Brain(Protocol):

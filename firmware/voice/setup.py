@@ -26,7 +26,8 @@ def load_brain_from_settings(settings: Settings):
     except ImportError as exc:
         raise FirmwareError(f"the assistant brain is not available in this build ({exc})") from exc
     kb_dir = settings.assistant.kb_dir or None
-    return load_brain(settings.resolve(kb_dir) if kb_dir else None)
+    return load_brain(settings.resolve(kb_dir) if kb_dir else None,
+                      min_confidence=settings.assistant.min_confidence)
 
 
 def kb_vocabulary(brain) -> list[str]:
