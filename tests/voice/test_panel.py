@@ -1,0 +1,133 @@
+"""The physical panel on gpiozero's mock pins, with a real broker.
+
+Panic and escalation run the agent in this process (no sound needed); the Tanya button
+runs in a child process because it opens the real microphone through the sound sandbox.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import pytest
+
+from firmware.agent import Agent
+from firmware.voice_component import VoiceComponent
+from posko.config import load_settings
+from posko.messages import Alert, AssistantEvent
+from tests.voice.agentproc import collect_events
+from tests.voice.conftest import silence
+
+pytestmark = [pytest.mark.broker, pytest.mark.timeout(120)]
+
+
+def settings_for(broker, root: str, state, **extra: str):
+    env = {"POSKO_MQTT_PORT": str(broker.port), "POSKO_MQTT_TOPIC_ROOT": root,
+           "POSKO_POSKO_UNIT_ID": "kiosk-panel-1", "POSKO_POSKO_POSKO_NAME": "Posko Alun-alun Batang",
+           "POSKO_POSKO_STATE_DIR": str(state), "POSKO_UNIT_PIN_FACTORY": "mock",
+           "POSKO_UNIT_PANIC_HOLD_S": "0.2", "POSKO_UNIT_HEARTBEAT_S": "1",
+           "POSKO_VOICE_INPUT_DEVICE": "", "POSKO_VOICE_OUTPUT_DEVICE": "", **extra}
+    return load_settings(path=None, environ=env)
+
+
+def test_holding_the_panic_button_publishes_an_alert(mock_pins, broker, mqtt_client, topic_prefix, tmp_path) -> None:
+    settings = settings_for(broker, topic_prefix, tmp_path)
+    watcher = mqtt_client()
+    watcher.subscribe(f"{topic_prefix}/alert/#")
+    agent = Agent(settings, components=[]).start()
+    try:
+        assert agent.link.wait_connected(5)
+        pin = mock_pins.pin(settings.unit.panic_pin)
+        pin.drive_low()
+        msg = watcher.expect(timeout=5)
+        pin.drive_high()
+        alert = Alert.from_json(msg.payload)
+        assert msg.topic == f"{topic_prefix}/alert/kiosk-panel-1"
+        assert alert.source == "panic_button" and alert.unit == "kiosk-panel-1"
+        assert alert.posko == "Posko Alun-alun Batang" and msg.qos == 1
+    finally:
+        agent.shutdown()
+
+
+def test_escalated_question_publishes_an_alert_with_the_words(mock_pins, broker, mqtt_client,
+                                                              topic_prefix, tmp_path, tiny_synth) -> None:
+    settings = settings_for(broker, topic_prefix, tmp_path)
+    watcher = mqtt_client()
+    watcher.subscribe(f"{topic_prefix}/unit/#")
+    alerts = mqtt_client()
+    alerts.subscribe(f"{topic_prefix}/alert/#")
+    voice = VoiceComponent(synth=tiny_synth)  # the real brain, loaded from the shipped KB
+    agent = Agent(settings, components=[voice]).start()
+    try:
+        assert voice.ready.wait(60) and voice.pipeline is not None, voice.load_error
+        question = "Tolong, ada kecelakaan di depan, orangnya berdarah!"
+        session = voice.ask_text(question)
+        events = collect_events(watcher, session)
+        answer = next(e for e in events if e.type == "answer")
+        assert answer.reply["action"] == "escalate"
+        alert = _wait_alert(alerts, topic_prefix)
+        assert alert.source == "assistant" and alert.text == question
+    finally:
+        agent.shutdown()
+
+
+def _wait_alert(client, root: str) -> Alert:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        msg = client.expect(timeout=5)
+        if msg.topic == f"{root}/alert/kiosk-panel-1":
+            return Alert.from_json(msg.payload)
+    raise AssertionError("no alert")
+
+
+TANYA_SCRIPT = r"""
+import json, sys, threading, time
+from posko.config import load_settings
+from firmware.agent import Agent
+from gpiozero import Device
+settings = load_settings()
+agent = Agent(settings)
+threading.Thread(target=agent.run, daemon=True).start()
+voice = agent.component("voice")
+assert voice.ready.wait(90), "voice not ready"
+assert voice.pipeline is not None, voice.load_error
+led = agent.panel.listening_led
+pin = Device.pin_factory.pin(settings.unit.tanya_pin)
+pin.drive_low(); time.sleep(0.05); pin.drive_high()
+deadline = time.monotonic() + 30
+while not led.is_lit and time.monotonic() < deadline:
+    time.sleep(0.005)
+print("LED_LIT" if led.is_lit else "LED_NEVER_LIT", flush=True)
+deadline = time.monotonic() + 60
+while voice.busy and time.monotonic() < deadline:
+    time.sleep(0.05)
+print("LED_AFTER", led.is_lit, flush=True)
+agent.stop(); time.sleep(0.5)
+"""
+
+
+@pytest.mark.audio
+@pytest.mark.slow
+def test_tanya_button_starts_listening_and_lights_the_led(sound, broker, mqtt_client, topic_prefix,
+                                                          tmp_path, ko_model_dir, tiny_voice,
+                                                          korean_phrase_raw) -> None:
+    watcher = mqtt_client()
+    watcher.subscribe(f"{topic_prefix}/unit/kiosk-panel-1/assistant/event")
+    # Plenty of speech so the LED is still lit when the script looks (the file plugin is fast).
+    sound.feed(silence(0.3) + korean_phrase_raw * 2 + silence(1.5))
+    env = {"POSKO_MQTT_PORT": str(broker.port), "POSKO_MQTT_TOPIC_ROOT": topic_prefix,
+           "POSKO_POSKO_UNIT_ID": "kiosk-panel-1", "POSKO_POSKO_STATE_DIR": str(tmp_path / "var"),
+           "POSKO_UNIT_PIN_FACTORY": "mock", "POSKO_VOICE_ASR_MODEL": str(ko_model_dir),
+           "POSKO_VOICE_TTS_VOICE": str(tiny_voice), "POSKO_VOICE_GRAMMAR_BIAS": "false",
+           "POSKO_VOICE_CHIME": "false"}
+    result = sound.run_python(TANYA_SCRIPT, timeout=110, **env)
+    assert "LED_LIT" in result.stdout, result.stdout + result.stderr[-3000:]
+    assert "LED_AFTER False" in result.stdout
+    first = AssistantEvent.from_json(watcher.expect(timeout=5).payload)
+    assert first.type == "listening" and first.text == "button"
+    session = first.session
+    rest = collect_events(watcher, session)
+    assert "transcript" in [e.type for e in rest]
+    assert json.loads(json.dumps(first.reply)) == {}
+    assert uuid  # sessions are made by the unit when the button starts them
