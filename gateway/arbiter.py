@@ -19,12 +19,14 @@ import logging
 import threading
 import time
 import uuid
+from collections import deque
 from pathlib import Path
 
 from gateway.errors import BadFloorMessage, BadFrame
 from gateway.floor import Decision, Event, FloorPolicy, Priority
 from gateway.messages import FloorRequest, FloorState
 from gateway.packet import Frame
+from gateway.ratelimit import due as _due
 from gateway.recorder import Recorder, apply_retention
 from posko import topics
 from posko.mqtt import MqttLink, Will
@@ -51,7 +53,8 @@ class Arbiter:
                          "offline_releases": 0, "bad_requests": 0, "bad_frames": 0,
                          "unauthorised_frames": 0, "recordings": 0}
         self.unauthorised: dict[str, int] = {}  # unit -> frames sent without the floor
-        self._reported: set[tuple[str, int]] = set()
+        self._warned: dict[str, float] = {}  # unit -> when it was last logged
+        self._ended: deque[tuple[str, int]] = deque(maxlen=64)  # spurts that lost the floor
         self.recordings = recordings
         self.recorder = (Recorder(recordings, idle_ms=ptt.silence_release_ms)
                          if recordings is not None else None)
@@ -175,15 +178,14 @@ class Arbiter:
         with self._lock:
             policy = self._policy(group)
             if not policy.audio(unit, frame.spurt, now):
-                # The END frame of a spurt just released may trail the release: not a fault.
-                if frame.end and not frame.payload:
+                # Frames of a spurt that just lost the floor (released, cut) trail in: not a fault.
+                if (unit, frame.spurt) in self._ended:
                     return
                 self.counters["unauthorised_frames"] += 1
                 self.unauthorised[unit] = self.unauthorised.get(unit, 0) + 1
-                if (unit, frame.spurt) not in self._reported:
-                    self._reported.add((unit, frame.spurt))
-                    log.warning("arbiter: %s sends audio in %s without the floor (spurt %08x)",
-                                unit, group, frame.spurt)
+                if _due(self._warned, unit):
+                    log.warning("arbiter: %s sends audio in %s without the floor (spurt %08x; "
+                                "%d frames so far)", unit, group, frame.spurt, self.unauthorised[unit])
                 return
             if self.recorder is not None and self.recorder.add(group, unit, frame) is not None:
                 self.counters["recordings"] += 1
@@ -232,6 +234,10 @@ class Arbiter:
     def _publish(self, group: str, decision: Decision | None) -> None:
         policy = self._groups[group]
         holder = policy.holder
+        if decision is not None and decision.event is not Event.DENY:
+            ended = decision.cut or (decision.holder is None and decision) or None
+            if ended is not None:
+                self._ended.append((ended.unit, ended.spurt))
         if decision is not None and decision.event in (Event.GRANT, Event.PREEMPT):
             self._since[group] = time.time()
         state = FloorState(
@@ -274,3 +280,4 @@ class Arbiter:
         if removed:
             log.info("recorder: deleted %d recordings older than %d days", removed,
                      self.ptt.retention_days)
+

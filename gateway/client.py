@@ -40,6 +40,7 @@ from gateway.floor import LbtVerdict, ListenBeforeTalk
 from gateway.jitter import Action, JitterBuffer
 from gateway.messages import FloorRequest, FloorState
 from gateway.packet import Frame
+from gateway.ratelimit import due as _due
 from posko import topics
 from posko.mqtt import MqttLink
 from posko.settings.ptt import PttSettings
@@ -141,12 +142,13 @@ class TalkGroupClient:
         self._stop_reason = ""
         self._capture: threading.Thread | None = None
         self._state: FloorState | None = None
+        self._previous: tuple[str, int] = ("", 0)  # (holder, spurt) before the current one
         self._arbiter_online: bool | None = None  # None: not heard yet
         self._lbt = ListenBeforeTalk(ptt.lbt_ms)
         self._talkers: dict[str, _Talker] = {}
         self._current: str | None = None  # whose audio the speaker plays
         self._tones: deque[bytes] = deque()
-        self._reported: set[tuple[str, int]] = set()
+        self._warned: dict[str, float] = {}
         self._connected = False
         self._stop = threading.Event()
         self._playout: threading.Thread | None = None
@@ -396,6 +398,11 @@ class TalkGroupClient:
         if state.group != self.group:
             return
         with self._lock:
+            old = self._state
+            if old is not None and old.holder and (old.holder, old.spurt) != (state.holder, state.spurt):
+                # Frames of the spurt that just lost the floor still trail in; they are
+                # dropped quietly rather than reported as a unit talking out of turn.
+                self._previous = (old.holder, old.spurt)
             self._state = state
             mine = state.holder == self.unit and state.spurt == self._spurt
             if self._tx in (Tx.REQUESTING, Tx.LISTENING) and mine:
@@ -420,11 +427,12 @@ class TalkGroupClient:
         self._lbt.heard(now)
         with self._rx_lock:
             if not self._authorised(unit, frame):
+                if (unit, frame.spurt) == self._previous:
+                    return
                 self.counters.unauthorised_frames += 1
                 units = self.counters.unauthorised_units
                 units[unit] = units.get(unit, 0) + 1
-                if (unit, frame.spurt) not in self._reported:
-                    self._reported.add((unit, frame.spurt))
+                if _due(self._warned, unit):
                     log.warning("ptt: %s sends audio in %s without the floor; ignored", unit, self.group)
                 return
             talker = self._talkers.get(unit)
@@ -439,9 +447,9 @@ class TalkGroupClient:
 
     def _authorised(self, unit: str, frame: Frame) -> bool:
         state = self._state
-        if self._arbiter_online is not False and state is not None and state.holder:
-            return state.holder == unit and state.spurt == frame.spurt
-        if self._arbiter_online is not False and state is not None and not state.holder:
+        if self._arbiter_online:
+            if state is not None and state.holder:
+                return state.holder == unit and state.spurt == frame.spurt
             # The floor is free: only the END frame of a spurt just released may trail.
             talker = self._talkers.get(unit)
             return frame.end and talker is not None and talker.buffer.spurt == frame.spurt

@@ -1,0 +1,206 @@
+"""Floor control and audio between simulated units on a real Mosquitto."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+import subprocess
+import time
+
+import pytest
+
+from gateway import tones
+from gateway.packet import Frame
+from posko import topics
+from tests.ptt.conftest import EndlessSource, ListSource, tone_frames, wait_until
+from tests.ptt.test_packet import random_frames
+from tests.ptt.test_recorder import ffprobe_duration
+
+pytestmark = [pytest.mark.broker, pytest.mark.timeout(60)]
+
+
+def floor_state(arbiter, group="batang-kota") -> str:
+    return arbiter.status()["groups"].get(group, "")
+
+
+def test_talker_is_heard_second_presser_gets_busy_and_spurt_is_recorded(net) -> None:
+    arb = net.arbiter()
+    dewi = net.unit("dewi", lambda: ListSource(tone_frames(1.0)))
+    ojol = net.unit("ojol-base")
+    pos2 = net.unit("pos-2")
+    dewi.client.press()
+    assert wait_until(lambda: dewi.seen("grant"), 2)
+    grant_ms = dewi.seen("grant")[0]["grant_ms"]
+    assert grant_ms < 300  # access time well inside the MCPTT 300 ms
+    ojol.client.press()
+    assert ojol.busy.wait(2), "the second presser must hear busy"
+    assert ojol.client.counters.denials == 1 and ojol.client.tx.value == "idle"
+    assert wait_until(lambda: dewi.seen("tx_end"), 5)
+    dewi.client.release()
+    # Both listeners played dewi's audio and then the roger beep; nobody heard itself.
+    for listener in (ojol, pos2):
+        assert wait_until(lambda li=listener: li.seen("rx_end"), 3)
+        assert listener.client.counters.spurts_heard == 1
+        assert listener.sink.audible() >= 45  # ~1 s of tone (+ roger/busy tones)
+    assert dewi.client.counters.spurts_heard == 0
+    assert wait_until(lambda: arb.status()["recordings"] == 1, 4)
+    files = list((net.tmp / "recordings").rglob("*.opus"))
+    assert len(files) == 1 and "dewi" in files[0].name
+    assert abs(ffprobe_duration(files[0]) - 1.0) < 0.1
+    assert floor_state(arb) == ""
+
+
+def test_command_center_preempts_and_the_cut_talker_hears_a_tone(net) -> None:
+    arb = net.arbiter()
+    dewi = net.unit("dewi", EndlessSource)
+    cc = net.unit("command-center", lambda: ListSource(tone_frames(0.5, 800)), priority="command")
+    listener = net.unit("pos-2")
+    dewi.client.press()
+    assert wait_until(lambda: listener.client.counters.spurts_heard == 1, 3)
+    frames_before = len(dewi.sink.frames)
+    cc.client.press()
+    assert wait_until(lambda: dewi.cuts, 2), "dewi must be cut"
+    assert dewi.cuts == ["preempted"]
+    assert wait_until(lambda: cc.seen("grant"), 2)
+    assert arb.status()["preemptions"] == 1
+    # The cut tone reached dewi's speaker.
+    cut = tones.cut()[: len(dewi.sink.frames[0])]
+    assert wait_until(lambda: cut in dewi.sink.frames[frames_before:], 2)
+    # The listener switched to the command center's audio.
+    assert wait_until(lambda: any(e["unit"] == "command-center" for e in listener.seen("play")), 3)
+
+
+def test_priority_claims_are_capped_by_the_arbiter(net) -> None:
+    net.arbiter()
+    dewi = net.unit("dewi", EndlessSource)
+    fake = net.unit("ojol-base", priority="command")  # not a command unit: treated as normal
+    dewi.client.press()
+    assert wait_until(lambda: dewi.seen("grant"), 2)
+    fake.client.press()
+    assert fake.busy.wait(2)
+    assert not dewi.cuts
+
+
+def test_transmit_timeout_cuts_a_jammed_button(net) -> None:
+    short = dataclasses.replace(net.ptt, tx_timeout_s=1)
+    arb = net.arbiter()
+    jammed = net.unit("ojol-base", EndlessSource, ptt=short)
+    listener = net.unit("pos-2")
+    t0 = time.monotonic()
+    jammed.client.press()  # and never released
+    assert wait_until(lambda: jammed.cuts, 4)
+    assert jammed.cuts == ["timeout"]
+    assert 1.0 <= time.monotonic() - t0 < 2.5
+    assert wait_until(lambda: listener.seen("rx_end"), 3)
+    assert wait_until(lambda: floor_state(arb) == "", 2)
+    # The group is usable again at once.
+    listener.client.press()
+    assert wait_until(lambda: listener.seen("grant"), 2)
+
+
+def test_late_entry_hears_the_rest_of_a_spurt(net) -> None:
+    net.arbiter()
+    dewi = net.unit("dewi", lambda: ListSource(tone_frames(3.0)))
+    dewi.client.press()
+    assert wait_until(lambda: len(dewi.seen("tx")) > 50, 3)  # a second into the spurt
+    late = net.unit("latecomer")
+    assert wait_until(lambda: late.seen("rx_end"), 5)
+    plays = late.seen("play")
+    sent = dewi.seen("tx")
+    assert plays and plays[0]["seq"] != sent[0]["seq"]  # started mid-spurt
+    assert late.client.counters.spurts_heard == 1
+    assert 50 < len([p for p in plays if p["action"] == "play"]) < 110
+
+
+def test_audio_without_the_floor_is_ignored_and_reported(net, mqtt_client, topic_prefix) -> None:
+    arb = net.arbiter()
+    dewi = net.unit("dewi", lambda: ListSource(tone_frames(1.5)))
+    listener = net.unit("pos-2")
+    dewi.client.press()
+    assert wait_until(lambda: dewi.seen("grant"), 2)
+    rogue = mqtt_client()
+    frame = Frame(seq=1, timestamp=0, spurt=77, payload=bytes([9 << 3]) + bytes(30), start=True)
+    for i in range(20):
+        rogue.publish(topics.tg_audio("batang-kota", "rogue", topic_prefix),
+                      dataclasses.replace(frame, seq=i + 1).to_bytes(), qos=0)
+    assert wait_until(lambda: listener.client.counters.unauthorised_frames == 20, 3)
+    assert listener.client.status()["unauthorised_units"] == {"rogue": 20}
+    assert wait_until(lambda: arb.status()["unauthorised"].get("rogue") == 20, 3)
+    assert wait_until(lambda: listener.seen("rx_end"), 4)
+    assert {e["unit"] for e in listener.seen("play")} == {"dewi"}
+
+
+def test_ten_thousand_bad_frames_are_counted_and_the_receiver_still_works(net, mqtt_client, topic_prefix) -> None:
+    arb = net.arbiter()
+    listener = net.unit("pos-2")
+    rogue = mqtt_client()
+    frames = random_frames(10000, seed=random.randrange(1000))
+    bad = 0
+    for data in frames:
+        try:
+            Frame.from_bytes(data)
+        except ValueError:
+            bad += 1
+    topic = topics.tg_audio("batang-kota", "fuzzer", topic_prefix)
+    for i, data in enumerate(frames):
+        rogue.client.publish(topic, data, qos=0)
+        if i % 50 == 0:
+            # Mosquitto drops QoS 0 messages beyond a subscriber's queue limit: pace the
+            # flood so every one of them reaches the receiver under test.
+            time.sleep(0.005)
+    counted = lambda: listener.client.counters.bad_frames + listener.client.counters.unauthorised_frames  # noqa: E731
+    assert wait_until(lambda: counted() == 10000, 20), counted()
+    assert listener.client.counters.bad_frames == bad
+    assert wait_until(lambda: arb.status()["bad_frames"] == bad, 5)
+    # Still alive: a real talker is heard afterwards.
+    dewi = net.unit("dewi", lambda: ListSource(tone_frames(0.5)))
+    dewi.client.press()
+    assert wait_until(lambda: listener.seen("rx_end"), 5)
+    assert listener.client.counters.spurts_heard == 1
+
+
+def test_without_an_arbiter_units_listen_before_talk(net) -> None:
+    dewi = net.unit("dewi", lambda: ListSource(tone_frames(1.0)), wait_arbiter=False)
+    ojol = net.unit("ojol-base", wait_arbiter=False)
+    assert dewi.client.status()["mode"] == "listen-before-talk"
+    t0 = time.monotonic()
+    dewi.client.press()
+    assert wait_until(lambda: dewi.seen("grant"), 3)
+    waited = time.monotonic() - t0
+    assert dewi.seen("grant")[0]["mode"] == "listen-before-talk"
+    assert 0.45 <= waited < 1.0
+    assert wait_until(lambda: ojol.client.counters.spurts_heard == 1, 3)
+    ojol.client.press()  # dewi is talking: busy
+    assert ojol.busy.wait(2)
+    assert dewi.client.counters.lbt_grants == 1
+
+
+def test_last_will_releases_the_floor_of_a_crashed_unit(net, mqtt_settings, tmp_path) -> None:
+    arb = net.arbiter()
+    listener = net.unit("pos-2")
+    wav = tmp_path / "long.wav"
+    subprocess.run(["sox", "-n", "-r", "16000", "-c", "1", "-b", "16", str(wav), "synth", "20", "sine", "300"],
+                   check=True)
+    env = {"POSKO_MQTT_PORT": str(mqtt_settings.port), "POSKO_MQTT_TOPIC_ROOT": mqtt_settings.topic_root,
+           "POSKO_POSKO_STATE_DIR": str(tmp_path / "var")}
+    import os
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "posko", "ptt", "--unit", "crashy", "--no-speaker",
+                             "--send", str(wav)], env={**os.environ, **env},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        assert wait_until(lambda: floor_state(arb) == "crashy", 10), "crashy never got the floor"
+        assert wait_until(lambda: listener.client.counters.spurts_heard == 1, 3)
+        states = []
+        listener.link.subscribe(topics.tg_floor_state("batang-kota", mqtt_settings.topic_root),
+                                lambda t, p: states.append(json.loads(p)), qos=1)
+        killed = time.monotonic()
+        proc.kill()
+        assert wait_until(lambda: floor_state(arb) == "", 3)
+        assert time.monotonic() - killed < 1.5  # by the will, before the 2 s silence rule
+        assert wait_until(lambda: any(s["event"] == "offline" and s["event_unit"] == "crashy" for s in states), 2)
+    finally:
+        proc.kill()
+        proc.wait(5)
