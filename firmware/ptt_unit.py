@@ -123,13 +123,14 @@ class PttComponent:
     name = "ptt"
 
     def __init__(self, settings: Settings, panel: PttPanel | None = None, sink=None,
-                 source_factory=None) -> None:
+                 source_factory=None, trace=None) -> None:
         self.settings = settings
         self.ptt = settings.ptt
         self.groups = list(dict.fromkeys([self.ptt.group, *self.ptt.groups]))
         self._panel = panel
         self._sink = sink
         self._source_factory = source_factory
+        self._trace = trace  # (event, **fields) timing events, for tests and the bench
         self.client: TalkGroupClient | None = None
         self._ctx = None
         self._busy_timer: threading.Timer | None = None
@@ -208,7 +209,8 @@ class PttComponent:
     def _hooks(self) -> Hooks:
         return Hooks(tx=lambda on: self._led(self._get("tx_led"), on),
                      rx=lambda on: self._led(self._get("rx_led"), on),
-                     busy=self._busy, online=self._online, cut=lambda reason: self._heartbeat())
+                     busy=self._busy, online=self._online, cut=lambda reason: self._heartbeat(),
+                     **({"trace": self._trace} if self._trace is not None else {}))
 
     def _get(self, name: str):
         return getattr(self._panel, name, None) if self._panel is not None else None
