@@ -23,7 +23,7 @@ from firmware.assistant.retrieve import Retriever, Stemmer
 from firmware.assistant.safety import SafetyFilter
 
 ACTIONS = ("answer", "refuse", "escalate", "fallback")
-DEFAULT_MIN_CONFIDENCE = 0.35
+DEFAULT_MIN_CONFIDENCE = 0.25
 SUGGESTION_FLOOR = 0.12  # fallback suggestions below this score would only confuse
 _ENGLISH_HINT = re.compile(r"\b(how|what|where|when|is|are|do|does|can|my|the|i)\b", re.I)
 

@@ -84,7 +84,12 @@ class Normaliser:
         """The canonical tokens of `text`."""
         tokens = [self._unelongate(t) for t in _basic_tokens(text)]
         tokens = self._join_spelled_letters(tokens)
-        tokens = self._replace(tokens)
+        # A few passes, so chains settle: "pelat nomer" -> "pelat nomor" -> "nomor polisi".
+        for _ in range(3):
+            replaced = self._replace(tokens)
+            if replaced == tokens:
+                break
+            tokens = replaced
         return self._numbers(tokens)
 
     def content_tokens(self, tokens: Iterable[str]) -> list[str]:

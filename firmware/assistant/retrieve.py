@@ -27,6 +27,7 @@ WEIGHTS = {"w": 0.5, "b": 0.15, "c": 0.35}
 CHAR_NGRAMS = (3, 4, 5)
 FUZZY_MIN_LEN = 4
 FUZZY_CUTOFF = 80.0
+COVERAGE_FLOOR = 0.5
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,7 @@ class Retriever:
         self.stemmer = stemmer
         self.doc_entry: list[str] = []
         self.doc_text: list[str] = []
+        self.entry_stems: dict[str, set[str]] = {}
         docs: list[dict[str, Counter[str]]] = []
         vocabulary: set[str] = set()
         for entry in kb.entries.values():
@@ -100,7 +102,9 @@ class Retriever:
                 if not tokens:
                     continue
                 vocabulary.update(tokens)
-                docs.append(self._features(tokens))
+                features = self._features(tokens)
+                docs.append(features)
+                self.entry_stems.setdefault(entry.id, set()).update(features["w"])
                 self.doc_entry.append(entry.id)
                 self.doc_text.append(text)
         self.vocabulary = sorted(t for t in vocabulary if not t.isdigit())
@@ -174,6 +178,9 @@ class Retriever:
         best_docs: dict[str, list[tuple[float, int]]] = defaultdict(list)
         for doc, sim in sims.items():
             best_docs[self.doc_entry[doc]].append((sim, doc))
+        idf_w = self.idf["w"]
+        query_stems = {s: idf_w.get(s, self.unknown_idf["w"]) for s in features["w"]}
+        query_mass = sum(query_stems.values()) or 1.0
         hits = []
         for entry_id, scored in best_docs.items():
             scored.sort(reverse=True)
@@ -181,6 +188,12 @@ class Retriever:
             second = scored[1][0] if len(scored) > 1 else 0.0
             # The best phrasing decides; a second good phrasing adds a little confidence.
             score = min(1.0, 0.85 * top + 0.15 * second)
+            # Words of the question that this entry never uses (IDF-weighted) lower the
+            # score: "bank bri buka jam berapa" shares "buka jam berapa" with the 110 entry
+            # but "bank bri" is about something else.
+            stems = self.entry_stems[entry_id]
+            coverage = sum(w for s, w in query_stems.items() if s in stems) / query_mass
+            score *= COVERAGE_FLOOR + (1.0 - COVERAGE_FLOOR) * coverage
             hits.append(Hit(self.kb.entries[entry_id], score, self.doc_text[scored[0][1]]))
         hits.sort(key=lambda h: (-h.score, h.entry.id))
         return hits[:limit]

@@ -9,7 +9,9 @@ from posko.settings.fields import setting
 
 @dataclass(frozen=True)
 class AssistantSettings:
-    """Knowledge base and decision thresholds."""
+    """Knowledge base, decision threshold and the log of unanswered questions."""
 
     kb_dir: str = setting("", "Knowledge-base folder; empty uses the bundle shipped with Posko.")
-    min_confidence: float = setting(0.35, "Below this retrieval confidence the answer is a fallback.", min=0.0, max=1.0)
+    min_confidence: float = setting(0.25, "Below this retrieval confidence the answer is a fallback (chosen on the dev set; see docs/assistant.md).", min=0.0, max=1.0)
+    log_unanswered: bool = setting(True, "Keep a local log of fallback questions (personal data removed) for `posko ask --report`.")
+    unanswered_log: str = setting("assistant/unanswered.jsonl", "Log of unanswered questions; relative paths are inside the state directory.")

@@ -1,0 +1,84 @@
+"""The emergency check escalates danger now, and not questions about the past or procedures."""
+
+from __future__ import annotations
+
+import pytest
+
+from firmware.assistant.emergency import EmergencyCheck
+from firmware.assistant.normalise import Normaliser
+
+
+@pytest.fixture(scope="module")
+def check() -> tuple[Normaliser, EmergencyCheck]:
+    n = Normaliser.from_data()
+    return n, EmergencyCheck.from_data(n, n.stopwords)
+
+
+def _category(check, question: str) -> str | None:
+    n, e = check
+    escalation = e.check(question, n(question))
+    return escalation.category if escalation else None
+
+
+@pytest.mark.parametrize(
+    ("question", "category"),
+    [
+        ("Tolong, ada kecelakaan di depan, orangnya berdarah!", "accident"),
+        ("rumah tetangga saya kebakaran", "fire"),
+        ("ada maling masuk rumah sekarang", "violence"),
+        ("anak saya hilang di pasar", "missing_child"),
+        ("banjir masuk rumah sudah sepinggang", "flood"),
+        ("ada orang pingsan di halte", "unconscious"),
+        ("ada anak tenggelam di sungai", "drowning"),
+        ("tolonggg", "help"),
+        ("TOLONG TOLONG", "help"),
+        ("help!", "help"),
+        ("there is a fire next door", "fire"),
+        ("my child is missing", "missing_child"),
+    ],
+)
+def test_danger_now_is_escalated(check, question: str, category: str) -> None:
+    assert _category(check, question) == category
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "cara melaporkan kecelakaan yang kemarin",
+        "saya kehilangan dompet",
+        "akta kelahiran anak saya hilang",
+        "hp anak saya hilang",
+        "tips biar anak gak ilang di keramaian",
+        "nomor pemadam kebakaran berapa",
+        "cara mencegah kebakaran saat mudik",
+        "kembang api tahun baru boleh gak",
+        "hukuman pencurian berapa tahun",
+        "maling masuk rumah malam hari hukumannya berapa",
+        "kalau ada kebakaran di kampung nelpon kemana",
+        "tolong jelaskan syarat sim",
+        "korban kecelakaan boleh dipindah gak",
+        "daerah rawan banjir saat mudik",
+    ],
+)
+def test_near_misses_are_not_escalated(check, question: str) -> None:
+    assert _category(check, question) is None
+
+
+def test_escalation_says_officers_are_alerted_and_to_call_110_112(check) -> None:
+    n, e = check
+    for question in ("ada kecelakaan, korban berdarah", "tolonggg", "anak saya hilang"):
+        escalation = e.check(question, n(question))
+        assert escalation is not None
+        for lang in ("id", "en"):
+            text, speech = escalation.say(lang)
+            assert "110" in text and "112" in text and "110" in speech
+            assert len(speech.split()) <= 25, speech
+        assert "Petugas sedang diberi tahu" in escalation.say("id")[0]
+
+
+def test_every_category_speech_fits_with_the_common_part(check) -> None:
+    _, e = check
+    for category in e.categories:
+        escalation = e._escalation(category)
+        for lang in ("id", "en"):
+            assert len(escalation.say(lang)[1].split()) <= 25, (category.name, lang)

@@ -1,0 +1,90 @@
+"""The normaliser: slang, Javanese, English, typos, spelled letters, numbers, elongations."""
+
+from __future__ import annotations
+
+import pytest
+
+from firmware.assistant.errors import KbError
+from firmware.assistant.kb import load_kb
+from firmware.assistant.normalise import Normaliser, normalise
+from tests.assistant.evaluation import load_devset
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        # chat abbreviations and slang
+        ("gmn cara perpanjang SIM yg udh mati?", "bagaimana cara perpanjang sim yang sudah mati"),
+        ("brp biaya skck", "berapa biaya skck"),
+        ("sy gak bs dtg, dmn bs online aja dll", "saya tidak bisa dtg dimana bisa online saja dan lain lain"),
+        ("nggak tdk ga gk", "tidak tidak tidak tidak"),
+        # Javanese function words
+        ("piye carane nek sim ilang", "bagaimana cara kalau sim hilang"),
+        ("pinten biayane, wis ora iso", "berapa biaya sudah tidak bisa"),
+        # spelled-out letters from speech
+        ("pak, bikin es ka ce ka berapa ya", "bapak bikin skck berapa ya"),
+        ("es i em a", "sim a"),
+        ("ka te pe saya ilang", "ktp saya hilang"),
+        ("s t n k hilang", "stnk hilang"),
+        ("es teh manis", "es teh manis"),  # letters that spell nothing known stay as they are
+        # number words, digit groups, units
+        ("seratus sepuluh", "110"),
+        ("satu satu dua", "112"),
+        ("tiga puluh ribu", "30000"),
+        ("seratus dua puluh ribu", "120000"),
+        ("dua belas", "12"),
+        ("30 rb", "30000"),
+        ("Rp30.000", "rp 30000"),
+        ("sim c1", "sim c 1"),
+        # elongations
+        ("tolonggg", "tolong"),
+        ("maaaaf pak", "maaf bapak"),
+        ("brapaaa", "berapa"),
+        # English words map to the same canonical form
+        ("how much is an SKCK", "berapa is an skck"),
+        ("I lost my wallet", "saya hilang saya dompet"),
+        ("driving licence renewal", "sim perpanjang"),
+        # expansions to acronyms
+        ("surat keterangan catatan kepolisian", "skck"),
+        ("kartu keluarga", "kk"),
+        ("", ""),
+        ("?!...", ""),
+    ],
+)
+def test_normalise(raw: str, expected: str) -> None:
+    assert normalise(raw) == expected
+
+
+def test_normalise_is_deterministic_and_idempotent_on_real_questions() -> None:
+    n = Normaliser.from_data()
+    questions = [item.q for item in load_devset()]
+    for entry in load_kb().entries.values():
+        questions.extend(entry.questions)
+    assert len(questions) > 500
+    for q in questions:
+        once = n(q)
+        assert n(q) == once
+        assert n(once) == once, (q, once, n(once))
+
+
+def test_vocabulary_decides_how_elongations_collapse() -> None:
+    n = Normaliser.from_data()
+    assert n("tinggggal") == "tingal"  # unknown: every long run shrinks to one letter
+    n.learn(["tinggal"])
+    assert n("tinggggal") == "tinggal"
+
+
+def test_stopwords_are_removed_only_for_retrieval() -> None:
+    n = Normaliser.from_data()
+    tokens = n.tokens("pak mau tanya dong syarat skck apa ya")
+    assert "pak" not in tokens and "bapak" in tokens
+    assert n.content_tokens(tokens) == ["syarat", "skck"]
+
+
+def test_bad_data_file_is_refused_with_its_name(tmp_path) -> None:
+    (tmp_path / "normalise.yaml").write_text("replace:\n  a: b\n  a: c\n", encoding="utf-8")
+    from firmware.assistant.data import load_data
+
+    with pytest.raises(KbError) as info:
+        load_data("normalise", tmp_path)
+    assert "normalise.yaml" in str(info.value) and "duplicate key 'a'" in str(info.value)
