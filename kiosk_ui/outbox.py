@@ -428,9 +428,10 @@ class Outbox:
         return hmac.new(self._secret(), f"{ticket}:{pin}".encode(), hashlib.sha256).hexdigest()
 
     def remember_ticket(self, ticket: str, pin: str, answer: dict[str, Any]) -> None:
+        mac = self._pin_mac(ticket, pin)  # before our transaction: it may write the secret
         with self._tx() as db:
             db.execute("INSERT OR REPLACE INTO ticket_cache(ticket, pin_mac, answer, checked_at) "
-                       "VALUES (?,?,?,?)", (ticket, self._pin_mac(ticket, pin),
+                       "VALUES (?,?,?,?)", (ticket, mac,
                                             json.dumps(answer, ensure_ascii=False), time.time()))
 
     def recall_ticket(self, ticket: str, pin: str) -> tuple[dict[str, Any], float] | None:

@@ -173,8 +173,15 @@
     });
     document.addEventListener("focusin", function (e) {
       var el = e.target;
-      if (el.dataset && el.dataset.osk) { if (el !== target) open(el); }
-      else if (!osk.contains(el)) close();
+      if (el.dataset && el.dataset.osk && el !== target) open(el);
+    });
+    /* A tap elsewhere closes the keyboard, but only after that tap's own click has run:
+       closing on focus would shift the layout under the finger and lose the click. */
+    document.addEventListener("click", function (e) {
+      if (!target || osk.contains(e.target) || (e.target.dataset && e.target.dataset.osk)) return;
+      setTimeout(function () {
+        if (target && document.activeElement !== target) close();
+      }, 0);
     });
   }
 })();
