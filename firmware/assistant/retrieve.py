@@ -25,7 +25,7 @@ from firmware.assistant.normalise import Normaliser
 # Weights of the three similarities; they sum to 1, so the score stays within 0..1.
 WEIGHTS = {"w": 0.5, "b": 0.15, "c": 0.35}
 CHAR_NGRAMS = (3, 4, 5)
-FUZZY_MIN_LEN = 4
+FUZZY_MIN_LEN = 5  # "hari" must not become "hai": short words are left to char n-grams
 FUZZY_CUTOFF = 80.0
 COVERAGE_FLOOR = 0.5
 

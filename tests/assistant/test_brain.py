@@ -1,0 +1,136 @@
+"""The brain's public API (the contract other parts code against) and its decisions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+import firmware.assistant as assistant
+from firmware.assistant import Brain, Reply, load_brain
+from firmware.assistant.kb import Entry
+from tests.assistant.conftest import FIXTURE_KB
+
+
+def test_package_exports_the_contract() -> None:
+    assert assistant.Brain is Brain and assistant.Reply is Reply and assistant.load_brain is load_brain
+    with pytest.raises(AttributeError):
+        assistant.nothing_here  # noqa: B018
+
+
+def test_answer_carries_entry_text_sources_and_confidence(fixture_brain) -> None:
+    reply = fixture_brain.ask("brp biaya skck", lang="id")
+    assert reply.action == "answer" and reply.entry == "skck-biaya"
+    assert "Rp30.000" in reply.text and "Rp30.000" in reply.speech
+    assert reply.sources == ["PP 76/2020 tentang Jenis dan Tarif PNBP Polri, Lampiran"]
+    assert 0 < reply.confidence <= 1
+    assert reply.suggestions == [{"id": "skck-syarat", "title": "Syarat membuat SKCK"}]
+    data = reply.to_dict()
+    assert json.loads(json.dumps(data)) == data
+    assert {"action", "text", "speech", "entry", "confidence", "suggestions", "sources"} <= set(data)
+
+
+def test_english_question_and_english_answer(fixture_brain) -> None:
+    id_reply = fixture_brain.ask("how much is an skck")
+    en_reply = fixture_brain.ask("how much is an skck", lang="en")
+    assert id_reply.entry == en_reply.entry == "skck-biaya"
+    assert "issuance fee" in en_reply.text and en_reply.lang == "en"
+    assert "Biaya penerbitan" in id_reply.text
+    assert fixture_brain.ask("brp biaya skck", lang="xx").lang == "id"
+
+
+def test_entry_without_english_falls_back_to_indonesian() -> None:
+    entry = Entry(id="x", topic="sapaan", title={"id": "Judul"}, questions=("a",) * 8,
+                  answer={"id": "Jawaban"}, speech={"id": "Ucapan"}, sources=("s",),
+                  checked=dt.date(2026, 1, 1))
+    assert entry.text("answer", "en") == "Jawaban" and entry.text("title", "en") == "Judul"
+
+
+def test_refusal_and_escalation(fixture_brain) -> None:
+    refuse = fixture_brain.ask("Gaji pak kapolres berapa sih?")
+    assert refuse.action == "refuse" and refuse.entry is None and refuse.category == "salary"
+    assert refuse.text.startswith("Maaf") and refuse.sources == []
+    escalate = fixture_brain.ask("Tolong, ada kecelakaan di depan, orangnya berdarah!")
+    assert escalate.action == "escalate" and escalate.category == "accident"
+    assert "110" in escalate.text and "112" in escalate.text
+
+
+def test_emergency_wins_over_a_refusal(fixture_brain) -> None:
+    # "alamat ... tetangga" alone would be a refusal (someone's address); the fire is not.
+    reply = fixture_brain.ask("alamat rumah tetangga saya kebakaran, tolong")
+    assert reply.action == "escalate"
+
+
+def test_fallback_says_where_to_ask_and_suggests(fixture_brain) -> None:
+    reply = fixture_brain.ask("jadwal kereta ke semarang besok")
+    assert reply.action == "fallback" and reply.entry is None
+    assert "belum tahu" in reply.text and "110" in reply.text
+    assert len(reply.suggestions) <= 3
+    near = fixture_brain.ask("biaya parkir stasiun berapa")  # shares "biaya" with fee entries
+    assert near.action == "fallback"
+    assert near.suggestions and all(s["id"] in fixture_brain.kb.entries for s in near.suggestions)
+    assert "Mungkin maksud Bapak/Ibu:" in near.text
+
+
+def test_empty_question(fixture_brain) -> None:
+    for question in ("", "   ", "?!"):
+        reply = fixture_brain.ask(question)
+        assert reply.action == "fallback" and "pertanyaan" in reply.text
+
+
+def test_unanswered_hook_is_called_only_for_fallbacks() -> None:
+    seen: list[tuple[str, str]] = []
+    brain = load_brain(FIXTURE_KB, on_unanswered=lambda q, r: seen.append((q, r.action)))
+    brain.ask("brp biaya skck")
+    brain.ask("tolonggg")
+    brain.ask("gaji kapolres")
+    brain.ask("harga tiket kereta ke jakarta")
+    assert seen == [("harga tiket kereta ke jakarta", "fallback")]
+
+
+def test_threshold_decides_between_answer_and_fallback() -> None:
+    strict = load_brain(FIXTURE_KB, min_confidence=0.99)
+    assert strict.ask("skck bawa apa aja").action == "fallback"
+    lenient = load_brain(FIXTURE_KB, min_confidence=0.0)
+    assert lenient.ask("skck bawa apa aja").action == "answer"
+
+
+def test_kb_version_get_and_entries(fixture_brain, tmp_path: Path) -> None:
+    kb = fixture_brain.kb
+    assert len(kb.version) == 64 and kb.get("darurat-nomor") is kb.entries["darurat-nomor"]
+    copy = tmp_path / "kb"
+    shutil.copytree(FIXTURE_KB, copy)
+    path = copy / "sapaan" / "sapaan-halo.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("Halo Bapak/Ibu.", "Halo."),
+                    encoding="utf-8")
+    assert load_brain(copy).kb.version != kb.version
+
+
+def test_featured_and_spoken_answers(fixture_brain) -> None:
+    featured = fixture_brain.featured("id")
+    assert {f["id"] for f in featured} == {"skck-biaya", "sim-biaya-baru", "darurat-nomor"}
+    assert all(set(f) == {"id", "question", "title"} for f in featured)
+    skck = next(f for f in featured if f["id"] == "skck-biaya")
+    assert skck["question"] == "Berapa biaya pembuatan SKCK?" and skck["title"] == "Biaya SKCK"
+    english = next(f for f in fixture_brain.featured("en") if f["id"] == "skck-biaya")
+    assert english["question"] == "how much is an SKCK" and english["title"] == "SKCK fee"
+    spoken = list(fixture_brain.spoken_answers())
+    assert len(spoken) == 2 * len(fixture_brain.kb.entries)
+    assert ("skck-biaya", "id", "Biaya SKCK Rp30.000, dibayar sebagai PNBP.") in spoken
+
+
+def test_shipped_brain_answers_the_scenarios(shipped_brain) -> None:
+    """The resident stories of the brief, against the real KB."""
+    skck = shipped_brain.ask("pak, bikin es ka ce ka berapa ya")
+    assert skck.action == "answer" and skck.entry == "skck-biaya" and "Rp30.000" in skck.text
+    salary = shipped_brain.ask("Gaji pak kapolres berapa sih?")
+    assert salary.action == "refuse"
+    bribe = shipped_brain.ask("Biar nggak ditilang bayar berapa?")
+    assert bribe.action == "refuse" and "Propam" in bribe.text and "Dumas" in bribe.text
+    crash = shipped_brain.ask("Tolong, ada kecelakaan di depan, orangnya berdarah!")
+    assert crash.action == "escalate"
+    numbers = shipped_brain.ask("nomor telepon polisi berapa")
+    assert numbers.action == "answer" and numbers.entry == "darurat-nomor"
