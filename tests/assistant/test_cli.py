@@ -1,0 +1,91 @@
+"""The `posko ask` command-line contract, run as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.assistant.conftest import FIXTURE_KB
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _posko(*args: str, stdin: str = "", env: dict | None = None) -> subprocess.CompletedProcess:
+    code = "from posko.cli import main; main()"
+    return subprocess.run([sys.executable, "-c", code, *args], input=stdin, text=True,
+                          capture_output=True, env=env or os.environ.copy(), timeout=50,
+                          cwd=Path(__file__).resolve().parents[2])
+
+
+def test_json_mode_answers_every_line_in_order(state_dir: Path) -> None:
+    lines = [
+        "pak, bikin es ka ce ka berapa ya",
+        "Gaji pak kapolres berapa sih?",
+        "tolonggg",
+        "harga tiket kereta ke jakarta",
+        "",
+        '{"q": "how much is an skck", "lang": "en"}',
+    ]
+    result = _posko("ask", "--json", "--kb", str(FIXTURE_KB), stdin="\n".join(lines) + "\n")
+    assert result.returncode == 0, result.stderr
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(out) == len(lines)
+    for obj in out:
+        assert {"action", "text", "speech", "entry", "confidence"} <= set(obj)
+        assert 0.0 <= obj["confidence"] <= 1.0
+    assert [o["action"] for o in out] == ["answer", "refuse", "escalate", "fallback", "fallback",
+                                         "answer"]
+    assert out[0]["entry"] == "skck-biaya" and out[1]["entry"] is None
+    assert out[5]["lang"] == "en" and "fee" in out[5]["text"]
+    # The fallback was logged in the state directory, the others were not.
+    log = state_dir / "assistant" / "unanswered.jsonl"
+    rows = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    assert [r["q"] for r in rows] == ["harga tiket kereta ke jakarta"]
+
+
+def test_plain_question_prints_the_answer_with_sources(state_dir: Path) -> None:
+    result = _posko("ask", "--kb", str(FIXTURE_KB), "brp", "biaya", "skck")
+    assert result.returncode == 0, result.stderr
+    assert "Biaya penerbitan SKCK Rp30.000" in result.stdout  # markdown bold removed
+    assert "**" not in result.stdout
+    assert "Sumber:" in result.stdout and "PP 76/2020" in result.stdout
+    english = _posko("ask", "--kb", str(FIXTURE_KB), "--lang", "en", "skck fee")
+    assert "Sources:" in english.stdout and "issuance fee" in english.stdout
+
+
+def test_report_lists_most_frequent_unanswered(state_dir: Path) -> None:
+    questions = "jadwal kereta ke semarang\nJadwal kereta ke Semarang?\nharga cabai hari ini\n"
+    assert _posko("ask", "--json", "--kb", str(FIXTURE_KB), stdin=questions).returncode == 0
+    result = _posko("ask", "--report", "--kb", str(FIXTURE_KB))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[1].split()[0] == "2" and "kereta" in lines[1]
+    assert "cabai" in lines[2]
+
+
+def test_no_log_and_empty_report(state_dir: Path) -> None:
+    assert _posko("ask", "--json", "--no-log", "--kb", str(FIXTURE_KB),
+                  stdin="harga cabai hari ini\n").returncode == 0
+    assert not (state_dir / "assistant" / "unanswered.jsonl").exists()
+    result = _posko("ask", "--report", "--kb", str(FIXTURE_KB))
+    assert "Belum ada pertanyaan" in result.stdout
+
+
+def test_usage_errors(state_dir: Path) -> None:
+    result = _posko("ask", "--kb", str(FIXTURE_KB))
+    assert result.returncode != 0 and "give a question" in result.stderr
+    bad = _posko("ask", "--lang", "fr", "halo")
+    assert bad.returncode != 0 and "fr" in bad.stderr
+
+
+def test_broken_kb_is_one_clear_line(state_dir: Path, tmp_path: Path) -> None:
+    (tmp_path / "sapaan").mkdir()
+    (tmp_path / "sapaan" / "x.yaml").write_text("id: x\n", encoding="utf-8")
+    result = _posko("ask", "--kb", str(tmp_path), "halo")
+    assert result.returncode == 1
+    assert "sapaan/x.yaml: topic: is required" in result.stderr
