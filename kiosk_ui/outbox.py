@@ -155,6 +155,11 @@ class Outbox:
             self.photo_dir.mkdir(exist_ok=True)
             with self._connect() as db:
                 db.executescript(SCHEMA)
+            # Held open for the life of this object: while one connection is open SQLite keeps
+            # the -wal and -shm files, so the outbox stays readable (and the sync worker can
+            # drain it) even when the disk is full and no new file could be created.
+            self._keeper = sqlite3.connect(self.db_path, check_same_thread=False)
+            self._keeper.execute("SELECT COUNT(*) FROM outbox").fetchone()
 
     @classmethod
     def open(cls, folder: Path) -> Outbox:
