@@ -89,7 +89,9 @@ class Recognizer:
 
     @property
     def name(self) -> str:
-        return self.model_dir.name if self.model_dir else self.model_path.name
+        path = self.model_dir or self.model_path
+        # Packaged models often sit in a folder called just "model": name the package instead.
+        return path.parent.name if path.name == "model" else path.name
 
     def load(self) -> Recognizer:
         """Load the model once (seconds, hundreds of MB); ModelNotInstalled if it is not there."""

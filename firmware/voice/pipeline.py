@@ -218,8 +218,10 @@ class VoicePipeline:
 
     # SPEAK ------------------------------------------------------------------------
     def _speak(self, session: str, text: str, lang: str, result: RunResult) -> None:
-        if self.synth is None:
-            self._emit(EventType.SPEAK_END, session, Stage.SPEAK, skipped="no voice")
+        if self.synth is None or self.speaker is None:
+            # Nothing to speak with or through: the answer stays on the screen only.
+            self._emit(EventType.SPEAK_END, session, Stage.SPEAK,
+                       skipped="no voice" if self.synth is None else "no speaker")
             return
         cached = self.cache.get(text, lang) if self.cache is not None else None
         result.cached = cached is not None
@@ -266,16 +268,12 @@ class VoicePipeline:
                        latency_s=round(result.first_audio_mono - result.speech_end_mono, 3))
 
         try:
-            if self.speaker is None:
-                # No speaker (a laptop without sound): synthesis still runs, nothing plays.
-                for _ in chunks:
-                    pass
-            else:
-                while self.speech_gate.is_set() and not self.stop.is_set():
-                    time.sleep(0.02)  # received radio speech plays first
-                result.spoken_s = self.speaker.play(chunks, rate, stop=self.stop,
-                                                    gate=self.speech_gate,
-                                                    on_first_audio=first_audio)
+            while self.speech_gate.is_set() and not self.stop.is_set():
+                time.sleep(0.02)  # received radio speech plays first
+            result.spoken_s = self.speaker.play(chunks, rate, stop=self.stop, gate=self.speech_gate,
+                                                on_first_audio=first_audio)
+            # Stopped between sentences: the producer quit early and playback just ran dry.
+            result.stopped = self.stop.is_set()
         except PlaybackStopped:
             result.stopped = True
         finally:

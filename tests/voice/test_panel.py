@@ -7,6 +7,7 @@ runs in a child process because it opens the real microphone through the sound s
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 
@@ -131,3 +132,54 @@ def test_tanya_button_starts_listening_and_lights_the_led(sound, broker, mqtt_cl
     assert "transcript" in [e.type for e in rest]
     assert json.loads(json.dumps(first.reply)) == {}
     assert uuid  # sessions are made by the unit when the button starts them
+
+
+def test_systemd_is_told_ready_and_alive(mock_pins, broker, topic_prefix, tmp_path, monkeypatch) -> None:
+    import socket
+
+    path = str(tmp_path / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(5)
+    monkeypatch.setenv("NOTIFY_SOCKET", path)
+    agent = Agent(settings_for(broker, topic_prefix, tmp_path), components=[])
+    runner = threading.Thread(target=agent.run, daemon=True)
+    runner.start()
+    try:
+        got = {sock.recv(256).decode() for _ in range(2)}
+        assert "READY=1" in got and "WATCHDOG=1" in got
+    finally:
+        agent.stop()
+        runner.join(10)
+        sock.close()
+    assert not runner.is_alive()
+
+
+@pytest.mark.slow
+def test_a_killed_unit_is_reported_offline_by_its_last_will(broker, mqtt_client, topic_prefix, tmp_path, sound) -> None:
+    import os
+    import signal
+
+    from tests.voice.agentproc import UnitProcess, unit_env, wait_heartbeat
+
+    watcher = mqtt_client()
+    watcher.subscribe(f"{topic_prefix}/unit/kiosk-will-1/status")
+    env = unit_env(sound, broker, topic_prefix, "kiosk-will-1", tmp_path / "var")
+    env.update({"POSKO_UNIT_ASSISTANT_ENABLED": "false", "POSKO_MQTT_KEEPALIVE_S": "5"})
+    proc = UnitProcess(env, tmp_path / "unit.log")
+    try:
+        wait_heartbeat(watcher, proc, lambda hb: hb.unit == "kiosk-will-1", timeout=30)
+        os.killpg(proc.proc.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            msg = watcher.expect(timeout=20)
+            if json.loads(msg.payload).get("state") == "offline":
+                break
+        else:
+            raise AssertionError("no offline status after the kill")
+    finally:
+        proc.stop()
+    late = mqtt_client()
+    late.subscribe(f"{topic_prefix}/unit/kiosk-will-1/status")
+    retained = late.expect(timeout=5)
+    assert retained.retain and json.loads(retained.payload) == {"unit": "kiosk-will-1", "state": "offline"}
