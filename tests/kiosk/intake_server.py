@@ -125,7 +125,8 @@ def create_app(db_path: str, token: str, blocked: list[str]) -> Flask:
 
     @app.get("/_test/state")
     def state():
-        reports = [{"id": r[0], "ticket": r[1], "photos": json.loads(r[2])["photos"]}
+        reports = [{"id": r[0], "ticket": r[1], "photos": json.loads(r[2])["photos"],
+                    "description": json.loads(r[2])["description"]}
                    for r in db.execute("SELECT id, ticket, body FROM reports")]
         photos = {r[0]: r[1] for r in db.execute("SELECT sha256, size FROM photos")}
         posts = [{"id": r[0], "status": r[1]} for r in db.execute("SELECT id, status FROM posts")]
