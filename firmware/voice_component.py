@@ -260,11 +260,8 @@ class VoiceComponent:
                 if state.mark(False, str(exc)):
                     self._show_device_health()
                     self._request_heartbeat()
-        except Exception:
+        except Exception:  # the pipeline already sent error + done; keep the unit alive
             log.exception("session %s failed", session)
-            self._publish(AssistantEvent("error", session, text="internal",
-                                         reply={"code": "internal", "message": "internal error"}))
-            self._publish(AssistantEvent("done", session))
         finally:
             self.ctx.panel.listening_led.off()
 

@@ -165,6 +165,10 @@ class VoicePipeline:
             code = "mic-unavailable" if stage == Stage.LISTEN else "speaker-unavailable"
             self._emit(EventType.ERROR, session, stage, code=code, message=str(exc))
             raise VoiceError(code, str(exc)) from exc
+        except Exception as exc:  # a library failing in a stage: an event, then a coded error
+            log.exception("session %s failed in %s", session, stage.name)
+            self._emit(EventType.ERROR, session, stage, code="internal", message=str(exc))
+            raise VoiceError("internal", f"{stage.name.lower()} failed: {exc}") from exc
         finally:
             self._close_mic(session)
             self._emit(EventType.RUN_END, session, stage, stopped=result.stopped)

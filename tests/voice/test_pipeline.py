@@ -130,3 +130,17 @@ def test_escalation_reply_reaches_the_listener_with_the_question(ko_recognizer, 
     answer = next(e for e in events if e.type == EventType.ANSWER)
     assert answer.data["reply"]["action"] == "escalate"
     assert answer.data["question"] == "tolong ada kecelakaan"
+
+
+def test_a_failing_brain_becomes_a_coded_error_event(ko_recognizer, tiny_synth, tmp_path) -> None:
+    class Broken(ScriptedBrain):
+        def ask(self, text, lang="id"):
+            raise KeyError("index corrupt")
+
+    pipe, _mic, _speaker, events, _ = make(ko_recognizer, tiny_synth, b"", tmp_path, brain=Broken())
+    with pytest.raises(VoiceError) as err:
+        pipe.run("t7", start=Stage.ANSWER, text="biaya")
+    assert err.value.code == "brain-failed"
+    assert [e.type for e in events][-2:] == [EventType.ERROR, EventType.RUN_END]
+    assert not pipe.busy.locked()  # the next question can run
+    assert pipe.run("t8", start=Stage.SPEAK, text="Halo.").spoken_s > 0
