@@ -25,6 +25,8 @@ from firmware.assistant.safety import SafetyFilter
 ACTIONS = ("answer", "refuse", "escalate", "fallback")
 DEFAULT_MIN_CONFIDENCE = 0.25
 SUGGESTION_FLOOR = 0.12  # fallback suggestions below this score would only confuse
+# Longer input is cut: no resident's question is this long, and it bounds the work per ask.
+MAX_QUESTION_CHARS = 500
 _ENGLISH_HINT = re.compile(r"\b(how|what|where|when|is|are|do|does|can|my|the|i)\b", re.I)
 
 
@@ -77,7 +79,7 @@ class Brain:
     def ask(self, question: str, lang: str = "id") -> Reply:
         """Answer one question in `lang` ("id" or "en"; anything else means "id")."""
         lang = lang if lang in LANGS else "id"
-        raw = (question or "").strip()
+        raw = (question or "").strip()[:MAX_QUESTION_CHARS]
         normalised = self.normaliser(raw)
         if not normalised:
             return Reply("fallback", self._say("empty", "text", lang),

@@ -27,6 +27,7 @@ WEIGHTS = {"w": 0.5, "b": 0.15, "c": 0.35}
 CHAR_NGRAMS = (4, 5)  # trigrams cost 2-3x the time (long postings) for no gain on the dev set
 FUZZY_MIN_LEN = 5  # "hari" must not become "hai": short words are left to char n-grams
 FUZZY_CUTOFF = 80.0
+CACHE_LIMIT = 20_000  # words remembered by the stemmer and the typo fixer (a unit runs for months)
 COVERAGE_FLOOR = 0.5
 
 
@@ -61,6 +62,8 @@ class Stemmer:
     def __call__(self, word: str) -> str:
         cached = self._cache.get(word)
         if cached is None:
+            if len(self._cache) >= CACHE_LIMIT:
+                self._cache.clear()
             cached = self._cache[word] = self._stem(word)
         return cached
 
@@ -156,6 +159,8 @@ class Retriever:
                 match = process.extractOne(token, self.vocabulary, scorer=fuzz.ratio,
                                            score_cutoff=FUZZY_CUTOFF)
                 fixed = match[0] if match else token
+                if len(self._fix_cache) >= CACHE_LIMIT:
+                    self._fix_cache.clear()
                 self._fix_cache[token] = fixed
             out.append(fixed)
         return out

@@ -8,6 +8,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import firmware.assistant as assistant
 from firmware.assistant import Brain, Reply, load_brain
@@ -134,3 +136,23 @@ def test_shipped_brain_answers_the_scenarios(shipped_brain) -> None:
     assert crash.action == "escalate"
     numbers = shipped_brain.ask("nomor telepon polisi berapa")
     assert numbers.action == "answer" and numbers.entry == "darurat-nomor"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=300))
+def test_any_text_gets_a_well_formed_reply(fixture_brain, text: str) -> None:
+    reply = fixture_brain.ask(text)
+    assert reply.action in ("answer", "refuse", "escalate", "fallback")
+    assert 0.0 <= reply.confidence <= 1.0
+    assert reply.text and reply.speech
+    assert (reply.entry is not None) == (reply.action == "answer")
+    json.dumps(reply.to_dict())
+
+
+def test_huge_input_is_cut_before_any_work(fixture_brain) -> None:
+    from firmware.assistant.brain import MAX_QUESTION_CHARS
+
+    reply = fixture_brain.ask("tolong " + "lorem ipsum dolor sit amet " * 20_000)
+    assert reply.action in ("fallback", "escalate", "answer")
+    assert len(reply.normalised) <= MAX_QUESTION_CHARS
+    assert fixture_brain.ask("brp biaya skck" + " " * 10_000 + "x").entry == "skck-biaya"
