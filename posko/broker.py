@@ -68,6 +68,8 @@ class BrokerConfig:
             "log_type notice",
             "connection_messages true",
             "max_queued_messages 2000",
+            # Without it small packets (a floor grant) can wait ~40 ms for a delayed ACK (Nagle).
+            "set_tcp_nodelay true",
             "",
             f"listener {self.port} {self.bind}",
             "protocol mqtt",
