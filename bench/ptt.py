@@ -1,0 +1,286 @@
+#!/usr/bin/env python3
+"""Push-to-talk benchmark: floor grant time, mouth-to-ear delay, bandwidth, CPU per listener.
+
+One Mosquitto on loopback, the arbiter, and talkers in this process; listeners run in
+separate worker processes (up to --max-procs, the listeners spread over them). Scenarios:
+
+* 1 talker → N listeners for N in 1, 10, 50, 200 (`--quick`: N = 10 only);
+* 20 groups talking at once (one talker and one listener each).
+
+Mouth-to-ear is measured in software: from the moment a frame was captured (read from the
+talker's source) to the moment the listener hands the decoded frame to its speaker, so the
+jitter buffer is included and sound-card buffers are not. Bandwidth counts the frames as
+sent (12-byte header + Opus) and, separately, with the MQTT PUBLISH framing and topic.
+
+Usage:  .venv/bin/python bench/ptt.py [--quick] [--seconds 10]
+Prints figures per scenario and ends with ONE JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+from gateway.client import Hooks, TalkGroupClient  # noqa: E402
+from gateway.codec import CodecParams  # noqa: E402
+from posko import topics  # noqa: E402
+from posko.mqtt import MqttLink  # noqa: E402
+from posko.settings.core import MqttSettings  # noqa: E402
+from posko.settings.ptt import PttSettings  # noqa: E402
+
+PARAMS = CodecParams()
+
+
+def speechlike(seconds: float, seed: int) -> list[bytes]:
+    """A voiced, syllable-modulated signal: Opus codes it like speech, not like a steady tone."""
+    rng = np.random.default_rng(seed)
+    n = np.arange(int(seconds * 16000))
+    f0 = 110 + 30 * np.sin(2 * np.pi * 0.7 * n / 16000)
+    phase = 2 * np.pi * np.cumsum(f0) / 16000
+    voiced = sum(np.sin(k * phase) / k for k in range(1, 12))
+    envelope = np.clip(np.sin(2 * np.pi * 4 * n / 16000), 0, None) ** 0.5
+    x = (5000 * voiced * envelope + 300 * rng.standard_normal(len(n))).astype("<i2").tobytes()
+    step = PARAMS.frame_bytes
+    return [x[i:i + step] for i in range(0, len(x) - step + 1, step)]
+
+
+class Source:
+    def __init__(self, frames: list[bytes]) -> None:
+        self.frames = list(frames)
+
+    def read(self) -> bytes | None:
+        return self.frames.pop(0) if self.frames else None
+
+    def close(self) -> None:
+        pass
+
+
+class NullSink:
+    def write(self, pcm: bytes) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def pct(values: list[float], q: float) -> float:
+    return round(float(np.percentile(values, q)), 1) if values else float("nan")
+
+
+# --- worker process: a few listeners -----------------------------------------------
+def worker(args: argparse.Namespace) -> None:
+    mqtt = MqttSettings(port=args.port, topic_root=args.root, keepalive_s=10)
+    ptt = PttSettings()
+    plays: list[tuple[str, int, int, float, str]] = []
+    lock = threading.Lock()
+    clients = []
+    for spec in args.units.split(","):
+        unit, group = spec.split("@")
+
+        def trace(event: str, _u=unit, **f) -> None:
+            if event == "play":
+                with lock:
+                    plays.append((_u, f["spurt"], f["seq"], f["t"], f["action"]))
+
+        link = MqttLink(mqtt, f"bench-{unit}")
+        client = TalkGroupClient(link, unit, ptt, source_factory=lambda: Source([]), sink=NullSink(),
+                                 hooks=Hooks(trace=trace), group=group, play_tones=False)
+        client.start()
+        link.start()
+        clients.append((client, link))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not all(
+            link.connected.is_set() and c.status()["arbiter_online"] for c, link in clients):
+        time.sleep(0.05)
+    print("ready", flush=True)
+    cpu0, wall0 = time.process_time(), time.monotonic()
+    sys.stdin.readline()  # the parent says when the talking is over
+    cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
+    for client, link in clients:
+        client.stop()
+        link.stop()
+    Path(args.out).write_text(json.dumps({"plays": plays, "cpu_s": cpu, "wall_s": wall,
+                                          "listeners": len(clients)}))
+
+
+# --- the scenarios -------------------------------------------------------------------
+def start_broker(tmp: Path):
+    from posko.broker import BrokerConfig, MosquittoProcess, free_port
+
+    cfg = BrokerConfig(state_dir=tmp / "broker", port=free_port(), persistence=False)
+    return MosquittoProcess(cfg).start()
+
+
+def spawn_workers(port: int, root: str, units: list[tuple[str, str]], max_procs: int, tmp: Path):
+    procs = []
+    nproc = min(max_procs, len(units))
+    for i in range(nproc):
+        mine = units[i::nproc]
+        out = tmp / f"worker-{i}.json"
+        spec = ",".join(f"{u}@{g}" for u, g in mine)
+        proc = subprocess.Popen([sys.executable, __file__, "--worker", "--port", str(port), "--root", root,
+                                 "--units", spec, "--out", str(out)],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        procs.append((proc, out))
+    for proc, _ in procs:
+        line = proc.stdout.readline()
+        if line.strip() != "ready":
+            raise RuntimeError(f"a listener worker failed to start: {line!r}")
+    return procs
+
+
+def run_scenario(name: str, port: int, groups: int, listeners_per_group: int, seconds: float,
+                 max_procs: int, tmp: Path) -> dict:
+    root = f"bench/{name}/posko/v1"
+    mqtt = MqttSettings(port=port, topic_root=root, keepalive_s=10)
+    ptt = PttSettings()
+    from gateway.arbiter import Arbiter
+
+    arb = Arbiter(mqtt, ptt, None).start()
+    arb.link.wait_connected(5)
+    units = [(f"l{g}x{i}", f"g{g}") for g in range(groups) for i in range(listeners_per_group)]
+    procs = spawn_workers(port, root, units, max_procs, tmp / name)
+    events: list[tuple[str, dict]] = []
+    lock = threading.Lock()
+    talkers = []
+    spurt_s = 1.0
+    spurts = max(1, int(seconds / (spurt_s + 0.3)))
+    for g in range(groups):
+        def trace(event: str, _g=g, **f) -> None:
+            with lock:
+                events.append((event, {**f, "group": _g}))
+
+        frames = speechlike(spurt_s, seed=g)
+        link = MqttLink(mqtt, f"bench-talker-{g}")
+        client = TalkGroupClient(link, f"t{g}", ptt, source_factory=lambda fr=frames: Source(fr),
+                                 sink=NullSink(), hooks=Hooks(trace=trace), group=f"g{g}", play_tones=False)
+        client.start()
+        link.start()
+        link.wait_connected(5)
+        talkers.append(client)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not all(t.status()["arbiter_online"] for t in talkers):
+        time.sleep(0.05)
+    t_start = time.monotonic()
+    for _ in range(spurts):
+        for t in talkers:
+            t.press()
+        done = time.monotonic() + spurt_s + 2.0
+        while time.monotonic() < done and any(t.tx.value != "idle" for t in talkers):
+            time.sleep(0.01)
+        for t in talkers:
+            t.release()
+        time.sleep(0.3)
+    time.sleep(0.5)  # let the last frames play out
+    talk_wall = time.monotonic() - t_start
+    results = []
+    for proc, _out in procs:
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+    for proc, out in procs:
+        proc.wait(60)
+        results.append(json.loads(out.read_text()))
+    for t in talkers:
+        t.stop()
+        t.link.stop()
+    arb.stop()
+
+    sent = {(f["spurt"], f["seq"]): f for e, f in events if e == "tx"}
+    grants = [f["grant_ms"] for e, f in events if e == "grant"]
+    m2e, plc = [], 0
+    played = 0
+    for r in results:
+        for _unit, spurt, seq, t, action in r["plays"]:
+            played += 1
+            if action != "play":
+                plc += 1
+            src = sent.get((spurt, seq))
+            if src is not None and action == "play":
+                m2e.append((t - src["t"]) * 1000)
+    tx_frames = [f for e, f in events if e == "tx"]
+    talk_s = len(tx_frames) * PARAMS.frame_ms / 1000 / max(1, groups)
+    payload = sum(f["bytes"] for f in tx_frames) / max(1, groups)
+    header = 12 * len(tx_frames) / max(1, groups)
+    topic_len = len(topics.tg_audio("g0", "t0", root).encode())
+    mqtt_overhead = (2 + 2 + topic_len + 1) * len(tx_frames) / max(1, groups)  # fixed hdr, len, topic
+    kbps = (payload + header) * 8 / talk_s / 1000 if talk_s else float("nan")
+    kbps_wire = (payload + header + mqtt_overhead) * 8 / talk_s / 1000 if talk_s else float("nan")
+    cpu = [r["cpu_s"] / r["wall_s"] / r["listeners"] * 100 for r in results]
+    expected = len(tx_frames) * listeners_per_group
+    figures = {
+        "scenario": name, "groups": groups, "listeners": len(units), "spurts_per_talker": spurts,
+        "grant_ms_p50": pct(grants, 50), "grant_ms_p95": pct(grants, 95), "grant_ms_p99": pct(grants, 99),
+        "m2e_ms_p50": pct(m2e, 50), "m2e_ms_p95": pct(m2e, 95), "m2e_ms_p99": pct(m2e, 99),
+        "kbps_per_talker": round(kbps, 2), "kbps_per_talker_with_mqtt": round(kbps_wire, 2),
+        "cpu_pct_per_listener": round(statistics.mean(cpu), 2) if cpu else None,
+        "frames_expected": expected, "frames_played": played,
+        "delivery": round(played / expected, 4) if expected else None, "concealed": plc,
+        "wall_s": round(talk_wall, 1),
+    }
+    return figures
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="1 talker, 10 listeners only (< 60 s)")
+    ap.add_argument("--seconds", type=float, default=0.0, help="talking time per scenario")
+    ap.add_argument("--max-procs", type=int, default=20, help="listener worker processes at most")
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--root", default="", help=argparse.SUPPRESS)
+    ap.add_argument("--units", default="", help=argparse.SUPPRESS)
+    ap.add_argument("--out", default="", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        worker(args)
+        return
+    seconds = args.seconds or (12.0 if args.quick else 10.0)
+    plan = [("1x10", 1, 10)] if args.quick else [("1x1", 1, 1), ("1x10", 1, 10), ("1x50", 1, 50),
+                                                  ("1x200", 1, 200), ("20groups", 20, 1)]
+    started = time.monotonic()
+    all_figures = []
+    with tempfile.TemporaryDirectory(prefix="posko-bench-") as tmpname:
+        tmp = Path(tmpname)
+        broker = start_broker(tmp)
+        try:
+            for name, groups, per_group in plan:
+                (tmp / name).mkdir()
+                fig = run_scenario(name, broker.port, groups, per_group, seconds, args.max_procs, tmp)
+                all_figures.append(fig)
+                print(f"{name:>9}: grant p50/p95/p99 {fig['grant_ms_p50']}/{fig['grant_ms_p95']}/"
+                      f"{fig['grant_ms_p99']} ms | mouth-to-ear p50/p95/p99 {fig['m2e_ms_p50']}/"
+                      f"{fig['m2e_ms_p95']}/{fig['m2e_ms_p99']} ms | {fig['kbps_per_talker']} kbit/s "
+                      f"({fig['kbps_per_talker_with_mqtt']} with MQTT framing) | CPU/listener "
+                      f"{fig['cpu_pct_per_listener']} % | delivered {fig['delivery']}", flush=True)
+        finally:
+            broker.stop()
+    headline = next(f for f in all_figures if f["scenario"] == "1x10")
+    summary = {
+        "bench": "ptt", "quick": args.quick, "cpus": os.cpu_count(),
+        "grant_ms_p95": max(f["grant_ms_p95"] for f in all_figures),
+        "m2e_ms_p95": max(f["m2e_ms_p95"] for f in all_figures),
+        "kbps_per_talker": headline["kbps_per_talker"],
+        "kbps_per_talker_with_mqtt": headline["kbps_per_talker_with_mqtt"],
+        "goals_met": None, "seconds": round(time.monotonic() - started, 1),
+        "scenarios": all_figures,
+    }
+    summary["goals_met"] = (summary["grant_ms_p95"] <= 50 and summary["m2e_ms_p95"] <= 150
+                            and summary["kbps_per_talker"] <= 24)
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
