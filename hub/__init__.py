@@ -13,7 +13,6 @@ import os
 import secrets
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import Flask, request
 from flask_wtf.csrf import CSRFProtect
@@ -66,12 +65,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.register_blueprint(blueprint)
     app.config["OPTIONAL_BLUEPRINTS"] = _register_optional(app)
 
-    tz = ZoneInfo(hub.display_tz)
+    from hub.timefmt import local
 
     def local_time(value: dt.datetime | None, fmt: str = "%d-%m-%Y %H:%M") -> str:
-        if value is None:
-            return "–"
-        return value.replace(tzinfo=dt.UTC).astimezone(tz).strftime(fmt)
+        return local(value, hub.display_tz, fmt)
 
     app.jinja_env.filters["local"] = local_time
     app.jinja_env.globals.update(label=label, posko_name=settings.posko.posko_name,

@@ -53,7 +53,7 @@ def alerts():
 def acknowledge(alert_id: str):
     settings = current_app.config["POSKO_SETTINGS"]
     db = get_db()
-    alert = db.get(Alert, alert_id[:64])
+    alert = db.get(Alert, alert_id) if len(alert_id) <= 64 and "\x00" not in alert_id else None
     wants_json = request.accept_mimetypes.best == "application/json"
     if alert is None:
         return (jsonify({"error": "not_found"}), 404) if wants_json else ("", 404)

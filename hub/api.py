@@ -127,6 +127,10 @@ def enroll():
     extra = sorted(set(body) - {"unit", "code"})
     for name in extra:
         fields[str(name)[:64]] = "is not a known field"
+    if not fields and not units.is_unit_id(body["unit"].strip()):
+        fields["unit"] = "must be 1-64 letters, digits, '-' or '_'"
+    if not fields and "\x00" in body["code"]:
+        fields["code"] = "must not contain NUL characters"
     if fields:
         raise Invalid(fields)
     token = units.enrol(db, body["unit"].strip(), body["code"])

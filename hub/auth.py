@@ -112,7 +112,8 @@ def login():
     if form.validate_on_submit():
         hub = current_app.config["POSKO_SETTINGS"].hub
         db = get_db()
-        user = db.scalar(select(User).where(User.username == form.username.data.strip()))
+        name = form.username.data.strip().replace("\x00", "")
+        user = db.scalar(select(User).where(User.username == name))
         now = utcnow()
         wait = wait_seconds(user, hub.login_backoff_after, hub.login_backoff_max_s, now) if user else 0
         if wait:

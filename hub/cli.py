@@ -49,13 +49,17 @@ def serve(workers: int | None, bind: str | None, no_migrate: bool, no_ingest: bo
     from gunicorn.app.base import BaseApplication
 
     from hub import secret_key_file
-    from hub.db import database_url
+    from hub.db import database_url, make_engine
     from hub.migrate import upgrade
+    from hub.secrets_store import ensure_secrets
     from posko.procs import _die_with_parent
 
     settings = load_settings()
     if not no_migrate:
         upgrade(database_url(settings))
+    engine = make_engine(database_url(settings))
+    ensure_secrets(engine)  # once, before the workers start
+    engine.dispose()
     if not settings.hub.secret_key:  # made before the fork so every worker reads the same key
         secret_key_file(settings.state_dir / "hub" / "secret-key")
     address = bind or f"{settings.hub.bind}:{settings.hub.port}"

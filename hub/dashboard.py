@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import uuid
 from collections import Counter
 from zoneinfo import ZoneInfo
 
@@ -26,7 +27,8 @@ from hub.auth import has_role, requires_role
 from hub.db import get_db
 from hub.models import AuditEntry, PhoneBlock, Photo, Report, Unit, User, utcnow
 from hub.texts import label, texts
-from hub.validation import CATEGORIES
+from hub.units import is_unit_id
+from hub.validation import CATEGORIES, is_sha256
 from hub.workflow import PRANK_REASON, STATES, BadTransition, check_transition, next_states
 
 bp = Blueprint("dashboard", __name__)
@@ -69,8 +71,8 @@ def queue():
         query = query.where(Report.state == state)
     if category in CATEGORIES:
         query = query.where(Report.category == category)
-    if unit:
-        query = query.where(Report.unit_id == unit[:64])
+    if unit and is_unit_id(unit):
+        query = query.where(Report.unit_id == unit)
     if since:
         start = dt.datetime.combine(since, dt.time(), tz).astimezone(dt.UTC).replace(tzinfo=None)
         query = query.where(Report.received_at >= start)
@@ -94,7 +96,11 @@ def queue():
 
 
 def _report_or_404(report_id: str) -> Report:
-    report = get_db().get(Report, report_id[:36])
+    try:
+        report_id = str(uuid.UUID(report_id))
+    except ValueError:
+        abort(404)
+    report = get_db().get(Report, report_id)
     if report is None:
         abort(404)
     return report
@@ -238,7 +244,7 @@ def assign(report_id: str):
 @bp.get("/foto/<sha256>")
 @requires_role("operator")
 def photo(sha256: str):
-    item = get_db().get(Photo, sha256[:64])
+    item = get_db().get(Photo, sha256) if is_sha256(sha256) else None
     if item is None:
         abort(404)
     response = Response(item.data, mimetype=item.mime)

@@ -94,7 +94,8 @@ def get_db() -> Session:
     if "db_session" not in g:
         sessions: Sessions = current_app.extensions["posko_db"]
         read_only = request.method in ("GET", "HEAD")
-        g.db_session = (sessions.reader if read_only else sessions.writer)()
+        g.db_session = (sessions.reader if read_only else sessions.writer)(
+            info={"display_tz": current_app.config["POSKO_SETTINGS"].hub.display_tz})
     return g.db_session
 
 

@@ -8,6 +8,7 @@ however many gunicorn workers there are. Each message becomes a row update plus 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import signal
 import threading
@@ -19,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from hub.db import Sessions, database_url, make_engine
 from hub.models import Alert, Event, Throttle, Unit, utcnow
 from hub.texts import label
+from hub.timefmt import local
 from posko import topics
 from posko.messages import Alert as AlertMessage
 from posko.messages import BadMessage, Heartbeat
@@ -27,6 +29,11 @@ from posko.mqtt import MqttLink
 log = logging.getLogger(__name__)
 
 EVENTS_KEEP = dt.timedelta(days=2)
+
+
+def _clean(text: str) -> str:
+    """Text from the wire without NUL characters (PostgreSQL text cannot hold them)."""
+    return text.replace("\x00", "").replace("\\u0000", "")
 
 
 class Ingest:
@@ -82,13 +89,13 @@ class Ingest:
             else:
                 unit.status = "online"
                 unit.last_seen_at = utcnow()
-                unit.version = beat.version[:64]
+                unit.version = _clean(beat.version)[:64]
                 unit.uptime_s = beat.uptime_s
                 unit.disk_free_mb = beat.disk_free_mb
                 unit.outbox_pending = beat.outbox_pending
                 unit.outbox_oldest_s = beat.outbox_oldest_s
-                unit.models = beat.models
-                unit.talk_group = beat.talk_group[:64]
+                unit.models = json.loads(_clean(json.dumps(beat.models)))
+                unit.talk_group = _clean(beat.talk_group)[:64]
                 unit.interval_s = max(1.0, beat.interval_s)
             db.add(Event(kind="unit", at=utcnow(),
                          data={"unit": unit_id, "status": unit.status, "was": before}))
@@ -104,7 +111,7 @@ class Ingest:
             self.bad_messages += 1
             log.warning("bad alert on %s: %s", topic, exc)
             return
-        alert_id = msg.id[:64]
+        alert_id = _clean(msg.id)[:64]
         try:
             sent = dt.datetime.fromtimestamp(msg.time, dt.UTC).replace(tzinfo=None)
         except (OverflowError, OSError, ValueError):
@@ -113,12 +120,14 @@ class Ingest:
             if db.get(Alert, alert_id) is not None:
                 return  # a repeat (QoS 1 redelivery): already on every dashboard
             now = utcnow()
-            db.add(Alert(id=alert_id, unit_id=unit_id, posko=msg.posko[:200], source=msg.source,
-                         text=msg.text, sent_at=sent, received_at=now, acked_by=""))
+            posko, text = _clean(msg.posko)[:200], _clean(msg.text)
+            db.add(Alert(id=alert_id, unit_id=unit_id, posko=posko, source=msg.source,
+                         text=text, sent_at=sent, received_at=now, acked_by=""))
             db.add(Event(kind="alert", at=now, data={
-                "id": alert_id, "unit": unit_id, "posko": msg.posko[:200], "source": msg.source,
-                "source_label": label("alert_sources", msg.source), "text": msg.text[:500],
-                "received_at": now.isoformat() + "Z"}))
+                "id": alert_id, "unit": unit_id, "posko": posko, "source": msg.source,
+                "source_label": label("alert_sources", msg.source), "text": text[:500],
+                "received_at": now.isoformat() + "Z",
+                "received_local": local(now, self.settings.hub.display_tz, "%H:%M:%S")}))
             try:
                 db.commit()
             except IntegrityError:

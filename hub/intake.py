@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from hub import secrets_store
 from hub.models import AuditEntry, Event, PhoneBlock, Photo, Report, Unit, utcnow
 from hub.texts import label, message
+from hub.timefmt import local
 from hub.validation import CleanReport, body_hash, check_report
 from posko.tickets import format_ticket, phone_key
 
@@ -111,10 +112,16 @@ def _new_report(session: Session, unit: Unit, clean: CleanReport, digest: str) -
         "id": report.id, "ticket": format_ticket(report.ticket), "category": report.category,
         "category_label": label("categories", report.category), "unit": unit.id,
         "state": report.state, "state_label": label("states", report.state),
-        "received_at": iso(now), "description": report.description[:160],
+        "received_at": iso(now), "received_local": local(now, _tz(session)),
+        "description": report.description[:160],
         "location": report.location_text[:80],
     }))
     return report
+
+
+def _tz(session: Session) -> str:
+    """The display time zone, set on the session's info by the app (WIB by default)."""
+    return session.info.get("display_tz", "Asia/Jakarta")
 
 
 class PhotoRejected(ValueError):

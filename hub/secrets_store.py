@@ -31,8 +31,11 @@ def sha256_hex(text: str) -> str:
 
 def ensure_secrets(engine: Engine) -> None:
     """Make the per-hub secrets once (at start-up, in their own transaction)."""
+    # A writer connection (SQLite: BEGIN IMMEDIATE), so two workers starting together
+    # queue on the lock instead of one failing with "database is locked".
+    writer = engine.execution_options(posko_writer=True)
     for name in (PHONE_KEY, PIN_KEY):
-        with engine.connect() as conn:
+        with writer.connect() as conn:
             if conn.execute(select(KeyValue.value).where(KeyValue.name == name)).first():
                 conn.rollback()
                 continue

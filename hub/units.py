@@ -59,7 +59,7 @@ def revoke(session: Session, unit_id: str) -> None:
 
 def enrol(session: Session, unit_id: str, code: str) -> str | None:
     """Exchange a valid one-time code for a new token; None when unit or code is wrong."""
-    unit = session.get(Unit, unit_id) if isinstance(unit_id, str) else None
+    unit = session.get(Unit, unit_id) if is_unit_id(unit_id) else None
     if unit is None or not unit.code_hash or unit.code_expires_at is None:
         return None
     if unit.code_expires_at < utcnow() or sha256_hex(normalise_code(code)) != unit.code_hash:
@@ -74,8 +74,17 @@ def enrol(session: Session, unit_id: str, code: str) -> str | None:
     return token
 
 
+def is_unit_id(value: object) -> bool:
+    """True for a safe unit id (what MQTT topics and the database accept)."""
+    try:
+        check_id("unit", value)  # type: ignore[arg-type]
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
 def unit_for_token(session: Session, token: str) -> Unit | None:
-    if not token:
+    if not token or "\x00" in token:
         return None
     return session.scalar(select(Unit).where(Unit.token_hash == sha256_hex(token),
                                              Unit.revoked_at.is_(None)))
@@ -86,7 +95,7 @@ def list_units(session: Session) -> list[Unit]:
 
 
 def _get(session: Session, unit_id: str) -> Unit:
-    unit = session.get(Unit, unit_id)
+    unit = session.get(Unit, unit_id) if is_unit_id(unit_id) else None
     if unit is None:
         raise UnitError(f"no unit {unit_id}")
     return unit

@@ -80,8 +80,10 @@
     if (!alertsBox || alertsBox.querySelector('[data-alert-id="' + CSS.escape(a.id) + '"]')) return;
     var card = el("div", "alert-card");
     card.dataset.alertId = a.id;
-    var head = el("div", "alert-head", "🚨 DARURAT · " + (a.posko || a.unit) + " ");
-    head.appendChild(el("small", null, "(" + a.unit + ", " + new Date(a.received_at).toLocaleTimeString("id-ID") + ")"));
+    var head = el("div", "alert-head");
+    head.appendChild(el("span", "badge", "DARURAT"));
+    head.appendChild(document.createTextNode(" " + (a.posko || a.unit) + " "));
+    head.appendChild(el("small", null, "(" + a.unit + ", " + a.received_local + ")"));
     var body = el("div", "alert-body");
     body.appendChild(el("span", "alert-source", a.source_label));
     if (a.text) {
@@ -118,7 +120,7 @@
     link.href = "/laporan/" + encodeURIComponent(r.id);
     var tdTicket = el("td", "mono"); tdTicket.appendChild(link);
     tr.appendChild(tdTicket);
-    tr.appendChild(el("td", null, new Date(r.received_at).toLocaleString("id-ID")));
+    tr.appendChild(el("td", null, r.received_local));
     tr.appendChild(el("td", null, r.category_label));
     tr.appendChild(el("td", "desc", r.description));
     tr.appendChild(el("td", null, r.location));
@@ -126,6 +128,8 @@
     var tdState = el("td"); tdState.appendChild(el("span", "state state-" + r.state, r.state_label));
     tr.appendChild(tdState);
     rows.prepend(tr);
+    var count = document.getElementById("report-count");
+    if (count) count.textContent = String(Number(count.textContent) + 1);
   }
 
   var fleetTimer = null;

@@ -1,0 +1,243 @@
+"""The dashboard in Debian's Chromium (Playwright) against a running SQLite hub.
+
+Screenshots of every page go to tests/artifacts/hub-*.png (1280×720).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+import requests
+
+from posko import topics
+from posko.messages import Alert, AlertAck, Heartbeat
+from tests.hub.support import report_body
+
+pytestmark = [pytest.mark.browser, pytest.mark.broker, pytest.mark.timeout(120)]
+
+W, H = 1280, 720
+
+
+@pytest.fixture(scope="module")
+def people(sqlite_hub):
+    hub = sqlite_hub
+    return {role: hub.add_user(role) for role in ("operator", "supervisor", "admin")}
+
+
+@pytest.fixture(scope="module")
+def unit(sqlite_hub):
+    return sqlite_hub.add_unit("Posko Alun-alun")
+
+
+def send(hub, token, **overrides) -> dict:
+    body = report_body(**overrides)
+    response = requests.post(f"{hub.base}/api/v1/reports", json=body, timeout=10,
+                             headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 201, response.text
+    return body
+
+
+def login(new_page, hub, user, path="/laporan"):
+    page = new_page(W, H)
+    page.goto(hub.base + path)
+    page.fill("input[name=username]", user[0])
+    page.fill("input[name=password]", user[1])
+    page.click("button[type=submit]")
+    page.wait_for_selector("nav >> text=Laporan")
+    return page
+
+
+def test_login_wrong_password_and_backoff(sqlite_hub, people, new_page, artifacts):
+    hub = sqlite_hub
+    page = new_page(W, H)
+    page.goto(hub.base + "/laporan")
+    assert "/masuk" in page.url
+    page.screenshot(path=str(artifacts / "hub-login.png"))
+    user = hub.add_user("operator")
+    for _ in range(3):
+        page.fill("input[name=username]", user[0])
+        page.fill("input[name=password]", "salah-sekali")
+        page.click("button[type=submit]")
+        assert "kata sandi salah" in page.inner_text(".flash-error")
+    page.fill("input[name=username]", user[0])
+    page.fill("input[name=password]", user[1])  # right, but too soon after 3 failures
+    page.click("button[type=submit]")
+    assert "Terlalu banyak percobaan" in page.inner_text(".flash-error")
+    time.sleep(1.2)  # the first backoff step is 1 s
+    page.fill("input[name=username]", user[0])
+    page.fill("input[name=password]", user[1])
+    page.click("button[type=submit]")
+    page.wait_for_selector("#report-table")
+    expected = ("status of 401", "status of 429")  # the refused logins themselves
+    assert [e for e in page.console_errors if not any(x in e for x in expected)] == []
+
+
+def test_report_arrives_live_and_script_is_escaped(sqlite_hub, people, unit, new_page, artifacts):
+    hub = sqlite_hub
+    page = login(new_page, hub, people["operator"])
+    page.wait_for_function("document.body.dataset.live === 'connected'")
+    body = send(hub, unit[1], description="<script>window.pwned = 1</script> motor hilang",
+                location={"text": "Parkiran <b>Pasar</b>"})
+    row = page.wait_for_selector(f'tr[data-report-id="{body["id"]}"]', timeout=5000)
+    assert "<script>window.pwned = 1</script>" in row.inner_text()
+    assert page.evaluate("window.pwned") is None
+    assert page.locator("#toasts .toast").count() >= 1
+    page.screenshot(path=str(artifacts / "hub-queue.png"))
+    row.query_selector("a").click()
+    page.wait_for_selector("#description")
+    assert page.inner_text("#description") == "<script>window.pwned = 1</script> motor hilang"
+    assert page.locator("#description script").count() == 0 and page.evaluate("window.pwned") is None
+    assert page.console_errors == []
+
+
+def test_triage_changes_state_with_audit(sqlite_hub, people, unit, new_page, artifacts):
+    hub = sqlite_hub
+    body = send(hub, unit[1])
+    page = login(new_page, hub, people["operator"], f"/laporan/{body['id']}")
+    page.goto(f"{hub.base}/laporan/{body['id']}")
+    assert page.inner_text("#report-state") == "Baru"
+    page.click('button[data-state="diverifikasi"]')
+    page.wait_for_selector("#report-state >> text=Diverifikasi")
+    audit = page.inner_text("#audit")
+    assert "Status diubah" in audit and people["operator"][0] in audit and "Baru → Diverifikasi" in audit
+    page.fill("textarea[name=text]", "Sudah ditelepon, korban menunggu di posko")
+    page.click("#add-note")
+    page.wait_for_selector("#audit >> text=korban menunggu")
+    page.select_option("select[name=user_id]", label=f"Bripka {people['supervisor'][0]}")
+    page.click("text=Simpan penugasan")
+    page.wait_for_selector("#audit >> text=ditugaskan kepada")
+    page.screenshot(path=str(artifacts / "hub-report.png"), full_page=True)
+    page.select_option("select[name=reason]", "laporan ganda")
+    page.click('button[data-state="ditolak"]')
+    page.wait_for_selector("#report-state >> text=Ditolak")
+    assert "alasan: laporan ganda" in page.inner_text("#audit")
+    assert page.console_errors == []
+
+
+def test_reporter_privacy_by_role_and_audited_view(sqlite_hub, people, unit, new_page, artifacts):
+    hub = sqlite_hub
+    body = send(hub, unit[1], reporter={"name": "Ibu Sari", "phone": "0812-3456-789"})
+    operator = login(new_page, hub, people["operator"], f"/laporan/{body['id']}")
+    operator.goto(f"{hub.base}/laporan/{body['id']}")
+    html = operator.content()
+    assert "+628123456789" not in html and "Ibu Sari" not in html and "0812" not in html
+    assert operator.locator("#reveal-reporter").count() == 0
+    assert operator.is_visible("#reporter-hidden")
+    status = operator.evaluate("""async (url) => {
+        const csrf = document.querySelector('meta[name=csrf-token]').content;
+        const r = await fetch(url, {method: 'POST', headers: {'X-CSRFToken': csrf}});
+        return r.status; }""", f"/laporan/{body['id']}/pelapor")
+    assert status == 403
+
+    supervisor = login(new_page, hub, people["supervisor"], f"/laporan/{body['id']}")
+    supervisor.goto(f"{hub.base}/laporan/{body['id']}")
+    assert "+628123456789" not in supervisor.content()
+    supervisor.click("#reveal-reporter")
+    supervisor.wait_for_selector("#reporter-phone")
+    assert supervisor.inner_text("#reporter-phone") == "+628123456789"
+    assert supervisor.inner_text("#reporter-name") == "Ibu Sari"
+    entry = supervisor.locator('#audit li[data-action="lihat_pelapor"]')
+    assert entry.count() == 1 and people["supervisor"][0] in entry.inner_text()
+    supervisor.screenshot(path=str(artifacts / "hub-report-supervisor.png"), full_page=True)
+    operator.reload()
+    assert "Data pelapor dilihat" in operator.inner_text("#audit")  # every view is on the trail
+
+
+def test_alert_live_on_every_dashboard_until_acknowledged(sqlite_hub, people, unit, new_page, mqtt_client,
+                                                          artifacts):
+    hub = sqlite_hub
+    unit_id = unit[0]
+    first = login(new_page, hub, people["operator"])
+    second = login(new_page, hub, people["supervisor"], "/armada")
+    for page in (first, second):
+        page.wait_for_function("document.body.dataset.live === 'connected'")
+    listener = mqtt_client()
+    listener.subscribe(topics.alert_ack(unit_id, hub.topic_root))
+    alert = Alert(id=str(uuid.uuid4()), unit=unit_id, posko="Posko Alun-alun", source="assistant",
+                  text="Tolong, ada kecelakaan di depan, orangnya berdarah! <img src=x onerror=alert(1)>")
+    mqtt_client().publish(topics.alert(unit_id, hub.topic_root), alert.to_json(), qos=1)
+    selector = f'.alert-card[data-alert-id="{alert.id}"]'
+    for page in (first, second):
+        card = page.wait_for_selector(selector, timeout=5000)
+        assert "orangnya berdarah" in card.inner_text() and "<img src=x" in card.inner_text()
+        assert page.evaluate("document.body.dataset.alarm") == "on"
+        page.wait_for_function("Number(document.body.dataset.alarmBeeps || 0) >= 1")
+    first.screenshot(path=str(artifacts / "hub-alert.png"))
+    time.sleep(2.5)
+    assert second.is_visible(selector)  # it stays until someone acknowledges it
+    first.click(f"{selector} button.ack")
+    for page in (first, second):
+        page.wait_for_selector(selector, state="detached", timeout=5000)
+        assert page.evaluate("document.body.dataset.alarm") == "off"
+    ack = AlertAck.from_json(listener.expect(timeout=5).payload)
+    assert ack.alert_id == alert.id and people["operator"][0] in ack.officer
+    first.goto(hub.base + "/peringatan")
+    assert people["operator"][0] in first.inner_text(f'#alert-log tr[data-alert-id="{alert.id}"]')
+    first.screenshot(path=str(artifacts / "hub-alerts.png"))
+    assert first.console_errors == [] and second.console_errors == []
+
+
+def test_charts_render(sqlite_hub, people, unit, new_page, artifacts):
+    hub = sqlite_hub
+    for category in ("kecelakaan", "kecelakaan", "bencana"):
+        send(hub, unit[1], category=category)
+    page = login(new_page, hub, people["operator"], "/grafik")
+    page.goto(hub.base + "/grafik")
+    page.wait_for_function("document.body.dataset.charts === 'ready'")
+    data = page.evaluate("""() => {
+        const c = Chart.getChart('chart-categories'), h = Chart.getChart('chart-hours');
+        return {labels: c.data.labels, counts: c.data.datasets[0].data, hours: h.data.datasets[0].data}; }""")
+    counts = dict(zip(data["labels"], data["counts"], strict=True))
+    assert counts["Kecelakaan"] >= 2 and counts["Bencana"] >= 1
+    assert len(data["hours"]) == 48 and data["hours"][-1] >= 3
+    painted = page.evaluate("""() => {
+        const cv = document.getElementById('chart-categories');
+        const px = cv.getContext('2d').getImageData(0, 0, cv.width, cv.height).data;
+        let n = 0; for (let i = 3; i < px.length; i += 4) if (px[i] > 0) n++; return n; }""")
+    assert painted > 1000
+    page.screenshot(path=str(artifacts / "hub-charts.png"))
+    assert page.console_errors == []
+
+
+def test_fleet_admin_adds_unit_and_sees_heartbeat(sqlite_hub, people, new_page, mqtt_client, artifacts):
+    hub = sqlite_hub
+    page = login(new_page, hub, people["admin"], "/armada")
+    page.goto(hub.base + "/armada")
+    unit_id = f"kiosk-ui-{uuid.uuid4().hex[:6]}"
+    page.fill("input[name=unit_id]", unit_id)
+    page.fill("input[name=name]", "Posko Terminal")
+    page.click("text=Tambah unit")
+    code = page.inner_text("#enrol-code")
+    enrolled = requests.post(f"{hub.base}/api/v1/enroll", json={"unit": unit_id, "code": code}, timeout=10)
+    assert enrolled.status_code == 200
+    beat = Heartbeat(unit=unit_id, state="online", version="0.1.0", disk_free_mb=2048,
+                     outbox_pending=37, interval_s=30)
+    mqtt_client().publish(topics.unit_status(unit_id, hub.topic_root), beat.to_json(), qos=1)
+    page.goto(hub.base + "/armada")
+    page.wait_for_selector(f'tr[data-unit="{unit_id}"][data-online="1"]', timeout=15000)
+    row = page.inner_text(f'tr[data-unit="{unit_id}"]')
+    assert "37" in row and "2048 MB" in row and "aktif" in row
+    page.screenshot(path=str(artifacts / "hub-fleet.png"))
+    page.click(f'tr[data-unit="{unit_id}"] >> text=Cabut token')
+    page.wait_for_selector(f'tr[data-unit="{unit_id}"] >> text=dicabut')
+    refused = requests.post(f"{hub.base}/api/v1/reports", json=report_body(), timeout=10,
+                            headers={"Authorization": f"Bearer {enrolled.json()['token']}"})
+    assert refused.status_code == 401
+    operator = login(new_page, hub, people["operator"], "/armada")
+    operator.goto(hub.base + "/armada")
+    assert operator.locator("text=Tambah unit").count() == 0  # only admins manage units
+    assert page.console_errors == []
+
+
+def test_blocks_page_and_role(sqlite_hub, people, new_page, artifacts):
+    hub = sqlite_hub
+    page = login(new_page, hub, people["supervisor"], "/blokir")
+    page.goto(hub.base + "/blokir")
+    page.wait_for_selector("#blocks")
+    page.screenshot(path=str(artifacts / "hub-blocks.png"))
+    operator = login(new_page, hub, people["operator"])
+    assert operator.locator("nav >> text=Blokir").count() == 0
+    response = operator.goto(hub.base + "/blokir")
+    assert response.status == 403 and "tidak diizinkan" in operator.inner_text("main")
