@@ -32,12 +32,15 @@ class Escalation:
 class EmergencyCheck:
     """Emergency categories plus the "cry for help" forms (alone words, raw patterns)."""
 
-    def __init__(self, categories: list[Category], now: TermSet, blockers: TermSet,
-                 alone: set[str], raw_patterns: list[re.Pattern[str]],
-                 common: dict[str, dict[str, str]], stopwords: frozenset[str]) -> None:
+    def __init__(self, categories: list[Category], now: TermSet, severe: TermSet,
+                 blockers: TermSet, legal: TermSet, alone: set[str],
+                 raw_patterns: list[re.Pattern[str]], common: dict[str, dict[str, str]],
+                 stopwords: frozenset[str]) -> None:
         self.categories = categories
         self.now = now
+        self.severe = severe
         self.blockers = blockers
+        self.legal = legal
         self.alone = alone
         self.raw_patterns = raw_patterns
         self.common = common
@@ -68,20 +71,26 @@ class EmergencyCheck:
         if problems:
             raise KbError(problems)
         alone = {normalise(str(w)) for w in data.get("alone") or []}
-        return cls(categories, TermSet.build(data.get("now") or [], normalise),
-                   TermSet.build(data.get("blockers") or [], normalise), alone, raw_patterns,
-                   common, stopwords)
+        def terms(key: str) -> TermSet:
+            return TermSet.build(data.get(key) or [], normalise)
+
+        return cls(categories, terms("now"), terms("severe"), terms("blockers"), terms("legal"),
+                   alone, raw_patterns, common, stopwords)
 
     def check(self, raw: str, normalised: str) -> Escalation | None:
         padded = pad(normalised)
-        blocked = self.blockers.search(padded) and not self.now.search(padded)
+        severe = self.severe.search(padded)
+        blocked = not severe and (
+            self.legal.search(padded)
+            or (self.blockers.search(padded) and not self.now.search(padded)))
         for category in self.categories:
             if blocked and category.data.get("blockable", True):
                 continue
             if category.matches(padded):
                 return self._escalation(category)
         if self._cry_for_help(raw, normalised):
-            return self._escalation(self.categories[-1], name="help")
+            by_name = {c.name: c for c in self.categories}
+            return self._escalation(by_name.get("help", self.categories[-1]), name="help")
         return None
 
     def _cry_for_help(self, raw: str, normalised: str) -> bool:

@@ -208,7 +208,7 @@ class Normaliser:
 
 def _basic_tokens(text: str) -> list[str]:
     text = unicodedata.normalize("NFKC", text).lower()
-    text = text.replace("’", "'").replace("'", "")
+    text = text.replace("’", "'").replace("'s ", " ").replace("'", "")  # English possessive
     text = _DIGIT_GROUP.sub("", text)
     text = _LETTER_DIGIT.sub(" ", text)
     return [t for t in _NON_WORD.split(text) if t]

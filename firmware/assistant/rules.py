@@ -1,6 +1,7 @@
 """Keyword rules over normalised questions, shared by the safety filter and the emergency check.
 
-A term is a word, a prefix (`gaji*`) or a phrase (`damai di tempat`); terms are normalised
+A term is a word, a prefix (`gaji*`), a phrase (`damai di tempat`) or `#number` (any
+number); terms are normalised
 with the same normaliser as questions, so data may be written in any spelling. A group is a
 list of terms (any one matches). A rule is a list of groups that must all match, each at a
 different place in the question, so "pacar" cannot count both as the relationship word and
@@ -29,6 +30,9 @@ class TermSet:
     def build(cls, terms: Iterable[str], normalise: Callable[[str], str]) -> TermSet:
         parts: list[str] = []
         for term in terms:
+            if term == "#number":  # any number: "kasih 50 ribu" -> "kasih 50000"
+                parts.append(r" [0-9]+(?= )")
+                continue
             prefix = term.endswith("*")
             text = normalise(term.rstrip("*"))
             if not text:
