@@ -11,6 +11,7 @@ microphone the unit still speaks answers of typed questions; with no model it sa
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 import uuid
@@ -75,9 +76,14 @@ class VoiceComponent:
 
     name = "voice"
 
+    _NOT_GIVEN = object()
+
     def __init__(self, *, brain=None, recognizer=None, synth=None, cache=None,
-                 audio: AudioSystem | None = None, is_speech=None) -> None:
+                 audio: AudioSystem | None = None, is_speech=None, mic=_NOT_GIVEN,
+                 speaker=_NOT_GIVEN) -> None:
+        """Parts left out are built from the settings at start (tests and the bench pass some)."""
         self._given = {"brain": brain, "recognizer": recognizer, "synth": synth, "cache": cache}
+        self._given_mic, self._given_speaker = mic, speaker
         self.audio = audio or AudioSystem()
         self.is_speech = is_speech
         self.pipeline: VoicePipeline | None = None
@@ -85,7 +91,10 @@ class VoiceComponent:
         self.ctx = None
         self.load_error = ""
         self._lock = threading.Lock()
-        self._run_thread: threading.Thread | None = None
+        # Requests run one at a time on one worker thread, never on paho's or gpiozero's.
+        self._requests: queue.Queue = queue.Queue()
+        self._active = threading.Event()  # a request is queued or running
+        self._worker: threading.Thread | None = None
         self._stopping = threading.Event()
         self._watch: threading.Thread | None = None
         self.mic_state = DeviceState("microphone", "")
@@ -99,6 +108,8 @@ class VoiceComponent:
         s = ctx.settings
         self.mic_state = DeviceState("microphone", s.voice.input_device)
         self.speaker_state = DeviceState("speaker", s.voice.output_device)
+        self._worker = threading.Thread(target=self._work, name="voice-worker", daemon=True)
+        self._worker.start()
         ctx.link.subscribe(topics.assistant_command(ctx.unit, ctx.root), self._on_command, qos=0)
         threading.Thread(target=self._load, name="voice-load", daemon=True).start()
 
@@ -116,6 +127,10 @@ class VoiceComponent:
             return
         mic = Microphone(self.audio, s.voice.input_device, s.voice.sample_rate_hz) if s.voice.input_device else None
         speaker = Speaker(self.audio, s.voice.output_device) if s.voice.output_device else None
+        if self._given_mic is not self._NOT_GIVEN:
+            mic = self._given_mic
+        if self._given_speaker is not self._NOT_GIVEN:
+            speaker = self._given_speaker
         self.pipeline = VoicePipeline(
             brain=brain, recognizer=recognizer, synth=synth, cache=cache, mic=mic, speaker=speaker,
             vad=vad_config(s), is_speech=self.is_speech, speech_gate=self.ctx.speech_gate,
@@ -136,8 +151,9 @@ class VoiceComponent:
         self._stopping.set()
         if self.pipeline is not None:
             self.pipeline.stop.set()
-        if self._run_thread is not None:
-            self._run_thread.join(5)
+        self._requests.put(None)
+        if self._worker is not None:
+            self._worker.join(5)
         if self.ctx is not None:
             self.ctx.panel.listening_led.off()
 
@@ -183,7 +199,7 @@ class VoiceComponent:
             if self.pipeline is not None and self.pipeline.busy.locked():
                 continue
             with self._lock:
-                if self._run_thread is not None and self._run_thread.is_alive():
+                if self.busy:
                     continue
                 self._check_devices(refresh=True)
             missing = any(st.present is False for st in (self.mic_state, self.speaker_state))
@@ -212,7 +228,7 @@ class VoiceComponent:
 
     @property
     def busy(self) -> bool:
-        return self._run_thread is not None and self._run_thread.is_alive()
+        return self._active.is_set()
 
     def stop_speaking(self) -> None:
         if self.pipeline is not None:
@@ -233,12 +249,19 @@ class VoiceComponent:
         lang = lang or self.ctx.settings.posko.language
         with self._lock:
             if self.busy:
-                self.stop_speaking()
-                self._run_thread.join(10)
-            self._run_thread = threading.Thread(target=self._run, args=(session, stage, text, lang, source),
-                                                name=f"voice-{session}", daemon=True)
-            self._run_thread.start()
+                self.stop_speaking()  # a new question replaces the one going on
+            self._active.set()
+            self._requests.put((session, stage, text, lang, source))
         return session
+
+    def _work(self) -> None:
+        while (request := self._requests.get()) is not None:
+            try:
+                self._run(*request)
+            finally:
+                with self._lock:
+                    if self._requests.empty():
+                        self._active.clear()
 
     def _run(self, session: str, stage: Stage, text: str, lang: str, source: str) -> None:
         if not self.ready.wait(120) or self.pipeline is None:

@@ -183,3 +183,60 @@ def test_a_killed_unit_is_reported_offline_by_its_last_will(broker, mqtt_client,
     late.subscribe(f"{topic_prefix}/unit/kiosk-will-1/status")
     retained = late.expect(timeout=5)
     assert retained.retain and json.loads(retained.payload) == {"unit": "kiosk-will-1", "state": "offline"}
+
+
+class SlowSpeaker:
+    """Plays each sentence for ~0.3 s (like a sound card), so a press can come mid-answer."""
+
+    def __init__(self) -> None:
+        self.sentences = 0
+        self.first = threading.Event()
+
+    def play(self, chunks, rate_hz, *, stop=None, gate=None, on_first_audio=None) -> float:
+        from firmware.audio.streams import PlaybackStopped
+
+        for _chunk in chunks:
+            if on_first_audio and self.sentences == 0:
+                on_first_audio()
+            self.sentences += 1
+            self.first.set()
+            for _ in range(30):
+                if stop is not None and stop.is_set():
+                    raise PlaybackStopped()
+                time.sleep(0.01)
+        return 0.0
+
+
+def test_pressing_tanya_again_stops_the_answer(mock_pins, broker, mqtt_client, topic_prefix, tmp_path,
+                                               ko_recognizer, tiny_synth, korean_phrase_raw, scripted_brain) -> None:
+    from tests.voice.conftest import MemoryMicrophone, Reply
+
+    long = Reply("answer", "x", " ".join(f"Kalimat nomor {i}." for i in range(1, 30)))
+    speaker = SlowSpeaker()
+    voice = VoiceComponent(brain=scripted_brain(default=long), recognizer=ko_recognizer, synth=tiny_synth,
+                           mic=MemoryMicrophone(silence(0.3) + korean_phrase_raw + silence(1.5)),
+                           speaker=speaker)
+    settings = settings_for(broker, topic_prefix, tmp_path, POSKO_VOICE_CHIME="false")
+    watcher = mqtt_client()
+    watcher.subscribe(f"{topic_prefix}/unit/kiosk-panel-1/assistant/event")
+    agent = Agent(settings, components=[voice]).start()
+    try:
+        assert voice.ready.wait(60), voice.load_error
+        pin = mock_pins.pin(settings.unit.tanya_pin)
+        pin.drive_low()
+        pin.drive_high()
+        assert speaker.first.wait(30), "the answer never started"
+        assert voice.busy
+        pin.drive_low()  # pressed again while speaking
+        pin.drive_high()
+        first = AssistantEvent.from_json(watcher.expect(timeout=5).payload)
+        events = [first, *collect_events(watcher, first.session)]
+        assert [e.type for e in events][0] == "listening" and events[-1].type == "done"
+        assert "speaking" in [e.type for e in events]
+        assert speaker.sentences < 29  # stopped well before the end of the answer
+        deadline = time.monotonic() + 5
+        while voice.busy and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not voice.busy and not agent.panel.listening_led.is_lit
+    finally:
+        agent.shutdown()
