@@ -123,7 +123,9 @@ class VoiceComponent:
         except Exception as exc:  # a broken KB or model must not take the unit down
             self.load_error = str(exc)
             log.error("voice assistant unavailable: %s", exc, exc_info=not isinstance(exc, PoskoError))
+            self.ctx.status_led.problem("voice")
             self.ready.set()
+            self._request_heartbeat()
             return
         mic = Microphone(self.audio, s.voice.input_device, s.voice.sample_rate_hz) if s.voice.input_device else None
         speaker = Speaker(self.audio, s.voice.output_device) if s.voice.output_device else None
