@@ -147,10 +147,11 @@ def run_scenario(name: str, port: int, groups: int, listeners_per_group: int, se
     root = f"bench/{name}/posko/v1"
     mqtt = MqttSettings(port=port, topic_root=root, keepalive_s=10)
     ptt = PttSettings()
-    from gateway.arbiter import Arbiter
-
-    arb = Arbiter(mqtt, ptt, None).start()
-    arb.link.wait_connected(5)
+    # The arbiter runs as it does in production: its own process (`posko arbiter`).
+    env = {**os.environ, "POSKO_MQTT_PORT": str(port), "POSKO_MQTT_TOPIC_ROOT": root,
+           "POSKO_POSKO_STATE_DIR": str(tmp / name / "arbiter"), "POSKO_POSKO_LOG_LEVEL": "WARNING"}
+    arb = subprocess.Popen([sys.executable, "-m", "posko", "arbiter"], env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     units = [(f"l{g}x{i}", f"g{g}") for g in range(groups) for i in range(listeners_per_group)]
     procs = spawn_workers(port, root, units, max_procs, tmp / name)
     events: list[tuple[str, dict]] = []
@@ -196,17 +197,19 @@ def run_scenario(name: str, port: int, groups: int, listeners_per_group: int, se
     for t in talkers:
         t.stop()
         t.link.stop()
-    arb.stop()
+    arb.terminate()
+    arb.wait(10)
 
     sent = {(f["spurt"], f["seq"]): f for e, f in events if e == "tx"}
     grants = [f["grant_ms"] for e, f in events if e == "grant"]
     m2e, plc = [], 0
-    played = 0
+    played = 0  # frames decoded from a received packet (concealed ones are counted apart)
     for r in results:
         for _unit, spurt, seq, t, action in r["plays"]:
-            played += 1
             if action != "play":
                 plc += 1
+                continue
+            played += 1
             src = sent.get((spurt, seq))
             if src is not None and action == "play":
                 m2e.append((t - src["t"]) * 1000)
