@@ -55,7 +55,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         from hub.migrate import upgrade
 
         upgrade(app.config["DATABASE_URL"])
-    db.init_app(app, app.config["DATABASE_URL"])
+    db.init_app(app, app.config["DATABASE_URL"], hub.sqlite_synchronous)
     ensure_secrets(app.extensions["posko_db"].engine)
 
     csrf.init_app(app)

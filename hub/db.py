@@ -1,7 +1,8 @@
 """The hub's database: one engine per process, one session per request, one declarative Base.
 
-SQLite (the default) runs in WAL mode with `synchronous=FULL`, so a report the hub has
-answered 201 for survives a power cut; PostgreSQL is used when `hub.database_url` names it.
+SQLite (the default) runs in WAL mode with `synchronous=FULL` (setting
+`hub.sqlite_synchronous`), so a report the hub has answered 201 for survives a power cut;
+PostgreSQL is used when `hub.database_url` names it.
 Other parts of the hub (e.g. the talk-group blueprint) import `Base` from here for their
 own tables and `get_db()` for the request's session.
 """
@@ -29,8 +30,13 @@ def database_url(settings) -> str:
     return f"sqlite:///{path}"
 
 
-def make_engine(url: str) -> Engine:
-    """An engine with the pragmas and pool settings Posko relies on."""
+def make_engine(url: str, synchronous: str = "FULL") -> Engine:
+    """An engine with the pragmas and pool settings Posko relies on.
+
+    synchronous: SQLite's fsync policy, "FULL" (default) or "NORMAL".
+    """
+    if synchronous not in ("FULL", "NORMAL"):
+        raise ValueError("synchronous must be FULL or NORMAL")
     if url.startswith("sqlite"):
         if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
             Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
@@ -40,7 +46,7 @@ def make_engine(url: str) -> Engine:
         def _sqlite_pragmas(dbapi_conn, _record) -> None:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute(f"PRAGMA synchronous={synchronous}")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
@@ -72,9 +78,9 @@ class Sessions:
                                    expire_on_commit=False)
 
 
-def init_app(app: Flask, url: str) -> None:
+def init_app(app: Flask, url: str, synchronous: str = "FULL") -> None:
     """Bind an engine to the app and close each request's session at teardown."""
-    app.extensions["posko_db"] = Sessions(make_engine(url))
+    app.extensions["posko_db"] = Sessions(make_engine(url, synchronous))
 
     @app.teardown_appcontext
     def _close(_exc) -> None:

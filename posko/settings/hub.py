@@ -14,6 +14,7 @@ class HubSettings:
     bind: str = setting("127.0.0.1", "Address the hub listens on.")
     port: int = setting(18080, "TCP port of the hub.", min=1, max=65535)
     database_url: str = setting("", "SQLAlchemy URL; empty means SQLite at <state_dir>/hub/hub.db. PostgreSQL: postgresql+psycopg://user@host/db")
+    sqlite_synchronous: str = setting("FULL", "SQLite fsync policy: FULL survives a power cut after every answered report; NORMAL is faster but a power cut may lose the last reports the hub already answered.", choices=("FULL", "NORMAL"))
     secret_key: str = setting("", "Flask session signing key; empty makes and keeps one under the state dir.", secret=True)
     workers: int = setting(2, "gunicorn worker processes.", min=1, max=64)
     threads: int = setting(16, "Threads per gunicorn worker (each open dashboard holds one for its live stream).", min=2, max=256)
