@@ -29,6 +29,9 @@ def kiosk_ui(bind: str | None, no_sync: bool) -> None:
         "threads": settings.kiosk.threads, "timeout": 60, "graceful_timeout": 3,
         "keepalive": 5, "accesslog": None, "errorlog": "-",
         "loglevel": settings.posko.log_level.lower(), "proc_name": "posko-kiosk-ui",
+        # gunicorn's control socket lives at one path per user: the hub's gunicorn on the same
+        # machine would fight over it, and the kiosk has no use for it.
+        "control_socket_disable": True,
     }
 
     class KioskApplication(BaseApplication):

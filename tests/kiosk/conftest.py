@@ -158,3 +158,115 @@ def fill_disk(folder: Path) -> Path:
     finally:
         os.close(fd)
     return filler
+
+
+class RealHub:
+    """The real hub (`posko hub serve`, gunicorn, SQLite) with one enrolled unit.
+
+    Same surface as IntakeHub: url, port, token, start(), stop(), state().
+    """
+
+    kind = "real hub"
+
+    def __init__(self, folder: Path, unit: str = "kiosk-test-1") -> None:
+        from posko.broker import free_port
+
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "posko.toml").write_text("")
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.unit = unit
+        self.token = ""
+        self.proc = None
+        self.env = dict(os.environ)
+        self.env.update({"POSKO_CONFIG": str(folder / "posko.toml"),
+                         "POSKO_POSKO_STATE_DIR": str(folder / "var"),
+                         "POSKO_HUB_PORT": str(self.port), "POSKO_HUB_WORKERS": "1",
+                         "POSKO_HUB_THREADS": "8", "POSKO_HUB_MQTT_INGEST": "false",
+                         "POSKO_POSKO_LOG_LEVEL": "WARNING"})
+
+    def _posko(self, *args: str) -> str:
+        import subprocess
+        import sys
+
+        done = subprocess.run([sys.executable, "-m", "posko", *args], env=self.env,
+                              capture_output=True, text=True, timeout=60,
+                              cwd=Path(__file__).resolve().parents[2])
+        if done.returncode != 0:
+            raise RuntimeError(f"posko {' '.join(args)}: {done.stderr or done.stdout}")
+        return done.stdout
+
+    def start(self) -> RealHub:
+        import subprocess
+        import sys
+        import time
+
+        import requests
+
+        with open(self.folder / "hub.log", "ab") as log:
+            self.proc = subprocess.Popen([sys.executable, "-m", "posko", "hub", "serve"], env=self.env,
+                                         cwd=Path(__file__).resolve().parents[2], stdout=log, stderr=log,
+                                         start_new_session=True)
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError((self.folder / "hub.log").read_text()[-2000:])
+            try:
+                requests.get(self.url + "/api/v1/openapi.json", timeout=1)
+                break
+            except requests.RequestException:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("hub did not start")
+        if not self.token:
+            code = self._posko("hub", "units", "add", self.unit).strip().splitlines()[-1]
+            answer = requests.post(self.url + "/api/v1/enroll", json={"unit": self.unit, "code": code},
+                                   timeout=10)
+            answer.raise_for_status()
+            self.token = answer.json()["token"]
+        return self
+
+    def stop(self) -> None:
+        import signal
+
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+
+    def state(self) -> dict:
+        """What the hub holds, read from its SQLite database."""
+        import json
+        import sqlite3
+
+        db = sqlite3.connect(f"file:{self.folder / 'var' / 'hub' / 'hub.db'}?mode=ro", uri=True, timeout=10)
+        try:
+            reports = [{"id": r[0], "ticket": r[1], "description": r[2], "photos": json.loads(r[3] or "[]")}
+                       for r in db.execute("SELECT id, ticket, description, photos FROM reports")]
+            photos = {r[0]: r[1] for r in db.execute("SELECT sha256, size FROM photos")}
+        finally:
+            db.close()
+        return {"reports": reports, "photos": photos, "posts": []}
+
+
+def real_hub_built() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("hub.cli") is not None
+
+
+@pytest.fixture
+def hub_process(tmp_path: Path, intake_hub) -> Iterator[Callable[[], object]]:
+    """The real hub when this build has it, else the minimal intake server (said in the test id)."""
+    hubs: list[RealHub] = []
+
+    def make():
+        if not real_hub_built():
+            return intake_hub()
+        hub = RealHub(tmp_path / f"realhub{len(hubs)}").start()
+        hubs.append(hub)
+        return hub
+
+    yield make
+    for hub in hubs:
+        hub.stop()

@@ -180,7 +180,7 @@ def test_cek_laporan_online_then_offline_shows_last_known_state(serve_kiosk, int
                         TOKEN_PROVIDER=lambda: hub.token, START_SYNC=True)
     box = kiosk.kiosk.outbox
     synced = box.submit({"category": "pencurian", "description": "motor hilang",
-                         "occurred_at": "2026-12-24T21:10:00+07:00", "location": {"text": "Posko"}})
+                         "occurred_at": "2026-11-20T21:10:00+07:00", "location": {"text": "Posko"}})
     kiosk.kiosk.worker.wake()
     deadline = time.monotonic() + 10
     while box.get(synced.id).state != "synced" and time.monotonic() < deadline:
@@ -214,7 +214,7 @@ def test_cek_laporan_online_then_offline_shows_last_known_state(serve_kiosk, int
 
     # a report made here that never reached the hub: offline, it says it is waiting
     waiting = box.submit({"category": "lainnya", "description": "x",
-                          "occurred_at": "2026-12-24T21:10:00+07:00", "location": {"text": "Posko"}})
+                          "occurred_at": "2026-11-20T21:10:00+07:00", "location": {"text": "Posko"}})
     page.fill('[data-test="ticket"]', waiting.ticket)
     page.fill('[data-test="pin"]', waiting.pin)
     page.click('[data-test="check"]')

@@ -143,8 +143,8 @@ def assert_exactly_once(hub_state: dict, shown: dict[str, str], attempted: set[s
     assert not [p for p in hub_state["posts"] if p["status"] == 409]
 
 
-def test_hub_down_during_20_submissions_then_up_every_report_arrives_once(intake_hub, kiosk_process) -> None:
-    hub = intake_hub()
+def test_hub_down_during_20_submissions_then_up_every_report_arrives_once(hub_process, kiosk_process) -> None:
+    hub = hub_process()
     hub.stop()
     kiosk = kiosk_process(hub)
     shown: dict[str, str] = {}
@@ -167,8 +167,8 @@ def test_hub_down_during_20_submissions_then_up_every_report_arrives_once(intake
     assert kiosk.outbox().stats() == {"pending": 0, "oldest_pending_s": 0.0, "parked": 0}
 
 
-def test_sigkill_at_random_points_during_50_submit_sync_cycles(intake_hub, kiosk_process) -> None:
-    hub = intake_hub()
+def test_sigkill_at_random_points_during_50_submit_sync_cycles(hub_process, kiosk_process) -> None:
+    hub = hub_process()
     kiosk = kiosk_process(hub)
     rng = random.Random(20261224)
     shown: dict[str, str] = {}

@@ -19,7 +19,7 @@ from kiosk_ui.photos import prepare_photo
 from tests.kiosk.conftest import fill_disk, make_settings
 
 REPORT = {"category": "kehilangan", "description": "dompet hilang",
-          "occurred_at": "2026-12-24T21:10:00+07:00", "location": {"text": "Posko"}}
+          "occurred_at": "2026-11-20T21:10:00+07:00", "location": {"text": "Posko"}}
 
 
 def png(seed: int = 1, size=(800, 600)) -> bytes:
