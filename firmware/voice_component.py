@@ -101,6 +101,7 @@ class VoiceComponent:
         self.speaker_state = DeviceState("speaker", "")
         self.runs = 0
         self.last_latency_s = 0.0
+        self.warm_state = "off"
 
     # -- lifecycle ---------------------------------------------------------------
     def start(self, ctx) -> None:
@@ -145,9 +146,28 @@ class VoiceComponent:
         self._request_heartbeat()
         self._watch = threading.Thread(target=self._watch_devices, name="device-watch", daemon=True)
         self._watch.start()
+        if s.voice.warm_on_start and cache is not None and synth is not None and hasattr(brain, "spoken_answers"):
+            threading.Thread(target=self._warm, args=(brain, synth, cache), name="voice-warm",
+                             daemon=True).start()
         log.info("voice assistant ready: asr=%s tts=%s mic=%s speaker=%s",
                  recognizer.status() if recognizer else None, synth.name if synth else None,
                  self.mic_state.status(), self.speaker_state.status())
+
+    def _warm(self, brain, synth, cache) -> None:
+        """Speak every KB answer into the cache while the unit is idle."""
+        self.warm_state = "warming"
+        started = time.monotonic()
+        try:
+            counts = cache.warm(list(brain.spoken_answers()), synth,
+                                wait_while=lambda: self.busy, cancel=self._stopping)
+        except Exception:
+            log.exception("warming the speech cache failed")
+            self.warm_state = "failed"
+            return
+        self.warm_state = "cancelled" if counts.get("cancelled") else "done"
+        log.info("speech cache %s: %d made, %d already there, %d failed in %.0f s", cache.generation,
+                 counts["made"], counts["kept"], counts["failed"], time.monotonic() - started)
+        self._request_heartbeat()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -195,7 +215,6 @@ class VoiceComponent:
         s = self.ctx.settings.voice
         next_check = time.monotonic()
         while not self._stopping.wait(0.1):
-            missing = any(st.present is False for st in (self.mic_state, self.speaker_state))
             if time.monotonic() < next_check:
                 continue
             if self.pipeline is not None and self.pipeline.busy.locked():
@@ -338,7 +357,8 @@ class VoiceComponent:
             out["tts_fallback"] = bool(p.synth is not None and p.synth.engine == "espeak-ng")
             if p.cache is not None:
                 out["cache"] = {"entries": p.cache.entries(), "hits": p.cache.hits,
-                                "misses": p.cache.misses, "generation": p.cache.generation}
+                                "misses": p.cache.misses, "generation": p.cache.generation,
+                                "warm": self.warm_state}
             out["typed_only"] = p.mic is None or p.recognizer is None or self.mic_state.present is False
         out["models"] = models
         return out

@@ -91,10 +91,21 @@ class SpeechCache:
     def entries(self) -> int:
         return len(list(self.dir.glob("*.wav"))) if self.dir.is_dir() else 0
 
-    def warm(self, spoken: Iterable[tuple[str, str, str]], synth, progress=None) -> dict:
-        """Synthesise every (entry_id, lang, speech) not cached yet; returns counts."""
+    def warm(self, spoken: Iterable[tuple[str, str, str]], synth, progress=None,
+             wait_while=None, cancel=None) -> dict:
+        """Synthesise every (entry_id, lang, speech) not cached yet; returns counts.
+
+        `wait_while()` True pauses between answers (the unit is busy with a resident);
+        a set `cancel` event stops early (counts so far, no pruning).
+        """
         made = kept = failed = 0
         for _entry, lang, speech in spoken:
+            while wait_while is not None and wait_while():
+                if cancel is not None and cancel.wait(0.2):
+                    break
+            if cancel is not None and cancel.is_set():
+                return {"made": made, "kept": kept, "failed": failed, "pruned_generations": 0,
+                        "generation": self.generation, "cancelled": True}
             if not speech or not speech.strip():
                 continue
             if (speech, lang) in self:

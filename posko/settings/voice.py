@@ -27,5 +27,6 @@ class VoiceSettings:
     espeak_voice: str = setting("id", "espeak-ng voice of the fallback (and of Piper's phonemiser check).")
     tts_threads: int = setting(0, "onnxruntime threads for Piper; 0 lets onnxruntime choose (all cores).", min=0, max=16)
     cache_dir: str = setting("", "Speech cache folder; empty: <state_dir>/tts-cache.")
+    warm_on_start: bool = setting(True, "Fill the speech cache with every knowledge-base answer in the background after start (paused while a resident is served).")
     chime: bool = setting(True, "Play a short chime when listening starts.")
     device_check_s: float = setting(2.0, "How often a missing sound device is looked for again.", unit="s", min=0.2, max=60.0)

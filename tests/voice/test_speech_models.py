@@ -136,3 +136,17 @@ def test_cache_hits_and_is_invalidated_by_kb_version_and_voice(tiny_synth, tiny_
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng missing")
 def test_espeak_voice_id_changes_with_voice(tmp_path) -> None:
     assert EspeakSynth("id").load().voice_id != EspeakSynth("en").load().voice_id
+
+
+def test_warming_pauses_while_busy_and_can_be_cancelled(tiny_synth, tmp_path) -> None:
+    import threading
+
+    spoken = [(f"e{i}", "id", f"Jawaban nomor {i}.") for i in range(5)]
+    busy_checks = iter([True, True, False] + [False] * 20)
+    cache = SpeechCache(tmp_path, "kb-1", tiny_synth.voice_id)
+    assert cache.warm(spoken, tiny_synth, wait_while=lambda: next(busy_checks))["made"] == 5
+    cancel = threading.Event()
+    cancel.set()
+    other = SpeechCache(tmp_path, "kb-2", tiny_synth.voice_id)
+    counts = other.warm(spoken, tiny_synth, wait_while=lambda: True, cancel=cancel)
+    assert counts["cancelled"] and counts["made"] == 0 and cache.dir.exists()  # nothing pruned

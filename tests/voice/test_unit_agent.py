@@ -62,6 +62,13 @@ def test_heartbeat_reports_models_devices_and_fallback(running) -> None:
     voice = hb.parts["voice"]
     assert voice["speaker"] == "ok" and voice["tts_fallback"] is False
     assert hb.talk_group and hb.interval_s == 1.0
+    # In the background, every KB answer is spoken into the cache (warm_on_start).
+    from firmware.assistant import load_brain
+
+    unique = {(lang, " ".join(speech.split())) for _e, lang, speech in load_brain().spoken_answers() if speech.strip()}
+    done = wait_heartbeat(running.client, running.proc,
+                          lambda hb: hb.parts["voice"]["cache"]["warm"] == "done", timeout=120)
+    assert done.parts["voice"]["cache"]["entries"] == len(unique)
 
 
 def test_spoken_question_full_loop_over_the_broker(running, korean_phrase_raw, tiny_synth) -> None:
