@@ -61,6 +61,15 @@ def supports_grammar(model_dir: Path) -> bool:
     return (graph / "HCLr.fst").is_file() and (graph / "Gr.fst").is_file()
 
 
+def model_words(model_dir: Path) -> set[str] | None:
+    """The model's vocabulary from graph/words.txt, when the model ships it."""
+    path = model_dir / "graph" / "words.txt"
+    if not path.is_file():
+        return None
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        return {line.split(maxsplit=1)[0] for line in fh if line.strip()}
+
+
 def parse_result(payload: str) -> Transcript:
     """A Vosk result JSON (with SetWords) as a Transcript."""
     data = json.loads(payload or "{}")
@@ -127,9 +136,17 @@ class Recognizer:
             return "open (grammar bias off)"
         if not self.vocabulary:
             return "open (no vocabulary to bias toward)"
-        if supports_grammar(self.model_dir):
-            return f"grammar ({len(self.vocabulary)} words + {UNK})"
-        return "open (model has no graph/HCLr.fst: runtime grammar unsupported)"
+        if not supports_grammar(self.model_dir):
+            return "open (model has no graph/HCLr.fst: runtime grammar unsupported)"
+        known = model_words(self.model_dir)
+        if known is None:
+            # Vosk drops unknown grammar words silently; without words.txt we cannot count them.
+            return f"grammar ({len(self.vocabulary)} words + {UNK}; model word list not available)"
+        wanted = len(self.vocabulary)
+        self.vocabulary = [w for w in self.vocabulary if w in known]
+        if not self.vocabulary:
+            return f"open (none of the {wanted} knowledge-base words is in the model's vocabulary)"
+        return f"grammar ({len(self.vocabulary)} of {wanted} knowledge-base words + {UNK})"
 
     def stream(self) -> RecognitionStream:
         import vosk

@@ -63,6 +63,21 @@ def test_model_without_lookahead_graph_runs_open_and_says_so(ko_model_dir, tmp_p
     assert "HCLr.fst" in rec._mode() and rec._mode().startswith("open")
 
 
+def test_grammar_keeps_only_words_the_model_knows(ko_model_dir, tmp_path) -> None:
+    copy = tmp_path / "ko-words"
+    (copy / "graph").mkdir(parents=True)
+    for name in ("HCLr.fst", "Gr.fst"):
+        (copy / "graph" / name).symlink_to(ko_model_dir / "graph" / name)
+    (copy / "graph" / "words.txt").write_text("<eps> 0\n[unk] 1\nskck 2\nbiaya 3\n")
+    rec = Recognizer(copy, vocabulary=["biaya", "skck", "kapolres"], grammar_bias=True)
+    rec.model_dir = copy
+    assert rec._mode() == "grammar (2 of 3 knowledge-base words + [unk])"
+    assert rec.vocabulary == ["biaya", "skck"]
+    none = Recognizer(copy, vocabulary=["kapolres"], grammar_bias=True)
+    none.model_dir = copy
+    assert none._mode().startswith("open (none of the 1 knowledge-base words")
+
+
 def test_unknown_words_are_left_out_of_the_text() -> None:
     t = parse_result('{"result":[{"word":"[unk]","conf":0.4,"start":0,"end":0.2},'
                      '{"word":"skck","conf":0.9,"start":0.2,"end":0.5}],"text":"[unk] skck"}')
