@@ -131,6 +131,23 @@ def _optional_nav(app: Flask) -> list[tuple[str, str]]:
     return links
 
 
+def optional_modules() -> list[tuple[object, str]]:
+    """(module, blueprint attribute) of each optional part present in this build.
+
+    Importing them also registers their tables on hub.db.Base (for Alembic and tests).
+    """
+    found = []
+    for target in OPTIONAL_BLUEPRINTS:
+        module_name, attr = target.split(":")
+        try:
+            found.append((importlib.import_module(module_name), attr))
+        except ModuleNotFoundError as exc:
+            if exc.name and module_name.startswith(exc.name):
+                continue
+            raise
+    return found
+
+
 def _register_optional(app: Flask) -> list[str]:
     """Register each optional blueprint whose module exists; return their names.
 
@@ -139,14 +156,7 @@ def _register_optional(app: Flask) -> list[str]:
     """
     names = []
     app.config["OPTIONAL_NAV"] = []
-    for target in OPTIONAL_BLUEPRINTS:
-        module_name, attr = target.split(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and module_name.startswith(exc.name):
-                continue
-            raise
+    for module, attr in optional_modules():
         blueprint = getattr(module, attr)
         app.register_blueprint(blueprint)
         names.append(blueprint.name)
