@@ -14,30 +14,26 @@ from __future__ import annotations
 import json
 import re
 import sys
-from pathlib import Path
 
 import click
 
 from firmware.assistant.brain import Brain, Reply, load_brain
 from firmware.assistant.data import load_data
-from firmware.assistant.unanswered import UnansweredLog
+from firmware.assistant.unanswered import UnansweredLog, attach_log
 
 _BOLD = re.compile(r"\*\*(.+?)\*\*")
 
 
-def _open(kb_dir: str | None, lang: str, log: bool) -> tuple[Brain, UnansweredLog]:
+def _open(kb_dir: str | None, log: bool) -> tuple[Brain, UnansweredLog]:
     from posko.config import load_settings
 
     settings = load_settings()
     conf = settings.assistant
     kb = kb_dir or (str(settings.resolve(conf.kb_dir)) if conf.kb_dir else None)
-    path = Path(conf.unanswered_log).expanduser()
-    if not path.is_absolute():
-        path = settings.state_dir / path
     brain = load_brain(kb, min_confidence=conf.min_confidence)
-    unanswered = UnansweredLog(path, brain.normalise)
-    if log and conf.log_unanswered:
-        brain.on_unanswered = unanswered.record
+    unanswered = attach_log(brain, settings)
+    if not log:
+        brain.on_unanswered = None
     return brain, unanswered
 
 
@@ -77,7 +73,7 @@ def _parse_line(line: str, default_lang: str) -> tuple[str, str]:
 def ask(question: tuple[str, ...], as_json: bool, report: bool, lang: str, kb_dir: str | None,
         no_log: bool, limit: int) -> None:
     """Ask the assistant (Tanya Pak Polisi) a question."""
-    brain, unanswered = _open(kb_dir, lang, log=not no_log)
+    brain, unanswered = _open(kb_dir, log=not no_log)
     if report:
         rows = unanswered.report(limit)
         if not rows:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from firmware.assistant.brain import Reply
+from firmware.assistant.brain import Brain, Reply
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 _PHONE = re.compile(r"(?<!\w)(\+?62|0)[\s.-]?8[\d\s.-]{6,16}\d")
@@ -144,3 +144,16 @@ class UnansweredLog:
         ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
         return [Frequent(n, example[k]["q"], example[k].get("best"), example[k].get("day", ""))
                 for k, n in ranked]
+
+
+def attach_log(brain: Brain, settings) -> UnansweredLog:
+    """The configured unanswered log of `settings` (posko.config.Settings), hooked into
+    `brain` when `assistant.log_unanswered` is on. Returns the log (for `report()`)."""
+    conf = settings.assistant
+    path = Path(conf.unanswered_log).expanduser()
+    if not path.is_absolute():
+        path = settings.state_dir / path
+    log = UnansweredLog(path, brain.normalise)
+    if conf.log_unanswered:
+        brain.on_unanswered = log.record
+    return log

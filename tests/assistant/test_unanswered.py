@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from firmware.assistant import load_brain
-from firmware.assistant.unanswered import UnansweredLog, scrub
+from firmware.assistant.unanswered import UnansweredLog, attach_log, scrub
 from tests.assistant.conftest import FIXTURE_KB
 
 
@@ -62,3 +62,19 @@ def test_report_of_a_missing_or_torn_log(tmp_path: Path) -> None:
     torn.write_text('{"day": "2026-11-27", "q": "a", "key": "a", "action": "fallback"}\n{"day": "20',
                     encoding="utf-8")
     assert [r.question for r in UnansweredLog(torn).report()] == ["a"]
+
+
+def test_attach_log_follows_the_settings(tmp_path: Path) -> None:
+    from posko.config import load_settings
+
+    brain = load_brain(FIXTURE_KB)
+    settings = load_settings(environ={"POSKO_POSKO_STATE_DIR": str(tmp_path)})
+    log = attach_log(brain, settings)
+    assert log.path == tmp_path / "assistant" / "unanswered.jsonl"
+    brain.ask("harga cabai hari ini")
+    assert [r.question for r in log.report()] == ["harga cabai hari ini"]
+    off = load_settings(environ={"POSKO_POSKO_STATE_DIR": str(tmp_path),
+                                 "POSKO_ASSISTANT_LOG_UNANSWERED": "false"})
+    quiet = load_brain(FIXTURE_KB)
+    attach_log(quiet, off)
+    assert quiet.on_unanswered is None
