@@ -15,7 +15,7 @@
       type: "doughnut",
       data: {labels: d.categories.labels, datasets: [{data: d.categories.counts, backgroundColor: palette}]},
       options: {responsive: true, maintainAspectRatio: false, animation: false,
-        plugins: {legend: {position: "right"}}}
+        plugins: {legend: {position: "bottom"}}}
     });
     document.body.dataset.charts = "ready";
   });
