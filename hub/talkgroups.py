@@ -1,0 +1,260 @@
+"""Talk groups in the hub: groups and membership, recordings, and the command center's floor.
+
+* `/grup-bicara` lists the talk groups with their members (supervisors and admins manage
+  them) and lets an officer take a group's floor with command priority: the hub publishes
+  a floor request under the command center's id (`[ptt] command_units[0]`); the arbiter
+  grants it over any unit, whose transmission is cut with a tone.
+* `/grup-bicara/rekaman` lists the recorder's Ogg Opus files by group and day and plays
+  them in the browser (an HTML audio element; the hub serves the file).
+* `/grup-bicara/acl` gives the Mosquitto ACL generated from the membership.
+
+Tables live on their own Alembic branch ("talkgroups"); see
+hub/migrations/versions/0101_talkgroups.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import threading
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    session,
+    url_for,
+)
+from sqlalchemy import DateTime, ForeignKey, String, select
+from sqlalchemy.orm import Mapped, mapped_column
+
+from gateway.acl import render_acl
+from gateway.errors import RecordingError
+from gateway.messages import FloorRequest
+from gateway.recorder import list_recordings, resolve_folder, safe_recording_path
+from hub.auth import requires_role
+from hub.db import Base, get_db
+from hub.models import utcnow
+from posko import topics
+from posko.mqtt import MqttLink
+
+bp = Blueprint("talkgroups", __name__)
+NAV = ("Grup bicara", "talkgroups.index")
+
+
+class TalkGroup(Base):
+    """A talk group (its id is the MQTT topic level, e.g. `batang-kota`)."""
+
+    __tablename__ = "talk_groups"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class TalkGroupMember(Base):
+    """A unit (its MQTT user name) that may talk in a group."""
+
+    __tablename__ = "talk_group_members"
+
+    group_id: Mapped[str] = mapped_column(String(64), ForeignKey("talk_groups.id", ondelete="CASCADE"),
+                                          primary_key=True)
+    unit_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    added_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+_link: MqttLink | None = None
+_link_lock = threading.Lock()
+
+
+def _mqtt(settings) -> MqttLink:
+    """One publishing link per worker, started on first use (QoS 1 waits for reconnects)."""
+    global _link
+    with _link_lock:
+        if _link is None:
+            _link = MqttLink(settings.mqtt, client_id=None).start()
+        return _link
+
+
+def members_map(db) -> dict[str, list[str]]:
+    """unit -> its groups, for the ACL."""
+    out: dict[str, list[str]] = {}
+    for m in db.scalars(select(TalkGroupMember)):
+        out.setdefault(m.unit_id, []).append(m.group_id)
+    return out
+
+
+def _settings():
+    return current_app.config["POSKO_SETTINGS"]
+
+
+def _recordings_folder():
+    s = _settings()
+    return resolve_folder(s.state_dir, s.ptt.recordings_dir)
+
+
+def _command_unit() -> str:
+    units = _settings().ptt.command_units
+    return units[0] if units else "command-center"
+
+
+def _bad(field: str, message: str, code: int = 400):
+    """The page again with an error that names the field, and a 4xx status."""
+    return _page(error=f"{field}: {message}"), code
+
+
+@bp.get("/grup-bicara")
+@requires_role("operator")
+def index():
+    return _page()
+
+
+def _page(error: str = "") -> str:
+    db = get_db()
+    groups = list(db.scalars(select(TalkGroup).order_by(TalkGroup.id)))
+    members = {g.id: [] for g in groups}
+    for m in db.scalars(select(TalkGroupMember).order_by(TalkGroupMember.unit_id)):
+        members.setdefault(m.group_id, []).append(m.unit_id)
+    held = session.get("ptt_floor", {})
+    return render_template("talkgroups/index.html", groups=groups, members=members, held=held,
+                           command_unit=_command_unit(), error=error)
+
+
+@bp.post("/grup-bicara/tambah")
+@requires_role("supervisor")
+def add_group():
+    group_id = request.form.get("group_id", "").strip()
+    name = request.form.get("name", "").strip()
+    try:
+        topics.check_id("group", group_id)
+    except ValueError:
+        return _bad("ID grup", "1–64 huruf, angka, '-' atau '_', diawali huruf/angka")
+    if len(name) > 128:
+        return _bad("Nama", "paling panjang 128 karakter")
+    db = get_db()
+    if db.get(TalkGroup, group_id) is not None:
+        return _bad("ID grup", f"grup {group_id} sudah ada", 409)
+    db.add(TalkGroup(id=group_id, name=name or group_id))
+    db.commit()
+    flash(f"Grup {group_id} dibuat.", "ok")
+    return redirect(url_for("talkgroups.index")), 303
+
+
+@bp.post("/grup-bicara/<group_id>/anggota")
+@requires_role("supervisor")
+def add_member(group_id: str):
+    db = get_db()
+    if db.get(TalkGroup, group_id) is None:
+        abort(404)
+    unit_id = request.form.get("unit_id", "").strip()
+    try:
+        topics.check_id("unit", unit_id)
+    except ValueError:
+        return _bad("ID unit", "1–64 huruf, angka, '-' atau '_'")
+    if db.get(TalkGroupMember, (group_id, unit_id)) is None:
+        db.add(TalkGroupMember(group_id=group_id, unit_id=unit_id))
+        db.commit()
+    flash(f"{unit_id} masuk grup {group_id}.", "ok")
+    return redirect(url_for("talkgroups.index")), 303
+
+
+@bp.post("/grup-bicara/<group_id>/anggota/<unit_id>/hapus")
+@requires_role("supervisor")
+def remove_member(group_id: str, unit_id: str):
+    db = get_db()
+    member = db.get(TalkGroupMember, (group_id, unit_id))
+    if member is None:
+        abort(404)
+    db.delete(member)
+    db.commit()
+    flash(f"{unit_id} keluar dari grup {group_id}.", "ok")
+    return redirect(url_for("talkgroups.index")), 303
+
+
+def _floor(group_id: str, action: str) -> None:
+    held = dict(session.get("ptt_floor", {}))
+    if action == "request":
+        spurt = random.SystemRandom().randrange(1, 1 << 32)
+        held[group_id] = spurt
+    else:
+        spurt = held.pop(group_id, 0)
+    session["ptt_floor"] = held
+    settings = _settings()
+    req = FloorRequest(action=action, spurt=spurt, priority="command")
+    topic = topics.tg_floor_request(group_id, _command_unit(), settings.mqtt.topic_root)
+    _mqtt(settings).publish(topic, req.to_json(), qos=1)
+
+
+@bp.post("/grup-bicara/<group_id>/ambil-alih")
+@requires_role("operator")
+def take_floor(group_id: str):
+    try:
+        topics.check_id("group", group_id)
+    except ValueError:
+        abort(404)
+    _floor(group_id, "request")
+    flash(f"Pusat komando mengambil alih saluran {group_id}.", "ok")
+    return redirect(url_for("talkgroups.index")), 303
+
+
+@bp.post("/grup-bicara/<group_id>/lepas")
+@requires_role("operator")
+def release_floor(group_id: str):
+    try:
+        topics.check_id("group", group_id)
+    except ValueError:
+        abort(404)
+    _floor(group_id, "release")
+    flash(f"Saluran {group_id} dilepas.", "ok")
+    return redirect(url_for("talkgroups.index")), 303
+
+
+@bp.get("/grup-bicara/rekaman")
+@requires_role("operator")
+def recordings():
+    group = request.args.get("group", "").strip() or None
+    day = request.args.get("date", "").strip()
+    since = until = None
+    if group is not None:
+        try:
+            topics.check_id("group", group)
+        except ValueError:
+            return render_template("talkgroups/recordings.html", rows=[], group=group, day=day,
+                                   groups=[], error="Grup: ID tidak sah"), 400
+    if day:
+        try:
+            start = dt.datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=dt.UTC)
+        except ValueError:
+            return render_template("talkgroups/recordings.html", rows=[], group=group, day=day,
+                                   groups=[], error="Tanggal: gunakan format TTTT-BB-HH"), 400
+        since, until = start.timestamp(), (start + dt.timedelta(days=1)).timestamp()
+    folder = _recordings_folder()
+    rows = list_recordings(folder, group=group, since=since, until=until)[:500]
+    groups = sorted({r.group for r in list_recordings(folder)})
+    return render_template("talkgroups/recordings.html", rows=rows, group=group, day=day,
+                           groups=groups, error="")
+
+
+@bp.get("/grup-bicara/rekaman/berkas/<path:rel>")
+@requires_role("operator")
+def recording_file(rel: str):
+    try:
+        path = safe_recording_path(_recordings_folder(), rel)
+    except RecordingError:
+        abort(404)
+    return send_file(path, mimetype="audio/ogg", conditional=True, max_age=3600)
+
+
+@bp.get("/grup-bicara/acl")
+@requires_role("admin")
+def acl():
+    settings = _settings()
+    text = render_acl(settings.mqtt.topic_root, arbiter_user=settings.ptt.arbiter_user,
+                      command_units=settings.ptt.command_units, members=members_map(get_db()))
+    return Response(text, mimetype="text/plain")
