@@ -69,3 +69,21 @@ def test_answerable_questions_refused_at_most_2_percent(report: Report) -> None:
 def test_correct_entry_for_answerable_questions_at_least_90_percent(report: Report) -> None:
     assert report.answer_correct >= 0.90, _explain(report)
 
+
+
+def test_kb_example_questions_are_never_refused_or_escalated(shipped_brain) -> None:
+    """A KB question that a rule refuses or escalates could never be answered: the rules
+    and the KB contradict each other. Every example question must reach an answer."""
+    blocked = []
+    wrong = 0
+    total = 0
+    for entry in shipped_brain.kb.entries.values():
+        for question in entry.questions:
+            reply = shipped_brain.ask(question)
+            total += 1
+            if reply.action in ("refuse", "escalate"):
+                blocked.append(f"{entry.id}: {question!r} -> {reply.action} ({reply.category})")
+            elif reply.entry != entry.id:
+                wrong += 1
+    assert not blocked, "KB questions blocked by a rule:\n" + "\n".join(blocked)
+    assert wrong / total <= 0.02, f"{wrong} of {total} KB questions answered by another entry"
