@@ -36,6 +36,13 @@ def running(tmp_path_factory, broker, ko_model_dir, tiny_voice):
     assert client.wait_connected()
     client.subscribe(f"{root}/unit/{UNIT}/#")
     client.subscribe(f"{root}/alert/#")
+    # One report waiting in the kiosk's outbox: the heartbeat must count it.
+    from kiosk_ui.outbox import Outbox, outbox_dir
+    from posko.config import load_settings
+
+    Outbox.open(outbox_dir(load_settings(environ=env))).submit(
+        {"category": "lainnya", "description": "uji heartbeat", "occurred_at": "2026-11-27T20:00:00+07:00",
+         "location": "Posko Alun-alun"})
     proc = UnitProcess(env, folder / "unit.log")
     try:
         wait_heartbeat(client, proc, lambda hb: hb.parts.get("voice", {}).get("ready") is True
@@ -62,6 +69,7 @@ def test_heartbeat_reports_models_devices_and_fallback(running) -> None:
     voice = hb.parts["voice"]
     assert voice["speaker"] == "ok" and voice["tts_fallback"] is False
     assert hb.talk_group and hb.interval_s == 1.0
+    assert hb.outbox_pending == 1 and hb.parts["outbox"]["pending"] == 1 and hb.outbox_oldest_s >= 0
     # In the background, every KB answer is spoken into the cache (warm_on_start).
     from firmware.assistant import load_brain
 
