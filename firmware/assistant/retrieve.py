@@ -27,6 +27,7 @@ WEIGHTS = {"w": 0.5, "b": 0.15, "c": 0.35}
 CHAR_NGRAMS = (4, 5)  # trigrams cost 2-3x the time (long postings) for no gain on the dev set
 FUZZY_MIN_LEN = 5  # "hari" must not become "hai": short words are left to char n-grams
 FUZZY_CUTOFF = 80.0
+FUZZY_CUTOFF_SHORT = 90.0  # words of 5-6 letters: one missing or extra letter only
 CACHE_LIMIT = 20_000  # words remembered by the stemmer and the typo fixer (a unit runs for months)
 COVERAGE_FLOOR = 0.5
 
@@ -156,8 +157,10 @@ class Retriever:
                 continue
             fixed = self._fix_cache.get(token)
             if fixed is None:
+                # Short words need a closer match: "dibuka" must not become "dibuat".
+                cutoff = FUZZY_CUTOFF if len(token) > 6 else FUZZY_CUTOFF_SHORT
                 match = process.extractOne(token, self.vocabulary, scorer=fuzz.ratio,
-                                           score_cutoff=FUZZY_CUTOFF)
+                                           score_cutoff=cutoff)
                 fixed = match[0] if match else token
                 if len(self._fix_cache) >= CACHE_LIMIT:
                     self._fix_cache.clear()

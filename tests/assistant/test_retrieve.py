@@ -45,8 +45,8 @@ def test_unrelated_question_scores_low(fixture_brain) -> None:
 
 def test_unknown_words_are_corrected_to_kb_words(fixture_brain) -> None:
     retriever = fixture_brain.retriever
-    assert retriever.correct(["perpanjng", "kehilngan", "xyzzyq", "sim", "hari"]) == [
-        "perpanjang", "kehilangan", "xyzzyq", "sim", "hari"]
+    assert retriever.correct(["perpanjng", "kehilngan", "xyzzyq", "sim", "hari", "dibuka"]) == [
+        "perpanjang", "kehilangan", "xyzzyq", "sim", "hari", "dibuka"]
 
 
 @pytest.mark.parametrize(
@@ -59,3 +59,9 @@ def test_stemmer(word: str, stem: str) -> None:
     from firmware.assistant.data import load_data
 
     assert Stemmer.from_data(load_data("normalise")["stem"])(word) == stem
+
+
+def test_short_real_words_are_not_bent_into_kb_words(shipped_brain) -> None:
+    fixed = shipped_brain.retriever.correct(["dibuka", "perpanjng"])
+    assert fixed == ["dibuka", "perpanjang"]
+    assert "dibuat" in shipped_brain.retriever.vocabulary  # the near word exists in the KB
