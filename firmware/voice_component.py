@@ -10,12 +10,16 @@ microphone the unit still speaks answers of typed questions; with no model it sa
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import threading
 import time
 import uuid
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from firmware.audio.devices import AudioSystem
 from firmware.audio.streams import Microphone, Speaker
@@ -33,6 +37,20 @@ from posko.errors import PoskoError
 from posko.messages import AssistantCommand, AssistantEvent, BadMessage
 
 log = logging.getLogger(__name__)
+
+_MESSAGES_FILE = Path(__file__).parent / "voice" / "messages.yaml"
+
+
+@functools.cache
+def _messages() -> dict[str, dict[str, str]]:
+    with open(_MESSAGES_FILE, encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def screen_message(code: str, lang: str = "id") -> str:
+    """What the screen says for an error code, in the session's language (Indonesian default)."""
+    texts = _messages().get(code) or _messages()["internal"]
+    return texts.get(lang) or texts["id"]
 
 # Pipeline events that the kiosk screen sees, as AssistantEvent types.
 _SCREEN_EVENTS = {
@@ -286,7 +304,7 @@ class VoiceComponent:
 
     def _run(self, session: str, stage: Stage, text: str, lang: str, source: str) -> None:
         if not self.ready.wait(120) or self.pipeline is None:
-            self._publish(AssistantEvent("error", session, text="not-ready",
+            self._publish(AssistantEvent("error", session, text=screen_message("not-ready", lang),
                                          reply={"code": "not-ready", "message": self.load_error or "voice assistant is still loading"}))
             self._publish(AssistantEvent("done", session))
             return
@@ -328,8 +346,9 @@ class VoiceComponent:
                 self.ctx.raise_alert("assistant", str(d.get("question", "")))
             return
         if kind == "error":
-            self._publish(AssistantEvent("error", event.session, text=d.get("code", ""),
-                                         reply={"code": d.get("code", ""), "message": d.get("message", "")},
+            code = str(d.get("code", "internal"))
+            self._publish(AssistantEvent("error", event.session, text=screen_message(code, d.get("lang", "id")),
+                                         reply={"code": code, "message": d.get("message", "")},
                                          time=event.time))
             return
         self._publish(AssistantEvent(kind, event.session, text=str(d.get("text", "")), time=event.time))

@@ -159,15 +159,15 @@ class VoicePipeline:
             if text.strip() and not self.stop.is_set():
                 self._speak(session, text, lang, result)
         except VoiceError as exc:
-            self._emit(EventType.ERROR, session, stage, code=exc.code, message=str(exc))
+            self._emit(EventType.ERROR, session, stage, code=exc.code, message=str(exc), lang=lang)
             raise
         except AudioDeviceError as exc:
             code = "mic-unavailable" if stage == Stage.LISTEN else "speaker-unavailable"
-            self._emit(EventType.ERROR, session, stage, code=code, message=str(exc))
+            self._emit(EventType.ERROR, session, stage, code=code, message=str(exc), lang=lang)
             raise VoiceError(code, str(exc)) from exc
         except Exception as exc:  # a library failing in a stage: an event, then a coded error
             log.exception("session %s failed in %s", session, stage.name)
-            self._emit(EventType.ERROR, session, stage, code="internal", message=str(exc))
+            self._emit(EventType.ERROR, session, stage, code="internal", message=str(exc), lang=lang)
             raise VoiceError("internal", f"{stage.name.lower()} failed: {exc}") from exc
         finally:
             self._close_mic(session)

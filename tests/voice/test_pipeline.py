@@ -144,3 +144,21 @@ def test_a_failing_brain_becomes_a_coded_error_event(ko_recognizer, tiny_synth, 
     assert [e.type for e in events][-2:] == [EventType.ERROR, EventType.RUN_END]
     assert not pipe.busy.locked()  # the next question can run
     assert pipe.run("t8", start=Stage.SPEAK, text="Halo.").spoken_s > 0
+
+
+def test_every_error_code_has_a_screen_message_in_both_languages() -> None:
+    import re
+    from pathlib import Path
+
+    from firmware import voice_component
+    from firmware.voice import pipeline
+
+    source = Path(pipeline.__file__).read_text() + Path(voice_component.__file__).read_text()
+    codes = set(re.findall(r'VoiceError\(\s*"([a-z-]+)"', source)) | {
+        "mic-unavailable", "speaker-unavailable", "internal", "not-ready"}
+    assert {"no-speech", "no-text", "brain-failed", "stopped"} <= codes
+    for code in codes:
+        assert voice_component.screen_message(code, "id") != voice_component.screen_message(code, "en")
+        assert code in voice_component._messages(), code
+    assert voice_component.screen_message("no-speech", "id").startswith("Maaf, suara Bapak/Ibu")
+    assert voice_component.screen_message("unknown-code", "en") == voice_component.screen_message("internal", "en")

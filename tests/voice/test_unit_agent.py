@@ -136,7 +136,9 @@ def test_sound_card_gone_and_back_recovers_by_itself(running, korean_phrase_raw)
         assert "microphone" in hb.parts["agent"]["problems"] and hb.parts["voice"]["typed_only"]
         session = command(running, command="listen")
         events = collect_events(running.client, session)
-        assert any(e.type == "error" and e.text == "mic-unavailable" for e in events)
+        error = next(e for e in events if e.type == "error")
+        assert error.reply["code"] == "mic-unavailable"
+        assert error.text == "Mikrofon sedang tidak tersedia. Silakan ketik pertanyaan Bapak/Ibu."
         # Spoken answers to typed questions still work without the microphone.
         assert collect_events(running.client, command(running, command="say", text="Halo."))[-1].type == "done"
     finally:
