@@ -178,7 +178,9 @@ class Agent:
             disk_free_mb=round(disk_free_mb(s.state_dir), 1),
             outbox_pending=int(outbox.get("pending", 0) or 0),
             outbox_oldest_s=float(outbox.get("oldest_pending_s", 0.0) or 0.0),
-            models=models, talk_group=s.ptt.group, interval_s=float(s.unit.heartbeat_s),
+            # The group push-to-talk is in now (its next-group button changes it), else the configured one.
+            models=models, talk_group=str(parts.get("ptt", {}).get("group") or s.ptt.group),
+            interval_s=float(s.unit.heartbeat_s),
             parts=parts)
 
     def publish_heartbeat(self) -> None:

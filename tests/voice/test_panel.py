@@ -240,3 +240,43 @@ def test_pressing_tanya_again_stops_the_answer(mock_pins, broker, mqtt_client, t
         assert not voice.busy and not agent.panel.listening_led.is_lit
     finally:
         agent.shutdown()
+
+
+class FakePtt:
+    """A component the way push-to-talk plugs in (UnitComponent protocol)."""
+
+    name = "ptt"
+
+    def __init__(self) -> None:
+        self.ctx = None
+        self.stopped = False
+
+    def start(self, ctx) -> None:
+        self.ctx = ctx
+
+    def stop(self) -> None:
+        self.stopped = True
+
+    def status(self) -> dict:
+        return {"group": "ojol-batang", "mode": "test"}
+
+
+def test_components_share_the_context_and_report_in_the_heartbeat(mock_pins, broker, topic_prefix, tmp_path) -> None:
+    from firmware.agent import UnitComponent
+
+    ptt = FakePtt()
+    assert isinstance(ptt, UnitComponent)
+    agent = Agent(settings_for(broker, topic_prefix, tmp_path), components=[ptt]).start()
+    try:
+        ctx = ptt.ctx
+        assert ctx.link is agent.link and ctx.unit == "kiosk-panel-1" and not ctx.speech_gate.is_set()
+        ctx.status_led.problem("radio")
+        hb = agent.heartbeat()
+        assert hb.parts["ptt"] == {"group": "ojol-batang", "mode": "test"}
+        assert hb.talk_group == "ojol-batang"
+        assert hb.parts["agent"]["status_led"] == "blinking" and hb.parts["agent"]["problems"] == ["radio"]
+        ctx.status_led.resolved("radio")
+        assert agent.heartbeat().parts["agent"]["status_led"] == "steady"
+    finally:
+        agent.shutdown()
+    assert ptt.stopped
