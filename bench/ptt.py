@@ -80,40 +80,64 @@ def pct(values: list[float], q: float) -> float:
     return round(float(np.percentile(values, q)), 1) if values else float("nan")
 
 
-# --- worker process: a few listeners -----------------------------------------------
+# --- worker process: listeners and/or talkers ----------------------------------------
 def worker(args: argparse.Namespace) -> None:
+    """Listeners listen until the parent writes "stop"; talkers talk after "go".
+
+    Every unit is its own client (own MQTT connection, jitter buffers, decoder, threads),
+    as on a real unit; several live in one process so that hundreds fit on a laptop.
+    """
     mqtt = MqttSettings(port=args.port, topic_root=args.root, keepalive_s=10)
     ptt = PttSettings()
     plays: list[tuple[str, int, int, float, str]] = []
+    events: list[tuple[str, dict]] = []
     lock = threading.Lock()
-    clients = []
-    for spec in args.units.split(","):
-        unit, group = spec.split("@")
+    clients, talkers = [], []
+    for spec in filter(None, args.units.split(",")):
+        unit, group, role = spec.split("@")
 
         def trace(event: str, _u=unit, **f) -> None:
-            if event == "play":
-                with lock:
+            with lock:
+                if event == "play":
                     plays.append((_u, f["spurt"], f["seq"], f["t"], f["action"]))
+                elif event in ("tx", "grant", "deny"):
+                    events.append((event, f))
 
+        frames = speechlike(args.spurt_s, seed=sum(unit.encode())) if role == "t" else []
         link = MqttLink(mqtt, f"bench-{unit}")
-        client = TalkGroupClient(link, unit, ptt, source_factory=lambda: Source([]), sink=NullSink(),
-                                 hooks=Hooks(trace=trace), group=group, play_tones=False)
+        client = TalkGroupClient(link, unit, ptt, source_factory=lambda fr=frames: Source(fr),
+                                 sink=NullSink(), hooks=Hooks(trace=trace), group=group,
+                                 play_tones=False)
         client.start()
         link.start()
         clients.append((client, link))
+        if role == "t":
+            talkers.append(client)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not all(
             link.connected.is_set() and c.status()["arbiter_online"] for c, link in clients):
         time.sleep(0.05)
     print("ready", flush=True)
     cpu0, wall0 = time.process_time(), time.monotonic()
-    sys.stdin.readline()  # the parent says when the talking is over
+    while (line := sys.stdin.readline().strip()) not in ("stop", ""):
+        if line == "go":
+            for _ in range(args.spurts):
+                for t in talkers:
+                    t.press()
+                done = time.monotonic() + args.spurt_s + 2.0
+                time.sleep(0.05)
+                while time.monotonic() < done and any(t.tx.value != "idle" for t in talkers):
+                    time.sleep(0.01)
+                for t in talkers:
+                    t.release()
+                time.sleep(0.3)
+            print("done", flush=True)
     cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
     for client, link in clients:
         client.stop()
         link.stop()
-    Path(args.out).write_text(json.dumps({"plays": plays, "cpu_s": cpu, "wall_s": wall,
-                                          "listeners": len(clients)}))
+    Path(args.out).write_text(json.dumps({"plays": plays, "events": events, "cpu_s": cpu,
+                                          "wall_s": wall, "listeners": len(clients) - len(talkers)}))
 
 
 # --- the scenarios -------------------------------------------------------------------
@@ -124,87 +148,62 @@ def start_broker(tmp: Path):
     return MosquittoProcess(cfg).start()
 
 
-def spawn_workers(port: int, root: str, units: list[tuple[str, str]], max_procs: int, tmp: Path):
-    procs = []
-    nproc = min(max_procs, len(units))
-    for i in range(nproc):
-        mine = units[i::nproc]
-        out = tmp / f"worker-{i}.json"
-        spec = ",".join(f"{u}@{g}" for u, g in mine)
-        proc = subprocess.Popen([sys.executable, __file__, "--worker", "--port", str(port), "--root", root,
-                                 "--units", spec, "--out", str(out)],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        procs.append((proc, out))
-    for proc, _ in procs:
-        line = proc.stdout.readline()
-        if line.strip() != "ready":
-            raise RuntimeError(f"a listener worker failed to start: {line!r}")
-    return procs
+def spawn(port: int, root: str, units: list[str], out: Path, spurts: int, spurt_s: float):
+    return subprocess.Popen([sys.executable, __file__, "--worker", "--port", str(port), "--root", root,
+                             "--units", ",".join(units), "--out", str(out), "--spurts", str(spurts),
+                             "--spurt-s", str(spurt_s)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
 
 def run_scenario(name: str, port: int, groups: int, listeners_per_group: int, seconds: float,
                  max_procs: int, tmp: Path) -> dict:
     root = f"bench/{name}/posko/v1"
-    mqtt = MqttSettings(port=port, topic_root=root, keepalive_s=10)
-    ptt = PttSettings()
     # The arbiter runs as it does in production: its own process (`posko arbiter`).
     env = {**os.environ, "POSKO_MQTT_PORT": str(port), "POSKO_MQTT_TOPIC_ROOT": root,
            "POSKO_POSKO_STATE_DIR": str(tmp / name / "arbiter"), "POSKO_POSKO_LOG_LEVEL": "WARNING"}
     arb = subprocess.Popen([sys.executable, "-m", "posko", "arbiter"], env=env,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    units = [(f"l{g}x{i}", f"g{g}") for g in range(groups) for i in range(listeners_per_group)]
-    procs = spawn_workers(port, root, units, max_procs, tmp / name)
-    events: list[tuple[str, dict]] = []
-    lock = threading.Lock()
-    talkers = []
     spurt_s = 1.0
-    spurts = max(1, int(seconds / (spurt_s + 0.3)))
-    for g in range(groups):
-        def trace(event: str, _g=g, **f) -> None:
-            with lock:
-                events.append((event, {**f, "group": _g}))
-
-        frames = speechlike(spurt_s, seed=g)
-        link = MqttLink(mqtt, f"bench-talker-{g}")
-        client = TalkGroupClient(link, f"t{g}", ptt, source_factory=lambda fr=frames: Source(fr),
-                                 sink=NullSink(), hooks=Hooks(trace=trace), group=f"g{g}", play_tones=False)
-        client.start()
-        link.start()
-        link.wait_connected(5)
-        talkers.append(client)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and not all(t.status()["arbiter_online"] for t in talkers):
-        time.sleep(0.05)
+    spurts = max(1, int(seconds / (spurt_s + 0.4)))
+    listeners = [f"l{g}x{i}@g{g}@l" for g in range(groups) for i in range(listeners_per_group)]
+    talkers = [f"t{g}@g{g}@t" for g in range(groups)]
+    nproc = max(1, min(max_procs, len(listeners)))
+    procs = [spawn(port, root, listeners[i::nproc], tmp / name / f"l{i}.json", spurts, spurt_s)
+             for i in range(nproc)]
+    # Talkers in processes of their own (up to 4), apart from the listeners.
+    tprocs = max(1, min(4, len(talkers)))
+    procs += [spawn(port, root, talkers[i::tprocs], tmp / name / f"t{i}.json", spurts, spurt_s)
+              for i in range(tprocs)]
+    for proc in procs:
+        if proc.stdout.readline().strip() != "ready":
+            raise RuntimeError("a bench worker failed to start")
     t_start = time.monotonic()
-    for _ in range(spurts):
-        for t in talkers:
-            t.press()
-        done = time.monotonic() + spurt_s + 2.0
-        while time.monotonic() < done and any(t.tx.value != "idle" for t in talkers):
-            time.sleep(0.01)
-        for t in talkers:
-            t.release()
-        time.sleep(0.3)
+    for proc in procs[nproc:]:
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    for proc in procs[nproc:]:
+        proc.stdout.readline()  # "done"
     time.sleep(0.5)  # let the last frames play out
     talk_wall = time.monotonic() - t_start
-    results = []
-    for proc, _out in procs:
-        proc.stdin.write("\n")
+    for proc in procs:
+        proc.stdin.write("stop\n")
         proc.stdin.flush()
-    for proc, out in procs:
+    results = []
+    for i, proc in enumerate(procs):
         proc.wait(60)
-        results.append(json.loads(out.read_text()))
-    for t in talkers:
-        t.stop()
-        t.link.stop()
+        kind, index = ("l", i) if i < nproc else ("t", i - nproc)
+        results.append((kind, json.loads((tmp / name / f"{kind}{index}.json").read_text())))
     arb.terminate()
     arb.wait(10)
+    events = [(e, f) for kind, r in results if kind == "t" for e, f in r["events"]]
 
     sent = {(f["spurt"], f["seq"]): f for e, f in events if e == "tx"}
     grants = [f["grant_ms"] for e, f in events if e == "grant"]
     m2e, plc = [], 0
     played = 0  # frames decoded from a received packet (concealed ones are counted apart)
-    for r in results:
+    for kind, r in results:
+        if kind != "l":
+            continue
         for _unit, spurt, seq, t, action in r["plays"]:
             if action != "play":
                 plc += 1
@@ -221,10 +220,11 @@ def run_scenario(name: str, port: int, groups: int, listeners_per_group: int, se
     mqtt_overhead = (2 + 2 + topic_len + 1) * len(tx_frames) / max(1, groups)  # fixed hdr, len, topic
     kbps = (payload + header) * 8 / talk_s / 1000 if talk_s else float("nan")
     kbps_wire = (payload + header + mqtt_overhead) * 8 / talk_s / 1000 if talk_s else float("nan")
-    cpu = [r["cpu_s"] / r["wall_s"] / r["listeners"] * 100 for r in results]
+    cpu = [r["cpu_s"] / r["wall_s"] / r["listeners"] * 100 for kind, r in results
+           if kind == "l" and r["listeners"]]
     expected = len(tx_frames) * listeners_per_group
     figures = {
-        "scenario": name, "groups": groups, "listeners": len(units), "spurts_per_talker": spurts,
+        "scenario": name, "groups": groups, "listeners": len(listeners), "spurts_per_talker": spurts,
         "grant_ms_p50": pct(grants, 50), "grant_ms_p95": pct(grants, 95), "grant_ms_p99": pct(grants, 99),
         "m2e_ms_p50": pct(m2e, 50), "m2e_ms_p95": pct(m2e, 95), "m2e_ms_p99": pct(m2e, 99),
         "kbps_per_talker": round(kbps, 2), "kbps_per_talker_with_mqtt": round(kbps_wire, 2),
@@ -246,6 +246,8 @@ def main() -> None:
     ap.add_argument("--root", default="", help=argparse.SUPPRESS)
     ap.add_argument("--units", default="", help=argparse.SUPPRESS)
     ap.add_argument("--out", default="", help=argparse.SUPPRESS)
+    ap.add_argument("--spurts", type=int, default=1, help=argparse.SUPPRESS)
+    ap.add_argument("--spurt-s", type=float, default=1.0, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         worker(args)
