@@ -7,8 +7,8 @@ out a night on the radio in microseconds.
 
 Rules (issue 7): first come, first served; priorities normal < supervisor < command =
 emergency; a higher priority pre-empts a lower one; the floor is released when the holder
-releases, falls silent for `silence_release_ms`, holds it longer than `max_hold_ms`, or goes
-offline (its last-will).
+releases, falls silent for `silence_release_ms` (not the command center, which may hold a
+group quiet), holds it longer than `max_hold_ms`, or goes offline (its last-will).
 """
 
 from __future__ import annotations
@@ -72,11 +72,15 @@ class Decision:
 class FloorPolicy:
     """The floor of one talk group."""
 
-    def __init__(self, silence_release_ms: float = 2000.0, max_hold_ms: float = 65000.0) -> None:
+    def __init__(self, silence_release_ms: float = 2000.0, max_hold_ms: float = 65000.0,
+                 silence_exempt: Priority | None = Priority.COMMAND) -> None:
         if silence_release_ms <= 0 or max_hold_ms <= 0:
             raise ValueError("silence_release_ms and max_hold_ms must be positive")
         self.silence_release_ms = silence_release_ms
         self.max_hold_ms = max_hold_ms
+        # The command center may hold a group quiet (the dashboard's "take the floor" sends
+        # no audio); it is still released by max_hold_ms, its release or its last-will.
+        self.silence_exempt = silence_exempt
         self.holder: Holder | None = None
         self._last_audio_ms = 0.0
 
@@ -123,7 +127,8 @@ class FloorPolicy:
         current = self.holder
         if current is None:
             return None
-        if now_ms - self._last_audio_ms >= self.silence_release_ms:
+        exempt = self.silence_exempt is not None and current.priority >= self.silence_exempt
+        if not exempt and now_ms - self._last_audio_ms >= self.silence_release_ms:
             self.holder = None
             return Decision(Event.SILENCE, current.unit, current.spurt, None)
         if now_ms - current.since_ms >= self.max_hold_ms:

@@ -123,3 +123,12 @@ def test_lbt_busy_when_someone_talks_during_or_just_before() -> None:
 def test_lbt_needs_a_press() -> None:
     with pytest.raises(RuntimeError):
         ListenBeforeTalk().decide(0)
+
+
+def test_command_center_may_hold_the_floor_quiet_until_max_hold() -> None:
+    floor = FloorPolicy(silence_release_ms=2000, max_hold_ms=65000)
+    floor.request("command-center", C, 1, 0)
+    assert floor.tick(10000) is None  # silent, but not released
+    assert floor.tick(65000).event is Event.TIMEOUT
+    floor.request("command-center", C, 2, 70000)
+    assert floor.release("command-center", 2, 71000).event is Event.RELEASE

@@ -4,6 +4,7 @@ command center taking the floor over a talking unit."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -113,6 +114,10 @@ def test_command_center_takes_the_floor_from_the_dashboard(hub_app, net) -> None
     assert r.status_code == 303
     assert wait_until(lambda: dewi.cuts == ["preempted"], 3)
     assert arb.status()["groups"]["batang-kota"] == "command-center"
+    time.sleep(2.3)  # silent longer than the 2 s silence rule: the command center keeps it
+    assert arb.status()["groups"]["batang-kota"] == "command-center"
+    dewi.client.press()
+    assert dewi.busy.wait(2)
     assert "Lepas saluran" in sup.get("/grup-bicara").get_data(as_text=True)
     sup.post("/grup-bicara/batang-kota/lepas")
     assert wait_until(lambda: arb.status()["groups"]["batang-kota"] == "", 3)
