@@ -27,6 +27,7 @@ DEFAULT_MIN_CONFIDENCE = 0.25
 SUGGESTION_FLOOR = 0.12  # fallback suggestions below this score would only confuse
 # Longer input is cut: no resident's question is this long, and it bounds the work per ask.
 MAX_QUESTION_CHARS = 500
+EMERGENCY_ENTRY = "darurat-nomor"
 _ENGLISH_HINT = re.compile(r"\b(how|what|where|when|is|are|do|does|can|my|the|i)\b", re.I)
 
 
@@ -87,8 +88,10 @@ class Brain:
         escalation = self.emergency.check(raw, normalised)
         if escalation is not None:
             text, speech = escalation.say(lang)
-            return Reply("escalate", text, speech, None, 1.0, category=escalation.category,
-                         lang=lang, normalised=normalised)
+            # The emergency-numbers entry, so a screen can offer it next to the alert.
+            return Reply("escalate", text, speech, None, 1.0,
+                         suggestions=self._titles((EMERGENCY_ENTRY,), lang),
+                         category=escalation.category, lang=lang, normalised=normalised)
         refusal = self.safety.check(normalised)
         if refusal is not None:
             text, speech = refusal.say(lang)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from firmware.assistant.data import load_data
+from firmware.assistant.errors import KbError
 
 _DIGIT_GROUP = re.compile(r"(?<=\d)[.,](?=\d{3}(?!\d))")
 _LETTER_DIGIT = re.compile(r"(?<=[a-z])(?=\d)|(?<=\d)(?=[a-z])")
@@ -53,6 +54,7 @@ class Normaliser:
     def from_data(cls, data: dict[str, Any] | None = None) -> Normaliser:
         """Build from a parsed normalise.yaml (default: the shipped one)."""
         data = load_data("normalise") if data is None else data
+        _check(data)
         numbers = data.get("numbers", {})
         replace: dict[tuple[str, ...], tuple[str, ...]] = {}
         for key, value in (data.get("replace") or {}).items():
@@ -204,6 +206,22 @@ class Normaliser:
                 total += (multiplier or 1) * scale
                 group = pending = 0
         return str(total + group + pending)
+
+
+def _check(data: dict[str, Any]) -> None:
+    """Every mapping of normalise.yaml must map text to text (YAML turns `no:` into False)."""
+    problems = []
+    for section in ("letters", "replace"):
+        for key, value in (data.get(section) or {}).items():
+            if not isinstance(key, str) or not isinstance(value, str):
+                problems.append(f"normalise.yaml: {section}.{key}: key and value must be text "
+                                "(quote words like no, yes, on, off)")
+    for section in ("acronyms", "stopwords"):
+        for value in data.get(section) or []:
+            if not isinstance(value, str):
+                problems.append(f"normalise.yaml: {section}: {value!r} must be text (quote it)")
+    if problems:
+        raise KbError(problems)
 
 
 def _basic_tokens(text: str) -> list[str]:

@@ -58,6 +58,7 @@ def test_refusal_and_escalation(fixture_brain) -> None:
     escalate = fixture_brain.ask("Tolong, ada kecelakaan di depan, orangnya berdarah!")
     assert escalate.action == "escalate" and escalate.category == "accident"
     assert "110" in escalate.text and "112" in escalate.text
+    assert escalate.suggestions == [{"id": "darurat-nomor", "title": "Nomor darurat"}]
 
 
 def test_emergency_wins_over_a_refusal(fixture_brain) -> None:

@@ -88,3 +88,11 @@ def test_bad_data_file_is_refused_with_its_name(tmp_path) -> None:
     with pytest.raises(KbError) as info:
         load_data("normalise", tmp_path)
     assert "normalise.yaml" in str(info.value) and "duplicate key 'a'" in str(info.value)
+
+
+def test_yaml_booleans_in_the_data_are_refused() -> None:
+    with pytest.raises(KbError) as info:
+        Normaliser.from_data({"replace": {False: "nomor"}, "stopwords": [True]})
+    text = str(info.value)
+    assert "normalise.yaml: replace.False" in text and "quote" in text
+    assert "stopwords: True" in text
