@@ -218,6 +218,14 @@ class Arbiter:
             return
         with self._lock:
             policy = self._policy(group)
+            if state.holder and policy.adopt(state.holder, Priority.parse(state.priority),
+                                             state.spurt, time.monotonic() * 1000.0):
+                # An earlier arbiter (before a restart) granted this floor: keep the talker
+                # talking; the silence rule frees it if it has stopped meanwhile.
+                self._since[group] = state.since or time.time()
+                log.info("arbiter: took over the floor of %s held by %s", group, state.holder)
+                self._publish(group, None)
+                return
             holder = policy.holder.unit if policy.holder else ""
             if state.holder != holder:
                 log.info("arbiter: correcting the stale floor state of %s", group)

@@ -114,6 +114,18 @@ class FloorPolicy:
         self.holder = None
         return Decision(Event.OFFLINE, unit, current.spurt, None)
 
+    def adopt(self, unit: str, priority: Priority, spurt: int, now_ms: float) -> bool:
+        """Take over a holder an earlier arbiter granted (from the retained state).
+
+        Only when this policy has no holder; the silence clock starts now, so a holder that
+        is no longer talking is released as usual. Returns True when adopted.
+        """
+        if self.holder is not None:
+            return False
+        self.holder = Holder(unit, priority, spurt, now_ms)
+        self._last_audio_ms = now_ms
+        return True
+
     def audio(self, unit: str, spurt: int, now_ms: float) -> bool:
         """Audio arrived from `unit`; True when it holds the floor for that spurt."""
         current = self.holder

@@ -132,3 +132,11 @@ def test_command_center_may_hold_the_floor_quiet_until_max_hold() -> None:
     assert floor.tick(65000).event is Event.TIMEOUT
     floor.request("command-center", C, 2, 70000)
     assert floor.release("command-center", 2, 71000).event is Event.RELEASE
+
+
+def test_adopting_an_earlier_arbiters_holder() -> None:
+    floor = FloorPolicy(silence_release_ms=2000)
+    assert floor.adopt("dewi", N, 9, 1000)
+    assert not floor.adopt("other", N, 1, 1001)  # only into an empty floor
+    assert floor.request("ojol-base", N, 2, 1500).event is Event.DENY
+    assert floor.tick(3000).event is Event.SILENCE  # not talking any more: freed as usual

@@ -204,3 +204,19 @@ def test_last_will_releases_the_floor_of_a_crashed_unit(net, mqtt_settings, tmp_
     finally:
         proc.kill()
         proc.wait(5)
+
+
+def test_a_talker_keeps_talking_across_an_arbiter_restart(net) -> None:
+    first = net.arbiter()
+    dewi = net.unit("dewi", EndlessSource)
+    listener = net.unit("pos-2")
+    dewi.client.press()
+    assert wait_until(lambda: listener.client.counters.spurts_heard == 1, 3)
+    first.stop()  # e.g. systemd restarts `posko arbiter` after an update
+    second = net.arbiter()
+    assert wait_until(lambda: floor_state(second) == "dewi", 3)
+    played = len(listener.seen("play"))
+    time.sleep(2.5)  # longer than the silence rule: dewi is talking, so she keeps the floor
+    assert floor_state(second) == "dewi" and not dewi.cuts
+    assert len(listener.seen("play")) > played + 80
+    assert listener.client.counters.unauthorised_frames == 0
