@@ -7,9 +7,11 @@ are validated with `posko.messages` and handed to every open screen through `Fan
 
 from __future__ import annotations
 
+import collections
 import logging
 import queue
 import threading
+import time
 import uuid
 from typing import Any
 
@@ -22,16 +24,27 @@ log = logging.getLogger(__name__)
 
 
 class Fanout:
-    """Hands each published event to every subscriber queue (slow screens drop, never block)."""
+    """Hands each published event to every subscriber queue (slow screens drop, never block).
 
-    def __init__(self, maxsize: int = 200) -> None:
+    The last few events are replayed to a new subscriber, so a screen whose event stream
+    (re)connects a moment after an answer or an ack was published still gets it; screens
+    filter by their own session or alert id.
+    """
+
+    def __init__(self, maxsize: int = 200, replay: int = 20, replay_s: float = 60.0) -> None:
         self._lock = threading.Lock()
         self._queues: list[queue.Queue] = []
+        self._recent: collections.deque = collections.deque(maxlen=replay)
+        self.replay_s = replay_s
         self.maxsize = maxsize
 
     def subscribe(self) -> queue.Queue:
         q: queue.Queue = queue.Queue(self.maxsize)
+        cutoff = time.monotonic() - self.replay_s
         with self._lock:
+            for stamp, kind, data in self._recent:
+                if stamp >= cutoff:
+                    q.put_nowait((kind, data))
             self._queues.append(q)
         return q
 
@@ -42,6 +55,7 @@ class Fanout:
 
     def publish(self, kind: str, data: dict[str, Any]) -> None:
         with self._lock:
+            self._recent.append((time.monotonic(), kind, data))
             targets = list(self._queues)
         for q in targets:
             try:

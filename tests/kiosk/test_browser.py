@@ -32,6 +32,13 @@ def osk_done(page) -> None:
     page.wait_for_selector("#osk", state="hidden")
 
 
+def wait_until(predicate, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.05)
+
+
 def visible(page, test_id: str) -> None:
     page.wait_for_selector(f'[data-test="{test_id}"]', state="visible", timeout=5000)
 
@@ -269,8 +276,7 @@ def test_tanya_mic_publishes_listen_and_shows_transcript_and_answer(serve_kiosk,
     agent.subscribe(topics.assistant_command(unit, topic_prefix))
     page = new_page(800, 480)
     page.goto(kiosk.url + "/tanya")
-    page.wait_for_function("window.PoskoKiosk !== undefined")
-    page.wait_for_timeout(300)  # the event stream is open
+    wait_until(lambda: kiosk.kiosk.fanout.count() >= 1)  # the page's event stream is open
     page.click('[data-test="mic"]')
     cmd = AssistantCommand.from_json(agent.expect(5).payload)
     assert cmd.command == "listen" and cmd.session

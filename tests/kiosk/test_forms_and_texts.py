@@ -94,3 +94,17 @@ def test_answer_markup_is_escaped_and_structured() -> None:
     assert "<strong>Rp30.000</strong>" in html
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert html.count("<li>") == 4 and "<ul>" in html and "<ol>" in html
+
+
+def test_fanout_replays_recent_events_to_a_late_screen_and_drops_for_slow_ones() -> None:
+    from kiosk_ui.bus import Fanout
+
+    fan = Fanout(maxsize=2, replay=5, replay_s=60)
+    fan.publish("ack", {"alert_id": "a1"})
+    late = fan.subscribe()
+    assert late.get_nowait() == ("ack", {"alert_id": "a1"})
+    for i in range(5):
+        fan.publish("assistant", {"n": i})  # a full queue drops, the publisher never blocks
+    assert late.qsize() == 2 and fan.count() == 1
+    fan.unsubscribe(late)
+    assert fan.count() == 0
