@@ -280,3 +280,18 @@ def test_components_share_the_context_and_report_in_the_heartbeat(mock_pins, bro
     finally:
         agent.shutdown()
     assert ptt.stopped
+
+
+def test_without_models_the_unit_says_so_and_falls_back_to_espeak(mock_pins, broker, topic_prefix, tmp_path, caplog) -> None:
+    caplog.set_level("WARNING")
+    voice = VoiceComponent()
+    agent = Agent(settings_for(broker, topic_prefix, tmp_path), components=[voice]).start()
+    try:
+        assert voice.ready.wait(60) and voice.pipeline is not None, voice.load_error
+        hb = agent.heartbeat()
+        assert hb.models["tts"]["engine"] == "espeak-ng" and hb.models["tts"]["fallback"] is True
+        assert hb.parts["voice"]["tts_fallback"] is True and hb.parts["voice"]["typed_only"] is True
+        assert hb.models["asr"] == {"name": None, "mode": "not installed"}
+        assert "FALLBACK" in caplog.text and "typed questions still work" in caplog.text
+    finally:
+        agent.shutdown()
