@@ -361,3 +361,31 @@ def test_english_switch_changes_every_screen(serve_kiosk, new_page, artifacts) -
     check_screen(page, artifacts, "lapor-en")
     page.click('[data-test="lang"]')
     page.wait_for_selector("text=Kejadian apa yang ingin Bapak/Ibu laporkan?")
+
+
+def test_disk_full_shows_a_clear_error_and_no_ticket(serve_kiosk, tiny_fs, new_page, artifacts) -> None:
+    from tests.kiosk.conftest import fill_disk
+
+    kiosk = serve_kiosk(env={"POSKO_KIOSK_OUTBOX_PATH": str(tiny_fs / "outbox")})
+    fill_disk(tiny_fs)
+    page = new_page(800, 480)
+    page.goto(kiosk.url + "/lapor")
+    page.click('[data-test="cat-pencurian"]')
+    page.fill('[data-test="description"]', "motor hilang di parkiran")
+    osk_done(page)
+    page.click('[data-test="next"]')
+    page.click('[data-test="next"]')
+    page.click('[data-test="next"]')
+    visible(page, "step-photo")
+    page.wait_for_function("document.getElementById('video').videoWidth > 0", timeout=10000)
+    page.click('[data-test="photo-take"]')
+    page.click('[data-test="photo-use"]')
+    page.click('[data-test="next"]')
+    page.click('[data-test="submit"]')
+    visible(page, "step-failed")
+    text = page.text_content('[data-test="failure-text"]')
+    assert "BELUM tersimpan" in text and "110" in text and "petugas" in text
+    assert page.text_content('[data-test="ticket"]') == "" and page.is_hidden('[data-test="step-done"]')
+    check_screen(page, artifacts, "lapor-disk-penuh", allowed_console=("status of 507",))
+    box = kiosk.kiosk.outbox
+    assert box.list() == [] and list(box.photo_dir.iterdir()) == []
