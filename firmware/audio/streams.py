@@ -105,28 +105,24 @@ class Speaker:
         self.device_name = device_name
         self.block_ms = block_ms
         self.device: DeviceInfo | None = None
+        self.opens = 0  # how often the device was opened (for status and tests)
 
     def play(self, chunks: Iterable[bytes], rate_hz: int, *,
              stop: threading.Event | None = None, gate: threading.Event | None = None,
              on_first_audio=None) -> float:
         """Play the chunks (int16 bytes at `rate_hz`); returns seconds of audio played.
 
-        Pauses while `gate` is set; raises PlaybackStopped as soon as `stop` is set, and
-        AudioDeviceError when the device is missing or fails. `on_first_audio()` is called
-        right after the first samples are handed to the device.
+        While `gate` is set the device is released (closed), so push-to-talk can play
+        received speech on the same card, and reopened when the gate clears. Raises
+        PlaybackStopped as soon as `stop` is set, and AudioDeviceError when the device is
+        missing or fails. `on_first_audio()` is called right after the first samples are
+        handed to the device.
         """
-        import pyaudio
-
         self.device = self.system.find(self.device_name, output=True)
         device_rate = self.system.pick_rate(self.device, rate_hz, output=True)
         resampler = Resampler(rate_hz, device_rate)
         block_bytes = max(2, device_rate * self.block_ms // 1000 * SAMPLE_WIDTH)
-        try:
-            stream = self.system.pa.open(format=pyaudio.paInt16, channels=1, rate=device_rate,
-                                         output=True, output_device_index=self.device.index,
-                                         frames_per_buffer=block_bytes // SAMPLE_WIDTH)
-        except (OSError, ValueError) as exc:
-            raise AudioDeviceError(f"cannot open playback device {self.device.name!r}: {exc}") from exc
+        stream = self._open(device_rate, block_bytes)
         played = 0
         first = True
         try:
@@ -135,10 +131,14 @@ class Speaker:
                 for i in range(0, len(data), block_bytes):
                     if stop is not None and stop.is_set():
                         raise PlaybackStopped()
-                    while gate is not None and gate.is_set():
-                        if stop is not None and stop.is_set():
-                            raise PlaybackStopped()
-                        time.sleep(0.02)
+                    if gate is not None and gate.is_set():
+                        self._close(stream)
+                        stream = None
+                        while gate.is_set():
+                            if stop is not None and stop.is_set():
+                                raise PlaybackStopped()
+                            time.sleep(0.02)
+                        stream = self._open(device_rate, block_bytes)
                     block = data[i:i + block_bytes]
                     try:
                         stream.write(block)
@@ -150,9 +150,27 @@ class Speaker:
                         if on_first_audio is not None:
                             on_first_audio()
         finally:
-            try:
-                stream.stop_stream()
-            except OSError:
-                pass
-            stream.close()
+            if stream is not None:
+                self._close(stream)
         return played / device_rate
+
+    def _open(self, device_rate: int, block_bytes: int):
+        import pyaudio
+
+        assert self.device is not None
+        try:
+            stream = self.system.pa.open(format=pyaudio.paInt16, channels=1, rate=device_rate,
+                                         output=True, output_device_index=self.device.index,
+                                         frames_per_buffer=block_bytes // SAMPLE_WIDTH)
+        except (OSError, ValueError) as exc:
+            raise AudioDeviceError(f"cannot open playback device {self.device.name!r}: {exc}") from exc
+        self.opens += 1
+        return stream
+
+    @staticmethod
+    def _close(stream) -> None:
+        try:
+            stream.stop_stream()  # waits for what was written to be played
+        except OSError:
+            pass
+        stream.close()

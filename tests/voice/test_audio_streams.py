@@ -88,3 +88,22 @@ except AudioDeviceError as exc:
     lines = r.stdout.strip().splitlines()
     assert lines[0] == "filein"
     assert lines[1].startswith("ERR no capture device matching 'usb-mic'") and "'filein'" in lines[1]
+
+
+def test_speaker_releases_the_card_while_radio_speech_plays(sound) -> None:
+    code = PRELUDE + r"""
+import threading
+pcm = (np.sin(2 * np.pi * 440 * np.arange(16000) / 16000) * 8000).astype("<i2").tobytes()
+gate = threading.Event()
+speaker = Speaker(AudioSystem(), "fileout")
+def radio_starts():
+    gate.set()  # push-to-talk begins playing received speech
+    threading.Timer(0.3, gate.clear).start()
+seconds = speaker.play([pcm], 16000, gate=gate, on_first_audio=radio_starts)
+print(json.dumps({"opens": speaker.opens, "seconds": seconds}))
+"""
+    r = sound.run_python(code)
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["opens"] == 2  # closed for the radio, reopened after
+    assert abs(out["seconds"] - 1.0) < 0.01  # and nothing of the answer was lost
