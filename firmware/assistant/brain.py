@@ -79,6 +79,9 @@ class Brain:
 
     def ask(self, question: str, lang: str = "id") -> Reply:
         """Answer one question in `lang` ("id" or "en"; anything else means "id")."""
+        return self._ask(question, lang, log=True)
+
+    def _ask(self, question: str, lang: str, log: bool) -> Reply:
         lang = lang if lang in LANGS else "id"
         raw = (question or "").strip()[:MAX_QUESTION_CHARS]
         normalised = self.normaliser(raw)
@@ -114,9 +117,30 @@ class Brain:
         reply = Reply("fallback", text, self._say("fallback", "speech", lang), None,
                       round(hits[0].score, 3) if hits else 0.0, suggestions, lang=lang,
                       normalised=normalised)
-        if self.on_unanswered is not None:
+        if log and self.on_unanswered is not None:
             self.on_unanswered(raw, reply)
         return reply
+
+    def explain(self, question: str, limit: int = 5) -> dict[str, Any]:
+        """Why `ask()` decides as it does: the normalised form, the words retrieval used,
+        the matching rule categories and the best entries with their scores. For KB authors
+        tuning data; `posko ask --explain` prints it."""
+        raw = (question or "").strip()[:MAX_QUESTION_CHARS]
+        normalised = self.normaliser(raw)
+        escalation = self.emergency.check(raw, normalised) if normalised else None
+        refusal = self.safety.check(normalised) if normalised else None
+        words = self.retriever.correct(self.normaliser.content_tokens(normalised.split()))
+        hits = self.retriever.search(normalised, limit=limit) if normalised else []
+        return {
+            "normalised": normalised,
+            "retrieval_words": words,
+            "emergency": escalation.category if escalation else None,
+            "refusal": refusal.category if refusal else None,
+            "threshold": self.min_confidence,
+            "hits": [{"id": h.entry.id, "score": round(h.score, 3), "matched": h.matched}
+                     for h in hits],
+            "decision": self._ask(raw, "id", log=False).action,
+        }
 
     def featured(self, lang: str = "id") -> list[dict[str, str]]:
         """The kiosk's suggested questions: featured entries, in KB order."""

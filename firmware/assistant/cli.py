@@ -68,12 +68,14 @@ def _parse_line(line: str, default_lang: str) -> tuple[str, str]:
 @click.option("--kb", "kb_dir", type=click.Path(file_okay=False, exists=True), default=None,
               help="Knowledge-base folder (default: the configured or shipped one).")
 @click.option("--no-log", is_flag=True, help="Do not log fallback questions.")
+@click.option("--explain", is_flag=True,
+              help="Show how the question was understood (normalised form, rules, scores).")
 @click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True,
               help="Lines of --report.")
 def ask(question: tuple[str, ...], as_json: bool, report: bool, lang: str, kb_dir: str | None,
-        no_log: bool, limit: int) -> None:
+        no_log: bool, explain: bool, limit: int) -> None:
     """Ask the assistant (Tanya Pak Polisi) a question."""
-    brain, unanswered = _open(kb_dir, log=not no_log)
+    brain, unanswered = _open(kb_dir, log=not (no_log or explain))
     if report:
         rows = unanswered.report(limit)
         if not rows:
@@ -94,5 +96,15 @@ def ask(question: tuple[str, ...], as_json: bool, report: bool, lang: str, kb_di
         return
     if not question:
         raise click.UsageError('give a question, e.g. posko ask "syarat skck", or use --json')
+    if explain:
+        why = brain.explain(" ".join(question))
+        click.echo(f"normalised:  {why['normalised']}")
+        click.echo(f"retrieval:   {' '.join(why['retrieval_words'])}")
+        click.echo(f"emergency:   {why['emergency'] or '-'}")
+        click.echo(f"refusal:     {why['refusal'] or '-'}")
+        click.echo(f"decision:    {why['decision']} (answer needs score >= {why['threshold']})")
+        for hit in why["hits"]:
+            click.echo(f"  {hit['score']:.3f}  {hit['id']:32} {hit['matched']}")
+        return
     reply = brain.ask(" ".join(question), lang)
     click.echo(_for_a_person(reply, load_data("replies")["labels"]))

@@ -157,3 +157,16 @@ def test_huge_input_is_cut_before_any_work(fixture_brain) -> None:
     assert reply.action in ("fallback", "escalate", "answer")
     assert len(reply.normalised) <= 2 * MAX_QUESTION_CHARS  # canonical words may be longer
     assert fixture_brain.ask("brp biaya skck" + " " * 10_000 + "x").entry == "skck-biaya"
+
+
+def test_explain_shows_the_reasoning_and_logs_nothing() -> None:
+    seen: list[str] = []
+    brain = load_brain(FIXTURE_KB, on_unanswered=lambda q, r: seen.append(q))
+    why = brain.explain("perpnjang sim gmn")
+    assert why["normalised"] == "perpnjang sim bagaimana"
+    assert why["retrieval_words"] == ["perpanjang", "sim", "bagaimana"]
+    assert why["hits"][0]["id"] == "sim-perpanjang" and why["decision"] == "answer"
+    assert brain.explain("tolonggg")["emergency"] == "help"
+    assert brain.explain("gaji kapolres")["refusal"] == "salary"
+    assert brain.explain("harga tiket kereta")["decision"] == "fallback"
+    assert seen == []

@@ -89,3 +89,11 @@ def test_broken_kb_is_one_clear_line(state_dir: Path, tmp_path: Path) -> None:
     result = _posko("ask", "--kb", str(tmp_path), "halo")
     assert result.returncode == 1
     assert "sapaan/x.yaml: topic: is required" in result.stderr
+
+
+def test_explain_prints_scores(state_dir: Path) -> None:
+    result = _posko("ask", "--explain", "--kb", str(FIXTURE_KB), "harga tiket kereta")
+    assert result.returncode == 0, result.stderr
+    assert "normalised:  harga tiket kereta" in result.stdout
+    assert "decision:    fallback" in result.stdout
+    assert not (state_dir / "assistant" / "unanswered.jsonl").exists()
