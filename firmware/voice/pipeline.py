@@ -116,7 +116,7 @@ class VoicePipeline:
         return event
 
     def run(self, session: str, *, start: Stage = Stage.LISTEN, text: str = "",
-            lang: str = "id", reply: dict[str, Any] | None = None) -> RunResult:
+            lang: str = "id") -> RunResult:
         """Run from `start` to SPEAK. Raises VoiceError (after an ERROR event) on failure."""
         if not self.busy.acquire(blocking=False):
             raise VoiceError("busy", "a question is already being handled")
@@ -158,6 +158,7 @@ class VoicePipeline:
             stage = Stage.SPEAK
             if text.strip() and not self.stop.is_set():
                 self._speak(session, text, lang, result)
+            result.stopped = result.stopped or self.stop.is_set()
         except VoiceError as exc:
             self._emit(EventType.ERROR, session, stage, code=exc.code, message=str(exc), lang=lang)
             raise
