@@ -20,7 +20,7 @@ from typing import Protocol
 
 from firmware.errors import ModelNotInstalled, VoiceError
 from firmware.procinfo import rss_mb
-from firmware.voice.textnorm import sentences, speakable
+from firmware.voice.textnorm import speakable, speech_units
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ class PiperSynth:
     def synthesize(self, text: str, lang: str = "id") -> Iterator[bytes]:
         if self.voice is None:
             raise VoiceError("tts-not-loaded", "the Piper voice is not loaded")
-        for sentence in sentences(speakable(text, lang)):
+        for sentence in speech_units(speakable(text, lang)):
             pcm = b"".join(chunk.audio_int16_bytes for chunk in self.voice.synthesize(sentence))
             if pcm:
                 yield pcm
@@ -137,7 +137,7 @@ class EspeakSynth:
         return out.stdout
 
     def synthesize(self, text: str, lang: str = "id") -> Iterator[bytes]:
-        for sentence in sentences(speakable(text, lang)):
+        for sentence in speech_units(speakable(text, lang)):
             data = self._wav(sentence)
             with wave.open(io.BytesIO(_fix_stream_wav(data))) as w:
                 pcm = w.readframes(w.getnframes())

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from firmware.audio.resample import Resampler, resample
-from firmware.voice.textnorm import sentences, speakable, terbilang
+from firmware.voice.textnorm import sentences, speakable, speech_units, terbilang
 from firmware.voice.vad import Segmenter, VadConfig
 from tests.support.sound import speech_raw
 
@@ -123,3 +123,13 @@ def test_speakable_indonesian_numbers() -> None:
     assert speakable("Telepon 110 atau 112.") == "Telepon satu satu nol atau satu satu dua."
     assert speakable("Pas foto 4x6 latar merah.") == "Pas foto empat kali enam latar merah."
     assert sentences("**Satu.** Dua?  Tiga!") == ["Satu.", "Dua?", "Tiga!"]
+
+
+def test_a_long_first_sentence_is_split_at_its_first_comma() -> None:
+    text = ("Biaya SKCK tiga puluh ribu rupiah, bisa dibayar tunai, QRIS, atau BRIVA. "
+            "Perpanjangan juga sama.")
+    assert speech_units(text) == ["Biaya SKCK tiga puluh ribu rupiah,",
+                                  "bisa dibayar tunai, QRIS, atau BRIVA.", "Perpanjangan juga sama."]
+    assert speech_units("Ya, betul sekali Bapak, silakan datang ke Polres besok pagi.") == \
+        ["Ya, betul sekali Bapak, silakan datang ke Polres besok pagi."]  # "Ya," is too short
+    assert speech_units("Silakan datang ke Satpas.") == ["Silakan datang ke Satpas."]
