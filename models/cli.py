@@ -91,6 +91,10 @@ def fetch(name: str | None, manifest: str | None, allow_unpinned: bool, retries:
         chosen = [entries[name]]
     else:
         chosen = [e for e in entries.values() if e.files and all(f.url for f in e.files)]
+        skipped = [e.name for e in entries.values() if e not in chosen]
+        if skipped:
+            click.echo(f"no download URL for {', '.join(skipped)}: install from a file with "
+                       f"`posko models install PATH --name NAME`", err=True)
     failed = False
     for entry in chosen:
         try:
