@@ -57,7 +57,7 @@ def noise_jpeg(seed: int, target: int = 1_000_000) -> bytes:
     from PIL import Image
 
     rng = random.Random(seed)
-    side = 620
+    side = 1000
     img = Image.frombytes("RGB", (side, side), rng.randbytes(side * side * 3))
     out = io.BytesIO()
     img.save(out, "JPEG", quality=92)
@@ -68,7 +68,7 @@ class Hub:
     def __init__(self, db_url: str | None, workers: int) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="posko-bench-hub-"))
         self.port = free_port()
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("POSKO_")}
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("POSKO_") or k.startswith("POSKO_DEV_")}
         self.env.update(POSKO_POSKO_STATE_DIR=str(self.dir / "var"), POSKO_HUB_PORT=str(self.port),
                         POSKO_HUB_WORKERS=str(workers), POSKO_POSKO_LOG_LEVEL="WARNING",
                         POSKO_HUB_MQTT_INGEST="false")

@@ -57,6 +57,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         upgrade(app.config["DATABASE_URL"])
     db.init_app(app, app.config["DATABASE_URL"], hub.sqlite_synchronous)
     ensure_secrets(app.extensions["posko_db"].engine)
+    from hub.batch import ReportBatcher
+
+    app.extensions["posko_batcher"] = ReportBatcher(app.extensions["posko_db"])
 
     csrf.init_app(app)
     csrf.exempt(api.bp)

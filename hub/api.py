@@ -63,11 +63,13 @@ def _reject_constant(name: str) -> Any:
 
 
 def _authenticated_unit():
+    """(id, name) of the calling unit, looked up on a reader so no write lock is held yet."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
-    return units.unit_for_token(get_db(), token.strip())
+    with sessions().reader() as db:
+        return units.unit_for_token(db, token.strip())
 
 
 def _need_unit():
@@ -147,8 +149,8 @@ def post_report():
     unit, failure = _need_unit()
     if failure:
         return failure
-    body = _json_body()
-    status, answer = intake.submit_report(get_db(), unit, body)
+    clean, digest = intake.prepare(_json_body())
+    status, answer = current_app.extensions["posko_batcher"].submit(unit, clean, digest)
     response = jsonify(answer)
     response.status_code = status
     return response
@@ -167,7 +169,7 @@ def put_photo(sha256: str):
     data = request.get_data(cache=False)
     if not data:
         return error(422, "invalid", "the body is empty", {"body": "must hold the image bytes"})
-    status, answer = intake.store_photo(get_db(), unit, sha256, data, _settings().hub.photo_max_pixels)
+    status, answer = intake.store_photo(sessions(), unit, sha256, data, _settings().hub.photo_max_pixels)
     response = jsonify(answer)
     response.status_code = status
     return response

@@ -9,6 +9,8 @@ own tables and `get_db()` for the request's session.
 
 from __future__ import annotations
 
+import fcntl
+import os
 from pathlib import Path
 
 from flask import Flask, g
@@ -38,8 +40,11 @@ def make_engine(url: str, synchronous: str = "FULL") -> Engine:
     if synchronous not in ("FULL", "NORMAL"):
         raise ValueError("synchronous must be FULL or NORMAL")
     if url.startswith("sqlite"):
+        lock_path = None
         if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
-            Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+            db_path = Path(url[len("sqlite:///"):])
+            db_path.parent.mkdir(parents=True, exist_ok=True)
+            lock_path = f"{db_path}.writelock"
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
@@ -59,10 +64,23 @@ def make_engine(url: str, synchronous: str = "FULL") -> Engine:
         def _no_pysqlite_begin(dbapi_conn, _record) -> None:
             dbapi_conn.isolation_level = None
 
+        # SQLite's own busy handler sleeps up to 100 ms between retries, so queued writers
+        # idle while the lock is free. An flock on a side file wakes the next writer (in any
+        # worker process) the moment the previous one has committed and returned its connection.
         @event.listens_for(engine, "begin")
         def _begin(conn) -> None:
             immediate = conn.get_execution_options().get("posko_writer")
+            if immediate and lock_path and "posko_lock_fd" not in conn.info:
+                fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                conn.info["posko_lock_fd"] = fd
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+        @event.listens_for(engine, "checkin")
+        def _unlock(_dbapi_conn, record) -> None:
+            fd = record.info.pop("posko_lock_fd", None)
+            if fd is not None:
+                os.close(fd)  # closing the descriptor drops its flock
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)

@@ -61,14 +61,17 @@ def _find(session: Session, report_id: str):
     return session.execute(select(*_REPORT_COLUMNS).where(Report.id == report_id)).first()
 
 
-def submit_report(session: Session, unit: Unit, body: Any) -> Answer:
-    """POST /api/v1/reports. Raises validation.Invalid for bad fields (the API answers 422).
+def prepare(body: Any) -> tuple[CleanReport, str]:
+    """Validate a report body (raises validation.Invalid) and hash it; no I/O."""
+    return check_report(body), body_hash(body)
 
-    `unit` needs only `.id` and `.name`. The report, its first audit entry and its live
-    event are written in one transaction (Core inserts: this is the hub's hottest path).
+
+def write_report(session: Session, unit: Unit, clean: CleanReport, digest: str) -> Answer:
+    """Write one prepared report inside the caller's transaction (the caller commits).
+
+    A savepoint wraps the insert, so a taken ticket or a racing duplicate id leaves the
+    rest of a batch intact. `unit` needs only `.id` and `.name`.
     """
-    clean = check_report(body)
-    digest = body_hash(body)
     existing = _find(session, clean.id)
     if existing is not None:
         return _repeat(session, existing, unit, digest)
@@ -76,10 +79,9 @@ def submit_report(session: Session, unit: Unit, body: Any) -> Answer:
         return 403, {"error": "phone_blocked", "fields": {"reporter.phone": "is blocked"},
                      "message": message("phone_blocked")}
     try:
-        _insert_report(session, unit, clean, digest)
-        session.commit()
+        with session.begin_nested():
+            _insert_report(session, unit, clean, digest)
     except IntegrityError:  # the ticket is taken, or the same id arrived at the same instant
-        session.rollback()
         existing = _find(session, clean.id)
         if existing is None:
             return 409, {"error": "ticket_taken",
@@ -88,6 +90,17 @@ def submit_report(session: Session, unit: Unit, body: Any) -> Answer:
         return _repeat(session, existing, unit, digest)
     return 201, {"id": clean.id, "ticket": clean.ticket, "state": "baru",
                  "missing_photos": missing_photos(session, clean.photos)}
+
+
+def submit_report(session: Session, unit: Unit, body: Any) -> Answer:
+    """POST /api/v1/reports for one report in its own transaction (committed).
+
+    Raises validation.Invalid for bad fields (the API answers 422).
+    """
+    clean, digest = prepare(body)
+    answer = write_report(session, unit, clean, digest)
+    session.commit()
+    return answer
 
 
 def _repeat(session: Session, existing, unit: Unit, digest: str) -> Answer:
@@ -167,14 +180,19 @@ def clean_image(data: bytes, max_pixels: int) -> tuple[bytes, str, int, int]:
     return out.getvalue(), PHOTO_FORMATS[fmt], bare.width, bare.height
 
 
-def store_photo(session: Session, unit: Unit, sha256: str, data: bytes, max_pixels: int) -> Answer:
-    """PUT /api/v1/photos/<sha256>: check, clean and keep a photo; a repeat is a no-op (200)."""
+def store_photo(sessions, unit: Unit, sha256: str, data: bytes, max_pixels: int) -> Answer:
+    """PUT /api/v1/photos/<sha256>: check, clean and keep a photo; a repeat is a no-op (200).
+
+    `sessions` is a hub.db.Sessions: the check and the slow decoding run without the write
+    lock, which is taken only for the insert.
+    """
     if hashlib.sha256(data).hexdigest() != sha256:
         return 422, {"error": "invalid", "fields": {"sha256": "does not match the SHA-256 of the uploaded bytes"},
                      "message": "hash mismatch"}
-    existing = session.get(Photo, sha256)
-    if existing is not None:
-        return 200, _photo_answer(existing)
+    with sessions.reader() as db:
+        existing = db.get(Photo, sha256)
+        if existing is not None:
+            return 200, _photo_answer(existing)
     try:
         cleaned, mime, width, height = clean_image(data, max_pixels)
     except PhotoRejected as exc:
@@ -182,12 +200,13 @@ def store_photo(session: Session, unit: Unit, sha256: str, data: bytes, max_pixe
                      "message": "only JPEG, PNG and WebP images are accepted"}
     photo = Photo(sha256=sha256, mime=mime, width=width, height=height, size=len(cleaned),
                   data=cleaned, unit_id=unit.id, received_at=utcnow())
-    session.add(photo)
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        return 200, _photo_answer(session.get(Photo, sha256))
+    with sessions.writer() as db:
+        db.add(photo)
+        try:
+            db.commit()
+        except IntegrityError:  # the same photo arrived at the same instant elsewhere
+            db.rollback()
+            return 200, _photo_answer(db.get(Photo, sha256))
     return 201, _photo_answer(photo)
 
 
