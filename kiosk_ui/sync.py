@@ -107,8 +107,7 @@ class SyncWorker:
         nxt = self.outbox.next_due_at()
         if nxt is not None:
             wait = min(wait, max(0.0, nxt - self.clock()))
-        if self.link.online is False:
-            wait = min(wait, self.probe_s)
+        wait = min(wait, self.probe_s)
         return max(0.05, wait)
 
     # -- one pass ----------------------------------------------------------------------
@@ -119,10 +118,14 @@ class SyncWorker:
             self.link.enrolled = False
             return 0
         self.link.enrolled = True
-        if self.link.online is False and now - self._last_probe >= self.probe_s:
+        if now - self._last_probe >= self.probe_s:
+            # Probing also while online keeps the screens' online/offline dot honest when
+            # nothing is waiting to be sent.
             self._last_probe = now
             if self.client.ping():
                 self._back_online()
+            else:
+                self.link.set(False, "hub not answering")
         if self.link.online is not False and now - self._last_blocklist >= self.blocklist_refresh_s:
             self.refresh_blocklist()
         if now - self._last_purge >= 3600:

@@ -197,6 +197,7 @@ def test_cek_laporan_online_then_offline_shows_last_known_state(serve_kiosk, int
 
     page = new_page(800, 480)
     page.goto(kiosk.url + "/cek")
+    page.wait_for_selector('#link-status[data-state="online"]', timeout=5000)
     page.click('[data-test="ticket"]')
     osk_type(page, synced.ticket[:4] + "-" + synced.ticket[4:])
     osk_done(page)
@@ -217,6 +218,7 @@ def test_cek_laporan_online_then_offline_shows_last_known_state(serve_kiosk, int
     page.click('[data-test="check"]')
     visible(page, "cek-offline")
     assert "offline" in page.text_content('[data-test="cek-offline"]')
+    page.wait_for_selector('#link-status[data-state="offline"]', timeout=5000)
     assert page.text_content('[data-test="cek-state"]') == "Diverifikasi"  # last known
     check_screen(page, artifacts, "cek-offline")
 
