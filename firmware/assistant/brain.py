@@ -1,5 +1,9 @@
 """The assistant brain: normalise -> emergency check -> safety filter -> retrieve -> decide.
 
+Deciding a fallback takes one more look for danger words (`second_chance` in
+emergency.yaml): a question the KB cannot answer that mentions "maling", "darah", "api"...
+without a blocker is escalated rather than answered with "saya belum tahu".
+
 Pure Python, no audio or hardware: typed and spoken questions go through the same `ask()`.
 The emergency check runs before the safety filter on purpose: someone in danger must never
 be refused because the same words also name a person or an address ("rumah tetangga saya
@@ -108,6 +112,13 @@ class Brain:
                          entry.id, round(best.score, 3),
                          suggestions=self._titles(entry.related, lang),
                          sources=list(entry.sources), lang=lang, normalised=normalised)
+        # Nothing in the KB fits: a danger word the rules did not place still escalates.
+        escalation = self.emergency.second_look(normalised)
+        if escalation is not None:
+            text, speech = escalation.say(lang)
+            return Reply("escalate", text, speech, None, 1.0,
+                         suggestions=self._titles((EMERGENCY_ENTRY,), lang),
+                         category=escalation.category, lang=lang, normalised=normalised)
         suggestions = [{"id": h.entry.id, "title": h.entry.text("title", lang)}
                        for h in hits[:3] if h.score >= SUGGESTION_FLOOR]
         text = self._say("fallback", "text", lang)

@@ -35,7 +35,7 @@ class EmergencyCheck:
     def __init__(self, categories: list[Category], now: TermSet, severe: TermSet,
                  blockers: TermSet, legal: TermSet, alone: set[str],
                  raw_patterns: list[re.Pattern[str]], common: dict[str, dict[str, str]],
-                 stopwords: frozenset[str]) -> None:
+                 stopwords: frozenset[str], second_chance: TermSet | None = None) -> None:
         self.categories = categories
         self.now = now
         self.severe = severe
@@ -45,6 +45,7 @@ class EmergencyCheck:
         self.raw_patterns = raw_patterns
         self.common = common
         self.stopwords = stopwords
+        self.second_chance = second_chance or TermSet(None)
 
     @classmethod
     def from_data(cls, normalise: Callable[[str], str], stopwords: frozenset[str] = frozenset(),
@@ -75,14 +76,25 @@ class EmergencyCheck:
             return TermSet.build(data.get(key) or [], normalise)
 
         return cls(categories, terms("now"), terms("severe"), terms("blockers"), terms("legal"),
-                   alone, raw_patterns, common, stopwords)
+                   alone, raw_patterns, common, stopwords, terms("second_chance"))
+
+    def _blocked(self, padded: str) -> bool:
+        if self.severe.search(padded):
+            return False
+        return bool(self.legal.search(padded)
+                    or (self.blockers.search(padded) and not self.now.search(padded)))
+
+    def second_look(self, normalised: str) -> Escalation | None:
+        """For a question nothing else can answer: a danger word and no blocker escalates."""
+        padded = pad(normalised)
+        if self.second_chance.search(padded) and not self._blocked(padded):
+            by_name = {c.name: c for c in self.categories}
+            return self._escalation(by_name.get("help", self.categories[-1]), name="danger_word")
+        return None
 
     def check(self, raw: str, normalised: str) -> Escalation | None:
         padded = pad(normalised)
-        severe = self.severe.search(padded)
-        blocked = not severe and (
-            self.legal.search(padded)
-            or (self.blockers.search(padded) and not self.now.search(padded)))
+        blocked = self._blocked(padded)
         for category in self.categories:
             if blocked and category.data.get("blockable", True):
                 continue

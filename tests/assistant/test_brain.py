@@ -170,3 +170,22 @@ def test_explain_shows_the_reasoning_and_logs_nothing() -> None:
     assert brain.explain("gaji kapolres")["refusal"] == "salary"
     assert brain.explain("harga tiket kereta")["decision"] == "fallback"
     assert seen == []
+
+
+@pytest.mark.parametrize(
+    ("question", "action"),
+    [
+        ("tetangga saya luka kena pisau", "escalate"),          # no rule places it; harm word
+        ("tetangga saya luka kena pisau kemarin, visum dimana", "fallback"),  # blocked: past
+        ("harga pisau dapur", "fallback"),                       # a weapon noun is not harm
+        ("jadwal kereta api", "fallback"),                       # "api" is not a harm word
+        ("tolong info jadwal kereta", "fallback"),               # polite "tolong"
+        ("hati hati copet di pasar", "fallback"),                # a warning, not an event
+    ],
+)
+def test_second_look_for_harm_words_only_when_nothing_else_fits(fixture_brain, question,
+                                                                action) -> None:
+    reply = fixture_brain.ask(question)
+    assert reply.action == action, (question, reply.category)
+    if action == "escalate":
+        assert reply.category == "danger_word" and "110" in reply.text
