@@ -256,3 +256,35 @@ def test_api_errors_are_json(hub_server):
     assert response.status_code == 404 and response.json()["error"] == "not_found"
     response = requests.delete(f"{hub_server.base}/api/v1/reports", timeout=10)
     assert response.status_code == 405 and "error" in response.json()
+
+
+def test_concurrent_duplicates_and_collisions_give_exactly_one_report(hub_server):
+    """Many connections at once (the group commit's batches): one 201 per id, repeats 200,
+    a ticket collision refused without harming the reports written with it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    hub = hub_server
+    _unit, token = hub.add_unit()
+    same = report_body()
+    distinct = [report_body() for _ in range(20)]
+    collision = report_body(ticket=distinct[0]["ticket"])
+    jobs = [same] * 10 + distinct + [collision]
+
+    def send(body):
+        with requests.Session() as http:
+            return http.post(f"{hub.base}/api/v1/reports", json=body, timeout=30,
+                             headers={"Authorization": f"Bearer {token}"})
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        results = list(pool.map(send, jobs))
+    same_codes = sorted(r.status_code for r in results[:10])
+    assert same_codes == [200] * 9 + [201]
+    assert {r.json()["id"] for r in results[:10]} == {same["id"]}
+    distinct_codes = [r.status_code for r in results[10:30]]
+    last = results[30]
+    # whichever of the two with the same ticket came second is refused; the other is stored
+    assert sorted([distinct_codes[0], last.status_code]) == [201, 409]
+    assert distinct_codes[1:] == [201] * 19
+    for body in distinct[1:] + [same]:
+        again = send(body)
+        assert again.status_code == 200
