@@ -120,13 +120,15 @@ class KioskBus:
         cmd = AssistantCommand(command="stop", session=session, lang=lang)
         self.link.publish(topics.assistant_command(self.unit, self.root), cmd.to_json(), qos=0)
 
-    def alert(self) -> tuple[Alert, bool]:
-        """Publish a Darurat alert (QoS 1: queued and sent on reconnect if the link is down).
+    def alert(self, source: str = "kiosk_darurat", text: str = "") -> tuple[Alert, bool]:
+        """Publish an alert (QoS 1: queued and sent on reconnect if the link is down).
 
-        Returns the alert and whether the broker link was up when it was sent.
+        `source` is "kiosk_darurat" (the Darurat screen) or "assistant" (a typed question
+        the brain escalated; `text` is the question). Returns the alert and whether the
+        broker link was up when it was sent.
         """
         alert = Alert(id=str(uuid.uuid4()), unit=self.unit, posko=self.posko_name,
-                      source="kiosk_darurat")
+                      source=source, text=text[:2000])
         was_connected = self.connected
         self.link.publish(topics.alert(self.unit, self.root), alert.to_json(), qos=1)
         return alert, was_connected

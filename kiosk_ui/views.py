@@ -160,8 +160,27 @@ def api_tanya() -> Response:
     except Exception:
         current_app.logger.exception("assistant failed on a question")
         return jsonify(available=True, error="failed", message=texts("tanya.error")), 500
-    return jsonify(available=True, question=question, reply=reply,
-                   note=texts("tanya.escalated") if reply and reply.get("action") == "escalate" else "")
+    note, warn, alert_id = "", "", ""
+    if reply and reply.get("action") == "escalate":
+        # The brain tells the resident officers are being notified: make it true.
+        alert_id = _escalate(question)
+        note, warn = (texts("tanya.escalated"), "") if alert_id else ("", texts("tanya.escalate_failed"))
+    return jsonify(available=True, question=question, reply=reply, note=note, warn=warn,
+                   alert_id=alert_id)
+
+
+def _escalate(question: str) -> str:
+    """Publish the escalated question as an alert; its id, or "" when it could not go out."""
+    bus = kiosk().bus
+    if bus is None:
+        return ""
+    try:
+        alert, connected = bus.alert(source="assistant", text=question)
+    except Exception:
+        current_app.logger.exception("escalation alert could not be published")
+        return ""
+    current_app.logger.warning("tanya: escalated question published as alert %s", alert.id)
+    return alert.id if connected else ""
 
 
 @bp.post("/api/listen")

@@ -5,6 +5,7 @@
   var $ = function (id) { return document.getElementById(id); };
   var lang = window.PoskoKiosk.lang;
   var session = null;
+  var alertId = null;
 
   function escapeHtml(s) {
     return String(s).replace(/[&<>"']/g, function (c) {
@@ -37,8 +38,9 @@
     $("intro").hidden = true;
   }
 
-  function renderReply(reply, note) {
+  function renderReply(reply, note, warn) {
     var html = reply.html || markup(reply.text);
+    if (warn) html = "<p class='notice warn' data-test='warn'>" + escapeHtml(warn) + "</p>" + html;
     var extra = "";
     if (note) extra += "<p class='notice'>" + escapeHtml(note) + "</p>";
     if (reply.sources && reply.sources.length) {
@@ -63,7 +65,8 @@
                           body: JSON.stringify({ q: q, lang: lang }) })
       .then(function (r) { return r.json(); })
       .then(function (d) {
-        if (d.reply) renderReply(d.reply, d.note);
+        alertId = d.alert_id || null;
+        if (d.reply) renderReply(d.reply, d.note, d.warn);
         else showAnswer("<p class='notice'>" + escapeHtml(d.message || T.error) + "</p>");
       })
       .catch(function () { showAnswer("<p class='notice'>" + escapeHtml(T.error) + "</p>"); });
@@ -107,6 +110,16 @@
       else if (ev.type === "answer") renderReply(ev.reply || {}, ev.reply && ev.reply.action === "escalate" ? T.escalated : "");
       else if (ev.type === "error") { micState(false); showAnswer("<p class='notice'>" + escapeHtml(ev.text || T.error) + "</p>"); }
       if (ev.type === "done" || ev.type === "error" || ev.type === "answer") micState(false);
+    });
+    es.addEventListener("ack", function (e) {
+      var d = JSON.parse(e.data);
+      if (!alertId || d.alert_id !== alertId) return;
+      alertId = null;
+      var p = document.createElement("p");
+      p.className = "notice acked";
+      p.dataset.test = "acked";
+      p.textContent = T.acked;
+      $("answer").appendChild(p);
     });
     window.addEventListener("pagehide", function () { es.close(); });
   }

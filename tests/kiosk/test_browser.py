@@ -391,3 +391,29 @@ def test_disk_full_shows_a_clear_error_and_no_ticket(serve_kiosk, tiny_fs, new_p
     check_screen(page, artifacts, "lapor-disk-penuh", allowed_console=("status of 507",))
     box = kiosk.kiosk.outbox
     assert box.list() == [] and list(box.photo_dir.iterdir()) == []
+
+
+def test_a_typed_emergency_question_alerts_the_officers(serve_kiosk, broker, mqtt_client, topic_prefix,
+                                                        new_page, artifacts) -> None:
+    unit = "kiosk-escalate-1"
+    kiosk = serve_kiosk(env={"POSKO_MQTT_PORT": str(broker.port), "POSKO_MQTT_TOPIC_ROOT": topic_prefix,
+                             "POSKO_POSKO_UNIT_ID": unit}, START_MQTT=True, START_BRAIN=True)
+    kiosk.kiosk.brain.wait(60)
+    if kiosk.kiosk.brain.status != "ready":
+        pytest.skip(f"the assistant brain is not available in this build: {kiosk.kiosk.brain.error}")
+    assert kiosk.kiosk.bus.link.wait_connected(5)
+    officer = mqtt_client()
+    officer.subscribe(topics.alert(unit, topic_prefix))
+    question = "Tolong, ada kecelakaan di depan, orangnya berdarah!"
+    page = new_page(800, 480)
+    page.goto(kiosk.url + "/tanya")
+    page.fill('[data-test="question"]', question)
+    page.click('[data-test="ask"]')
+    alert = Alert.from_json(officer.expect(5).payload)
+    assert (alert.source, alert.text, alert.unit) == ("assistant", question, unit)
+    page.wait_for_selector('[data-test="answer"] .notice')
+    assert "110" in page.text_content('[data-test="answer"]')
+    assert page.locator('[data-test="warn"]').count() == 0
+    officer.publish(topics.alert_ack(unit, topic_prefix), AlertAck(alert.id, "Bripka Aziz").to_json())
+    page.wait_for_selector('[data-test="acked"]', timeout=5000)
+    check_screen(page, artifacts, "tanya-darurat")

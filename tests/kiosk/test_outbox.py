@@ -198,3 +198,15 @@ def test_maintainer_commands_list_show_retry_purge(tmp_path, state_dir) -> None:
     assert result.exit_code == 0 and "purged 1" in result.output
     assert [i.id for i in box.list()] == [parked.id]
     assert runner.invoke(outbox_cli, ["purge"]).exit_code != 0  # --synced is required
+
+
+def test_an_escalated_question_without_a_broker_link_warns_instead_of_pretending(tmp_path) -> None:
+    app = create_app({"SETTINGS": make_settings(tmp_path), "START_BRAIN": True})
+    handle = app.extensions["kiosk"].brain
+    handle.wait(60)
+    if handle.status != "ready":
+        pytest.skip(f"the assistant brain is not available in this build: {handle.error}")
+    answer = app.test_client().post("/api/tanya", json={"q": "tolong ada kecelakaan orangnya berdarah",
+                                                        "lang": "id"}).get_json()
+    assert answer["reply"]["action"] == "escalate"
+    assert answer["note"] == "" and "110" in answer["warn"] and "belum terkirim" in answer["warn"]
