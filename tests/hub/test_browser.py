@@ -94,9 +94,23 @@ def test_report_arrives_live_and_script_is_escaped(sqlite_hub, people, unit, new
 
 def test_triage_changes_state_with_audit(sqlite_hub, people, unit, new_page, artifacts):
     hub = sqlite_hub
-    body = send(hub, unit[1])
+    import hashlib
+    import io
+
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGB", (480, 320), (40, 90, 160))
+    ImageDraw.Draw(img).rectangle((60, 60, 420, 260), fill=(230, 200, 40))
+    jpeg = io.BytesIO()
+    img.save(jpeg, "JPEG")
+    sha = hashlib.sha256(jpeg.getvalue()).hexdigest()
+    body = send(hub, unit[1], photos=[sha])
+    stored = requests.put(f"{hub.base}/api/v1/photos/{sha}", data=jpeg.getvalue(), timeout=10,
+                          headers={"Authorization": f"Bearer {unit[1]}"})
+    assert stored.status_code == 201
     page = login(new_page, hub, people["operator"], f"/laporan/{body['id']}")
     page.goto(f"{hub.base}/laporan/{body['id']}")
+    assert page.evaluate("document.querySelector('.photos img').naturalWidth") == 480
     assert page.inner_text("#report-state") == "Baru"
     page.click('button[data-state="diverifikasi"]')
     page.wait_for_selector("#report-state >> text=Diverifikasi")
