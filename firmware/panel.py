@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections.abc import Callable
 
 from posko.settings.unit import UnitSettings
@@ -118,7 +119,10 @@ def build_panel(settings: UnitSettings, **callbacks) -> Panel | NoPanel:
         return NoPanel()
     install_pin_factory(settings.pin_factory)
     try:
-        return Panel(settings, **callbacks)
+        with warnings.catch_warnings():
+            # gpiozero warns once per back end it tries; the outcome is logged below.
+            warnings.simplefilter("ignore")
+            return Panel(settings, **callbacks)
     except Exception as exc:  # gpiozero raises many kinds when no GPIO chip exists
         log.warning("no GPIO panel (%s: %s); buttons and LEDs are off. Use [unit] pin_factory = "
                     "'mock' on a laptop", exc.__class__.__name__, exc)

@@ -164,7 +164,8 @@ class VoiceComponent:
         self._request_heartbeat()
         self._watch = threading.Thread(target=self._watch_devices, name="device-watch", daemon=True)
         self._watch.start()
-        if s.voice.warm_on_start and cache is not None and synth is not None and hasattr(brain, "spoken_answers"):
+        if (s.voice.warm_on_start and cache is not None and synth is not None and speaker is not None
+                and hasattr(brain, "spoken_answers")):
             threading.Thread(target=self._warm, args=(brain, synth, cache), name="voice-warm",
                              daemon=True).start()
         log.info("voice assistant ready: asr=%s tts=%s mic=%s speaker=%s",

@@ -116,6 +116,8 @@ class SpeechCache:
                     self.put(speech, lang, synth.rate_hz, pcm)
                     made += 1
                 except Exception as exc:  # one bad answer must not stop the warm-up
+                    if cancel is not None and cancel.is_set():
+                        continue  # shutting down: the synthesiser was stopped with us
                     log.warning("could not synthesise %r: %s", speech[:60], exc)
                     failed += 1
             if progress is not None:

@@ -128,17 +128,19 @@ class EspeakSynth:
         self.voice_id = f"espeak-ng:{self.voice_name}:{hashlib.sha256(version.encode()).hexdigest()[:12]}"
         return self
 
-    def _wav(self, text: str) -> bytes:
+    def _wav(self, text: str, voice: str = "") -> bytes:
         try:
-            out = subprocess.run([self.binary, "-v", self.voice_name, "--stdout", text],
+            out = subprocess.run([self.binary, "-v", voice or self.voice_name, "--stdout", text],
                                  capture_output=True, timeout=60, check=True)
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
             raise VoiceError("tts-failed", f"espeak-ng failed: {exc}") from exc
         return out.stdout
 
     def synthesize(self, text: str, lang: str = "id") -> Iterator[bytes]:
+        # espeak-ng has an English voice too: English answers are not read with Indonesian rules.
+        voice = "en" if lang == "en" else self.voice_name
         for sentence in speech_units(speakable(text, lang)):
-            data = self._wav(sentence)
+            data = self._wav(sentence, voice)
             with wave.open(io.BytesIO(_fix_stream_wav(data))) as w:
                 pcm = w.readframes(w.getnframes())
             if pcm:

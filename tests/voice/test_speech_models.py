@@ -123,6 +123,10 @@ def test_espeak_fallback_is_used_and_announced_when_no_piper_voice(tmp_path, cap
     audio = np.frombuffer(b"".join(synth.synthesize("Selamat pagi. Apa kabar?")), dtype="<i2")
     assert len(audio) > synth.rate_hz * 0.5 and np.abs(audio).max() > 1000
     assert load_synthesizer(None, fallback="none") is None
+    # English answers are read by espeak-ng's English voice, not with Indonesian rules.
+    english = b"".join(synth.synthesize("The office opens at eight.", "en"))
+    indonesian_rules = b"".join(synth.synthesize("The office opens at eight.", "id"))
+    assert english and english != indonesian_rules
 
 
 def test_cache_hits_and_is_invalidated_by_kb_version_and_voice(tiny_synth, tiny_voice, tmp_path) -> None:
