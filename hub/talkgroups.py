@@ -35,8 +35,8 @@ from sqlalchemy import DateTime, ForeignKey, String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.acl import render_acl
-from gateway.errors import RecordingError
-from gateway.messages import FloorRequest
+from gateway.errors import BadFloorMessage, RecordingError
+from gateway.messages import FloorRequest, FloorState
 from gateway.recorder import list_recordings, resolve_folder, safe_recording_path
 from hub.auth import requires_role
 from hub.db import Base, get_db
@@ -71,15 +71,29 @@ class TalkGroupMember(Base):
 
 _link: MqttLink | None = None
 _link_lock = threading.Lock()
+_floor_states: dict[str, FloorState] = {}  # group -> the arbiter's latest (retained) state
+_states_seen = threading.Event()
 
 
 def _mqtt(settings) -> MqttLink:
-    """One publishing link per worker, started on first use (QoS 1 waits for reconnects)."""
+    """One link per worker, started on first use: publishes floor requests (QoS 1 waits
+    for reconnects) and follows every group's retained floor state for the page."""
     global _link
     with _link_lock:
         if _link is None:
-            _link = MqttLink(settings.mqtt, client_id=None).start()
+            _link = MqttLink(settings.mqtt, client_id=None)
+            _link.subscribe(f"{settings.mqtt.topic_root}/tg/+/floor/state", _on_floor_state, qos=1)
+            _link.start()
         return _link
+
+
+def _on_floor_state(topic: str, payload: bytes) -> None:
+    try:
+        state = FloorState.from_json(payload)
+    except BadFloorMessage:
+        return
+    _floor_states[state.group] = state
+    _states_seen.set()
 
 
 def members_map(db) -> dict[str, list[str]]:
@@ -122,8 +136,11 @@ def _page(error: str = "") -> str:
     for m in db.scalars(select(TalkGroupMember).order_by(TalkGroupMember.unit_id)):
         members.setdefault(m.group_id, []).append(m.unit_id)
     held = session.get("ptt_floor", {})
+    link = _mqtt(_settings())
+    if not _states_seen.is_set() and link.wait_connected(0.5):
+        _states_seen.wait(0.3)  # first page of this worker: the retained states arrive now
     return render_template("talkgroups/index.html", groups=groups, members=members, held=held,
-                           command_unit=_command_unit(), error=error)
+                           command_unit=_command_unit(), error=error, floor=dict(_floor_states))
 
 
 @bp.post("/grup-bicara/tambah")

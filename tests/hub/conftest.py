@@ -61,7 +61,7 @@ def hub_server(db_url: str, backend: str, broker, tmp_path_factory) -> Iterator[
         db_url=db_url, state_dir=tmp_path_factory.mktemp(f"hub-{backend}"), mqtt_port=broker.port,
         topic_root=f"test/{uuid.uuid4().hex[:8]}/posko/v1",
         extra_env={"POSKO_HUB_PHOTO_MAX_BYTES": "2000000", "POSKO_HUB_TICKET_FAIL_LIMIT": "5",
-                   "POSKO_HUB_ENROL_FAIL_LIMIT": "1000"},
+                   "POSKO_HUB_ENROL_FAIL_LIMIT": "1000", "POSKO_HUB_PAGE_SIZE": "5"},
     ).start()
     try:
         yield hub

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
 import os
@@ -288,3 +289,29 @@ def test_concurrent_duplicates_and_collisions_give_exactly_one_report(hub_server
     for body in distinct[1:] + [same]:
         again = send(body)
         assert again.status_code == 200
+
+
+def test_dashboard_forms_need_csrf_and_queue_filters_and_pages(hub_server):
+    hub = hub_server
+    unit_id, token = hub.add_unit()
+    officer = Officer(hub, *hub.add_user("operator"))
+    body = report_body(category="bencana")
+    assert post(hub, token, body).status_code == 201
+    for _ in range(5):
+        assert post(hub, token, report_body(category="gangguan")).status_code == 201
+    # a logged-in officer without the form's CSRF token is refused, and nothing changes
+    forged = officer.http.post(f"{hub.base}/laporan/{body['id']}/status", data={"state": "diverifikasi"},
+                               timeout=10)
+    assert forged.status_code == 400
+    assert 'id="report-state">Baru' in officer.get(f"/laporan/{body['id']}").text
+
+    page = officer.get(f"/laporan?unit={unit_id}&category=bencana").text
+    assert page.count("data-report-id=") == 1 and body["id"] in page
+    assert officer.get(f"/laporan?unit={unit_id}&state=selesai").text.count("data-report-id=") == 0
+    wib_today = dt.datetime.now(dt.timezone(dt.timedelta(hours=7))).date().isoformat()
+    dated = officer.get(f"/laporan?unit={unit_id}&dari={wib_today}&sampai={wib_today}").text
+    assert "Halaman 1 dari 2" in dated and dated.count("data-report-id=") == 5  # page size 5 here
+    assert officer.get(f"/laporan?unit={unit_id}&sampai=2000-01-01").text.count("data-report-id=") == 0
+    second = officer.get(f"/laporan?unit={unit_id}&page=2").text
+    assert "Halaman 2 dari 2" in second and second.count("data-report-id=") == 1
+    assert officer.get(f"/laporan?unit={unit_id}&page=99").text.count("data-report-id=") == 1
