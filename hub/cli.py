@@ -52,7 +52,6 @@ def serve(workers: int | None, bind: str | None, no_migrate: bool, no_ingest: bo
     from hub.db import database_url, make_engine
     from hub.migrate import upgrade
     from hub.secrets_store import ensure_secrets
-    from posko.procs import _die_with_parent
 
     settings = load_settings()
     if not no_migrate:
@@ -83,18 +82,59 @@ def serve(workers: int | None, bind: str | None, no_migrate: bool, no_ingest: bo
 
     ingest = None
     if settings.hub.mqtt_ingest and not no_ingest:
-        ingest = subprocess.Popen([sys.executable, "-m", "posko", "hub", "ingest"],
-                                  preexec_fn=_die_with_parent)
+        ingest = IngestSupervisor().start()
     click.echo(f"hub serving on http://{address}/ ({options['workers']} workers)", err=True)
     try:
         HubApplication().run()
     finally:
-        if ingest is not None and ingest.poll() is None:
-            ingest.terminate()
+        if ingest is not None:
+            ingest.stop()
+
+
+class IngestSupervisor:
+    """Keeps the one `posko hub ingest` child running beside gunicorn; restarts it if it dies.
+
+    The child gets PR_SET_PDEATHSIG, so it also ends if this process is killed outright.
+    """
+
+    def __init__(self, restart_delay_s: float = 2.0) -> None:
+        import threading
+
+        self.restart_delay_s = restart_delay_s
+        self.proc: subprocess.Popen | None = None
+        self.restarts = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="ingest-supervisor", daemon=True)
+
+    def _spawn(self) -> None:
+        from posko.procs import _die_with_parent
+
+        self.proc = subprocess.Popen([sys.executable, "-m", "posko", "hub", "ingest"],
+                                     preexec_fn=_die_with_parent)
+
+    def start(self) -> IngestSupervisor:
+        self._spawn()
+        self._thread.start()
+        return self
+
+    def _watch(self) -> None:
+        while not self._stop.wait(1.0):
+            # gunicorn's master may reap the child itself; poll() then reports it gone too.
+            if self.proc is not None and self.proc.poll() is not None:
+                click.echo(f"hub: MQTT ingest exited ({self.proc.returncode}); restarting", err=True)
+                if self._stop.wait(self.restart_delay_s):
+                    return
+                self.restarts += 1
+                self._spawn()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
             try:
-                ingest.wait(5)
+                self.proc.wait(5)
             except subprocess.TimeoutExpired:
-                ingest.kill()
+                self.proc.kill()
 
 
 @hub.command("ingest", hidden=True)

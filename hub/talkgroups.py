@@ -69,31 +69,36 @@ class TalkGroupMember(Base):
     added_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
-_link: MqttLink | None = None
-_link_lock = threading.Lock()
-_floor_states: dict[str, FloorState] = {}  # group -> the arbiter's latest (retained) state
-_states_seen = threading.Event()
+class _Broker:
+    """One link per worker and broker: publishes floor requests (QoS 1 waits for
+    reconnects) and follows every group's retained floor state for the page."""
+
+    def __init__(self, settings) -> None:
+        self.states: dict[str, FloorState] = {}
+        self.seen = threading.Event()
+        self.link = MqttLink(settings.mqtt, client_id=None)
+        self.link.subscribe(f"{settings.mqtt.topic_root}/tg/+/floor/state", self._on_state, qos=1)
+        self.link.start()
+
+    def _on_state(self, topic: str, payload: bytes) -> None:
+        try:
+            state = FloorState.from_json(payload)
+        except BadFloorMessage:
+            return
+        self.states[state.group] = state
+        self.seen.set()
 
 
-def _mqtt(settings) -> MqttLink:
-    """One link per worker, started on first use: publishes floor requests (QoS 1 waits
-    for reconnects) and follows every group's retained floor state for the page."""
-    global _link
-    with _link_lock:
-        if _link is None:
-            _link = MqttLink(settings.mqtt, client_id=None)
-            _link.subscribe(f"{settings.mqtt.topic_root}/tg/+/floor/state", _on_floor_state, qos=1)
-            _link.start()
-        return _link
+_brokers: dict[tuple[str, int, str], _Broker] = {}
+_brokers_lock = threading.Lock()
 
 
-def _on_floor_state(topic: str, payload: bytes) -> None:
-    try:
-        state = FloorState.from_json(payload)
-    except BadFloorMessage:
-        return
-    _floor_states[state.group] = state
-    _states_seen.set()
+def _broker(settings) -> _Broker:
+    key = (settings.mqtt.host, settings.mqtt.port, settings.mqtt.topic_root)
+    with _brokers_lock:
+        if key not in _brokers:
+            _brokers[key] = _Broker(settings)
+        return _brokers[key]
 
 
 def members_map(db) -> dict[str, list[str]]:
@@ -136,11 +141,11 @@ def _page(error: str = "") -> str:
     for m in db.scalars(select(TalkGroupMember).order_by(TalkGroupMember.unit_id)):
         members.setdefault(m.group_id, []).append(m.unit_id)
     held = session.get("ptt_floor", {})
-    link = _mqtt(_settings())
-    if not _states_seen.is_set() and link.wait_connected(0.5):
-        _states_seen.wait(0.3)  # first page of this worker: the retained states arrive now
+    broker = _broker(_settings())
+    if not broker.seen.is_set() and broker.link.wait_connected(0.5):
+        broker.seen.wait(0.3)  # first page of this worker: the retained states arrive now
     return render_template("talkgroups/index.html", groups=groups, members=members, held=held,
-                           command_unit=_command_unit(), error=error, floor=dict(_floor_states))
+                           command_unit=_command_unit(), error=error, floor=dict(broker.states))
 
 
 @bp.post("/grup-bicara/tambah")
@@ -205,7 +210,7 @@ def _floor(group_id: str, action: str) -> None:
     settings = _settings()
     req = FloorRequest(action=action, spurt=spurt, priority="command")
     topic = topics.tg_floor_request(group_id, _command_unit(), settings.mqtt.topic_root)
-    _mqtt(settings).publish(topic, req.to_json(), qos=1)
+    _broker(settings).link.publish(topic, req.to_json(), qos=1)
 
 
 @bp.post("/grup-bicara/<group_id>/ambil-alih")

@@ -111,3 +111,31 @@ def test_live_stream_carries_reports_and_alerts(hub_server, mqtt_client):
                     break
     report = [data for kind, data in events if kind == "report" and data["id"] == body["id"]][0]
     assert report["description"] == "<b>tebal</b>" and "phone" not in json.dumps(report)
+
+
+def test_killed_ingest_is_restarted_and_alerts_keep_arriving(hub_server, mqtt_client):
+    import os
+    import signal
+    import subprocess
+
+    hub = hub_server
+    officer = Officer(hub, *hub.add_user("operator"))
+    unit_id, _token = hub.add_unit()
+
+    def ingest_pids() -> list[int]:
+        out = subprocess.run(["pgrep", "-g", str(hub.proc.pid), "-f", "posko hub ingest"],
+                             capture_output=True, text=True).stdout
+        return [int(p) for p in out.split()]
+
+    before = ingest_pids()
+    assert len(before) == 1  # exactly one subscriber, however many workers
+    os.kill(before[0], signal.SIGKILL)
+    after = wait_until(lambda: [p for p in ingest_pids() if p not in before], timeout=15)
+    assert len(after) == 1
+    alert = Alert(id=str(uuid.uuid4()), unit=unit_id, posko="Posko Uji", source="panic_button")
+
+    def listed() -> bool:
+        mqtt_client().publish(topics.alert(unit_id, hub.topic_root), alert.to_json(), qos=1)
+        return alert.id in officer.get("/peringatan").text
+
+    wait_until(listed, timeout=15, interval=1.0)
