@@ -42,6 +42,7 @@
     $("next").hidden = name === "review" || name === "photo" || (name === "category" && !state.category);
     $("submit").hidden = name !== "review";
     $("finish").hidden = true;
+    $("retry").hidden = true;
     if (name === "photo") startCamera();
     if (name === "review") fillReview();
   }
@@ -169,7 +170,9 @@
     $("next").hidden = true;
     $("submit").hidden = true;
     $("finish").hidden = false;
+    $("retry").hidden = false; /* what was typed is still here: after the officer helps, send again */
   }
+  $("retry").addEventListener("click", function () { goto(STEPS.indexOf("review")); });
 
   $("submit").addEventListener("click", function () {
     if (state.sending) return;

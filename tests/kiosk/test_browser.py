@@ -391,6 +391,13 @@ def test_disk_full_shows_a_clear_error_and_no_ticket(serve_kiosk, tiny_fs, new_p
     check_screen(page, artifacts, "lapor-disk-penuh", allowed_console=("status of 507",))
     box = kiosk.kiosk.outbox
     assert box.list() == [] and list(box.photo_dir.iterdir()) == []
+    (tiny_fs / "filler").unlink()  # an officer frees space; the resident sends again
+    page.click('[data-test="retry"]')
+    visible(page, "step-review")
+    page.click('[data-test="submit"]')
+    visible(page, "step-done")
+    assert TICKET_RE.match(page.text_content('[data-test="ticket"]'))
+    assert len(box.list()) == 1 and len(box.list()[0].photos) == 1
 
 
 def test_a_typed_emergency_question_alerts_the_officers(serve_kiosk, broker, mqtt_client, topic_prefix,
