@@ -118,7 +118,9 @@ def test_command_center_takes_the_floor_from_the_dashboard(hub_app, net) -> None
     assert arb.status()["groups"]["batang-kota"] == "command-center"
     dewi.client.press()
     assert dewi.busy.wait(2)
-    assert "Lepas saluran" in sup.get("/grup-bicara").get_data(as_text=True)
+    page = sup.get("/grup-bicara").get_data(as_text=True)
+    assert "Lepas saluran" in page
+    assert wait_until(lambda: '<b class="mono">command-center</b>' in sup.get("/grup-bicara").get_data(as_text=True), 3)
     sup.post("/grup-bicara/batang-kota/lepas")
     assert wait_until(lambda: arb.status()["groups"]["batang-kota"] == "", 3)
 
