@@ -415,9 +415,10 @@ class TalkGroupClient:
         self.hooks.talker(state.holder or None)
 
     def _on_audio(self, topic: str, payload: bytes) -> None:
-        unit = topic.rsplit("/", 1)[-1]
-        if unit == self.unit:
-            return
+        levels = topic.rsplit("/", 3)  # [..., group, "audio", unit]
+        unit = levels[-1]
+        if unit == self.unit or len(levels) < 4 or levels[-3] != self.group:
+            return  # our own echo, or a straggler of the group we just left
         try:
             frame = Frame.from_bytes(payload)
         except BadFrame:
