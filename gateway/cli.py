@@ -111,8 +111,15 @@ def ptt(group: str | None, unit: str | None, send_file: Path | None, record_dir:
         trace_file: Path | None, verbose: bool) -> None:
     """Push-to-talk from a terminal: hold SPACE (or toggle with Enter), or --send a WAV file."""
     from gateway.terminal import run_terminal_client
+    from posko import topics
 
     settings = load_settings()
+    for name, value, kind in (("--group", group, "group"), ("--unit", unit, "unit")):
+        try:
+            if value is not None:
+                topics.check_id(kind, value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint=name) from None
     _logging(settings, verbose)
     code = run_terminal_client(
         settings, texts=_texts(settings.posko.language), group=group or settings.ptt.group,

@@ -77,6 +77,12 @@ def run_terminal_client(settings: Settings, *, texts: dict[str, str], group: str
         sys.stdout.flush()
 
     params = CodecParams(frame_ms=settings.ptt.frame_ms, bitrate_bps=settings.ptt.bitrate_bps)
+    if send_file is not None:
+        try:  # a wrong file is said at once, not after the floor was granted
+            WavSource(send_file, params.samples).close()
+        except AudioDeviceError as exc:
+            click.echo(f"posko ptt: {exc}", err=True)
+            return 2
     device: PyAudioDevice | None = None
     sink = NullSink()
     if speaker or send_file is None:
