@@ -162,10 +162,14 @@ class Outbox:
             self._keeper.execute("SELECT COUNT(*) FROM outbox").fetchone()
 
     @classmethod
-    def open(cls, folder: Path) -> Outbox:
-        """Open (creating if needed) and remove what an interrupted save left behind."""
+    def open(cls, folder: Path, sweep_min_age_s: float = 30.0) -> Outbox:
+        """Open (creating if needed) and remove what an interrupted save left behind.
+
+        Files younger than `sweep_min_age_s` are spared: a process that is still shutting
+        down may be between writing a photo and committing its report.
+        """
         box = cls(folder)
-        box.sweep_orphans()
+        box.sweep_orphans(min_age_s=sweep_min_age_s)
         return box
 
     # -- connections -------------------------------------------------------------------

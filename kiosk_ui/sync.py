@@ -131,6 +131,7 @@ class SyncWorker:
         if now - self._last_purge >= 3600:
             self._last_purge = now
             purged = self.outbox.purge_synced(self.retention_days * 86400.0, now=now)
+            self.outbox.sweep_orphans(min_age_s=600)  # leftovers of a crash mid-save
             if purged:
                 log.info("sync: purged %d synced reports older than %s days", purged, self.retention_days)
         synced = 0

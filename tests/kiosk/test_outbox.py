@@ -6,6 +6,7 @@ import errno
 import io
 import os
 import random
+import time
 
 import pytest
 from click.testing import CliRunner
@@ -84,10 +85,17 @@ def test_open_sweeps_temporary_and_unreferenced_photos_but_keeps_real_ones(tmp_p
     box = Outbox.open(tmp_path / "o")
     photo = prepare_photo(png())
     box.submit(REPORT, [photo])
-    (box.photo_dir / ("a" * 64 + ".jpg")).write_bytes(b"orphan from a crash before the commit")
-    (box.photo_dir / ("b" * 64 + ".123.abcdef.tmp")).write_bytes(b"half a photo")
+    orphan = box.photo_dir / ("a" * 64 + ".jpg")
+    orphan.write_bytes(b"orphan from a crash before the commit")
+    half = box.photo_dir / ("b" * 64 + ".123.abcdef.tmp")
+    half.write_bytes(b"half a photo")
+    young = box.photo_dir / ("c" * 64 + ".jpg")
+    young.write_bytes(b"another process may be about to commit this one")
+    old = time.time() - 120
+    for path in (orphan, half, box.photo_path(photo.sha256)):
+        os.utime(path, (old, old))
     Outbox.open(tmp_path / "o")
-    assert files(box.photo_dir) == [f"{photo.sha256}.jpg"]
+    assert files(box.photo_dir) == sorted([f"{photo.sha256}.jpg", young.name])
 
 
 def test_stats_count_pending_parked_and_oldest_age(tmp_path, state_dir) -> None:
