@@ -173,7 +173,11 @@ class SyncWorker:
                 decision = policy.classify_status(answer.status, answer.message())
                 if decision.verdict is Verdict.DONE:
                     data = answer.data if isinstance(answer.data, dict) else {}
-                    missing = [m for m in data.get("missing_photos", []) if isinstance(m, str)]
+                    listed = data.get("missing_photos")
+                    if isinstance(listed, list):
+                        missing = [m for m in listed if isinstance(m, str)]
+                    else:  # no list in the answer: upload them all (a repeat is a no-op)
+                        missing = [p["sha256"] for p in item.photos]
                     self.outbox.mark_posted(item.id, str(data.get("state", "")), missing)
                     item = self.outbox.get(item.id)
                 else:
