@@ -93,8 +93,12 @@ def worker(args: argparse.Namespace) -> None:
     events: list[tuple[str, dict]] = []
     lock = threading.Lock()
     clients, talkers = [], []
+    raw = []
     for spec in filter(None, args.units.split(",")):
         unit, group, role = spec.split("@")
+        if role == "r":
+            raw.append(_raw_listener(mqtt, unit, group, plays, lock))
+            continue
 
         def trace(event: str, _u=unit, **f) -> None:
             with lock:
@@ -117,6 +121,8 @@ def worker(args: argparse.Namespace) -> None:
     while time.monotonic() < deadline and not all(
             link.connected.is_set() and c.status()["arbiter_online"] for c, link in clients):
         time.sleep(0.05)
+    while time.monotonic() < deadline and not all(r.ready.is_set() for r in raw):
+        time.sleep(0.05)
     print("ready", flush=True)
     cpu0, wall0 = time.process_time(), time.monotonic()
     while (line := sys.stdin.readline().strip()) not in ("stop", ""):
@@ -136,8 +142,44 @@ def worker(args: argparse.Namespace) -> None:
     for client, link in clients:
         client.stop()
         link.stop()
-    Path(args.out).write_text(json.dumps({"plays": plays, "events": events, "cpu_s": cpu,
-                                          "wall_s": wall, "listeners": len(clients) - len(talkers)}))
+    for r in raw:
+        r.client.loop_stop()
+        r.client.disconnect()
+    Path(args.out).write_text(json.dumps({"plays": plays, "events": events, "cpu_s": cpu, "wall_s": wall,
+                                          "listeners": len(clients) - len(talkers) + len(raw)}))
+
+
+class _Raw:
+    def __init__(self, client, ready) -> None:
+        self.client, self.ready = client, ready
+
+
+def _raw_listener(mqtt: MqttSettings, unit: str, group: str, plays: list, lock: threading.Lock) -> _Raw:
+    """A bare MQTT subscriber that notes when each frame arrives: the broker's fan-out
+    alone, without a listener's decoding and jitter buffer."""
+    import paho.mqtt.client as paho
+
+    from gateway.packet import Frame
+
+    ready = threading.Event()
+    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"bench-raw-{unit}")
+
+    def on_message(c, u, msg) -> None:
+        now = time.time()
+        try:
+            frame = Frame.from_bytes(msg.payload)
+        except ValueError:
+            return
+        if frame.payload:
+            with lock:
+                plays.append((unit, frame.spurt, frame.seq, now, "play"))
+
+    client.on_connect = lambda c, u, f, rc, p: (c.subscribe(topics.group_audio(group, mqtt.topic_root), 0),
+                                               ready.set())
+    client.on_message = on_message
+    client.connect(mqtt.host, mqtt.port, keepalive=30)
+    client.loop_start()
+    return _Raw(client, ready)
 
 
 # --- the scenarios -------------------------------------------------------------------
@@ -165,7 +207,8 @@ def run_scenario(name: str, port: int, groups: int, listeners_per_group: int, se
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     spurt_s = 1.0
     spurts = max(1, int(seconds / (spurt_s + 0.4)))
-    listeners = [f"l{g}x{i}@g{g}@l" for g in range(groups) for i in range(listeners_per_group)]
+    role = "r" if name.endswith("raw") else "l"
+    listeners = [f"l{g}x{i}@g{g}@{role}" for g in range(groups) for i in range(listeners_per_group)]
     talkers = [f"t{g}@g{g}@t" for g in range(groups)]
     nproc = max(1, min(max_procs, len(listeners)))
     procs = [spawn(port, root, listeners[i::nproc], tmp / name / f"l{i}.json", spurts, spurt_s)
@@ -241,6 +284,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="1 talker, 10 listeners only (< 60 s)")
     ap.add_argument("--seconds", type=float, default=0.0, help="talking time per scenario")
     ap.add_argument("--max-procs", type=int, default=20, help="listener worker processes at most")
+    ap.add_argument("--only", action="append", default=[], help="run only this scenario (repeatable)")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--root", default="", help=argparse.SUPPRESS)
@@ -253,8 +297,13 @@ def main() -> None:
         worker(args)
         return
     seconds = args.seconds or (12.0 if args.quick else 10.0)
+    # "1x200raw": the same 200 listeners as bare subscribers (arrival time, no decoding):
+    # what the broker's fan-out costs, apart from 200 full listeners simulated on this host.
     plan = [("1x10", 1, 10)] if args.quick else [("1x1", 1, 1), ("1x10", 1, 10), ("1x50", 1, 50),
-                                                  ("1x200", 1, 200), ("20groups", 20, 1)]
+                                                  ("1x200", 1, 200), ("1x200raw", 1, 200),
+                                                  ("20groups", 20, 1)]
+    if args.only:
+        plan = [p for p in plan if p[0] in args.only]
     started = time.monotonic()
     all_figures = []
     with tempfile.TemporaryDirectory(prefix="posko-bench-") as tmpname:
@@ -266,17 +315,18 @@ def main() -> None:
                 fig = run_scenario(name, broker.port, groups, per_group, seconds, args.max_procs, tmp)
                 all_figures.append(fig)
                 print(f"{name:>9}: grant p50/p95/p99 {fig['grant_ms_p50']}/{fig['grant_ms_p95']}/"
-                      f"{fig['grant_ms_p99']} ms | mouth-to-ear p50/p95/p99 {fig['m2e_ms_p50']}/"
+                      f"{fig['grant_ms_p99']} ms | {'capture-to-arrival' if name.endswith('raw') else 'mouth-to-ear'} p50/p95/p99 {fig['m2e_ms_p50']}/"
                       f"{fig['m2e_ms_p95']}/{fig['m2e_ms_p99']} ms | {fig['kbps_per_talker']} kbit/s "
                       f"({fig['kbps_per_talker_with_mqtt']} with MQTT framing) | CPU/listener "
                       f"{fig['cpu_pct_per_listener']} % | delivered {fig['delivery']}", flush=True)
         finally:
             broker.stop()
-    headline = next(f for f in all_figures if f["scenario"] == "1x10")
+    headline = next((f for f in all_figures if f["scenario"] == "1x10"), all_figures[0])
+    full = [f for f in all_figures if not f["scenario"].endswith("raw")]
     summary = {
         "bench": "ptt", "quick": args.quick, "cpus": os.cpu_count(),
-        "grant_ms_p95": max(f["grant_ms_p95"] for f in all_figures),
-        "m2e_ms_p95": max(f["m2e_ms_p95"] for f in all_figures),
+        "grant_ms_p95": max(f["grant_ms_p95"] for f in full),
+        "m2e_ms_p95": max(f["m2e_ms_p95"] for f in full),
         "kbps_per_talker": headline["kbps_per_talker"],
         "kbps_per_talker_with_mqtt": headline["kbps_per_talker_with_mqtt"],
         "goals_met": None, "seconds": round(time.monotonic() - started, 1),
