@@ -237,6 +237,7 @@ def test_cek_laporan_online_then_offline_shows_last_known_state(serve_kiosk, int
     assert not page.console_errors
 
 
+@pytest.mark.broker
 def test_darurat_publishes_an_alert_and_shows_the_officers_ack(serve_kiosk, broker, mqtt_client, topic_prefix,
                                                                new_page, artifacts) -> None:
     unit = "kiosk-darurat-1"
@@ -268,6 +269,7 @@ def test_darurat_publishes_an_alert_and_shows_the_officers_ack(serve_kiosk, brok
     check_screen(page, artifacts, "darurat-diterima")
 
 
+@pytest.mark.broker
 def test_tanya_mic_publishes_listen_and_shows_transcript_and_answer(serve_kiosk, broker, mqtt_client,
                                                                     topic_prefix, new_page, artifacts) -> None:
     unit = "kiosk-tanya-1"
@@ -400,6 +402,7 @@ def test_disk_full_shows_a_clear_error_and_no_ticket(serve_kiosk, tiny_fs, new_p
     assert len(box.list()) == 1 and len(box.list()[0].photos) == 1
 
 
+@pytest.mark.broker
 def test_a_typed_emergency_question_alerts_the_officers(serve_kiosk, broker, mqtt_client, topic_prefix,
                                                         new_page, artifacts) -> None:
     unit = "kiosk-escalate-1"
