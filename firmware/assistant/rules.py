@@ -1,7 +1,7 @@
 """Keyword rules over normalised questions, shared by the safety filter and the emergency check.
 
-A term is a word, a prefix (`gaji*`), a phrase (`damai di tempat`) or `#number` (any
-number); terms are normalised
+A term is a word (also with -nya/-ku/-mu: "anak" matches "anaknya"), a prefix (`gaji*`), a
+phrase (`damai di tempat`) or `#number` (any number); terms are normalised
 with the same normaliser as questions, so data may be written in any spelling. A group is a
 list of terms (any one matches). A rule is a list of groups that must all match, each at a
 different place in the question, so "pacar" cannot count both as the relationship word and
@@ -38,7 +38,13 @@ class TermSet:
             if not text:
                 continue
             body = re.escape(text)
-            parts.append(f" {body}" + (r"[a-z0-9]*(?= )" if prefix else "(?= )"))
+            if prefix:
+                parts.append(f" {body}[a-z0-9]*(?= )")
+            elif len(text.rsplit(" ", 1)[-1]) >= 3 and not text[-1].isdigit():
+                # Possessive endings belong to the word: "korbannya", "anakku", "rumahmu".
+                parts.append(f" {body}(?:nya|ku|mu)?(?= )")
+            else:
+                parts.append(f" {body}(?= )")
         if not parts:
             return cls(None)
         # Longest first, so a phrase wins over its first word when spans matter.

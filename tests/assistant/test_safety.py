@@ -119,6 +119,8 @@ def test_terms_match_whole_words_prefixes_and_distinct_places() -> None:
     assert x.matches(" pacar kapolres ")
     assert not x.matches(" pacar saya ")  # one word cannot fill two groups
     assert y.matches(" gajinya berapa ") and not y.matches(" bagaji ")
+    (z,) = build_categories({"categories": {"z": {"rules": [[["anak"]]]}}}, "t.yaml", n)
+    assert z.matches(" anaknya hilang ") and z.matches(" anakku ") and not z.matches(" anakan ")
 
 
 def test_malformed_rules_name_the_file_and_field() -> None:
