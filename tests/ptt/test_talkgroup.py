@@ -42,6 +42,13 @@ def test_talker_is_heard_second_presser_gets_busy_and_spurt_is_recorded(net) -> 
         assert listener.client.counters.spurts_heard == 1
         assert listener.sink.audible() >= 45  # ~1 s of tone (+ roger/busy tones)
     assert dewi.client.counters.spurts_heard == 0
+    # The tones people hear: go-ahead for the talker, busy for the second presser, roger
+    # for the listeners once the talker let go.
+    step = len(dewi.sink.frames[0])
+    assert tones.go_ahead()[:step] in dewi.sink.frames
+    assert tones.busy()[:step] in ojol.sink.frames
+    assert wait_until(lambda: tones.roger()[:step] in pos2.sink.frames, 2)
+    assert tones.roger()[:step] not in dewi.sink.frames
     assert wait_until(lambda: arb.status()["recordings"] == 1, 4)
     files = list((net.tmp / "recordings").rglob("*.opus"))
     assert len(files) == 1 and "dewi" in files[0].name
