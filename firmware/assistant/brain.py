@@ -1,7 +1,7 @@
 """The assistant brain: normalise -> emergency check -> safety filter -> retrieve -> decide.
 
 Deciding a fallback takes one more look for danger words (`second_chance` in
-emergency.yaml): a question the KB cannot answer that mentions "maling", "darah", "api"...
+emergency.yaml): a question the KB cannot answer that mentions "maling", "darah", "pingsan"
 without a blocker is escalated rather than answered with "saya belum tahu".
 
 Pure Python, no audio or hardware: typed and spoken questions go through the same `ask()`.
