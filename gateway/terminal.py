@@ -32,7 +32,7 @@ from posko.mqtt import MqttLink, Will
 
 log = logging.getLogger(__name__)
 
-HOLD_GAP_S = 0.6  # longer than a terminal's initial auto-repeat delay (typically 0.25-0.5 s)
+HOLD_GAP_S = 0.8  # longer than the initial auto-repeat delay (console 0.25 s, X11 0.66 s)
 
 
 class SpurtFiles:
