@@ -155,3 +155,41 @@ def test_posko_ptt_send_and_record(net, mqtt_settings, tmp_path) -> None:
     length = float(subprocess.run(["soxi", "-D", str(files[0])], capture_output=True, text=True).stdout)
     assert 1.3 < length < 1.8
     Path(files[0]).unlink()
+
+
+def test_posko_ptt_hold_space_to_talk(net, mqtt_settings, tmp_path) -> None:
+    """The terminal client on a real TTY: SPACE held (auto-repeat) talks from the microphone."""
+    import os
+    import pty
+
+    net.arbiter()
+    listener = net.unit("pos-2")
+    box = SoundSandbox(tmp_path / "sound-laptop")
+    box.feed(speech_raw("Tes satu dua tiga"))
+    trace = tmp_path / "laptop.jsonl"
+    master, slave = pty.openpty()
+    env = box.env(POSKO_MQTT_PORT=str(mqtt_settings.port), POSKO_MQTT_TOPIC_ROOT=mqtt_settings.topic_root,
+                  POSKO_POSKO_STATE_DIR=str(tmp_path / "var"))
+    proc = subprocess.Popen([sys.executable, "-m", "posko", "ptt", "--unit", "laptop", "--no-speaker",
+                             "--listen", "12", "--trace", str(trace)],
+                            stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    os.close(slave)
+    try:
+        assert wait_until(lambda: trace.exists() and "playout_start" in trace.read_text(), 20)
+        time.sleep(0.5)
+        for _ in range(40):  # ~2 s of a held key: the terminal repeats it every 50 ms
+            os.write(master, b" ")
+            time.sleep(0.05)
+        assert wait_until(lambda: '"tx_end"' in trace.read_text(), 5)
+        assert wait_until(lambda: listener.client.counters.spurts_heard == 1, 3)
+        os.write(master, b"q")
+        out, _ = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+        os.close(master)
+    events = [json.loads(line) for line in trace.read_text().splitlines()]
+    sent = [e for e in events if e["event"] == "tx"]
+    assert 60 <= len(sent) <= 250  # for as long as the key was held (~2 s + the 0.8 s release gap)
+    assert next(e for e in events if e["event"] == "tx_end")["reason"] == "release"
+    assert b"Silakan bicara" in out
+    assert listener.sink.audible() > 30  # the microphone's speech reached the listener
