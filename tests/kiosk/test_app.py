@@ -69,3 +69,22 @@ def test_tanya_says_the_assistant_is_unavailable_when_the_brain_cannot_load(tmp_
     assert response.status_code == 503
     body = response.get_json()
     assert body["available"] is False and "110" in body["message"] and "reply" not in body
+
+
+def test_darurat_without_a_broker_link_says_so_and_tells_to_call_110(tmp_path) -> None:
+    from posko.broker import free_port
+
+    settings = make_settings(tmp_path, POSKO_MQTT_PORT=str(free_port()))  # no broker there
+    app = create_app({"SETTINGS": settings, "START_MQTT": True})
+    try:
+        body = app.test_client().post("/api/darurat").get_json()
+        assert body["ok"] is True and body["sent"] is False and body["alert_id"]
+        assert "terputus" in body["message"] and "110" in body["message"]
+    finally:
+        app.extensions["kiosk"].stop()
+
+
+def test_darurat_without_mqtt_in_this_process_fails_clearly(tmp_path) -> None:
+    app = create_app({"SETTINGS": make_settings(tmp_path)})
+    response = app.test_client().post("/api/darurat")
+    assert response.status_code == 503 and "110" in response.get_json()["message"]
