@@ -15,9 +15,14 @@ from tests.assistant.conftest import FIXTURE_KB
 pytestmark = pytest.mark.timeout(60)
 
 
+# The installed `posko` console script, as a person or a tool outside Posko runs it.
+POSKO = Path(sys.executable).with_name("posko")
+
+
 def _posko(*args: str, stdin: str = "", env: dict | None = None) -> subprocess.CompletedProcess:
-    code = "from posko.cli import main; main()"
-    return subprocess.run([sys.executable, "-c", code, *args], input=stdin, text=True,
+    command = [str(POSKO)] if POSKO.exists() else [
+        sys.executable, "-c", "from posko.cli import main; main()"]
+    return subprocess.run([*command, *args], input=stdin, text=True,
                           capture_output=True, env=env or os.environ.copy(), timeout=50,
                           cwd=Path(__file__).resolve().parents[2])
 
