@@ -14,7 +14,9 @@ import pytest
 from gateway.arbiter import Arbiter
 from gateway.client import Hooks, TalkGroupClient
 from gateway.codec import CodecParams
-from posko.mqtt import MqttLink
+from posko import topics
+from posko.messages import Heartbeat
+from posko.mqtt import MqttLink, Will
 from posko.settings.core import MqttSettings
 from posko.settings.ptt import PttSettings
 
@@ -120,12 +122,16 @@ class Net:
 
     def unit(self, name: str, source: Callable[[], object] | None = None, *, group: str | None = None,
              priority: str | None = None, ptt: PttSettings | None = None, mqtt: MqttSettings | None = None,
-             wait_arbiter: bool = True) -> Unit:
+             wait_arbiter: bool = True, will: bool = False) -> Unit:
         events: list[tuple[str, dict]] = []
         cuts: list[str] = []
         busy = threading.Event()
         sink = RecordingSink()
-        link = MqttLink(mqtt or self.mqtt, f"{name}-{id(events)}", reconnect_max_s=1.0)
+        settings = mqtt or self.mqtt
+        # As the unit agent does: the broker says "offline" for a unit that vanishes.
+        last_will = Will(topics.unit_status(name, settings.topic_root), Heartbeat.offline(name),
+                         qos=1, retain=True) if will else None
+        link = MqttLink(settings, f"{name}-{id(events)}", will=last_will)
         hooks = Hooks(trace=lambda e, **f: events.append((e, f)), cut=cuts.append, busy=busy.set)
         client = TalkGroupClient(link, name, ptt or self.ptt,
                                  source_factory=source or (lambda: ListSource(tone_frames(1.0))),
