@@ -102,3 +102,17 @@ def test_explain_prints_scores(state_dir: Path) -> None:
     assert "normalised:  harga tiket kereta" in result.stdout
     assert "decision:    fallback" in result.stdout
     assert not (state_dir / "assistant" / "unanswered.jsonl").exists()
+
+
+def test_json_mode_matches_the_api_over_the_whole_dev_set(state_dir: Path, shipped_brain) -> None:
+    """One process answers hundreds of lines, each exactly as the Python API does."""
+    from tests.assistant.evaluation import load_devset
+
+    questions = [item.q.replace("\n", " ") for item in load_devset()]
+    result = _posko("ask", "--json", "--no-log", stdin="\n".join(questions) + "\n")
+    assert result.returncode == 0, result.stderr
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(out) == len(questions) >= 300
+    for question, obj in zip(questions, out, strict=True):
+        reply = shipped_brain.ask(question)
+        assert (obj["action"], obj["entry"]) == (reply.action, reply.entry), question
