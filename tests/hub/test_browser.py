@@ -80,7 +80,7 @@ def test_report_arrives_live_and_script_is_escaped(sqlite_hub, people, unit, new
     page.wait_for_function("document.body.dataset.live === 'connected'")
     body = send(hub, unit[1], description="<script>window.pwned = 1</script> motor hilang",
                 location={"text": "Parkiran <b>Pasar</b>"})
-    row = page.wait_for_selector(f'tr[data-report-id="{body["id"]}"]', timeout=5000)
+    row = page.wait_for_selector(f'tr[data-report-id="{body["id"]}"]', timeout=10000)
     assert "<script>window.pwned = 1</script>" in row.inner_text()
     assert page.evaluate("window.pwned") is None
     assert page.locator("#toasts .toast").count() >= 1
@@ -174,7 +174,7 @@ def test_alert_live_on_every_dashboard_until_acknowledged(sqlite_hub, people, un
     mqtt_client().publish(topics.alert(unit_id, hub.topic_root), alert.to_json(), qos=1)
     selector = f'.alert-card[data-alert-id="{alert.id}"]'
     for page in (first, second):
-        card = page.wait_for_selector(selector, timeout=5000)
+        card = page.wait_for_selector(selector, timeout=10000)
         assert "orangnya berdarah" in card.inner_text() and "<img src=x" in card.inner_text()
         assert page.evaluate("document.body.dataset.alarm") == "on"
         page.wait_for_function("Number(document.body.dataset.alarmBeeps || 0) >= 1")
@@ -183,9 +183,9 @@ def test_alert_live_on_every_dashboard_until_acknowledged(sqlite_hub, people, un
     assert second.is_visible(selector)  # it stays until someone acknowledges it
     first.click(f"{selector} button.ack")
     for page in (first, second):
-        page.wait_for_selector(selector, state="detached", timeout=5000)
+        page.wait_for_selector(selector, state="detached", timeout=10000)
         assert page.evaluate("document.body.dataset.alarm") == "off"
-    ack = AlertAck.from_json(listener.expect(timeout=5).payload)
+    ack = AlertAck.from_json(listener.expect(timeout=10).payload)
     assert ack.alert_id == alert.id and people["operator"][0] in ack.officer
     first.goto(hub.base + "/peringatan")
     assert people["operator"][0] in first.inner_text(f'#alert-log tr[data-alert-id="{alert.id}"]')

@@ -77,7 +77,7 @@ def test_alert_listed_then_acknowledged_with_ack_on_mqtt(hub_server, mqtt_client
 
     ack = officer.post(f"/peringatan/{alert.id}/terima", headers={"Accept": "application/json"})
     assert ack.status_code == 200 and ack.json()["first"] is True
-    message = listener.expect(timeout=5)
+    message = listener.expect(timeout=10)
     received = AlertAck.from_json(message.payload)
     assert received.alert_id == alert.id and received.officer.startswith("Bripka operator-")
     assert message.qos == 1
