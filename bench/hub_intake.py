@@ -211,7 +211,9 @@ def main() -> None:
     args.photo_reports = 20 if args.quick else 100
     print(f"hub intake bench: {args.reports} JSON reports, {args.photo_reports} reports with a photo, "
           f"{args.threads} client threads, {args.workers} gunicorn workers, {os.cpu_count()} CPUs")
-    figures: dict = {"quick": args.quick, "threads": args.threads, "workers": args.workers}
+    # Other programs on the machine change these figures a lot; say how busy it was.
+    figures: dict = {"quick": args.quick, "threads": args.threads, "workers": args.workers,
+                     "loadavg_1m_at_start": round(os.getloadavg()[0], 2)}
     figures.update(bench_backend("sqlite", None, args))
     if args.no_postgres:
         figures["postgresql"] = "skipped (--no-postgres)"
@@ -228,6 +230,7 @@ def main() -> None:
                 admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
                 admin.close()
     figures["goal_reports_per_s_sqlite"] = 300
+    figures["loadavg_1m_at_end"] = round(os.getloadavg()[0], 2)
     print(json.dumps(figures))
 
 
