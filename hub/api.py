@@ -29,7 +29,13 @@ OPENAPI_FILE = Path(__file__).resolve().parent / "data" / "openapi.yaml"
 
 def error(status: int, code: str, msg: Any, fields: dict[str, str] | None = None,
           headers: dict[str, str] | None = None) -> Response:
-    body: dict[str, Any] = {"error": code, "message": msg}
+    """A JSON error; msg may be {"id": …, "en": …} (words a resident reads): then `message`
+    is the Indonesian text and `message_en` the English one."""
+    body: dict[str, Any] = {"error": code}
+    if isinstance(msg, dict):
+        body["message"], body["message_en"] = msg["id"], msg["en"]
+    else:
+        body["message"] = msg
     if fields:
         body["fields"] = fields
     response = jsonify(body)

@@ -76,8 +76,9 @@ def write_report(session: Session, unit: Unit, clean: CleanReport, digest: str) 
     if existing is not None:
         return _repeat(session, existing, unit, digest)
     if clean.reporter_phone and phone_is_blocked(session, clean.reporter_phone):
+        text = message("phone_blocked")
         return 403, {"error": "phone_blocked", "fields": {"reporter.phone": "is blocked"},
-                     "message": message("phone_blocked")}
+                     "message": text["id"], "message_en": text["en"]}
     try:
         with session.begin_nested():
             _insert_report(session, unit, clean, digest)

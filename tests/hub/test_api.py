@@ -136,7 +136,8 @@ def test_blocked_phone_after_three_pranks(hub_server):
         assert done.status_code == 303
     refused = post(hub, token, report_body(reporter={"phone": phone.replace("0813", "+62 813")}))
     assert refused.status_code == 403
-    assert refused.json()["error"] == "phone_blocked" and "Bapak/Ibu" in refused.json()["message"]["id"]
+    assert refused.json()["error"] == "phone_blocked" and "Bapak/Ibu" in refused.json()["message"]
+    assert "phone number" in refused.json()["message_en"]
 
     listing = requests.get(f"{hub.base}/api/v1/blocked-phones", headers={"Authorization": f"Bearer {token}"},
                            timeout=10).json()
