@@ -131,7 +131,7 @@ class VoicePipeline:
                 stream = self._listen(session, result)
             if start <= Stage.TRANSCRIBE:
                 stage = Stage.TRANSCRIBE
-                transcript = stream.finish() if stream is not None else None
+                transcript = stream.finish() if stream is not None else None  # waits for Vosk's backlog
                 if transcript is None or not transcript.text.strip():
                     raise VoiceError("no-text", "nothing was understood")
                 text = transcript.text
@@ -188,33 +188,35 @@ class VoicePipeline:
             except (AudioDeviceError, PlaybackStopped) as exc:
                 log.warning("chime not played: %s", exc)
         segmenter = Segmenter(self.vad, self.is_speech)
-        stream = self.recognizer.stream()
-        self.mic.open()
-        self._emit(EventType.MIC_OPEN, session, Stage.LISTEN,
-                   device=getattr(getattr(self.mic, "device", None), "name", ""),
-                   device_rate_hz=getattr(self.mic, "device_rate_hz", self.vad.rate_hz))
-        frames = 0
-        while True:
-            if self.stop.is_set():
-                result.stopped = True
-                raise VoiceError("stopped", "listening was stopped")
-            step = segmenter.push(self.mic.read_frame())
-            if step.kind == "timeout":
-                raise VoiceError("no-speech", "nobody spoke")
-            if step.kind == "wait":
-                continue
-            if step.kind == "start":
-                self._emit(EventType.SPEECH_START, session, Stage.LISTEN)
-            frames += 1
-            partial = stream.accept(step.audio, self.vad.rate_hz) if step.audio else None
-            if partial:
-                self._emit(EventType.PARTIAL, session, Stage.LISTEN, text=partial)
-            if step.kind == "end":
-                result.speech_end_mono = time.monotonic()
-                self._close_mic(session)
-                self._emit(EventType.SPEECH_END, session, Stage.LISTEN, reason=step.reason,
-                           audio_s=round(stream.audio_s, 2))
-                return stream
+        feeder = _AsrFeeder(self.recognizer.stream(), self.vad.rate_hz,
+                            lambda text: self._emit(EventType.PARTIAL, session, Stage.LISTEN, text=text))
+        try:
+            self.mic.open()
+            self._emit(EventType.MIC_OPEN, session, Stage.LISTEN,
+                       device=getattr(getattr(self.mic, "device", None), "name", ""),
+                       device_rate_hz=getattr(self.mic, "device_rate_hz", self.vad.rate_hz))
+            while True:
+                if self.stop.is_set():
+                    result.stopped = True
+                    raise VoiceError("stopped", "listening was stopped")
+                step = segmenter.push(self.mic.read_frame())
+                if step.kind == "timeout":
+                    raise VoiceError("no-speech", "nobody spoke")
+                if step.kind == "wait":
+                    continue
+                if step.kind == "start":
+                    self._emit(EventType.SPEECH_START, session, Stage.LISTEN)
+                if step.audio:
+                    feeder.feed(step.audio)
+                if step.kind == "end":
+                    result.speech_end_mono = time.monotonic()
+                    self._close_mic(session)
+                    self._emit(EventType.SPEECH_END, session, Stage.LISTEN, reason=step.reason,
+                               audio_s=round(feeder.fed_s, 2))
+                    return feeder
+        except BaseException:
+            feeder.abandon()
+            raise
 
     def _close_mic(self, session: str) -> None:
         if self.mic is not None and self.mic.is_open:
@@ -301,3 +303,51 @@ def make_chime(rate_hz: int = 16000, seconds: float = 0.18) -> bytes:
     tone = np.where(t < seconds / 2, np.sin(2 * np.pi * 880 * t), np.sin(2 * np.pi * 1320 * t))
     envelope = np.minimum(1.0, np.minimum(t, seconds - t) / 0.01)
     return (tone * envelope * 0.3 * 32767).astype("<i2").tobytes()
+
+
+class _AsrFeeder:
+    """Feeds a Vosk stream on its own thread, so capture and VAD never wait for the decoder.
+
+    On a slow unit Vosk may fall behind real time for a moment; the audio then queues here
+    (at most one utterance) instead of overflowing the sound card's buffer.
+    """
+
+    def __init__(self, stream, rate_hz: int, on_partial: Callable[[str], None]) -> None:
+        self.stream = stream
+        self.rate_hz = rate_hz
+        self.on_partial = on_partial
+        self.fed_s = 0.0
+        self._queue: queue.Queue = queue.Queue()
+        self._error: BaseException | None = None
+        self._abandoned = False
+        self._thread = threading.Thread(target=self._run, name="asr", daemon=True)
+        self._thread.start()
+
+    def feed(self, pcm: bytes) -> None:
+        self.fed_s += len(pcm) / 2 / self.rate_hz
+        self._queue.put(pcm)
+
+    def _run(self) -> None:
+        try:
+            while (pcm := self._queue.get()) is not None:
+                if self._abandoned:
+                    continue
+                partial = self.stream.accept(pcm, self.rate_hz)
+                if partial:
+                    self.on_partial(partial)
+        except BaseException as exc:  # handed to finish()
+            self._error = exc
+            while self._queue.get() is not None:
+                pass
+
+    def finish(self):
+        """The Transcript, after every queued frame has been decoded."""
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self.stream.finish()
+
+    def abandon(self) -> None:
+        self._abandoned = True
+        self._queue.put(None)

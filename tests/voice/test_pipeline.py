@@ -162,3 +162,37 @@ def test_every_error_code_has_a_screen_message_in_both_languages() -> None:
         assert code in voice_component._messages(), code
     assert voice_component.screen_message("no-speech", "id").startswith("Maaf, suara Bapak/Ibu")
     assert voice_component.screen_message("unknown-code", "en") == voice_component.screen_message("internal", "en")
+
+
+def test_capture_never_waits_for_a_slow_decoder(ko_recognizer, tiny_synth, korean_phrase_raw, tmp_path) -> None:
+    class SlowRecognizer:
+        """The real Korean model, but every frame costs the decoder 20 ms more."""
+
+        decoded_s = 0.0
+
+        def stream(self):
+            real = ko_recognizer.stream()
+            outer = self
+
+            class Slow:
+                def accept(self, pcm, rate_hz=16000):
+                    time.sleep(0.02)
+                    outer.decoded_s += len(pcm) / 2 / rate_hz
+                    return real.accept(pcm, rate_hz)
+
+                def finish(self):
+                    return real.finish()
+
+            return Slow()
+
+    pcm = silence(0.3) + korean_phrase_raw + silence(1.5)
+    pipe, _mic, _speaker, events, brain = make(ko_recognizer, tiny_synth, pcm, tmp_path)
+    pipe.recognizer = slow = SlowRecognizer()
+    result = pipe.run("slow")
+    end = next(e for e in events if e.type == EventType.SPEECH_END)
+    partials = [e for e in events if e.type == EventType.PARTIAL]
+    # The utterance ended (and the microphone closed) while Vosk was still decoding it ...
+    assert partials and partials[-1].mono > end.mono
+    # ... and nothing was lost: every second of the utterance reached the decoder.
+    assert slow.decoded_s == pytest.approx(end.data["audio_s"], abs=0.01) and slow.decoded_s > 1.5
+    assert any(ord(c) >= 0xAC00 for c in result.transcript)
