@@ -109,8 +109,10 @@ class IngestSupervisor:
     def _spawn(self) -> None:
         from posko.procs import _die_with_parent
 
+        # Its own session: a SIGTERM to our process group (Ctrl-C, `posko up` stopping) reaches
+        # gunicorn, whose exit then stops the child here, instead of looking like a crash.
         self.proc = subprocess.Popen([sys.executable, "-m", "posko", "hub", "ingest"],
-                                     preexec_fn=_die_with_parent)
+                                     preexec_fn=_die_with_parent, start_new_session=True)
 
     def start(self) -> IngestSupervisor:
         self._spawn()

@@ -123,7 +123,7 @@ def test_killed_ingest_is_restarted_and_alerts_keep_arriving(hub_server, mqtt_cl
     unit_id, _token = hub.add_unit()
 
     def ingest_pids() -> list[int]:
-        out = subprocess.run(["pgrep", "-g", str(hub.proc.pid), "-f", "posko hub ingest"],
+        out = subprocess.run(["pgrep", "-P", str(hub.proc.pid), "-f", "posko hub ingest"],
                              capture_output=True, text=True).stdout
         return [int(p) for p in out.split()]
 
