@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from firmware.audio.devices import AudioSystem
+from firmware.audio.devices import AudioSystem, sound_fingerprint
 from firmware.audio.streams import Microphone, Speaker
 from firmware.errors import AudioDeviceError, VoiceError
 from firmware.voice.pipeline import EventType, PipelineEvent, Stage, VoicePipeline, make_chime
@@ -39,6 +39,8 @@ from posko.messages import AssistantCommand, AssistantEvent, BadMessage
 log = logging.getLogger(__name__)
 
 _MESSAGES_FILE = Path(__file__).parent / "voice" / "messages.yaml"
+FORCED_RESCAN_S = 300.0  # sound devices are re-scanned at least this often even with no change seen
+MISSING_RESCAN_S = 30.0  # ... and this often while one is missing (a failing card may not change the fingerprint)
 
 
 @functools.cache
@@ -230,20 +232,27 @@ class VoiceComponent:
                 self.ctx.status_led.resolved(state.role)
 
     def _watch_devices(self) -> None:
-        """Look for missing devices often, for vanished ones now and then; never while busy."""
+        """Re-scan the sound devices when the system's sound setup changed; never while busy.
+
+        Re-initialising PortAudio costs CPU and (in ALSA) a little memory each time, so on
+        a unit that runs for months it is done only when the fingerprint of the sound setup
+        (cards, device nodes, ALSA configuration files) changes — a USB card plugged or
+        unplugged — and otherwise at most every FORCED_RESCAN_S as a safety net.
+        """
         s = self.ctx.settings.voice
-        next_check = time.monotonic()
-        while not self._stopping.wait(0.1):
-            if time.monotonic() < next_check:
-                continue
-            if self.pipeline is not None and self.pipeline.busy.locked():
+        last = sound_fingerprint()
+        scanned = time.monotonic()
+        while not self._stopping.wait(s.device_check_s):
+            now_fp = sound_fingerprint()
+            missing = any(st.present is False for st in (self.mic_state, self.speaker_state))
+            age = time.monotonic() - scanned
+            if now_fp == last and age < FORCED_RESCAN_S and not (missing and age >= MISSING_RESCAN_S):
                 continue
             with self._lock:
-                if self.busy:
-                    continue
+                if self.busy or (self.pipeline is not None and self.pipeline.busy.locked()):
+                    continue  # look again at the next tick
                 self._check_devices(refresh=True)
-            missing = any(st.present is False for st in (self.mic_state, self.speaker_state))
-            next_check = time.monotonic() + (s.device_check_s if missing else s.device_check_s * 5)
+            last, scanned = now_fp, time.monotonic()
 
     # -- commands ----------------------------------------------------------------
     def _on_command(self, topic: str, payload: bytes) -> None:

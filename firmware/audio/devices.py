@@ -11,6 +11,7 @@ import os
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from firmware.errors import AudioDeviceError
 
@@ -125,3 +126,27 @@ class AudioSystem:
             if self.supports(device, rate, output=output):
                 return rate
         raise AudioDeviceError(f"device {device.name!r} takes none of the usual sample rates")
+
+
+def sound_fingerprint() -> tuple:
+    """What changes when a sound card comes or goes, or ALSA's configuration is edited.
+
+    Cheap to compute (a few stat calls), so it can be polled every second: the card list
+    and /dev/snd nodes (USB hot-plug), and the mtimes of the ALSA configuration files.
+    """
+    parts: list[object] = []
+    try:
+        parts.append(Path("/proc/asound/cards").read_text())
+    except OSError:
+        parts.append(None)
+    try:
+        parts.append(tuple(sorted(os.listdir("/dev/snd"))))
+    except OSError:
+        parts.append(None)
+    for conf in (Path.home() / ".asoundrc", Path("/etc/asound.conf")):
+        try:
+            st = conf.stat()
+            parts.append((str(conf), st.st_mtime_ns, st.st_size))
+        except OSError:
+            parts.append((str(conf), None))
+    return tuple(parts)
