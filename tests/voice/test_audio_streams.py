@@ -107,3 +107,19 @@ print(json.dumps({"opens": speaker.opens, "seconds": seconds}))
     out = json.loads(r.stdout.strip().splitlines()[-1])
     assert out["opens"] == 2  # closed for the radio, reopened after
     assert abs(out["seconds"] - 1.0) < 0.01  # and nothing of the answer was lost
+
+
+def test_sound_fingerprint_changes_when_the_alsa_setup_changes(sound) -> None:
+    code = r"""
+import os, time
+from firmware.audio.devices import sound_fingerprint
+a = sound_fingerprint(); b = sound_fingerprint()
+rc = os.path.expanduser("~/.asoundrc")
+time.sleep(0.01)
+with open(rc, "a") as fh:
+    fh.write("# a USB card was added\n")
+c = sound_fingerprint()
+print(a == b, a != c)
+"""
+    r = sound.run_python(code)
+    assert r.stdout.split() == ["True", "True"], r.stderr[-2000:]
