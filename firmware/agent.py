@@ -223,6 +223,12 @@ class Agent:
             self._notify("WATCHDOG=1")
             self._wake.wait(min(1.0, max(0.05, next_beat - time.monotonic())))
 
+    def reload(self) -> None:
+        """SIGHUP: components that can reload (the voice's knowledge base) do so."""
+        for c in self.components:
+            if hasattr(c, "reload"):
+                threading.Thread(target=c.reload, name=f"reload-{c.name}", daemon=True).start()
+
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()

@@ -26,6 +26,8 @@ def unit() -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    # `systemctl reload posko-unit` after a new knowledge base was installed.
+    signal.signal(signal.SIGHUP, lambda signum, frame: agent.reload())
     click.echo(f"posko unit {settings.posko.unit_id}: broker {settings.mqtt.host}:{settings.mqtt.port}, "
                f"state {settings.state_dir}")
     agent.run()

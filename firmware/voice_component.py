@@ -27,6 +27,7 @@ from firmware.errors import AudioDeviceError, VoiceError
 from firmware.voice.pipeline import EventType, PipelineEvent, Stage, VoicePipeline, make_chime
 from firmware.voice.setup import (
     build_cache,
+    kb_vocabulary,
     load_brain_from_settings,
     load_recognizer,
     load_tts,
@@ -189,6 +190,36 @@ class VoiceComponent:
         log.info("speech cache %s: %d made, %d already there, %d failed in %.0f s", cache.generation,
                  counts["made"], counts["kept"], counts["failed"], time.monotonic() - started)
         self._request_heartbeat()
+
+    def reload(self) -> bool:
+        """Load the knowledge base again (after a new bundle was installed); True if it changed.
+
+        The new brain, its cache generation and grammar take over for the next question;
+        the cache is warmed again in the background. A broken new KB keeps the old one.
+        """
+        p = self.pipeline
+        if p is None or p.brain is None:
+            return False
+        s = self.ctx.settings
+        try:
+            brain = load_brain_from_settings(s)
+        except Exception as exc:
+            log.error("new knowledge base NOT loaded, keeping version %s: %s", p.brain.kb.version[:12], exc)
+            return False
+        if brain.kb.version == p.brain.kb.version:
+            log.info("knowledge base unchanged (%s)", brain.kb.version[:12])
+            return False
+        with self._lock:
+            p.brain = brain
+            p.cache = build_cache(s, brain, p.synth)
+            if p.recognizer is not None and s.voice.grammar_bias:
+                p.recognizer = p.recognizer.with_vocabulary(kb_vocabulary(brain))
+        log.info("knowledge base %s loaded", brain.kb.version[:12])
+        if s.voice.warm_on_start and p.cache is not None and p.speaker is not None:
+            threading.Thread(target=self._warm, args=(brain, p.synth, p.cache), name="voice-warm",
+                             daemon=True).start()
+        self._request_heartbeat()
+        return True
 
     def stop(self) -> None:
         self._stopping.set()
@@ -377,6 +408,8 @@ class VoiceComponent:
         p = self.pipeline
         models: dict[str, Any] = {}
         out: dict[str, Any] = {"ready": self.ready.is_set(), "error": self.load_error,
+                               "kb_version": (p.brain.kb.version[:12] if p is not None and p.brain is not None
+                                              and hasattr(p.brain, "kb") else ""),
                                "microphone": self.mic_state.status(),
                                "speaker": self.speaker_state.status(),
                                "runs": self.runs, "last_first_audio_s": round(self.last_latency_s, 3)}

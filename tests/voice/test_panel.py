@@ -297,3 +297,35 @@ def test_without_models_the_unit_says_so_and_falls_back_to_espeak(mock_pins, bro
         assert "FALLBACK" in caplog.text and "typed questions still work" in caplog.text
     finally:
         agent.shutdown()
+
+
+def test_reload_takes_a_new_knowledge_base_and_a_broken_one_is_refused(mock_pins, broker, topic_prefix,
+                                                                        tmp_path, tiny_synth) -> None:
+    import shutil
+    from pathlib import Path
+
+    import firmware.assistant
+
+    kb = tmp_path / "kb"
+    shutil.copytree(Path(firmware.assistant.__file__).parent / "kb", kb)
+    settings = settings_for(broker, topic_prefix, tmp_path / "var", POSKO_ASSISTANT_KB_DIR=str(kb),
+                            POSKO_VOICE_OUTPUT_DEVICE="")
+    voice = VoiceComponent(synth=tiny_synth)
+    agent = Agent(settings, components=[voice]).start()
+    try:
+        assert voice.ready.wait(60) and voice.pipeline is not None, voice.load_error
+        old_version, old_generation = voice.pipeline.brain.kb.version, voice.pipeline.cache.generation
+        assert voice.reload() is False  # nothing changed
+        entry = kb / "skck" / "skck-biaya.yaml"
+        entry.write_text(entry.read_text() + "\n# re-checked\n")  # any change makes a new version
+        text = entry.read_text()
+        assert voice.reload() is True
+        assert voice.pipeline.brain.kb.version != old_version
+        assert voice.pipeline.cache.generation != old_generation
+        assert agent.heartbeat().parts["voice"]["kb_version"] == voice.pipeline.brain.kb.version[:12]
+        entry.write_text("id: [broken")
+        kept = voice.pipeline.brain.kb.version
+        assert voice.reload() is False and voice.pipeline.brain.kb.version == kept
+        entry.write_text(text)
+    finally:
+        agent.shutdown()
