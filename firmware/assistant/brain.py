@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from firmware.assistant.data import load_data
-from firmware.assistant.emergency import EmergencyCheck
+from firmware.assistant.emergency import EmergencyCheck, examples_kb
 from firmware.assistant.errors import KbError
 from firmware.assistant.kb import LANGS, KnowledgeBase, load_kb
 from firmware.assistant.normalise import Normaliser
@@ -32,6 +32,7 @@ SUGGESTION_FLOOR = 0.12  # fallback suggestions below this score would only conf
 # Longer input is cut: no resident's question is this long, and it bounds the work per ask.
 MAX_QUESTION_CHARS = 500
 EMERGENCY_ENTRY = "darurat-nomor"
+EXAMPLE_THRESHOLD = 0.2  # resemblance to emergency.yaml examples that escalates (dev set: no false alarm)
 _ENGLISH_HINT = re.compile(r"\b(how|what|where|when|is|are|do|does|can|my|the|i)\b", re.I)
 
 
@@ -74,7 +75,9 @@ class Brain:
                 self.normaliser.learn(self.normaliser.tokens(question))
         self.emergency = EmergencyCheck.from_data(self.normaliser, self.normaliser.stopwords)
         self.safety = SafetyFilter.from_data(self.normaliser)
-        self.retriever = Retriever(kb, self.normaliser, Stemmer.from_data(data.get("stem")))
+        stemmer = Stemmer.from_data(data.get("stem"))
+        self.retriever = Retriever(kb, self.normaliser, stemmer)
+        self.emergency_examples = Retriever(examples_kb(), self.normaliser, stemmer)
         self.replies = load_data("replies")
         _check_replies(self.replies)
 
@@ -105,7 +108,18 @@ class Brain:
             return Reply("refuse", text, speech, None, 1.0, category=refusal.category,
                          lang=lang, normalised=normalised)
         hits = self.retriever.search(normalised)
-        if hits and hits[0].score >= self.min_confidence:
+        best_score = hits[0].score if hits else 0.0
+        # Last look for danger: the question resembles a cry for help more than any KB entry.
+        like = self.emergency_examples.search(normalised, limit=1)
+        if (like and like[0].score >= EXAMPLE_THRESHOLD and like[0].score > best_score
+                and not self.emergency.blocked(normalised)):
+            escalation = self.emergency.escalation_for(like[0].entry.id)
+            text, speech = escalation.say(lang)
+            return Reply("escalate", text, speech, None, 1.0,
+                         suggestions=self._titles((EMERGENCY_ENTRY,), lang),
+                         category=f"like:{escalation.category}", lang=lang,
+                         normalised=normalised)
+        if hits and best_score >= self.min_confidence:
             best = hits[0]
             entry = best.entry
             return Reply("answer", entry.text("answer", lang), entry.text("speech", lang),

@@ -7,6 +7,7 @@ unless a `now` word says the danger is present.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from typing import Any
 
 from firmware.assistant.data import load_data
 from firmware.assistant.errors import KbError
+from firmware.assistant.kb import Entry, KnowledgeBase
 from firmware.assistant.rules import Category, TermSet, build_categories, pad
 
 
@@ -84,6 +86,15 @@ class EmergencyCheck:
         return bool(self.legal.search(padded)
                     or (self.blockers.search(padded) and not self.now.search(padded)))
 
+    def blocked(self, normalised: str) -> bool:
+        """True when the question is about the past, a procedure or the law (and no one is
+        said to be hurt)."""
+        return self._blocked(pad(normalised))
+
+    def escalation_for(self, category: str) -> Escalation:
+        by_name = {c.name: c for c in self.categories}
+        return self._escalation(by_name.get(category, self.categories[-1]), name=category)
+
     def second_look(self, normalised: str) -> Escalation | None:
         """For a question nothing else can answer: a danger word and no blocker escalates."""
         padded = pad(normalised)
@@ -119,3 +130,18 @@ class EmergencyCheck:
         speech = {lang: f"{self.common['speech'][lang].strip()} {spec['speech'][lang].strip()}"
                   for lang in ("id", "en")}
         return Escalation(name or category.name, text, speech)
+
+
+def examples_kb(data: dict[str, Any] | None = None) -> KnowledgeBase:
+    """The `examples` of emergency.yaml as a small KB (one pseudo-entry per category), so the
+    retriever can say how much a question resembles a cry for help."""
+    data = load_data("emergency") if data is None else data
+    entries = {}
+    for name, examples in (data.get("examples") or {}).items():
+        if not isinstance(examples, list) or not all(isinstance(e, str) for e in examples):
+            raise KbError([f"emergency.yaml: examples.{name}: must be a list of sentences"])
+        entries[str(name)] = Entry(
+            id=str(name), topic="darurat", title={"id": str(name), "en": str(name)},
+            questions=tuple(examples), answer={"id": "", "en": ""}, speech={"id": "", "en": ""},
+            sources=(), checked=dt.date(2026, 1, 1))
+    return KnowledgeBase(entries=entries, version="", root="emergency.yaml")

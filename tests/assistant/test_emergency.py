@@ -82,3 +82,39 @@ def test_every_category_speech_fits_with_the_common_part(check) -> None:
         escalation = e._escalation(category)
         for lang in ("id", "en"):
             assert len(escalation.say(lang)[1].split()) <= 25, (category.name, lang)
+
+
+def test_examples_index_ranks_the_right_category(fixture_brain) -> None:
+    index = fixture_brain.emergency_examples
+    assert set(index.kb.entries) >= {"accident", "fire", "violence", "missing_child", "flood",
+                                     "unconscious", "drowning", "help"}
+    for question, category in [("motor nyungsep ke parit pengendaranya tidak bangun", "accident"),
+                               ("gudang sebelah apinya membesar", "fire"),
+                               ("teman saya tenggelam di waduk", "drowning")]:
+        hits = index.search(fixture_brain.normalise(question), limit=1)
+        assert hits and hits[0].entry.id == category, (question, hits)
+
+
+def test_a_question_like_an_example_escalates_when_no_rule_fires(fixture_brain) -> None:
+    reply = fixture_brain.ask("pak ada motor nyungsep ke parit pengendaranya gak bangun")
+    assert reply.action == "escalate"
+    blocked = fixture_brain.ask("kemarin motor nyungsep ke parit, klaim asuransi gimana")
+    assert blocked.action != "escalate"
+
+
+def test_examples_are_not_copied_from_the_dev_set(fixture_brain) -> None:
+    from tests.assistant.evaluation import load_devset
+
+    dev = {fixture_brain.normalise(i.q) for i in load_devset()}
+    examples = {fixture_brain.normalise(q) for e in fixture_brain.emergency_examples.kb.entries.values()
+                for q in e.questions}
+    assert not dev & examples, sorted(dev & examples)[:5]
+
+
+def test_malformed_examples_are_refused() -> None:
+    from firmware.assistant.emergency import examples_kb
+    from firmware.assistant.errors import KbError
+
+    with pytest.raises(KbError) as info:
+        examples_kb({"examples": {"fire": "api"}})
+    assert "emergency.yaml: examples.fire" in str(info.value)
