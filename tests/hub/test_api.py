@@ -316,3 +316,56 @@ def test_dashboard_forms_need_csrf_and_queue_filters_and_pages(hub_server):
     second = officer.get(f"/laporan?unit={unit_id}&page=2").text
     assert "Halaman 2 dari 2" in second and second.count("data-report-id=") == 1
     assert officer.get(f"/laporan?unit={unit_id}&page=99").text.count("data-report-id=") == 1
+
+
+def test_roles_guard_admin_and_supervisor_actions(hub_server):
+    hub = hub_server
+    operator = Officer(hub, *hub.add_user("operator"))
+    supervisor = Officer(hub, *hub.add_user("supervisor"))
+    unit_id, token = hub.add_unit()
+    body = report_body()
+    post(hub, token, body)
+    assert operator.post("/armada/tambah", {"unit_id": "kiosk-evil"}).status_code == 403
+    assert supervisor.post(f"/armada/{unit_id}/cabut").status_code == 403
+    assert operator.post(f"/laporan/{body['id']}/pelapor").status_code == 403
+    assert operator.get("/blokir").status_code == 403
+    assert post(hub, token, report_body()).status_code == 201  # the unit was not revoked
+    anonymous = requests.get(f"{hub.base}/laporan/{body['id']}", timeout=10, allow_redirects=False)
+    assert anonymous.status_code == 302 and "/masuk" in anonymous.headers["Location"]
+
+
+def test_live_stream_resumes_after_last_event_id(hub_server):
+    hub = hub_server
+    officer = Officer(hub, *hub.add_user("operator"))
+    _unit, token = hub.add_unit()
+    first, second = report_body(), report_body()
+
+    import threading
+
+    opened = threading.Event()
+
+    def events_after(last_id: str | None, want: str) -> list[tuple[str, str]]:
+        headers = {"Last-Event-ID": last_id} if last_id else {}
+        seen, current_id = [], None
+        with officer.http.get(f"{hub.base}/live/stream", headers=headers, stream=True, timeout=10) as stream:
+            for line in stream.iter_lines(decode_unicode=True):
+                opened.set()  # the first line ("retry: …") comes after the start point is fixed
+                if line.startswith("id: "):
+                    current_id = line[4:]
+                elif line.startswith("data: "):
+                    seen.append((current_id, line[6:]))
+                    if want in line:
+                        return seen
+        return seen
+
+    got: list = []
+    reader = threading.Thread(target=lambda: got.extend(events_after(None, first["id"])))
+    reader.start()
+    assert opened.wait(10)  # the stream starts at the newest event; send once it is open
+    post(hub, token, first)
+    reader.join(15)
+    first_id = [i for i, data in got if first["id"] in data][0]
+    post(hub, token, second)  # sent while no stream is open
+    resumed = events_after(first_id, second["id"])
+    assert [data for _i, data in resumed if second["id"] in data]
+    assert not [data for _i, data in resumed if first["id"] in data]  # nothing twice
