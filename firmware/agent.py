@@ -129,6 +129,7 @@ class Agent:
         self._wake = threading.Event()
         self._started_mono = time.monotonic()
         self._notifier = None
+        self._failed: dict[str, str] = {}  # components whose start() raised
 
     def _default_components(self) -> list[UnitComponent]:
         out: list[UnitComponent] = []
@@ -161,6 +162,9 @@ class Agent:
         parts: dict[str, Any] = {}
         models: dict[str, Any] = {}
         for c in self.components:
+            if c.name in self._failed:
+                parts[c.name] = {"error": self._failed[c.name]}
+                continue
             try:
                 st = c.status()
             except Exception as exc:
@@ -196,7 +200,12 @@ class Agent:
         self.link.start()
         for c in self.components:
             log.info("starting %s", c.name)
-            c.start(self.ctx)
+            try:
+                c.start(self.ctx)
+            except Exception as exc:  # one broken part must not take the others down
+                log.error("%s did not start: %s", c.name, exc, exc_info=True)
+                self._failed[c.name] = f"did not start: {exc}"
+                self.panel.status.problem(c.name)
         self._notify("READY=1")
         return self
 
@@ -236,6 +245,8 @@ class Agent:
     def shutdown(self) -> None:
         self._notify("STOPPING=1")
         for c in reversed(self.components):
+            if c.name in self._failed:
+                continue
             try:
                 c.stop()
             except Exception:

@@ -329,3 +329,23 @@ def test_reload_takes_a_new_knowledge_base_and_a_broken_one_is_refused(mock_pins
         entry.write_text(text)
     finally:
         agent.shutdown()
+
+
+
+def test_a_component_that_fails_to_start_does_not_take_the_unit_down(mock_pins, broker, mqtt_client,
+                                                                      topic_prefix, tmp_path) -> None:
+    class Broken(FakePtt):
+        def start(self, ctx) -> None:
+            raise ValueError("[ptt] ptt_active = 'high' cannot work with ptt_pull = 'up'")
+
+    watcher = mqtt_client()
+    watcher.subscribe(f"{topic_prefix}/alert/#")
+    agent = Agent(settings_for(broker, topic_prefix, tmp_path), components=[Broken()]).start()
+    try:
+        hb = agent.heartbeat()
+        assert "ptt_active" in hb.parts["ptt"]["error"] and hb.parts["agent"]["status_led"] == "blinking"
+        assert agent.link.wait_connected(5)
+        agent.ctx.raise_alert("panic_button")  # the rest of the unit still works
+        assert Alert.from_json(watcher.expect(timeout=5).payload).source == "panic_button"
+    finally:
+        agent.shutdown()
