@@ -151,6 +151,9 @@ class ModelStore:
         paths: list[tuple[ModelFile, Path]] = []
         digests: dict[str, str] = {}
         for f in entry.files:
+            if not f.url:
+                raise ModelError(f"{entry.name}: {f.path} has no download URL in the manifest; "
+                                 f"install it from a file with `posko models install PATH --name {entry.name}`")
             bar = progress_factory(f) if progress_factory else None
             try:
                 path = self.download(entry, f, retries=retries,
