@@ -25,6 +25,7 @@ from firmware.assistant.kb import LANGS, KnowledgeBase, load_kb
 from firmware.assistant.normalise import Normaliser
 from firmware.assistant.retrieve import Retriever, Stemmer
 from firmware.assistant.safety import SafetyFilter
+from firmware.assistant.safety import examples_kb as refusal_examples_kb
 
 ACTIONS = ("answer", "refuse", "escalate", "fallback")
 DEFAULT_MIN_CONFIDENCE = 0.25
@@ -32,6 +33,8 @@ SUGGESTION_FLOOR = 0.12  # fallback suggestions below this score would only conf
 # Longer input is cut: no resident's question is this long, and it bounds the work per ask.
 MAX_QUESTION_CHARS = 500
 EMERGENCY_ENTRY = "darurat-nomor"
+REFUSAL_EXAMPLE_THRESHOLD = 0.25  # dev set: no answerable or KB question refused
+REFUSAL_MARGIN = 0.0
 EXAMPLE_THRESHOLD = 0.2  # resemblance to emergency.yaml examples that escalates (dev set: no false alarm)
 _ENGLISH_HINT = re.compile(r"\b(how|what|where|when|is|are|do|does|can|my|the|i)\b", re.I)
 
@@ -78,6 +81,7 @@ class Brain:
         stemmer = Stemmer.from_data(data.get("stem"))
         self.retriever = Retriever(kb, self.normaliser, stemmer)
         self.emergency_examples = Retriever(examples_kb(), self.normaliser, stemmer)
+        self.refusal_examples = Retriever(refusal_examples_kb(), self.normaliser, stemmer)
         self.replies = load_data("replies")
         _check_replies(self.replies)
 
@@ -119,6 +123,15 @@ class Brain:
                          suggestions=self._titles((EMERGENCY_ENTRY,), lang),
                          category=f"like:{escalation.category}", lang=lang,
                          normalised=normalised)
+        # ...and for what must be refused: closer to a refusal example than to any KB entry.
+        like = self.refusal_examples.search(normalised, limit=1)
+        if (like and like[0].score >= REFUSAL_EXAMPLE_THRESHOLD
+                and like[0].score > best_score + REFUSAL_MARGIN
+                and self.safety.unblocked(like[0].entry.id, normalised)):
+            refusal = self.safety.refusal_for(like[0].entry.id, f"like:{like[0].entry.id}")
+            text, speech = refusal.say(lang)
+            return Reply("refuse", text, speech, None, 1.0, category=refusal.category,
+                         lang=lang, normalised=normalised)
         if hits and best_score >= self.min_confidence:
             best = hits[0]
             entry = best.entry

@@ -5,12 +5,14 @@ Pure: takes a normalised question, returns the refusal to give or None.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from firmware.assistant.data import load_data
 from firmware.assistant.errors import KbError
+from firmware.assistant.kb import Entry, KnowledgeBase
 from firmware.assistant.rules import Category, build_categories, pad
 
 KINDS = ("personal", "irrelevant", "crime")
@@ -63,9 +65,33 @@ class SafetyFilter:
         padded = pad(normalised)
         for category in self.categories:
             if category.matches(padded):
-                spec = category.data
-                text = {lang: f"{spec['text'][lang].strip()}\n{self.offer[lang].strip()}"
-                        for lang in ("id", "en")}
-                speech = {lang: spec["speech"][lang].strip() for lang in ("id", "en")}
-                return Refusal(category.name, spec["kind"], text, speech)
+                return self.refusal_for(category.name)
         return None
+
+    def refusal_for(self, name: str, label: str | None = None) -> Refusal:
+        """The refusal of category `name` (KeyError when there is none)."""
+        category = next(c for c in self.categories if c.name == name)
+        spec = category.data
+        text = {lang: f"{spec['text'][lang].strip()}\n{self.offer[lang].strip()}"
+                for lang in ("id", "en")}
+        speech = {lang: spec["speech"][lang].strip() for lang in ("id", "en")}
+        return Refusal(label or category.name, spec["kind"], text, speech)
+
+    def unblocked(self, name: str, normalised: str) -> bool:
+        """False when the category's own `unless` terms are in the question."""
+        category = next((c for c in self.categories if c.name == name), None)
+        return category is not None and not category.unless.search(pad(normalised))
+
+
+def examples_kb(data: dict[str, Any] | None = None) -> KnowledgeBase:
+    """The `examples` of safety.yaml as a small KB, one pseudo-entry per category."""
+    data = load_data("safety") if data is None else data
+    entries = {}
+    for name, examples in (data.get("examples") or {}).items():
+        if not isinstance(examples, list) or not all(isinstance(e, str) for e in examples):
+            raise KbError([f"safety.yaml: examples.{name}: must be a list of sentences"])
+        entries[str(name)] = Entry(
+            id=str(name), topic="sapaan", title={"id": str(name), "en": str(name)},
+            questions=tuple(examples), answer={"id": "", "en": ""}, speech={"id": "", "en": ""},
+            sources=(), checked=dt.date(2026, 1, 1))
+    return KnowledgeBase(entries=entries, version="", root="safety.yaml")

@@ -132,3 +132,29 @@ def test_malformed_rules_name_the_file_and_field() -> None:
         SafetyFilter.from_data(n, {"offer": {"id": "a", "en": "b"},
                                    "categories": {"x": {"kind": "odd", "rules": [[["a"]]]}}})
     assert "categories.x.kind" in str(info.value) and "categories.x.text" in str(info.value)
+
+
+def test_refusal_examples_rank_and_refuse_what_rules_miss(fixture_brain) -> None:
+    index = fixture_brain.refusal_examples
+    assert {c.name for c in fixture_brain.safety.categories} == set(index.kb.entries)
+    hits = index.search(fixture_brain.normalise("pak kasatlantas digaji berapa"), limit=1)
+    assert hits[0].entry.id == "salary"
+    reply = fixture_brain.ask("pak kasatlantas digaji berapa")
+    assert reply.action == "refuse" and reply.category in ("salary", "like:salary")
+    # The category's own `unless` still holds: changing one's own wifi password is fine.
+    assert fixture_brain.ask("cara ganti password wifi saya").action != "refuse"
+
+
+def test_refusal_examples_are_not_copied_from_the_dev_set(fixture_brain) -> None:
+    dev = {fixture_brain.normalise(i.q) for i in load_devset()}
+    examples = {fixture_brain.normalise(q) for e in fixture_brain.refusal_examples.kb.entries.values()
+                for q in e.questions}
+    assert not dev & examples, sorted(dev & examples)[:5]
+
+
+def test_malformed_refusal_examples_are_refused() -> None:
+    from firmware.assistant.safety import examples_kb
+
+    with pytest.raises(KbError) as info:
+        examples_kb({"examples": {"salary": [1, 2]}})
+    assert "safety.yaml: examples.salary" in str(info.value)
