@@ -51,12 +51,12 @@ class Arbiter:
         self.counters = {"requests": 0, "grants": 0, "denials": 0, "preemptions": 0,
                          "releases": 0, "silence_releases": 0, "timeouts": 0,
                          "offline_releases": 0, "bad_requests": 0, "bad_frames": 0,
-                         "unauthorised_frames": 0, "recordings": 0}
+                         "unauthorised_frames": 0}
         self.unauthorised: dict[str, int] = {}  # unit -> frames sent without the floor
         self._warned: dict[str, float] = {}  # unit -> when it was last logged
         self._ended: deque[tuple[str, int]] = deque(maxlen=64)  # spurts that lost the floor
         self.recordings = recordings
-        self.recorder = (Recorder(recordings, idle_ms=ptt.silence_release_ms)
+        self.recorder = (Recorder(recordings, idle_ms=ptt.silence_release_ms, background=True)
                          if recordings is not None else None)
         will = Will(topics.arbiter_status(self.root), self._presence("offline"), qos=1, retain=True)
         self.link = MqttLink(mqtt, self.client_id, will=will, on_connect=self._on_connect)
@@ -83,7 +83,7 @@ class Arbiter:
             self._thread.join(2)
         if self.recorder is not None:
             with self._lock:
-                self.counters["recordings"] += len(self.recorder.flush())
+                self.recorder.flush()
         if self.link.connected.is_set():
             self.link.publish(topics.arbiter_status(self.root), self._presence("offline"),
                               qos=1, retain=True).wait_for_publish(2)
@@ -106,7 +106,9 @@ class Arbiter:
         with self._lock:
             return {"arbiter": self.client_id, "connected": self.link.connected.is_set(),
                     "groups": {g: (p.holder.unit if p.holder else "") for g, p in self._groups.items()},
-                    "unauthorised": dict(self.unauthorised), **self.counters}
+                    "unauthorised": dict(self.unauthorised), **self.counters,
+                    "recordings": self.recorder.saved_count if self.recorder is not None else 0,
+                    "recording_errors": self.recorder.errors if self.recorder is not None else 0}
 
     # --- handlers (paho network thread) -------------------------------------------
     def _policy(self, group: str) -> FloorPolicy:
@@ -187,8 +189,8 @@ class Arbiter:
                     log.warning("arbiter: %s sends audio in %s without the floor (spurt %08x; "
                                 "%d frames so far)", unit, group, frame.spurt, self.unauthorised[unit])
                 return
-            if self.recorder is not None and self.recorder.add(group, unit, frame) is not None:
-                self.counters["recordings"] += 1
+            if self.recorder is not None:
+                self.recorder.add(group, unit, frame)
 
     def _on_unit_status(self, topic: str, payload: bytes) -> None:
         try:
@@ -273,7 +275,7 @@ class Arbiter:
                                       else "timeouts"] += 1
                         self._publish(group, decision)
                 if self.recorder is not None:
-                    self.counters["recordings"] += len(self.recorder.tick())
+                    self.recorder.tick()
             self._retention()
 
     def _retention(self) -> None:

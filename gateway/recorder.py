@@ -14,8 +14,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import queue
 import shutil
+import threading
 import time
+from collections import deque
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,7 +65,7 @@ class Recorder:
     """Collects frames per spurt and writes finished spurts to `folder`."""
 
     def __init__(self, folder: Path, params: CodecParams = DEFAULT_PARAMS, idle_ms: float = 2000.0,
-                 max_frames: int = 4000) -> None:
+                 max_frames: int = 4000, background: bool = False) -> None:
         self.folder = Path(folder)
         self.params = params
         self.idle_ms = idle_ms
@@ -71,11 +74,20 @@ class Recorder:
         self._encoder = Encoder(params)
         self._silence = self._encoder.encode(bytes(params.frame_bytes))
         self._pre_skip_48k = self._encoder.lookahead * (OUTPUT_RATE // 16000)
-        self.saved: list[Recording] = []
+        self.saved_count = 0
+        self.recent: deque[Recording] = deque(maxlen=100)  # the latest, for status pages
         self.errors = 0
+        # In the arbiter, files are written by a thread of their own: the Ogg checksum is
+        # pure Python (~45 ms for a minute of speech here, more on a Pi) and must not hold
+        # up floor decisions.
+        self._queue: queue.Queue | None = None
+        if background:
+            self._queue = queue.Queue()
+            threading.Thread(target=self._writer, name="recorder-writer", daemon=True).start()
 
     def add(self, group: str, unit: str, frame: Frame, now: float | None = None) -> Recording | None:
-        """Take one frame; returns the Recording when this frame finished a spurt."""
+        """Take one frame; returns the Recording when this frame finished a spurt (written
+        here; in background mode it is queued and None is returned)."""
         now = time.time() if now is None else now
         key = (group, unit, frame.spurt)
         spurt = self._open.get(key)
@@ -104,8 +116,20 @@ class Recorder:
         return done
 
     def flush(self) -> list[Recording]:
-        """Write every open spurt (at shutdown)."""
-        return [r for r in (self._close(k) for k in list(self._open)) if r is not None]
+        """Write every open spurt (at shutdown) and wait for the writer thread."""
+        done = [r for r in (self._close(k) for k in list(self._open)) if r is not None]
+        if self._queue is not None:
+            self._queue.join()
+        return done
+
+    def _writer(self) -> None:
+        assert self._queue is not None
+        while True:
+            spurt, packets, lost = self._queue.get()
+            try:
+                self._save(spurt, packets, lost)
+            finally:
+                self._queue.task_done()
 
     def _close(self, key: tuple[str, str, int]) -> Recording | None:
         spurt = self._open.pop(key)
@@ -119,6 +143,12 @@ class Recorder:
                 lost += 1
                 packet = self._silence
             packets.append(packet)
+        if self._queue is not None:
+            self._queue.put((spurt, packets, lost))
+            return None
+        return self._save(spurt, packets, lost)
+
+    def _save(self, spurt: _Open, packets: list[bytes], lost: int) -> Recording | None:
         try:
             return self._write(spurt, packets, lost)
         except (OSError, ValueError) as exc:
@@ -150,7 +180,8 @@ class Recorder:
         side = path.with_suffix(".json")
         side.with_suffix(".json.tmp").write_text(json.dumps(asdict(rec), ensure_ascii=False))
         os.replace(side.with_suffix(".json.tmp"), side)
-        self.saved.append(rec)
+        self.recent.append(rec)
+        self.saved_count += 1
         log.info("recorder: saved %s (%.1f s, %d lost)", rel, duration, lost)
         return rec
 
