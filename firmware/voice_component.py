@@ -392,7 +392,10 @@ class VoiceComponent:
                                          reply={"code": code, "message": d.get("message", "")},
                                          time=event.time))
             return
-        self._publish(AssistantEvent(kind, event.session, text=str(d.get("text", "")), time=event.time))
+        extra = ({"confidence": d.get("confidence", 0.0), "words": d.get("words", [])}
+                 if kind == "transcript" else {})  # Vosk's word confidences, for the screen
+        self._publish(AssistantEvent(kind, event.session, text=str(d.get("text", "")), reply=extra,
+                                     time=event.time))
 
     def _publish(self, event: AssistantEvent) -> None:
         if self.ctx is None:

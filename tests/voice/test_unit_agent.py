@@ -89,8 +89,12 @@ def test_spoken_question_full_loop_over_the_broker(running, korean_phrase_raw, t
     wanted = ["listening", "transcript", "answer", "speaking", "done"]
     assert [t for t in types if t in wanted] == wanted, types
     assert "partial" in types and types.index("partial") < types.index("transcript")
-    transcript = next(e for e in events if e.type == "transcript").text
+    transcript_event = next(e for e in events if e.type == "transcript")
+    transcript = transcript_event.text
     assert any(ord(c) in HANGUL for c in transcript)
+    words = transcript_event.reply["words"]
+    assert " ".join(w["word"] for w in words) == transcript and all(0 <= w["conf"] <= 1 for w in words)
+    assert 0 < transcript_event.reply["confidence"] <= 1
     answer = next(e for e in events if e.type == "answer")
     assert answer.reply["action"] == "fallback" and answer.reply["speech"]
     # The speaker file holds the answer the tiny voice made (after the chime).
