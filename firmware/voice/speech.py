@@ -7,12 +7,12 @@ import subprocess
 import wave
 
 from firmware.audio.resample import resample
-from firmware.voice.tts import _fix_stream_wav
+from firmware.voice.tts import fix_stream_wav
 
 
 def espeak_pcm(text: str, voice: str = "id", rate_hz: int = 16000) -> bytes:
     wav = subprocess.run(["espeak-ng", "-v", voice, "--stdout", text], capture_output=True,
                          check=True, timeout=60).stdout
-    with wave.open(io.BytesIO(_fix_stream_wav(wav))) as w:
+    with wave.open(io.BytesIO(fix_stream_wav(wav))) as w:
         pcm, src = w.readframes(w.getnframes()), w.getframerate()
     return resample(pcm, src, rate_hz)

@@ -141,7 +141,7 @@ class EspeakSynth:
         voice = "en" if lang == "en" else self.voice_name
         for sentence in speech_units(speakable(text, lang)):
             data = self._wav(sentence, voice)
-            with wave.open(io.BytesIO(_fix_stream_wav(data))) as w:
+            with wave.open(io.BytesIO(fix_stream_wav(data))) as w:
                 pcm = w.readframes(w.getnframes())
             if pcm:
                 yield pcm
@@ -151,7 +151,7 @@ class EspeakSynth:
                 "rate_hz": self.rate_hz, "load_s": 0.0, "rss_mb": 0, "fallback": True}
 
 
-def _fix_stream_wav(data: bytes) -> bytes:
+def fix_stream_wav(data: bytes) -> bytes:
     """espeak-ng --stdout writes 0xFFFFFFFF sizes (it cannot seek); patch them for `wave`."""
     if len(data) < 44 or data[:4] != b"RIFF":
         return data
