@@ -321,7 +321,7 @@ class VoiceComponent:
         return self._start_run(session, Stage.SPEAK, text, lang, "screen")
 
     def ask_text(self, text: str, session: str = "", lang: str | None = None) -> str:
-        """A typed question answered aloud (used by the bench and the CLI)."""
+        """A typed question, answered on screen and aloud."""
         return self._start_run(session, Stage.ANSWER, text, lang, "typed")
 
     def _start_run(self, session: str, stage: Stage, text: str, lang: str | None, source: str) -> str:
