@@ -109,9 +109,9 @@ class KioskBus:
             return
         self.fanout.publish("ack", {"alert_id": ack.alert_id, "officer": ack.officer, "time": ack.time})
 
-    def listen(self, lang: str) -> str:
+    def listen(self, lang: str, session: str = "") -> str:
         """Ask the unit's voice assistant to listen; returns the session id."""
-        session = uuid.uuid4().hex
+        session = session or uuid.uuid4().hex
         cmd = AssistantCommand(command="listen", session=session, lang=lang)
         self.link.publish(topics.assistant_command(self.unit, self.root), cmd.to_json(), qos=0)
         return session

@@ -6,6 +6,7 @@ import datetime as dt
 import io
 import json
 import queue
+import re
 import time
 from typing import Any
 from urllib.parse import urlparse
@@ -188,12 +189,20 @@ def api_listen() -> Response:
     k = kiosk()
     data = request.get_json(silent=True) or {}
     lang = data.get("lang") if data.get("lang") in LANGS else g.lang
+    session = data.get("session")
+    if not isinstance(session, str) or not _SESSION_RE.match(session):
+        return jsonify(ok=False, error="session", message=Texts(lang)("tanya.error")), 422
     if k.bus is None or not k.bus.connected:
         return jsonify(ok=False, message=Texts(lang)("tanya.voice_unavailable")), 503
-    if data.get("stop") and isinstance(data.get("session"), str):
-        k.bus.stop_listening(data["session"], lang)
-        return jsonify(ok=True, session=data["session"])
-    return jsonify(ok=True, session=k.bus.listen(lang))
+    if data.get("stop"):
+        k.bus.stop_listening(session, lang)
+    else:
+        k.bus.listen(lang, session)
+    return jsonify(ok=True, session=session)
+
+
+# The page makes the session id, so events of its question are known as its own at once.
+_SESSION_RE = re.compile(r"^[0-9a-f]{16,64}$")
 
 
 @bp.get("/events")

@@ -84,15 +84,22 @@
     mic.setAttribute("aria-pressed", on ? "true" : "false");
     mic.querySelector("span").textContent = on ? T.mic_stop : T.mic;
   }
+  function newSession() {
+    var hex = "";
+    for (var i = 0; i < 32; i++) hex += Math.floor(Math.random() * 16).toString(16);
+    return hex;
+  }
   mic.addEventListener("click", function () {
     var stopping = mic.getAttribute("aria-pressed") === "true";
+    /* the session id is made here, before the command goes out, so no early event of
+       this question can arrive before the page knows it is its own */
+    if (!stopping) session = newSession();
     fetch("/api/listen", { method: "POST", headers: { "Content-Type": "application/json" },
                            body: JSON.stringify({ lang: lang, stop: stopping, session: session }) })
       .then(function (r) { return r.json(); })
       .then(function (d) {
-        if (!d.ok) { micState(false); showAnswer("<p class='notice'>" + escapeHtml(d.message || T.voice_unavailable) + "</p>"); return; }
+        if (!d.ok) { micState(false); session = null; showAnswer("<p class='notice'>" + escapeHtml(d.message || T.voice_unavailable) + "</p>"); return; }
         if (stopping) { micState(false); session = null; return; }
-        session = d.session;
         micState(true);
         showTranscript("");
         showAnswer("<p>" + escapeHtml(T.listening) + "</p>");

@@ -88,3 +88,14 @@ def test_darurat_without_mqtt_in_this_process_fails_clearly(tmp_path) -> None:
     app = create_app({"SETTINGS": make_settings(tmp_path)})
     response = app.test_client().post("/api/darurat")
     assert response.status_code == 503 and "110" in response.get_json()["message"]
+
+
+def test_listen_needs_a_session_id_made_by_the_page(tmp_path) -> None:
+    app = create_app({"SETTINGS": make_settings(tmp_path)})
+    client = app.test_client()
+    for bad in (None, "", "x" * 10, "../../etc", "A" * 32):
+        response = client.post("/api/listen", json={"lang": "id", "session": bad})
+        assert response.status_code == 422 and response.get_json()["error"] == "session"
+    response = client.post("/api/listen", json={"lang": "id", "session": "ab" * 16})
+    assert response.status_code == 503  # no voice link in this app: said, not pretended
+    assert "suara" in response.get_json()["message"]

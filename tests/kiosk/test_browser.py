@@ -66,8 +66,10 @@ def test_lapor_whole_flow_with_fake_camera_take_retake_and_keyboard(serve_kiosk,
     kiosk = serve_kiosk()
     page = new_page(*size)
     page.goto(kiosk.url + "/")
-    page.click('[data-test="go-lapor"]')
+    with page.expect_navigation():
+        page.click('[data-test="go-lapor"]')
     visible(page, "step-category")
+    page.wait_for_function("document.getElementById('progress-text').textContent !== ''")
     assert page.text_content("#progress-text") == "Langkah 1 dari 7"
     check_screen(page, artifacts, "lapor-1-kategori")
     page.click('[data-test="cat-pencurian"]')
@@ -249,7 +251,8 @@ def test_darurat_publishes_an_alert_and_shows_the_officers_ack(serve_kiosk, brok
     officer.subscribe(topics.alert(unit, topic_prefix))
     page = new_page(800, 480)
     page.goto(kiosk.url + "/")
-    page.click('[data-test="go-darurat"]')
+    with page.expect_navigation():
+        page.click('[data-test="go-darurat"]')
     visible(page, "darurat-confirm")
     assert officer.messages.empty()  # the confirm step sends nothing
     page.click('[data-test="darurat-yes"]')
@@ -329,9 +332,11 @@ def test_idle_reset_returns_home_and_clears_every_field(serve_kiosk, new_page, a
     kiosk = serve_kiosk(env={"POSKO_KIOSK_IDLE_RESET_S": "3"})
     page = new_page(800, 480)
     page.goto(kiosk.url + "/")
-    page.click('[data-test="lang"]')  # a visitor switched to English
+    with page.expect_navigation():
+        page.click('[data-test="lang"]')  # a visitor switched to English
     page.wait_for_selector("text=Report")
-    page.click('[data-test="go-lapor"]')
+    with page.expect_navigation():
+        page.click('[data-test="go-lapor"]')
     page.click('[data-test="cat-kekerasan"]')
     page.fill('[data-test="description"]', "private story of the previous person")
     osk_done(page)
@@ -356,14 +361,18 @@ def test_english_switch_changes_every_screen(serve_kiosk, new_page, artifacts) -
     kiosk = serve_kiosk()
     page = new_page(1280, 720)
     page.goto(kiosk.url + "/")
-    page.click('[data-test="lang"]')
+    with page.expect_navigation():
+        page.click('[data-test="lang"]')
     page.wait_for_selector("text=Ask the Police")
     check_screen(page, artifacts, "beranda-en")
-    page.click('[data-test="go-lapor"]')
+    with page.expect_navigation():
+        page.click('[data-test="go-lapor"]')
+    page.wait_for_function("document.getElementById('progress-text').textContent !== ''")
     assert page.text_content("#progress-text") == "Step 1 of 7"
     assert page.is_visible("text=What would you like to report?")
     check_screen(page, artifacts, "lapor-en")
-    page.click('[data-test="lang"]')
+    with page.expect_navigation():
+        page.click('[data-test="lang"]')
     page.wait_for_selector("text=Kejadian apa yang ingin Bapak/Ibu laporkan?")
 
 
