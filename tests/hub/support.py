@@ -77,25 +77,39 @@ class HubProcess:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(5)
         self.log.close()
+        if getattr(self, "_sessions", None) is not None:
+            self._sessions.engine.dispose()
 
     def log_text(self) -> str:
         return (self.state_dir / "hub.log").read_text(errors="replace")
 
-    # helpers
+    # helpers (straight to the hub's database: the CLI itself is tested on its own, and a
+    # `posko` subprocess per test would cost seconds each)
+    def db(self):
+        if getattr(self, "_sessions", None) is None:
+            from hub.db import Sessions, make_engine
+
+            self._sessions = Sessions(make_engine(self.db_url))
+        return self._sessions.writer()
+
     def add_unit(self, name: str = "") -> tuple[str, str]:
-        """A new enrolled unit: (unit_id, token), through the CLI and POST /api/v1/enroll."""
+        """A new enrolled unit: (unit_id, token), with a one-time code and POST /api/v1/enroll."""
+        from hub.units import add_unit
+
         unit_id = f"kiosk-{uuid.uuid4().hex[:8]}"
-        out = self.cli("hub", "units", "add", unit_id, "--name", name or f"Posko {unit_id}").stdout
-        code = out.strip().splitlines()[-1]
+        with self.db() as db:
+            code = add_unit(db, unit_id, name or f"Posko {unit_id}", 24)
         response = requests.post(f"{self.base}/api/v1/enroll", json={"unit": unit_id, "code": code}, timeout=10)
         assert response.status_code == 200, response.text
         return unit_id, response.json()["token"]
 
     def add_user(self, role: str) -> tuple[str, str]:
+        from hub.auth import create_user
+
         username = f"{role}-{uuid.uuid4().hex[:6]}"
         password = f"pw-{uuid.uuid4().hex}"
-        self.cli("hub", "users", "add", username, "--role", role, "--name", f"Bripka {username}",
-                 "--password-stdin", stdin=password + "\n")
+        with self.db() as db:
+            create_user(db, username, password, role, f"Bripka {username}")
         return username, password
 
 
