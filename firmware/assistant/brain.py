@@ -34,7 +34,7 @@ SUGGESTION_FLOOR = 0.12  # fallback suggestions below this score would only conf
 MAX_QUESTION_CHARS = 500
 EMERGENCY_ENTRY = "darurat-nomor"
 REFUSAL_EXAMPLE_THRESHOLD = 0.25  # dev set: no answerable or KB question refused
-REFUSAL_MARGIN = 0.0
+REFUSAL_MARGIN = 0.1  # and clearly closer than any KB entry (dev set: no false refusal)
 EXAMPLE_THRESHOLD = 0.2  # resemblance to emergency.yaml examples that escalates (dev set: no false alarm)
 _ENGLISH_HINT = re.compile(r"\b(how|what|where|when|is|are|do|does|can|my|the|i)\b", re.I)
 
