@@ -74,8 +74,9 @@ def _authenticated_unit():
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
-    with sessions().reader() as db:
-        return units.unit_for_token(db, token.strip())
+    # A bare connection, not an ORM session: this runs on every API call.
+    with sessions().engine.connect() as conn:
+        return units.unit_for_token(conn, token.strip())
 
 
 def _need_unit():
