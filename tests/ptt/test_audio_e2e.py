@@ -10,6 +10,7 @@ mouth to ear is measured from the correlation peak and the processes' own timest
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -81,7 +82,7 @@ def test_listeners_hear_the_talker_and_the_delay_is_short(net, mqtt_settings, tm
         box = SoundSandbox(tmp_path / f"sound-{name}")
         trace = tmp_path / f"{name}.jsonl"
         proc = subprocess.Popen(
-            [sys.executable, "-m", "posko", "ptt", "--unit", name, "--listen", str(seconds + 8),
+            [sys.executable, "-m", "posko", "ptt", "--unit", name, "--listen", "100",
              "--trace", str(trace)],
             env=box.env(**base_env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         listeners.append((name, box, trace, proc))
@@ -94,17 +95,17 @@ def test_listeners_hear_the_talker_and_the_delay_is_short(net, mqtt_settings, tm
         env=talker_box.env(**base_env, POSKO_POSKO_UNIT_ID="dewi", POSKO_UNIT_PIN_FACTORY="mock"))
     assert talker.returncode == 0, talker.stderr[-2000:]
     tx_events = json.loads(talker.stdout.strip().splitlines()[-1])
-    first_tx = next(e for e in tx_events if e["event"] == "tx")
     grant = next(e for e in tx_events if e["event"] == "grant")
     assert grant["mode"] == "arbiter"
-    # Sample 0 of the talker's microphone file was read (spoken) at the first frame's time.
-    spoken_at = first_tx["t"]
 
     for name, box, trace, proc in listeners:
+        # Listen until the spurt has ended (however slowly this busy machine started the
+        # talker), then stop the listener as a person would, with Ctrl-C.
+        wait_until(lambda t=trace: '"rx_end"' in t.read_text(), 15)
+        proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
-        assert proc.returncode == 0, out[-2000:]
+        assert proc.returncode in (0, 130), out[-2000:]
         events = [json.loads(line) for line in trace.read_text().splitlines()]
-        playout_start = next(e["t"] for e in events if e["event"] == "playout_start")
         played = np.frombuffer(box.played().tobytes(), "<i2")
         (artifacts / f"ptt_e2e_{name}.raw").write_bytes(played.tobytes())
         score, lag = correlate(played, ref)
@@ -114,14 +115,20 @@ def test_listeners_hear_the_talker_and_the_delay_is_short(net, mqtt_settings, tm
         chunk_scores = [correlate(played, ref[i:i + 8000])[0] for i in range(0, len(ref) - 8000, 8000)
                         if np.abs(ref[i:i + 8000]).mean() > 300]
         score = max(score, float(np.median(chunk_scores)))
-        delay_ms = (playout_start + lag / 16000 - spoken_at) * 1000
+        # Mouth to ear per frame: when the talker read it from its microphone to when this
+        # listener handed it, decoded, to its speaker (the two processes share one clock).
+        said = {(e["spurt"], e["seq"]): e["t"] for e in tx_events if e["event"] == "tx"}
+        delays = [(e["t"] - said[(e["spurt"], e["seq"])]) * 1000 for e in events
+                  if e["event"] == "play" and e["action"] == "play" and (e["spurt"], e["seq"]) in said]
+        delay_ms = float(np.median(delays)) if delays else float("nan")
         actions = [e["action"] for e in events if e["event"] == "play"]
-        print(f"{name}: correlation {score:.2f}, mouth-to-ear {delay_ms:.0f} ms, "
-              f"plc {actions.count('plc')} fec {actions.count('fec')} of {len(actions)}")
-        assert score > 0.5, f"{name} did not hear the talker (correlation {score:.2f})"
-        # Measured, not judged (speed is bench/ptt.py's job): heard after it was said, and
-        # the playout timeline lines up with the talker's clock.
-        assert 0 < delay_ms < 1000, f"{name}: delay {delay_ms:.0f} ms"
+        print(f"{name}: correlation {score:.2f}, mouth-to-ear median {delay_ms:.0f} ms over "
+              f"{len(delays)} frames, plc {actions.count('plc')} fec {actions.count('fec')} of {len(actions)}")
+        assert score > 0.5, f"{name} did not hear the talker (correlation {score:.2f}): {out[-1500:]}"
+        # Measured, not judged (speed is bench/ptt.py's job): every frame was heard after it
+        # was said, and most of the talker's frames were heard.
+        assert len(delays) > 0.8 * len(said), f"{name} heard {len(delays)} of {len(said)} frames"
+        assert min(delays) > 0, f"{name}: a frame played before it was said"
         assert any(e["event"] == "rx_end" and e["unit"] == "dewi" for e in events)
         # The recorded file holds the talker's audio plus the roger beep after it.
         tail = played[lag + len(ref): lag + len(ref) + 16000]
@@ -141,13 +148,16 @@ def test_posko_ptt_send_and_record(net, mqtt_settings, tmp_path) -> None:
     full = {**os.environ, **env}
     heard = tmp_path / "heard"
     listener = subprocess.Popen([sys.executable, "-m", "posko", "ptt", "--unit", "laptop-2", "--no-speaker",
-                                 "--record", str(heard), "--listen", "9"], env=full,
+                                 "--record", str(heard), "--listen", "100"], env=full,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    time.sleep(2.5)
+    time.sleep(2.5)  # the listener is up before the sender speaks
     sent = subprocess.run([sys.executable, "-m", "posko", "ptt", "--unit", "laptop-1", "--no-speaker",
                            "--send", str(wav)], env=full, capture_output=True, text=True, timeout=30)
     assert sent.returncode == 0, sent.stdout + sent.stderr
     assert "Silakan bicara" in sent.stdout
+    assert wait_until(lambda: list(heard.glob("*.wav")), 10)
+    time.sleep(1.5)  # the sender is done; the listener plays the last frames and closes the file
+    listener.send_signal(signal.SIGINT)  # Ctrl-C: the file of the spurt heard is closed
     out, _ = listener.communicate(timeout=30)
     assert "laptop-1 sedang bicara" in out
     files = list(heard.glob("*.wav"))
