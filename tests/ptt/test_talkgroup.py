@@ -109,13 +109,15 @@ def test_late_entry_hears_the_rest_of_a_spurt(net) -> None:
     dewi = net.unit("dewi", lambda: ListSource(tone_frames(3.0)))
     dewi.client.press()
     assert wait_until(lambda: len(dewi.seen("tx")) > 50, 3)  # a second into the spurt
+    already = len(dewi.seen("tx"))
     late = net.unit("latecomer")
     assert wait_until(lambda: late.seen("rx_end"), 5)
     plays = late.seen("play")
     sent = dewi.seen("tx")
     assert plays and plays[0]["seq"] != sent[0]["seq"]  # started mid-spurt
     assert late.client.counters.spurts_heard == 1
-    assert 50 < len([p for p in plays if p["action"] == "play"]) < 110
+    decoded = [p for p in plays if p["action"] == "play"]
+    assert 0 < len(decoded) <= len(sent) - already  # the rest of the spurt, not its start
 
 
 def test_audio_without_the_floor_is_ignored_and_reported(net, mqtt_client, topic_prefix) -> None:
