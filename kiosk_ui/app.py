@@ -89,7 +89,7 @@ def create_app(settings_or_test_config: Settings | dict[str, Any] | None = None)
     client = HubClient(k.hub_url, token_provider, timeout_s=k.http_timeout_s)
     link = LinkState()
     fanout = Fanout()
-    brain = BrainHandle(settings.assistant.kb_dir, brain=config.get("BRAIN"))
+    brain = BrainHandle(settings.assistant.kb_dir, brain=config.get("BRAIN"), settings=settings)
     if config.get("START_BRAIN"):
         brain.start()
     kiosk = Kiosk(settings, outbox, client, link, fanout, brain)

@@ -20,8 +20,9 @@ log = logging.getLogger(__name__)
 class BrainHandle:
     """Loads the brain once and answers typed questions with it."""
 
-    def __init__(self, kb_dir: str = "", brain: Any = None) -> None:
+    def __init__(self, kb_dir: str = "", brain: Any = None, settings: Any = None) -> None:
         self.kb_dir = kb_dir
+        self.settings = settings  # for the assistant's unanswered-questions log
         self._brain = brain
         self.status = "ready" if brain is not None else "loading"
         self.error = ""
@@ -45,10 +46,24 @@ class BrainHandle:
         try:
             self._brain = load_brain(self.kb_dir or None)
             self.status = "ready"
+            self._attach_unanswered_log()
         except Exception as exc:  # a broken KB must not take the kiosk down
             self.status, self.error = "failed", f"{type(exc).__name__}: {exc}"
             log.exception("kiosk: the assistant brain failed to load")
         self._loaded.set()
+
+    def _attach_unanswered_log(self) -> None:
+        """Typed questions the brain could not answer go to the assistant's own log too."""
+        if self.settings is None:
+            return
+        try:
+            from firmware.assistant.unanswered import attach_log
+        except ImportError:
+            return
+        try:
+            attach_log(self._brain, self.settings)
+        except Exception:  # the log is a maintainer aid; answering must go on without it
+            log.exception("kiosk: the unanswered-questions log could not be attached")
 
     def wait(self, timeout_s: float) -> bool:
         return self._loaded.wait(timeout_s)
