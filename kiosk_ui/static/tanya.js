@@ -111,6 +111,12 @@
     var es = new EventSource("/events");
     es.addEventListener("assistant", function (e) {
       var ev = JSON.parse(e.data);
+      /* the physical Tanya button starts a session on the unit: follow it on screen too */
+      if (ev.type === "listening" && ev.text === "button" && ev.session !== session) {
+        session = ev.session;
+        micState(true);
+        showTranscript("");
+      }
       if (!session || ev.session !== session) return;
       if (ev.type === "listening") showAnswer("<p>" + escapeHtml(T.listening) + "</p>");
       else if (ev.type === "partial" || ev.type === "transcript") showTranscript(ev.text);

@@ -302,6 +302,30 @@ def test_tanya_mic_publishes_listen_and_shows_transcript_and_answer(serve_kiosk,
     check_screen(page, artifacts, "tanya-suara")
 
 
+@pytest.mark.broker
+def test_tanya_follows_a_question_started_by_the_physical_button(serve_kiosk, broker, mqtt_client,
+                                                                 topic_prefix, new_page) -> None:
+    unit = "kiosk-tanya-2"
+    kiosk = serve_kiosk(env={"POSKO_MQTT_PORT": str(broker.port), "POSKO_MQTT_TOPIC_ROOT": topic_prefix,
+                             "POSKO_POSKO_UNIT_ID": unit}, START_MQTT=True)
+    assert kiosk.kiosk.bus.link.wait_connected(5)
+    agent = mqtt_client()
+    page = new_page(800, 480)
+    page.goto(kiosk.url + "/tanya")
+    wait_until(lambda: kiosk.kiosk.fanout.count() >= 1)
+    event_topic = topics.assistant_event(unit, topic_prefix)
+    # the unit made this session when its Tanya button was pressed; the page never saw it before
+    agent.publish(event_topic, AssistantEvent("listening", "btn-1", text="button").to_json(), qos=0)
+    page.wait_for_function("document.querySelector('[data-test=mic]').getAttribute('aria-pressed') === 'true'")
+    agent.publish(event_topic, AssistantEvent("transcript", "btn-1", text="biaya skck").to_json(), qos=0)
+    page.wait_for_function("document.getElementById('transcript').textContent.includes('biaya skck')")
+    reply = {"action": "answer", "text": "Biaya SKCK **Rp30.000**.", "sources": ["PP 76/2020"]}
+    agent.publish(event_topic, AssistantEvent("answer", "btn-1", reply=reply).to_json(), qos=0)
+    page.wait_for_selector('[data-test="answer"] strong')
+    assert page.text_content('[data-test="answer"] strong') == "Rp30.000"
+    assert page.console_errors == []
+
+
 def test_tanya_typed_question_uses_the_brain_or_says_it_is_unavailable(serve_kiosk, new_page, artifacts) -> None:
     kiosk = serve_kiosk(START_BRAIN=True)
     kiosk.kiosk.brain.wait(60)
