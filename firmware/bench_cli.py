@@ -27,7 +27,7 @@ def voice(runs: int, question: str) -> None:
 
     logging.basicConfig(level=logging.WARNING)
     settings = load_settings()
-    brain = load_brain_from_settings(settings)
+    brain = load_brain_from_settings(settings, log_unanswered=False)
     recognizer = load_recognizer(settings, brain)
     if recognizer is None:
         raise click.ClickException("no Vosk model installed: `posko models install PATH` first")

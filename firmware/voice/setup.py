@@ -19,15 +19,23 @@ log = logging.getLogger(__name__)
 _WORD = re.compile(r"[a-z]+")
 
 
-def load_brain_from_settings(settings: Settings):
-    """The assistant brain on the configured knowledge base (loaded once)."""
+def load_brain_from_settings(settings: Settings, *, log_unanswered: bool = True):
+    """The assistant brain on the configured knowledge base (loaded once).
+
+    With log_unanswered, spoken questions the brain could not answer go to the configured
+    unanswered log (without personal data), so `posko ask --report` sees what residents ask.
+    """
     try:
         from firmware.assistant import load_brain
+        from firmware.assistant.unanswered import attach_log
     except ImportError as exc:
         raise FirmwareError(f"the assistant brain is not available in this build ({exc})") from exc
     kb_dir = settings.assistant.kb_dir or None
-    return load_brain(settings.resolve(kb_dir) if kb_dir else None,
-                      min_confidence=settings.assistant.min_confidence)
+    brain = load_brain(settings.resolve(kb_dir) if kb_dir else None,
+                       min_confidence=settings.assistant.min_confidence)
+    if log_unanswered:
+        attach_log(brain, settings)
+    return brain
 
 
 def kb_vocabulary(brain) -> list[str]:
