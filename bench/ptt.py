@@ -69,6 +69,8 @@ class Source:
 
 
 class NullSink:
+    continuous = False  # like a unit's speaker: closed (not fed) while nobody talks
+
     def write(self, pcm: bytes) -> None:
         pass
 

@@ -75,6 +75,7 @@ class LazySpeaker:
     """A speaker that is open only while there is sound to play."""
 
     IDLE_CLOSE_S = 1.0
+    continuous = False  # the client need not feed it silence while nobody talks
 
     def __init__(self, frame_samples: int) -> None:
         self.frame_samples = frame_samples

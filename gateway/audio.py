@@ -143,6 +143,8 @@ class WavSink:
 class NullSink:
     """A speaker that discards everything (a headless listener, the bench)."""
 
+    continuous = False  # nothing to keep fed while nobody talks
+
     def write(self, pcm: bytes) -> None:
         pass
 

@@ -151,6 +151,7 @@ class TalkGroupClient:
         self._warned: dict[str, float] = {}
         self._connected = False
         self._stop = threading.Event()
+        self._wake = threading.Event()  # something to play (or do) for an idle playout thread
         self._playout: threading.Thread | None = None
         self._rng = random.SystemRandom()
 
@@ -165,6 +166,7 @@ class TalkGroupClient:
     def stop(self) -> None:
         self.release()
         self._stop.set()
+        self._wake.set()
         if self._capture is not None:
             self._capture.join(2)
         if self._playout is not None:
@@ -444,6 +446,7 @@ class TalkGroupClient:
                                  Decoder(self.params))
                 self._talkers[unit] = talker
             talker.buffer.push(frame, now)
+        self._wake.set()
         self.hooks.trace("rx", unit=unit, spurt=frame.spurt, seq=frame.seq, t=time.time())
 
     def _authorised(self, unit: str, frame: Frame) -> bool:
@@ -466,6 +469,7 @@ class TalkGroupClient:
             for i in range(0, len(pcm), step):
                 chunk = pcm[i:i + step]
                 self._tones.append(chunk + bytes(step - len(chunk)))
+        self._wake.set()
 
     def _playout_loop(self) -> None:
         frame_s = self.params.frame_ms / 1000.0
@@ -473,6 +477,10 @@ class TalkGroupClient:
         # Sample 0 of the speaker's output is played now: lets a test line up what was
         # played with when it was said.
         self.hooks.trace("playout_start", t=time.time())
+        # A sink that need not be fed silence (a unit's speaker that closes when quiet, a
+        # headless listener) lets this thread sleep while nothing happens instead of
+        # waking 50 times a second; audio, a tone or a press wakes it at once.
+        continuous = getattr(self.sink, "continuous", True)
         while not self._stop.is_set():
             self._watch_link()
             pcm = self._next_output(_now_ms())
@@ -480,12 +488,24 @@ class TalkGroupClient:
                 self.sink.write(pcm)
             except AudioDeviceError as exc:
                 log.error("ptt: %s", exc)
+            if not continuous and self._idle():
+                self._wake.clear()
+                if self._idle():  # nothing arrived between the check and the clear
+                    self._wake.wait(0.25)
+                next_t = time.monotonic()
+                continue
             next_t += frame_s
             delay = next_t - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
             elif delay < -0.2:  # a long stall (suspended process): do not race to catch up
                 next_t = time.monotonic()
+
+    def _idle(self) -> bool:
+        """Nothing to play, nothing buffered, not transmitting."""
+        with self._rx_lock:
+            return (self._tx is Tx.IDLE and not self._tones and self._current is None
+                    and not any(t.buffer.active for t in self._talkers.values()))
 
     def _watch_link(self) -> None:
         connected = self.link.connected.is_set()

@@ -122,11 +122,12 @@ class Net:
 
     def unit(self, name: str, source: Callable[[], object] | None = None, *, group: str | None = None,
              priority: str | None = None, ptt: PttSettings | None = None, mqtt: MqttSettings | None = None,
-             wait_arbiter: bool = True, will: bool = False) -> Unit:
+             wait_arbiter: bool = True, will: bool = False, continuous: bool = True) -> Unit:
         events: list[tuple[str, dict]] = []
         cuts: list[str] = []
         busy = threading.Event()
         sink = RecordingSink()
+        sink.continuous = continuous  # False: like a unit's speaker, closed while quiet
         settings = mqtt or self.mqtt
         # As the unit agent does: the broker says "offline" for a unit that vanishes.
         last_will = Will(topics.unit_status(name, settings.topic_root), Heartbeat.offline(name),

@@ -228,3 +228,16 @@ def test_a_talker_keeps_talking_across_an_arbiter_restart(net) -> None:
     assert floor_state(second) == "dewi" and not dewi.cuts
     assert len(listener.seen("play")) > played + 80
     assert listener.client.counters.unauthorised_frames == 0
+
+
+def test_an_idle_unit_does_not_feed_a_quiet_speaker_but_wakes_for_speech(net) -> None:
+    net.arbiter()
+    quiet = net.unit("pos-2", continuous=False)
+    dewi = net.unit("dewi", lambda: ListSource(tone_frames(1.0)))
+    before = len(quiet.sink.frames)
+    time.sleep(1.0)
+    assert len(quiet.sink.frames) - before <= 8  # a few checks a second, not 50 frames
+    dewi.client.press()
+    assert wait_until(lambda: quiet.seen("rx_end"), 4)
+    assert quiet.sink.audible() >= 45  # all of dewi's second, then the roger beep
+    assert quiet.client.counters.spurts_heard == 1
