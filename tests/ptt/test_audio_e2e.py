@@ -86,6 +86,7 @@ def test_listeners_hear_the_talker_and_the_delay_is_short(net, mqtt_settings, tm
              "--trace", str(trace)],
             env=box.env(**base_env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         listeners.append((name, box, trace, proc))
+        net.stoppers.append(lambda p=proc: p.poll() is None and p.kill())  # even if the test fails
     for _name, _box, trace, _proc in listeners:
         assert wait_until(lambda t=trace: t.exists() and "playout_start" in t.read_text(), 20)
     talker_box = SoundSandbox(tmp_path / "sound-talker")
@@ -150,6 +151,7 @@ def test_posko_ptt_send_and_record(net, mqtt_settings, tmp_path) -> None:
     listener = subprocess.Popen([sys.executable, "-m", "posko", "ptt", "--unit", "laptop-2", "--no-speaker",
                                  "--record", str(heard), "--listen", "100"], env=full,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    net.stoppers.append(lambda: listener.poll() is None and listener.kill())
     time.sleep(2.5)  # the listener is up before the sender speaks
     sent = subprocess.run([sys.executable, "-m", "posko", "ptt", "--unit", "laptop-1", "--no-speaker",
                            "--send", str(wav)], env=full, capture_output=True, text=True, timeout=30)
