@@ -151,7 +151,8 @@ def clean_image(data: bytes, max_pixels: int) -> tuple[bytes, str, int, int]:
 
     Returns (bytes, mime, width, height). Raises PhotoRejected for anything else.
     """
-    Image.MAX_IMAGE_PIXELS = max_pixels
+    # The size is checked below from the header, before decoding; Pillow's global
+    # MAX_IMAGE_PIXELS is left alone so other code in the process keeps its own limits.
     try:
         with Image.open(io.BytesIO(data), formats=list(PHOTO_FORMATS)) as img:
             fmt = img.format
