@@ -139,3 +139,36 @@ def test_up_without_mosquitto_says_so_in_one_line(tmp_path: Path) -> None:
     assert "'no-such-mosquitto' not found" in out
     assert "Traceback" not in out
     assert len(out.strip().splitlines()) == 1, out
+
+
+@pytest.mark.slow
+def test_full_stack_starts_every_part_and_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
+    """Broker, hub, arbiter, kiosk and unit: all printed, all gone after Ctrl-C."""
+    from posko.broker import free_port
+
+    port = free_port()
+    env = dict(os.environ)
+    env.update({"POSKO_POSKO_STATE_DIR": str(tmp_path / "var"), "POSKO_BROKER_PORT": str(port),
+                "POSKO_MQTT_PORT": str(port), "POSKO_HUB_PORT": str(free_port()),
+                "POSKO_KIOSK_PORT": str(free_port()), "PYTHONUNBUFFERED": "1"})
+    env["POSKO_KIOSK_HUB_URL"] = f"http://127.0.0.1:{env['POSKO_HUB_PORT']}"
+    proc = subprocess.Popen([sys.executable, "-m", "posko", "up"], env=env, cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    try:
+        text = read_until(proc, "Press Ctrl-C", timeout=90)
+        for label in ("broker", "hub", "arbiter", "kiosk", "unit"):
+            assert any(line.startswith(label) for line in text.splitlines()), (label, text)
+        assert f"http://127.0.0.1:{env['POSKO_HUB_PORT']}/" in text
+        assert f"http://127.0.0.1:{env['POSKO_KIOSK_PORT']}/" in text
+        assert "not built yet" not in text
+        kids = descendants(proc.pid)
+        assert len(kids) >= 5
+        proc.send_signal(signal.SIGINT)
+        rest = proc.communicate(timeout=60)[0]
+        assert proc.returncode == 0, rest
+        time.sleep(0.3)
+        assert not still_running(kids), rest
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
