@@ -121,7 +121,7 @@ def test_stolen_motorbike_report_reaches_the_hub_once_and_the_resident_reads_the
     resident.fill('[data-test="ticket"]', ticket)
     resident.fill('[data-test="pin"]', pin)
     resident.click('[data-test="check"]')
-    resident.wait_for_selector('[data-test="cek-result"]:not([hidden])', timeout=15000)
+    resident.wait_for_selector('[data-test="cek-result"]:not([hidden])', timeout=30000)
     assert resident.text_content('[data-test="cek-state"]').strip() == "Diverifikasi"
     assert "Petugas sudah menghubungi Anda" in resident.text_content('[data-test="cek-note"]')
     resident.screenshot(path=str(artifacts / "e2e-kiosk-cek-verified.png"))
@@ -132,7 +132,7 @@ def test_an_emergency_typed_at_the_kiosk_reaches_the_dashboard_and_the_ack_comes
         stack: Stack, new_page, artifacts: Path) -> None:
     """Scenario 4: an accident typed at the kiosk; an officer acknowledges on the dashboard."""
     hub = officer(new_page, stack, "/peringatan")
-    hub.wait_for_function("document.body.dataset.live === 'connected'", timeout=15000)
+    hub.wait_for_function("document.body.dataset.live === 'connected'", timeout=30000)
 
     resident = new_page(800, 480)
     resident.goto(stack.kiosk + "/tanya")
@@ -142,12 +142,12 @@ def test_an_emergency_typed_at_the_kiosk_reaches_the_dashboard_and_the_ack_comes
     shown = resident.text_content('[data-test="answer"]')
     assert "110" in shown and "Petugas" in shown
 
-    card = hub.wait_for_selector(".alert-card", timeout=15000)
+    card = hub.wait_for_selector(".alert-card", timeout=30000)
     text = card.inner_text()
     assert "orangnya berdarah" in text and "Posko Alun-alun Batang" in text
     hub.screenshot(path=str(artifacts / "e2e-hub-alert.png"))
     hub.click(".alert-card button.ack")
-    resident.wait_for_selector('[data-test="acked"]', timeout=15000)
+    resident.wait_for_selector('[data-test="acked"]', timeout=30000)
     assert "Petugas sudah menerima" in resident.text_content('[data-test="acked"]')
     resident.screenshot(path=str(artifacts / "e2e-kiosk-acked.png"))
     assert resident.console_errors == []
