@@ -203,7 +203,9 @@ def postgres_db() -> tuple[str | None, object, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small runs (under a minute)")
-    parser.add_argument("--threads", type=int, default=8, help="client threads (connections)")
+    # 16 connections: a Polres has dozens of kiosks; more concurrent writers let the
+    # group commit put more reports into each fsync.
+    parser.add_argument("--threads", type=int, default=16, help="client threads (connections, like kiosks)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args()
