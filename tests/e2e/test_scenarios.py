@@ -31,6 +31,7 @@ class Stack:
     kiosk: str
     admin: tuple[str, str]
     state: Path
+    env: dict[str, str]
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +63,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     assert match and "kiosk " in text, text
     try:
         yield Stack(hub=f"http://127.0.0.1:{hub_port}", kiosk=f"http://127.0.0.1:{kiosk_port}",
-                    admin=(match.group(1), match.group(2)), state=folder / "var")
+                    admin=(match.group(1), match.group(2)), state=folder / "var", env=env)
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -151,3 +152,18 @@ def test_an_emergency_typed_at_the_kiosk_reaches_the_dashboard_and_the_ack_comes
     assert "Petugas sudah menerima" in resident.text_content('[data-test="acked"]')
     resident.screenshot(path=str(artifacts / "e2e-kiosk-acked.png"))
     assert resident.console_errors == []
+
+
+def test_the_maintainer_runs_doctor_on_the_running_unit(stack: Stack) -> None:
+    """Scenario 6: `posko doctor` on the unit sees the broker, the hub, the token and the outbox."""
+    import json
+
+    result = subprocess.run([sys.executable, "-m", "posko", "doctor", "--json"], env=stack.env,
+                            capture_output=True, text=True, timeout=60, cwd=stack.state.parent)
+    report = json.loads(result.stdout)
+    checks = {c["name"]: c for c in report["checks"]}
+    assert checks["broker"]["status"] == "ok", checks["broker"]
+    assert checks["hub"]["status"] == "ok", checks["hub"]
+    assert checks["enrolment"]["status"] == "ok", checks["enrolment"]
+    assert checks["outbox"]["status"] in ("ok", "warn") and "waiting" in checks["outbox"]["detail"]
+    assert report["status"] != "fail" and result.returncode == 0, report
