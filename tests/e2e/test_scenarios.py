@@ -21,6 +21,7 @@ import pytest
 import requests
 
 from posko.broker import free_port
+from tests.support.procs import read_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.browser, pytest.mark.slow]
 
@@ -49,16 +50,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     proc = subprocess.Popen([sys.executable, "-m", "posko", "up"], env=env, cwd=folder,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
-    lines: list[str] = []
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line and proc.poll() is not None:
-            break
-        lines.append(line)
-        if "Press Ctrl-C" in line:
-            break
-    text = "".join(lines)
+    text = read_until(proc, "Press Ctrl-C", timeout=120)
     match = re.search(r"login (\S+) / (\S+),", text)
     assert match and "kiosk " in text, text
     try:

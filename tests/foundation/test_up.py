@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from posko.broker import free_port
+from tests.support.procs import descendants, read_until, still_running
 
 pytestmark = pytest.mark.broker
 
@@ -26,51 +27,6 @@ def start_up(tmp_path: Path, port: int, *extra: str, env_extra: dict | None = No
     return subprocess.Popen([sys.executable, "-m", "posko", "up", "--only", "none", *extra],
                             env=env, cwd=tmp_path, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
-
-
-def read_until(proc: subprocess.Popen, needle: str, timeout: float = 20) -> str:
-    seen = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            if proc.poll() is not None:
-                break
-            continue
-        seen.append(line)
-        if needle in line:
-            return "".join(seen)
-    raise AssertionError(f"{needle!r} not printed; got:\n{''.join(seen)}")
-
-
-def descendants(pid: int) -> set[int]:
-    """pids whose ancestry leads to pid (read from /proc)."""
-    parents = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as fh:
-                    parents[int(entry)] = int(fh.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-    found, frontier = set(), {pid}
-    while frontier:
-        frontier = {child for child, parent in parents.items() if parent in frontier} - found
-        found |= frontier
-    return found
-
-
-def still_running(pids: set[int]) -> list[int]:
-    """The pids that exist and are not zombies."""
-    alive = []
-    for pid in pids:
-        try:
-            status = Path(f"/proc/{pid}/status").read_text()
-        except OSError:
-            continue
-        if "zombie" not in status:
-            alive.append(pid)
-    return alive
 
 
 def test_up_runs_a_broker_debian_clients_can_use_and_stops_on_ctrl_c(tmp_path: Path) -> None:

@@ -17,25 +17,11 @@ import requests
 from PIL import Image
 
 from posko.broker import free_port
+from tests.support.procs import read_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow, pytest.mark.timeout(180)]
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def read_until(proc: subprocess.Popen, needle: str, timeout: float = 90) -> str:
-    seen = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            if proc.poll() is not None:
-                break
-            continue
-        seen.append(line)
-        if needle in line:
-            return "".join(seen)
-    raise AssertionError(f"{needle!r} not printed; got:\n{''.join(seen)}")
 
 
 def test_posko_up_serves_an_enrolled_kiosk_whose_reports_reach_the_hub(tmp_path: Path) -> None:
