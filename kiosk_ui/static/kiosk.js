@@ -56,6 +56,20 @@
   /* a page restored from the back/forward cache must not show the previous person's input */
   window.addEventListener("pageshow", function (e) { if (e.persisted) window.location.replace("/reset"); });
 
+  /* Beranda: the physical Tanya button was pressed: open Tanya and follow that question.
+     (Only from Beranda: a resident halfway through Lapor must never lose the form.) */
+  if (body.dataset.screen === "home" && window.EventSource) {
+    var homeEvents = new EventSource("/events");
+    homeEvents.addEventListener("assistant", function (e) {
+      var ev = JSON.parse(e.data);
+      if (ev.type === "listening" && ev.text === "button" && ev.session) {
+        homeEvents.close();
+        window.location.assign("/tanya?follow=" + encodeURIComponent(ev.session));
+      }
+    });
+    window.addEventListener("pagehide", function () { homeEvents.close(); });
+  }
+
   /* on-screen keyboard */
   var osk = document.getElementById("osk");
   var target = null;

@@ -107,6 +107,14 @@
       .catch(function () { micState(false); });
   });
 
+  /* opened from Beranda by the physical Tanya button: follow the question the unit is hearing */
+  var follow = new URLSearchParams(window.location.search).get("follow");
+  if (follow && /^[A-Za-z0-9_-]{1,64}$/.test(follow)) {
+    session = follow;
+    micState(true);
+    showAnswer("<p>" + escapeHtml(T.listening) + "</p>");
+  }
+
   if (window.EventSource) {
     var es = new EventSource("/events");
     es.addEventListener("assistant", function (e) {

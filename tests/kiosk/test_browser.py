@@ -326,6 +326,36 @@ def test_tanya_follows_a_question_started_by_the_physical_button(serve_kiosk, br
     assert page.console_errors == []
 
 
+@pytest.mark.broker
+def test_the_physical_button_on_beranda_opens_tanya_and_shows_the_question(serve_kiosk, broker, mqtt_client,
+                                                                           topic_prefix, new_page) -> None:
+    unit = "kiosk-tanya-3"
+    kiosk = serve_kiosk(env={"POSKO_MQTT_PORT": str(broker.port), "POSKO_MQTT_TOPIC_ROOT": topic_prefix,
+                             "POSKO_POSKO_UNIT_ID": unit}, START_MQTT=True)
+    assert kiosk.kiosk.bus.link.wait_connected(5)
+    agent = mqtt_client()
+    page = new_page(800, 480)
+    page.goto(kiosk.url + "/")
+    wait_until(lambda: kiosk.kiosk.fanout.count() >= 1)  # Beranda listens for the button
+    event_topic = topics.assistant_event(unit, topic_prefix)
+    agent.publish(event_topic, AssistantEvent("listening", "btn-3", text="button").to_json(), qos=0)
+    page.wait_for_url("**/tanya?follow=btn-3", timeout=10000)
+    assert page.get_attribute('[data-test="mic"]', "aria-pressed") == "true"
+    # Tanya's own event stream opens a moment after the page: repeat the partial until it shows
+    shown = "document.getElementById('transcript').textContent.includes('perpanjang sim')"
+    for _ in range(50):
+        agent.publish(event_topic, AssistantEvent("partial", "btn-3", text="cara perpanjang sim").to_json(), qos=0)
+        if page.evaluate(shown):
+            break
+        page.wait_for_timeout(200)
+    assert page.evaluate(shown)
+    reply = {"action": "answer", "text": "SIM **diperpanjang** sebelum habis masa berlakunya.", "sources": ["x"]}
+    agent.publish(event_topic, AssistantEvent("answer", "btn-3", reply=reply).to_json(), qos=0)
+    page.wait_for_selector('[data-test="answer"] strong')
+    assert page.text_content('[data-test="answer"] strong') == "diperpanjang"
+    assert page.console_errors == []
+
+
 def test_tanya_typed_question_uses_the_brain_or_says_it_is_unavailable(serve_kiosk, new_page, artifacts) -> None:
     kiosk = serve_kiosk(START_BRAIN=True)
     kiosk.kiosk.brain.wait(60)
