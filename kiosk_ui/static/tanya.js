@@ -93,16 +93,20 @@
     var stopping = mic.getAttribute("aria-pressed") === "true";
     /* the session id is made here, before the command goes out, so no early event of
        this question can arrive before the page knows it is its own */
-    if (!stopping) session = newSession();
+    if (!stopping) {
+      session = newSession();
+      /* cleared now, not when the answer to this request arrives: the unit's first words
+         may reach the page before that answer does */
+      micState(true);
+      showTranscript("");
+      showAnswer("<p>" + escapeHtml(T.listening) + "</p>");
+    }
     fetch("/api/listen", { method: "POST", headers: { "Content-Type": "application/json" },
                            body: JSON.stringify({ lang: lang, stop: stopping, session: session }) })
       .then(function (r) { return r.json(); })
       .then(function (d) {
         if (!d.ok) { micState(false); session = null; showAnswer("<p class='notice'>" + escapeHtml(d.message || T.voice_unavailable) + "</p>"); return; }
-        if (stopping) { micState(false); session = null; return; }
-        micState(true);
-        showTranscript("");
-        showAnswer("<p>" + escapeHtml(T.listening) + "</p>");
+        if (stopping) { micState(false); session = null; }
       })
       .catch(function () { micState(false); });
   });

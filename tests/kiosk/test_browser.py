@@ -284,12 +284,23 @@ def test_tanya_mic_publishes_listen_and_shows_transcript_and_answer(serve_kiosk,
     page = new_page(800, 480)
     page.goto(kiosk.url + "/tanya")
     wait_until(lambda: kiosk.kiosk.fanout.count() >= 1)  # the page's event stream is open
+    # Hold the kiosk server's answer to /api/listen back until the unit's first words are on
+    # screen: that answer arriving late must not wipe them (a race seen on a loaded machine).
+    held = []
+    page.route("**/api/listen", lambda route: held.append((route, route.fetch())))
     page.click('[data-test="mic"]')
+    while not held:
+        page.wait_for_timeout(50)
     cmd = AssistantCommand.from_json(agent.expect(5).payload)
     assert cmd.command == "listen" and cmd.session
     event_topic = topics.assistant_event(unit, topic_prefix)
     agent.publish(event_topic, AssistantEvent("partial", cmd.session, text="bikin es ka").to_json(), qos=0)
     page.wait_for_function("document.getElementById('transcript').textContent.includes('bikin es ka')")
+    route, response = held[0]
+    route.fulfill(response=response)
+    page.wait_for_timeout(300)
+    assert "bikin es ka" in page.text_content('[data-test="transcript"]')
+    page.unroute("**/api/listen")
     reply = {"action": "answer", "text": "Biaya SKCK **Rp30.000**.\n- KTP\n- KK", "sources": ["PP 76/2020"]}
     agent.publish(event_topic, AssistantEvent("answer", cmd.session, reply=reply).to_json(), qos=0)
     page.wait_for_selector('[data-test="answer"] strong')
