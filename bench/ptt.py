@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
+from gateway.audio import FramesSource, NullSink  # noqa: E402
 from gateway.client import Hooks, TalkGroupClient  # noqa: E402
 from gateway.codec import CodecParams  # noqa: E402
 from posko import topics  # noqa: E402
@@ -55,27 +56,6 @@ def speechlike(seconds: float, seed: int) -> list[bytes]:
     x = (5000 * voiced * envelope + 300 * rng.standard_normal(len(n))).astype("<i2").tobytes()
     step = PARAMS.frame_bytes
     return [x[i:i + step] for i in range(0, len(x) - step + 1, step)]
-
-
-class Source:
-    def __init__(self, frames: list[bytes]) -> None:
-        self.frames = list(frames)
-
-    def read(self) -> bytes | None:
-        return self.frames.pop(0) if self.frames else None
-
-    def close(self) -> None:
-        pass
-
-
-class NullSink:
-    continuous = False  # like a unit's speaker: closed (not fed) while nobody talks
-
-    def write(self, pcm: bytes) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 def pct(values: list[float], q: float) -> float:
@@ -111,7 +91,7 @@ def worker(args: argparse.Namespace) -> None:
 
         frames = speechlike(args.spurt_s, seed=sum(unit.encode())) if role == "t" else []
         link = MqttLink(mqtt, f"bench-{unit}")
-        client = TalkGroupClient(link, unit, ptt, source_factory=lambda fr=frames: Source(fr),
+        client = TalkGroupClient(link, unit, ptt, source_factory=lambda fr=frames: FramesSource(fr),
                                  sink=NullSink(), hooks=Hooks(trace=trace), group=group,
                                  play_tones=False)
         client.start()

@@ -122,6 +122,19 @@ class WavSource:
         self._wav.close()
 
 
+class FramesSource:
+    """A microphone that says these PCM frames, then nothing (canned speech for benches and tests)."""
+
+    def __init__(self, frames: list[bytes]) -> None:
+        self.frames = list(frames)
+
+    def read(self) -> bytes | None:
+        return self.frames.pop(0) if self.frames else None
+
+    def close(self) -> None:
+        pass
+
+
 class WavSink:
     """Frames appended to a WAV file (16 kHz, 16-bit, mono)."""
 

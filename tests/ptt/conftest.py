@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from gateway.arbiter import Arbiter
+from gateway.audio import FramesSource
 from gateway.client import Hooks, TalkGroupClient
 from gateway.codec import CodecParams
 from posko import topics
@@ -30,17 +31,8 @@ def tone_frames(seconds: float, freq: float = 300.0) -> list[bytes]:
     return [pcm[i:i + step] for i in range(0, len(pcm) - step + 1, step)]
 
 
-class ListSource:
-    """A microphone that says the given frames, then nothing (end of file)."""
-
-    def __init__(self, frames: list[bytes]) -> None:
-        self.frames = list(frames)
-
-    def read(self) -> bytes | None:
-        return self.frames.pop(0) if self.frames else None
-
-    def close(self) -> None:
-        pass
+# A microphone that says the given frames, then nothing (end of file).
+ListSource = FramesSource
 
 
 class EndlessSource:
