@@ -43,6 +43,14 @@ def visible(page, test_id: str) -> None:
     page.wait_for_selector(f'[data-test="{test_id}"]', state="visible", timeout=5000)
 
 
+def linked_kiosk(serve_kiosk, broker, topic_prefix: str, unit: str, **config):
+    """A kiosk whose MQTT link to the session broker is up, under this test's own topic root."""
+    kiosk = serve_kiosk(env={"POSKO_MQTT_PORT": str(broker.port), "POSKO_MQTT_TOPIC_ROOT": topic_prefix,
+                             "POSKO_POSKO_UNIT_ID": unit}, START_MQTT=True, **config)
+    assert kiosk.kiosk.bus.link.wait_connected(5)
+    return kiosk
+
+
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_home_tanya_cek_darurat_screens_fit_and_read(serve_kiosk, new_page, artifacts, size) -> None:
     kiosk = serve_kiosk(START_BRAIN=True)
@@ -243,9 +251,7 @@ def test_cek_laporan_online_then_offline_shows_last_known_state(serve_kiosk, int
 def test_darurat_publishes_an_alert_and_shows_the_officers_ack(serve_kiosk, broker, mqtt_client, topic_prefix,
                                                                new_page, artifacts) -> None:
     unit = "kiosk-darurat-1"
-    kiosk = serve_kiosk(env={"POSKO_MQTT_PORT": str(broker.port), "POSKO_MQTT_TOPIC_ROOT": topic_prefix,
-                             "POSKO_POSKO_UNIT_ID": unit}, START_MQTT=True, START_BRAIN=True)
-    assert kiosk.kiosk.bus.link.wait_connected(5)
+    kiosk = linked_kiosk(serve_kiosk, broker, topic_prefix, unit, START_BRAIN=True)
     kiosk.kiosk.brain.wait(60)
     officer = mqtt_client()
     officer.subscribe(topics.alert(unit, topic_prefix))
@@ -276,9 +282,7 @@ def test_darurat_publishes_an_alert_and_shows_the_officers_ack(serve_kiosk, brok
 def test_tanya_mic_publishes_listen_and_shows_transcript_and_answer(serve_kiosk, broker, mqtt_client,
                                                                     topic_prefix, new_page, artifacts) -> None:
     unit = "kiosk-tanya-1"
-    kiosk = serve_kiosk(env={"POSKO_MQTT_PORT": str(broker.port), "POSKO_MQTT_TOPIC_ROOT": topic_prefix,
-                             "POSKO_POSKO_UNIT_ID": unit}, START_MQTT=True)
-    assert kiosk.kiosk.bus.link.wait_connected(5)
+    kiosk = linked_kiosk(serve_kiosk, broker, topic_prefix, unit)
     agent = mqtt_client()
     agent.subscribe(topics.assistant_command(unit, topic_prefix))
     page = new_page(800, 480)
@@ -317,9 +321,7 @@ def test_tanya_mic_publishes_listen_and_shows_transcript_and_answer(serve_kiosk,
 def test_tanya_follows_a_question_started_by_the_physical_button(serve_kiosk, broker, mqtt_client,
                                                                  topic_prefix, new_page) -> None:
     unit = "kiosk-tanya-2"
-    kiosk = serve_kiosk(env={"POSKO_MQTT_PORT": str(broker.port), "POSKO_MQTT_TOPIC_ROOT": topic_prefix,
-                             "POSKO_POSKO_UNIT_ID": unit}, START_MQTT=True)
-    assert kiosk.kiosk.bus.link.wait_connected(5)
+    kiosk = linked_kiosk(serve_kiosk, broker, topic_prefix, unit)
     agent = mqtt_client()
     page = new_page(800, 480)
     page.goto(kiosk.url + "/tanya")
@@ -341,9 +343,7 @@ def test_tanya_follows_a_question_started_by_the_physical_button(serve_kiosk, br
 def test_the_physical_button_on_beranda_opens_tanya_and_shows_the_question(serve_kiosk, broker, mqtt_client,
                                                                            topic_prefix, new_page) -> None:
     unit = "kiosk-tanya-3"
-    kiosk = serve_kiosk(env={"POSKO_MQTT_PORT": str(broker.port), "POSKO_MQTT_TOPIC_ROOT": topic_prefix,
-                             "POSKO_POSKO_UNIT_ID": unit}, START_MQTT=True)
-    assert kiosk.kiosk.bus.link.wait_connected(5)
+    kiosk = linked_kiosk(serve_kiosk, broker, topic_prefix, unit)
     agent = mqtt_client()
     page = new_page(800, 480)
     page.goto(kiosk.url + "/")
