@@ -200,6 +200,11 @@ def remove_member(group_id: str, unit_id: str):
 
 
 def _floor(group_id: str, action: str) -> None:
+    """Publish the command center's floor request or release; 404 for a malformed group id."""
+    try:
+        topics.check_id("group", group_id)
+    except ValueError:
+        abort(404)
     held = dict(session.get("ptt_floor", {}))
     if action == "request":
         spurt = random.SystemRandom().randrange(1, 1 << 32)
@@ -216,10 +221,6 @@ def _floor(group_id: str, action: str) -> None:
 @bp.post("/grup-bicara/<group_id>/ambil-alih")
 @requires_role("operator")
 def take_floor(group_id: str):
-    try:
-        topics.check_id("group", group_id)
-    except ValueError:
-        abort(404)
     _floor(group_id, "request")
     flash(f"Pusat komando mengambil alih saluran {group_id}.", "ok")
     return redirect(url_for("talkgroups.index")), 303
@@ -228,10 +229,6 @@ def take_floor(group_id: str):
 @bp.post("/grup-bicara/<group_id>/lepas")
 @requires_role("operator")
 def release_floor(group_id: str):
-    try:
-        topics.check_id("group", group_id)
-    except ValueError:
-        abort(404)
     _floor(group_id, "release")
     flash(f"Saluran {group_id} dilepas.", "ok")
     return redirect(url_for("talkgroups.index")), 303

@@ -123,6 +123,8 @@ def test_command_center_takes_the_floor_from_the_dashboard(hub_app, net) -> None
     assert wait_until(lambda: '<b class="mono">command-center</b>' in sup.get("/grup-bicara").get_data(as_text=True), 3)
     sup.post("/grup-bicara/batang-kota/lepas")
     assert wait_until(lambda: arb.status()["groups"]["batang-kota"] == "", 3)
+    for action in ("ambil-alih", "lepas"):  # a group id that is no topic level never reaches MQTT
+        assert sup.post(f"/grup-bicara/bad+group/{action}").status_code == 404
 
 
 @pytest.fixture
