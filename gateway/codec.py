@@ -7,10 +7,12 @@ the redundancy inside the next packet; with nothing to go on, `conceal()` runs O
 
 from __future__ import annotations
 
+import ctypes
 from dataclasses import dataclass
 
 import opuslib
 import opuslib.api.ctl
+import opuslib.api.decoder
 import opuslib.api.encoder
 
 from gateway.errors import CodecError
@@ -95,6 +97,11 @@ class Decoder:
     def __init__(self, params: CodecParams = DEFAULT_PARAMS) -> None:
         self.params = params
         self._dec = opuslib.Decoder(SAMPLE_RATE, CHANNELS)
+        # opuslib's own decode() allocates a fresh ctypes array per frame and copies the
+        # samples out through a list of Python ints; a listener decodes 50 frames a
+        # second, so libopus is called directly into one buffer kept for the decoder.
+        self._pcm = (ctypes.c_int16 * (params.samples * CHANNELS))()
+        self._pcm_ptr = ctypes.cast(self._pcm, ctypes.POINTER(ctypes.c_int16))
 
     def decode(self, packet: bytes) -> bytes:
         return self._run(packet, fec=False)
@@ -111,11 +118,15 @@ class Decoder:
         self._dec.reset_state()
 
     def _run(self, packet: bytes, fec: bool) -> bytes:
-        try:
-            pcm = bytes(self._dec.decode(packet, self.params.samples, decode_fec=fec))
-        except opuslib.OpusError as exc:
-            raise CodecError(f"codec: decode failed: {exc}") from None
+        # len 0 (or a NULL packet) asks libopus for concealment (PLC).
+        n = opuslib.api.decoder.libopus_decode(self._dec.decoder_state, packet or None, len(packet),
+                                               self._pcm_ptr, self.params.samples, int(fec))
+        if n < 0:
+            raise CodecError(f"codec: decode failed: {opuslib.OpusError(n)}")
+        # A packet longer than our frame cannot fit the buffer (libopus refuses it with
+        # BUFFER_TOO_SMALL above); a shorter one is padded with silence.
+        pcm = ctypes.string_at(self._pcm, n * SAMPLE_WIDTH * CHANNELS)
         want = self.params.frame_bytes
-        if len(pcm) != want:  # a packet of another duration: pad or cut to our frame
+        if len(pcm) != want:
             pcm = (pcm + bytes(want))[:want]
         return pcm
