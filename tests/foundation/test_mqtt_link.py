@@ -67,3 +67,86 @@ def test_handler_exception_does_not_stop_delivery(broker, topic_prefix) -> None:
         assert got.get(timeout=5) == b"ok"
     finally:
         link.stop()
+
+
+def _collect(watcher, n: int, timeout: float = 10.0) -> list[tuple[str, bytes]]:
+    return [(m.topic, m.payload) for m in (watcher.expect(timeout=timeout) for _ in range(n))]
+
+
+def test_stream_publish_names_the_topic_once_then_sends_the_alias(broker, mqtt_client, topic_prefix) -> None:
+    from tests.support.tcpproxy import TcpProxy
+
+    topic = f"{topic_prefix}/tg/patroli-utara/audio/unit-pos-kuta-01"
+    watcher = mqtt_client()
+    watcher.subscribe(f"{topic_prefix}/tg/#", qos=0)
+    proxy = TcpProxy(broker.port)
+    link = MqttLink(MqttSettings(port=proxy.port))
+    link.start()
+    try:
+        assert link.wait_connected(5)
+        time.sleep(0.2)
+        before = proxy.bytes_up
+        frames = [bytes([i]) * 40 for i in range(100)]
+        for payload in frames:
+            link.publish_stream(topic, payload)
+        # Every subscriber still sees the whole topic name, in order.
+        assert _collect(watcher, 100) == [(topic, p) for p in frames]
+        sent = proxy.bytes_up - before
+        # 100 × (40 bytes + at most 10 of framing and alias) plus the topic once; with
+        # the topic name in every PUBLISH it would be 100 × (40 + 2 + len(topic) + ...).
+        assert sent <= 100 * 50 + len(topic) + 10, sent
+        assert sent >= 100 * 40
+    finally:
+        link.stop()
+        proxy.close()
+
+
+def test_stream_aliases_are_forgotten_when_the_broker_restarts(broker_factory, topic_prefix) -> None:
+    from tests.support.mqtt import Client
+
+    broker = broker_factory()
+    topic = f"{topic_prefix}/tg/g1/audio/u1"
+    link = MqttLink(MqttSettings(port=broker.port, keepalive_s=5), reconnect_max_s=0.5)
+    link.start()
+    watchers = []
+    try:
+        assert link.wait_connected(5)
+        for phase in ("before", "after"):
+            if phase == "after":
+                broker.process.restart(down_s=0.5)
+                time.sleep(0.3)
+                deadline = time.monotonic() + 10
+                while not link.connected.is_set() and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                assert link.connected.is_set(), "link did not reconnect"
+            watcher = Client(broker.port)
+            watchers.append(watcher)
+            assert watcher.wait_connected(5)
+            watcher.subscribe(f"{topic_prefix}/#", qos=0)
+            # After the restart a stale alias would be unknown to the new broker: it would
+            # drop the connection and the messages. The first message names the topic again.
+            for i in range(3):
+                link.publish_stream(topic, f"{phase}{i}".encode())
+            assert _collect(watcher, 3) == [(topic, f"{phase}{i}".encode()) for i in range(3)]
+        assert link.connected.is_set()
+    finally:
+        link.stop()
+        for watcher in watchers:
+            watcher.close()
+
+
+def test_stream_publish_without_aliases_when_the_broker_allows_none(broker, mqtt_client, topic_prefix) -> None:
+    topic = f"{topic_prefix}/tg/g1/audio/u2"
+    watcher = mqtt_client()
+    watcher.subscribe(f"{topic_prefix}/#", qos=0)
+    link = MqttLink(MqttSettings(port=broker.port))
+    link.start()
+    try:
+        assert link.wait_connected(5)
+        link._forget_aliases(0)  # what a CONNACK without Topic Alias Maximum leaves
+        for i in range(3):
+            link.publish_stream(topic, b"m%d" % i)
+        assert _collect(watcher, 3) == [(topic, b"m%d" % i) for i in range(3)]
+        assert link._aliases == {}
+    finally:
+        link.stop()

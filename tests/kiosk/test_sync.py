@@ -17,7 +17,7 @@ from kiosk_ui.hubclient import HubClient
 from kiosk_ui.outbox import Outbox
 from kiosk_ui.photos import prepare_photo
 from kiosk_ui.sync import SyncWorker
-from tests.kiosk.tcpproxy import TcpProxy
+from tests.support.tcpproxy import TcpProxy
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -1,4 +1,5 @@
-"""A small TCP proxy for fault tests: forwards to the hub, and can cut a connection mid-body.
+"""A small TCP proxy for fault tests: forwards to a server (the hub, a broker), counts the
+bytes each way, and can cut a connection mid-body.
 
 `cut_after_bytes` makes the proxy close both sides of the next `cuts` connections once that
 many bytes have gone from the client to the server (a photo upload is the only request
@@ -20,6 +21,8 @@ class TcpProxy:
         self.cut_after_bytes = 0
         self.cuts = 0  # connections still to cut
         self.cut_done = 0  # connections cut so far
+        self.bytes_up = 0  # client to server, all connections
+        self.bytes_down = 0
         self.lock = threading.Lock()
         self._stop = threading.Event()
         self._conns: list[socket.socket] = []
@@ -52,6 +55,11 @@ class TcpProxy:
                 data = src.recv(16384)
                 if not data:
                     break
+                with self.lock:
+                    if upstream:
+                        self.bytes_up += len(data)
+                    else:
+                        self.bytes_down += len(data)
                 if upstream:
                     state["up"] += len(data)
                     with self.lock:
