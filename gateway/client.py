@@ -156,11 +156,14 @@ class TalkGroupClient:
         self._rng = random.SystemRandom()
 
     # --- life cycle ---------------------------------------------------------------
-    def start(self) -> TalkGroupClient:
+    def start(self, *, playout_thread: bool = True) -> TalkGroupClient:
+        """Subscribe and start playing. Without `playout_thread` the caller's clock calls
+        `tick()` every frame instead (one clock driving many units in a load generator)."""
         self.link.subscribe(topics.arbiter_status(self.root), self._on_arbiter, qos=1)
         self._subscribe(self.group)
-        self._playout = threading.Thread(target=self._playout_loop, name="ptt-playout", daemon=True)
-        self._playout.start()
+        if playout_thread:
+            self._playout = threading.Thread(target=self._playout_loop, name="ptt-playout", daemon=True)
+            self._playout.start()
         return self
 
     def stop(self) -> None:
@@ -353,8 +356,8 @@ class TalkGroupClient:
                 captured = time.time()
                 frame = Frame(seq=(seq0 + n) & 0xFFFF, timestamp=(n * self.params.samples) & 0xFFFFFFFF,
                               spurt=spurt, payload=encoder.encode(pcm), start=n == 0)
-                self.link.publish(topics.tg_audio(self.group, self.unit, self.root),
-                                  frame.to_bytes(), qos=0)
+                self.link.publish_stream(topics.tg_audio(self.group, self.unit, self.root),
+                                         frame.to_bytes(), qos=0)
                 self.hooks.trace("tx", spurt=spurt, seq=frame.seq, t=captured,
                                  bytes=len(frame.payload))
                 n += 1
@@ -482,12 +485,7 @@ class TalkGroupClient:
         # waking 50 times a second; audio, a tone or a press wakes it at once.
         continuous = getattr(self.sink, "continuous", True)
         while not self._stop.is_set():
-            self._watch_link()
-            pcm = self._next_output(_now_ms())
-            try:
-                self.sink.write(pcm)
-            except AudioDeviceError as exc:
-                log.error("ptt: %s", exc)
+            self.tick()
             if not continuous and self._idle():
                 self._wake.clear()
                 if self._idle():  # nothing arrived between the check and the clear
@@ -500,6 +498,15 @@ class TalkGroupClient:
                 time.sleep(delay)
             elif delay < -0.2:  # a long stall (suspended process): do not race to catch up
                 next_t = time.monotonic()
+
+    def tick(self) -> None:
+        """One frame of playout: the next frame (or silence) to the speaker."""
+        self._watch_link()
+        pcm = self._next_output(_now_ms())
+        try:
+            self.sink.write(pcm)
+        except AudioDeviceError as exc:
+            log.error("ptt: %s", exc)
 
     def _idle(self) -> bool:
         """Nothing to play, nothing buffered, not transmitting."""
