@@ -24,7 +24,7 @@ DEV_PACKAGES=(
   chromium                               # kiosk browser; Playwright drives it in tests
   sqlite3                                # looking into outboxes and hub databases
   ffmpeg                                 # decoding test recordings
-  iproute2                               # network namespaces / netem for fault tests
+  iproute2                               # ss: the PTT bench counts the bytes a talker sends
   python3-venv python3-dev gcc           # building the virtual environment
   ca-certificates
 )

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -43,6 +45,7 @@ from posko.settings.core import MqttSettings  # noqa: E402
 from posko.settings.ptt import PttSettings  # noqa: E402
 
 PARAMS = CodecParams()
+POLLED = True  # listeners driven by one thread per worker process (see Poller)
 
 
 def speechlike(seconds: float, seed: int) -> list[bytes]:
@@ -76,6 +79,7 @@ def worker(args: argparse.Namespace) -> None:
     lock = threading.Lock()
     clients, talkers = [], []
     raw = []
+    poller = Poller(PARAMS.frame_ms / 1000)
     for spec in filter(None, args.units.split(",")):
         unit, group, role = spec.split("@")
         if role == "r":
@@ -83,10 +87,10 @@ def worker(args: argparse.Namespace) -> None:
             continue
 
         def trace(event: str, _u=unit, **f) -> None:
-            with lock:
-                if event == "play":
-                    plays.append((_u, f["spurt"], f["seq"], f["t"], f["action"]))
-                elif event in ("tx", "grant", "deny"):
+            if event == "play":
+                plays.append((_u, f["spurt"], f["seq"], f["t"], f["action"]))  # atomic under the GIL
+            elif event in ("tx", "grant", "deny"):
+                with lock:
                     events.append((event, f))
 
         frames = speechlike(args.spurt_s, seed=sum(unit.encode())) if role == "t" else []
@@ -94,11 +98,15 @@ def worker(args: argparse.Namespace) -> None:
         client = TalkGroupClient(link, unit, ptt, source_factory=lambda fr=frames: FramesSource(fr),
                                  sink=NullSink(), hooks=Hooks(trace=trace), group=group,
                                  play_tones=False)
-        client.start()
-        link.start()
+        if role == "t" or not args.polled:
+            client.start()
+            link.start()
+            talkers.append(client) if role == "t" else None
+        else:
+            client.start(playout_thread=False)
+            poller.add(link, client)
         clients.append((client, link))
-        if role == "t":
-            talkers.append(client)
+    poller.start()
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not all(
             link.connected.is_set() and c.status()["arbiter_online"] for c, link in clients):
@@ -107,8 +115,11 @@ def worker(args: argparse.Namespace) -> None:
         time.sleep(0.05)
     print("ready", flush=True)
     cpu0, wall0 = time.process_time(), time.monotonic()
+    sent0: dict[str, int] = {}
+    link_bytes: list[int] = []
     while (line := sys.stdin.readline().strip()) not in ("stop", ""):
         if line == "go":
+            sent0 = {t.unit: tcp_bytes_sent(t.link) for t in talkers}
             for _ in range(args.spurts):
                 for t in talkers:
                     t.press()
@@ -119,8 +130,10 @@ def worker(args: argparse.Namespace) -> None:
                 for t in talkers:
                     t.release()
                 time.sleep(0.3)
+            link_bytes = [tcp_bytes_sent(t.link) - sent0[t.unit] for t in talkers]
             print("done", flush=True)
     cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
+    poller.stop()
     for client, link in clients:
         client.stop()
         link.stop()
@@ -128,7 +141,82 @@ def worker(args: argparse.Namespace) -> None:
         r.client.loop_stop()
         r.client.disconnect()
     Path(args.out).write_text(json.dumps({"plays": plays, "events": events, "cpu_s": cpu, "wall_s": wall,
+                                          "link_bytes": link_bytes,
                                           "listeners": len(clients) - len(talkers) + len(raw)}))
+
+
+def tcp_bytes_sent(link: MqttLink) -> int:
+    """What this end of the link has sent so far (TCP payload: MQTT packets whole), as the
+    kernel counts it (`ss`)."""
+    addr = link.local_address
+    if addr is None:
+        return 0
+    out = subprocess.run(["ss", "-tinH", "state", "established", "src", f"{addr[0]}:{addr[1]}"],
+                         capture_output=True, text=True, check=True).stdout
+    match = re.search(r"bytes_sent:(\d+)", out) or re.search(r"bytes_acked:(\d+)", out)
+    return int(match.group(1)) if match else 0
+
+
+class Poller:
+    """One thread driving the listeners of a worker process: their MQTT sockets (paho's
+    external-loop API) and their playout clock (`TalkGroupClient.tick`, one frame each
+    per tick, as each unit's sound card would pull it).
+
+    A unit runs one listener with its own network and playout threads; simulating 200
+    of them on two cores with two threads each spends more CPU on switching threads
+    than on listening. Each listener keeps its own connection, jitter buffers and
+    decoder; only the threads are shared.
+    """
+
+    def __init__(self, frame_s: float) -> None:
+        self.frame_s = frame_s
+        self.units: list[tuple[MqttLink, TalkGroupClient]] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def add(self, link: MqttLink, client: TalkGroupClient) -> None:
+        self.units.append((link, client))
+
+    def start(self) -> None:
+        if self.units:
+            self._thread = threading.Thread(target=self._run, name="bench-poller", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def _run(self) -> None:
+        import selectors
+
+        sel = selectors.DefaultSelector()
+        pahos = []
+        for link, _client in self.units:
+            paho = link.start_polled()
+            sel.register(paho.socket(), selectors.EVENT_READ, paho)
+            pahos.append(paho)
+        clients = [c for _l, c in self.units]
+        next_tick = next_misc = time.monotonic()
+        while not self._stop.is_set():
+            for key, _ev in sel.select(max(0.0, next_tick - time.monotonic())):
+                if key.data.loop_read() != 0:  # the broker closed this connection
+                    sel.unregister(key.fileobj)
+                    print("bench: a listener lost its connection", file=sys.stderr)
+            for paho in pahos:
+                if paho.want_write():
+                    paho.loop_write()
+            now = time.monotonic()
+            if now >= next_tick:
+                for client in clients:
+                    client.tick()
+                next_tick += self.frame_s
+                if next_tick < now - 0.2:  # a long stall: do not race to catch up
+                    next_tick = now
+            if now >= next_misc:  # keepalive pings
+                for paho in pahos:
+                    paho.loop_misc()
+                next_misc = now + 1.0
 
 
 class _Raw:
@@ -175,12 +263,12 @@ def start_broker(tmp: Path):
 def spawn(port: int, root: str, units: list[str], out: Path, spurts: int, spurt_s: float):
     return subprocess.Popen([sys.executable, __file__, "--worker", "--port", str(port), "--root", root,
                              "--units", ",".join(units), "--out", str(out), "--spurts", str(spurts),
-                             "--spurt-s", str(spurt_s)],
+                             "--spurt-s", str(spurt_s)] + ([] if POLLED else ["--threads"]),
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
 
 def run_scenario(name: str, port: int, groups: int, listeners_per_group: int, seconds: float,
-                 max_procs: int, tmp: Path) -> dict:
+                 max_procs: int, per_proc: int, tmp: Path) -> dict:
     root = f"bench/{name}/posko/v1"
     # The arbiter runs as it does in production: its own process (`posko arbiter`).
     env = {**os.environ, "POSKO_MQTT_PORT": str(port), "POSKO_MQTT_TOPIC_ROOT": root,
@@ -192,7 +280,7 @@ def run_scenario(name: str, port: int, groups: int, listeners_per_group: int, se
     role = "r" if name.endswith("raw") else "l"
     listeners = [f"l{g}x{i}@g{g}@{role}" for g in range(groups) for i in range(listeners_per_group)]
     talkers = [f"t{g}@g{g}@t" for g in range(groups)]
-    nproc = max(1, min(max_procs, len(listeners)))
+    nproc = max(1, min(max_procs, math.ceil(len(listeners) / per_proc)))
     procs = [spawn(port, root, listeners[i::nproc], tmp / name / f"l{i}.json", spurts, spurt_s)
              for i in range(nproc)]
     # Talkers in processes of their own (up to 4), apart from the listeners.
@@ -239,12 +327,17 @@ def run_scenario(name: str, port: int, groups: int, listeners_per_group: int, se
                 m2e.append((t - src["t"]) * 1000)
     tx_frames = [f for e, f in events if e == "tx"]
     talk_s = len(tx_frames) * PARAMS.frame_ms / 1000 / max(1, groups)
-    payload = sum(f["bytes"] for f in tx_frames) / max(1, groups)
-    header = 12 * len(tx_frames) / max(1, groups)
-    topic_len = len(topics.tg_audio("g0", "t0", root).encode())
-    mqtt_overhead = (2 + 2 + topic_len + 1) * len(tx_frames) / max(1, groups)  # fixed hdr, len, topic
-    kbps = (payload + header) * 8 / talk_s / 1000 if talk_s else float("nan")
-    kbps_wire = (payload + header + mqtt_overhead) * 8 / talk_s / 1000 if talk_s else float("nan")
+    frame_bytes = sum(12 + f["bytes"] for f in tx_frames) / max(1, groups)  # header + Opus
+    # The audio PUBLISH packets as sent: type byte, remaining length, an empty topic name
+    # (2 bytes), properties length and the topic alias property (3 bytes): the topic
+    # name itself goes once per connection and is left out here.
+    mqtt_bytes = sum(1 + _varint_len(2 + 1 + 3 + 12 + f["bytes"]) + 2 + 1 + 3 + 12 + f["bytes"]
+                     for f in tx_frames) / max(1, groups)
+    link_bytes = [b for kind, r in results if kind == "t" for b in r["link_bytes"]]
+    kbps_frames = frame_bytes * 8 / talk_s / 1000 if talk_s else float("nan")
+    kbps = mqtt_bytes * 8 / talk_s / 1000 if talk_s else float("nan")
+    kbps_link = (statistics.mean(link_bytes) * 8 / talk_s / 1000
+                 if talk_s and link_bytes else float("nan"))
     cpu = [r["cpu_s"] / r["wall_s"] / r["listeners"] * 100 for kind, r in results
            if kind == "l" and r["listeners"]]
     expected = len(tx_frames) * listeners_per_group
@@ -252,7 +345,8 @@ def run_scenario(name: str, port: int, groups: int, listeners_per_group: int, se
         "scenario": name, "groups": groups, "listeners": len(listeners), "spurts_per_talker": spurts,
         "grant_ms_p50": pct(grants, 50), "grant_ms_p95": pct(grants, 95), "grant_ms_p99": pct(grants, 99),
         "m2e_ms_p50": pct(m2e, 50), "m2e_ms_p95": pct(m2e, 95), "m2e_ms_p99": pct(m2e, 99),
-        "kbps_per_talker": round(kbps, 2), "kbps_per_talker_with_mqtt": round(kbps_wire, 2),
+        "kbps_per_talker": round(kbps, 2), "kbps_frames": round(kbps_frames, 2),
+        "kbps_talker_link": round(kbps_link, 2),
         "cpu_pct_per_listener": round(statistics.mean(cpu), 2) if cpu else None,
         "frames_expected": expected, "frames_played": played,
         "delivery": round(played / expected, 4) if expected else None, "concealed": plc,
@@ -261,12 +355,22 @@ def run_scenario(name: str, port: int, groups: int, listeners_per_group: int, se
     return figures
 
 
+def _varint_len(n: int) -> int:
+    """Bytes of an MQTT variable byte integer."""
+    return 1 if n < 128 else 2 if n < 16384 else 3
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="1 talker, 10 listeners only (< 60 s)")
     ap.add_argument("--seconds", type=float, default=0.0, help="talking time per scenario")
     ap.add_argument("--max-procs", type=int, default=20, help="listener worker processes at most")
+    ap.add_argument("--per-proc", type=int, default=20,
+                    help="listeners per worker process (fewer processes cost less CPU per listener)")
     ap.add_argument("--only", action="append", default=[], help="run only this scenario (repeatable)")
+    ap.add_argument("--threads", dest="polled", action="store_false",
+                    help="each listener with its own network and playout threads, as on a unit "
+                         "(default: one thread per worker process drives its listeners)")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--root", default="", help=argparse.SUPPRESS)
@@ -275,6 +379,8 @@ def main() -> None:
     ap.add_argument("--spurts", type=int, default=1, help=argparse.SUPPRESS)
     ap.add_argument("--spurt-s", type=float, default=1.0, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    global POLLED
+    POLLED = args.polled
     if args.worker:
         worker(args)
         return
@@ -294,12 +400,13 @@ def main() -> None:
         try:
             for name, groups, per_group in plan:
                 (tmp / name).mkdir()
-                fig = run_scenario(name, broker.port, groups, per_group, seconds, args.max_procs, tmp)
+                fig = run_scenario(name, broker.port, groups, per_group, seconds, args.max_procs,
+                                   args.per_proc, tmp)
                 all_figures.append(fig)
                 print(f"{name:>9}: grant p50/p95/p99 {fig['grant_ms_p50']}/{fig['grant_ms_p95']}/"
                       f"{fig['grant_ms_p99']} ms | {'capture-to-arrival' if name.endswith('raw') else 'mouth-to-ear'} p50/p95/p99 {fig['m2e_ms_p50']}/"
                       f"{fig['m2e_ms_p95']}/{fig['m2e_ms_p99']} ms | {fig['kbps_per_talker']} kbit/s "
-                      f"({fig['kbps_per_talker_with_mqtt']} with MQTT framing) | CPU/listener "
+                      f"(frames {fig['kbps_frames']}, whole link {fig['kbps_talker_link']}) | CPU/listener "
                       f"{fig['cpu_pct_per_listener']} % | delivered {fig['delivery']}", flush=True)
         finally:
             broker.stop()
@@ -310,7 +417,7 @@ def main() -> None:
         "grant_ms_p95": max(f["grant_ms_p95"] for f in full),
         "m2e_ms_p95": max(f["m2e_ms_p95"] for f in full),
         "kbps_per_talker": headline["kbps_per_talker"],
-        "kbps_per_talker_with_mqtt": headline["kbps_per_talker_with_mqtt"],
+        "kbps_frames": headline["kbps_frames"], "kbps_talker_link": headline["kbps_talker_link"],
         "goals_met": None, "seconds": round(time.monotonic() - started, 1),
         "scenarios": all_figures,
     }

@@ -449,8 +449,10 @@ class TalkGroupClient:
                                  Decoder(self.params))
                 self._talkers[unit] = talker
             talker.buffer.push(frame, now)
-        self._wake.set()
-        self.hooks.trace("rx", unit=unit, spurt=frame.spurt, seq=frame.seq, t=time.time())
+        if not self._wake.is_set():  # set() takes a lock and notifies: once is enough
+            self._wake.set()
+        if self.hooks.trace is not _noop:
+            self.hooks.trace("rx", unit=unit, spurt=frame.spurt, seq=frame.seq, t=time.time())
 
     def _authorised(self, unit: str, frame: Frame) -> bool:
         state = self._state
@@ -534,7 +536,8 @@ class TalkGroupClient:
             pcm = self._pull(now_ms) if tone is None else None
             busy = self._current is not None or bool(self._tones)
         if busy:
-            self.speech_gate.set()
+            if not self.speech_gate.is_set():
+                self.speech_gate.set()
         elif self.speech_gate.is_set():
             self.speech_gate.clear()
         if tone is not None:
@@ -594,8 +597,9 @@ class TalkGroupClient:
             self.counters.decode_errors += 1
             pcm = bytes(self.params.frame_bytes)
         self.hooks.rx_audio(unit, spurt, pcm)
-        self.hooks.trace("play", unit=unit, spurt=spurt, seq=out.seq, action=out.action.value,
-                         t=time.time())
+        if self.hooks.trace is not _noop:
+            self.hooks.trace("play", unit=unit, spurt=spurt, seq=out.seq, action=out.action.value,
+                             t=time.time())
         return pcm
 
     def _drop_talker(self, unit: str | None) -> None:

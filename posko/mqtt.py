@@ -88,6 +88,15 @@ class MqttLink:
             self._started = True
         return self._client
 
+    @property
+    def local_address(self) -> tuple[str, int] | None:
+        """This end of the broker connection, None while offline (for diagnostics)."""
+        sock = self._client.socket()
+        try:
+            return sock.getsockname()[:2] if sock is not None else None
+        except OSError:
+            return None
+
     def wait_connected(self, timeout_s: float = 5.0) -> bool:
         return self.connected.wait(timeout_s)
 

@@ -114,7 +114,8 @@ class Net:
 
     def unit(self, name: str, source: Callable[[], object] | None = None, *, group: str | None = None,
              priority: str | None = None, ptt: PttSettings | None = None, mqtt: MqttSettings | None = None,
-             wait_arbiter: bool = True, will: bool = False, continuous: bool = True) -> Unit:
+             wait_arbiter: bool = True, will: bool = False, continuous: bool = True,
+             playout_thread: bool = True) -> Unit:
         events: list[tuple[str, dict]] = []
         cuts: list[str] = []
         busy = threading.Event()
@@ -129,7 +130,7 @@ class Net:
         client = TalkGroupClient(link, name, ptt or self.ptt,
                                  source_factory=source or (lambda: ListSource(tone_frames(1.0))),
                                  sink=sink, hooks=hooks, group=group, priority=priority)
-        client.start()
+        client.start(playout_thread=playout_thread)
         link.start()
         self.stoppers.append(lambda: (client.stop(), link.stop()))
         assert link.wait_connected(5)

@@ -241,3 +241,20 @@ def test_an_idle_unit_does_not_feed_a_quiet_speaker_but_wakes_for_speech(net) ->
     assert wait_until(lambda: quiet.seen("rx_end"), 4)
     assert quiet.sink.audible() >= 45  # all of dewi's second, then the roger beep
     assert quiet.client.counters.spurts_heard == 1
+
+
+def test_a_unit_without_a_playout_thread_plays_only_when_its_clock_ticks(net) -> None:
+    """The sound card's clock (or a load generator's) drives playout through tick()."""
+    net.arbiter()
+    pos2 = net.unit("pos-2", playout_thread=False)
+    dewi = net.unit("dewi", lambda: ListSource(tone_frames(1.0)))
+    time.sleep(0.3)
+    assert pos2.sink.frames == []  # no clock, no playout (a threaded unit feeds silence)
+    dewi.client.press()
+    for _ in range(90):  # 1.8 s of a 20 ms clock while dewi talks
+        pos2.client.tick()
+        time.sleep(0.02)
+    dewi.client.release()
+    assert len(pos2.sink.frames) == 90  # one frame per tick
+    assert pos2.sink.audible() >= 45
+    assert pos2.client.counters.spurts_heard == 1 and pos2.seen("rx_end")
