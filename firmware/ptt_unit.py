@@ -6,8 +6,11 @@ busy floor), an online LED and an optional buzzer that beeps with the tones. The
 (gateway.client) does the protocol and the audio; this module only connects the two and
 the unit's speech gate (set while radio speech plays, so the kiosk's TTS pauses).
 
-The speaker is opened only while there is something to play and closed after a second
-of silence, so the voice assistant can use the same sound card in between.
+Audio goes through the unit's audio layer (`firmware.audio`, via `gateway.audio`) on the
+devices named in `[voice]` (input_device, output_device), the same process-wide PortAudio
+as the voice assistant. The speaker is opened only while there is something to play and
+closed after a second of silence, so the voice assistant can use the same sound card in
+between; the microphone is open only while this unit transmits.
 """
 
 from __future__ import annotations
@@ -77,9 +80,9 @@ class LazySpeaker:
     IDLE_CLOSE_S = 1.0
     continuous = False  # the client need not feed it silence while nobody talks
 
-    def __init__(self, frame_samples: int) -> None:
+    def __init__(self, frame_samples: int, device: str = "default") -> None:
         self.frame_samples = frame_samples
-        self._device = None
+        self.device = device
         self._sink = None
         self._last_sound = 0.0
         self.failed = ""
@@ -97,11 +100,15 @@ class LazySpeaker:
             self._sink.write(pcm)
 
     def _open(self) -> None:
-        from gateway.audio import PyAudioDevice, SpeakerSink
+        from gateway.audio import SpeakerSink
 
+        if not self.device:
+            if not self.failed:
+                log.error("ptt: no speaker configured ([voice] output_device is empty)")
+            self.failed = "no speaker configured"
+            return
         try:
-            self._device = PyAudioDevice()
-            self._sink = SpeakerSink(self._device, self.frame_samples)
+            self._sink = SpeakerSink(self.frame_samples, self.device)
             self.failed = ""
         except AudioDeviceError as exc:
             if not self.failed:
@@ -113,9 +120,6 @@ class LazySpeaker:
         if self._sink is not None:
             self._sink.close()
             self._sink = None
-        if self._device is not None:
-            self._device.close()
-            self._device = None
 
 
 class PttComponent:
@@ -149,7 +153,9 @@ class PttComponent:
             except Exception as exc:  # no GPIO chip: keep the radio usable from software
                 self.error = f"no PTT panel: {exc}"
                 log.warning("ptt: %s", self.error)
-        sink = self._sink if self._sink is not None else LazySpeaker(params.samples)
+        if self._sink is None:
+            self._sink = LazySpeaker(params.samples, self.settings.voice.output_device)
+        sink = self._sink
         self.client = TalkGroupClient(
             ctx.link, ctx.settings.posko.unit_id, self.ptt,
             source_factory=self._source_factory or self._open_mic, sink=sink,
@@ -178,6 +184,9 @@ class PttComponent:
         out = self.client.status() if self.client is not None else {"mode": "stopped"}
         if self.error:
             out["error"] = self.error
+        speaker_failed = getattr(self._sink, "failed", "")
+        if speaker_failed:
+            out["speaker_error"] = speaker_failed
         return out
 
     # --- actions ------------------------------------------------------------------
@@ -193,18 +202,13 @@ class PttComponent:
         return group
 
     def _open_mic(self):
-        from gateway.audio import MicSource, PyAudioDevice
+        """The microphone for one spurt: [voice] input_device, shared with the assistant."""
+        from gateway.audio import MicSource
 
-        device = PyAudioDevice()
-        mic = MicSource(device, CodecParams(frame_ms=self.ptt.frame_ms).samples)
-        closer = mic.close
-
-        def close() -> None:
-            closer()
-            device.close()
-
-        mic.close = close  # type: ignore[method-assign]
-        return mic
+        device = self.settings.voice.input_device
+        if not device:
+            raise AudioDeviceError("no microphone configured ([voice] input_device is empty)")
+        return MicSource(CodecParams(frame_ms=self.ptt.frame_ms).samples, device)
 
     # --- panel feedback -----------------------------------------------------------
     def _hooks(self) -> Hooks:

@@ -1,15 +1,16 @@
-"""The PTT audio path's edges: PyAudio microphone and speaker, WAV files, silence.
+"""The PTT audio path's edges: microphone and speaker adapters, WAV files, memory, silence.
 
-This is the only gateway module that imports PyAudio, and only when a device is opened,
-so the arbiter and the pure modules never load audio libraries. Sources return one frame
-of 16-bit mono PCM per `read()` (None at the end of a file); sinks take one frame per
-`write()`. Pacing is the caller's job: ALSA's file plugin (used in tests) does not block.
+The microphone and speaker are thin adapters over the unit's audio layer
+(`firmware.audio`), which the voice assistant uses too: one PortAudio per process, devices
+chosen by name, resampling for cards that only do 44.1/48 kHz. That layer (with PyAudio
+and numpy) is imported only when a device is opened, so the arbiter and the pure modules
+never load audio libraries. Sources return one frame of 16 kHz 16-bit mono PCM per
+`read()` (None at the end of a file); sinks take one frame per `write()`. Pacing is the
+caller's job: ALSA's file plugin (used in tests) does not block.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import wave
 from pathlib import Path
 
@@ -17,82 +18,107 @@ from gateway.codec import CHANNELS, SAMPLE_RATE, SAMPLE_WIDTH
 from gateway.errors import AudioDeviceError
 
 
-@contextlib.contextmanager
-def _quiet_stderr():
-    """PortAudio's probing of JACK/OSS prints pages to fd 2; hide them while it does."""
+def _unit_error(exc: Exception) -> AudioDeviceError:
+    """The unit audio layer's error as the gateway's (a subclass: both catch it)."""
+    return AudioDeviceError(str(exc))
+
+
+def _unit_audio(stream_class: str):
+    """(AudioSystem, the stream class, the unit's AudioDeviceError), imported on first use."""
     try:
-        saved = os.dup(2)
-    except OSError:
-        yield
-        return
+        from firmware.audio import devices, streams
+        from firmware.errors import AudioDeviceError as UnitAudioDeviceError
+    except ImportError as exc:  # pragma: no cover - numpy is a unit dependency
+        raise AudioDeviceError(f"the unit's audio layer cannot load: {exc}") from None
+    return devices.AudioSystem, getattr(streams, stream_class), UnitAudioDeviceError
+
+
+def _frame_ms(frame_samples: int) -> int:
+    ms, rest = divmod(frame_samples * 1000, SAMPLE_RATE)
+    if rest or ms <= 0:
+        raise ValueError(f"{frame_samples} samples is not a whole number of ms at {SAMPLE_RATE} Hz")
+    return ms
+
+
+def find_device(name: str, *, output: bool) -> str:
+    """The full name of the device `name` picks (see MicSource); AudioDeviceError if none."""
+    AudioSystem, _, UnitAudioDeviceError = _unit_audio("Microphone")
     try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
-class PyAudioDevice:
-    """One PortAudio instance shared by a process's microphone and speaker streams."""
-
-    def __init__(self) -> None:
-        try:
-            import pyaudio
-        except ImportError as exc:  # pragma: no cover - PyAudio is a unit dependency
-            raise AudioDeviceError(f"PyAudio is not installed: {exc}") from None
-        self._pyaudio = pyaudio
-        with _quiet_stderr():
-            self.pa = pyaudio.PyAudio()
-
-    def open(self, *, input: bool, frame_samples: int):  # noqa: A002 - PyAudio's name
-        try:
-            with _quiet_stderr():
-                return self.pa.open(rate=SAMPLE_RATE, channels=CHANNELS,
-                                    format=self._pyaudio.paInt16, input=input,
-                                    output=not input, frames_per_buffer=frame_samples)
-        except OSError as exc:
-            kind = "microphone" if input else "speaker"
-            raise AudioDeviceError(f"cannot open the {kind}: {exc}") from None
-
-    def close(self) -> None:
-        self.pa.terminate()
+        return AudioSystem().find(name, output=output, rescan=True).name
+    except UnitAudioDeviceError as exc:
+        raise _unit_error(exc) from exc
+    except ImportError as exc:  # pragma: no cover - PyAudio is a unit dependency
+        raise AudioDeviceError(f"PyAudio is not installed: {exc}") from None
 
 
 class MicSource:
-    """Frames from the default capture device."""
+    """Frames from a capture device chosen by (part of) its name ("default": the system's).
 
-    def __init__(self, device: PyAudioDevice, frame_samples: int) -> None:
+    Opens through the unit's audio layer (`firmware.audio`): the process's one PortAudio,
+    the device's own rate resampled to 16 kHz, and a fresh device scan when the name is not
+    found (a USB card re-plugged). `read()` blocks for one frame; AudioDeviceError on failure.
+    """
+
+    def __init__(self, frame_samples: int, device: str = "default", *, system=None) -> None:
+        AudioSystem, Microphone, UnitAudioDeviceError = _unit_audio("Microphone")
         self.frame_samples = frame_samples
-        self._stream = device.open(input=True, frame_samples=frame_samples)
+        self._mic = Microphone(system or AudioSystem(), device, SAMPLE_RATE,
+                               frame_ms=_frame_ms(frame_samples), rescan=True)
+        self._unit_error = UnitAudioDeviceError
+        try:
+            self._mic.open()
+        except UnitAudioDeviceError as exc:
+            raise _unit_error(exc) from exc
+        except ImportError as exc:  # pragma: no cover - PyAudio is a unit dependency
+            raise AudioDeviceError(f"PyAudio is not installed: {exc}") from None
+
+    @property
+    def device_name(self) -> str:
+        """The name of the device that was opened."""
+        return self._mic.device.name if self._mic.device is not None else ""
 
     def read(self) -> bytes | None:
         try:
-            return self._stream.read(self.frame_samples, exception_on_overflow=False)
-        except OSError as exc:
-            raise AudioDeviceError(f"microphone read failed: {exc}") from None
+            return self._mic.read_frame()
+        except self._unit_error as exc:
+            raise _unit_error(exc) from exc
 
     def close(self) -> None:
-        self._stream.stop_stream()
-        self._stream.close()
+        self._mic.close()
 
 
 class SpeakerSink:
-    """Frames to the default playback device."""
+    """Frames to a playback device chosen by (part of) its name ("default": the system's).
 
-    def __init__(self, device: PyAudioDevice, frame_samples: int) -> None:
-        self._stream = device.open(input=False, frame_samples=frame_samples)
+    Like MicSource, through the unit's audio layer; 16 kHz frames are resampled when the
+    card plays only 44.1/48 kHz. `write()` takes one frame; AudioDeviceError on failure.
+    """
+
+    def __init__(self, frame_samples: int, device: str = "default", *, system=None) -> None:
+        AudioSystem, SpeakerStream, UnitAudioDeviceError = _unit_audio("SpeakerStream")
+        self._speaker = SpeakerStream(system or AudioSystem(), device, SAMPLE_RATE,
+                                      frame_ms=_frame_ms(frame_samples), rescan=True)
+        self._unit_error = UnitAudioDeviceError
+        try:
+            self._speaker.open()
+        except UnitAudioDeviceError as exc:
+            raise _unit_error(exc) from exc
+        except ImportError as exc:  # pragma: no cover - PyAudio is a unit dependency
+            raise AudioDeviceError(f"PyAudio is not installed: {exc}") from None
+
+    @property
+    def device_name(self) -> str:
+        """The name of the device that was opened."""
+        return self._speaker.device.name if self._speaker.device is not None else ""
 
     def write(self, pcm: bytes) -> None:
         try:
-            self._stream.write(pcm)
-        except OSError as exc:
-            raise AudioDeviceError(f"speaker write failed: {exc}") from None
+            self._speaker.write(pcm)
+        except self._unit_error as exc:
+            raise _unit_error(exc) from exc
 
     def close(self) -> None:
-        self._stream.stop_stream()
-        self._stream.close()
+        self._speaker.close()
 
 
 class WavSource:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import click
 
-from gateway.audio import NullSink, PyAudioDevice, SpeakerSink, WavSink, WavSource
+from gateway.audio import MicSource, NullSink, SpeakerSink, WavSink, WavSource, find_device
 from gateway.client import Hooks, TalkGroupClient, Tx
 from gateway.codec import CodecParams
 from gateway.errors import AudioDeviceError, GatewayError
@@ -67,8 +67,13 @@ class SpurtFiles:
 def run_terminal_client(settings: Settings, *, texts: dict[str, str], group: str, unit: str,
                         send_file: Path | None, record_dir: Path | None, priority: str | None,
                         listen_s: float, speaker: bool, wait_floor_free_s: float,
-                        trace_file: Path | None = None) -> int:
-    """Run until the file is sent (and listened after), `listen_s` passes, q or Ctrl-C."""
+                        trace_file: Path | None = None, input_device: str = "default",
+                        output_device: str = "default") -> int:
+    """Run until the file is sent (and listened after), `listen_s` passes, q or Ctrl-C.
+
+    `input_device`/`output_device` name the microphone and speaker by (part of) their name
+    ("default": the system's default device).
+    """
     topics.check_id("unit", unit)
     topics.check_id("group", group)
 
@@ -83,16 +88,10 @@ def run_terminal_client(settings: Settings, *, texts: dict[str, str], group: str
         except AudioDeviceError as exc:
             click.echo(f"posko ptt: {exc}", err=True)
             return 2
-    device: PyAudioDevice | None = None
     sink = NullSink()
-    if speaker or send_file is None:
+    if speaker:
         try:
-            device = PyAudioDevice()
-        except AudioDeviceError as exc:
-            log.warning("%s", exc)
-    if speaker and device is not None:
-        try:
-            sink = SpeakerSink(device, params.samples)
+            sink = SpeakerSink(params.samples, output_device)
         except AudioDeviceError as exc:
             log.warning("%s; playing nothing (use --record DIR to keep what is heard)", exc)
 
@@ -100,12 +99,13 @@ def run_terminal_client(settings: Settings, *, texts: dict[str, str], group: str
         def source_factory():
             return WavSource(send_file, params.samples)
     else:
-        def source_factory():
-            if device is None:
-                raise AudioDeviceError("no sound card: PyAudio could not start")
-            from gateway.audio import MicSource
+        try:  # a missing microphone is said at start, not only when SPACE is pressed
+            log.info("microphone: %s", find_device(input_device, output=False))
+        except AudioDeviceError as exc:
+            log.warning("%s", exc)
 
-            return MicSource(device, params.samples)
+        def source_factory():
+            return MicSource(params.samples, input_device)
 
     recorder = SpurtFiles(record_dir, say) if record_dir else None
     done = threading.Event()
@@ -178,8 +178,6 @@ def run_terminal_client(settings: Settings, *, texts: dict[str, str], group: str
             link.publish(status_topic, Heartbeat.offline(unit), qos=1, retain=True).wait_for_publish(2)
         link.stop()
         sink.close()
-        if device is not None:
-            device.close()
         if trace_out is not None:
             trace_out.close()
         say("done")

@@ -1,7 +1,7 @@
-"""Find sound devices by (part of) their name through PyAudio.
+"""Find sound devices by (part of) their name through PyAudio, on one PortAudio per process.
 
 A USB sound card can vanish and come back; PortAudio only sees such changes when it is
-initialised again, so `AudioSystem.refresh()` re-creates the PyAudio object.
+initialised again, so `AudioSystem.refresh()` re-creates the process's PyAudio object.
 """
 
 from __future__ import annotations
@@ -48,37 +48,113 @@ def _quiet_stderr():
         os.close(saved)
 
 
-class AudioSystem:
-    """The process's PyAudio instance and device lookups; thread-safe."""
+class _PortAudio:
+    """The process's one PyAudio object and the streams open on it.
+
+    PortAudio counts initialisations: terminating one of two PyAudio objects re-scans
+    nothing while the other lives. So every AudioSystem of a process (the voice part's and
+    push-to-talk's) shares this one object, and a refresh re-creates it, at once when no
+    stream is open, else as soon as the last open stream is closed (terminating PortAudio
+    would close the streams under the speaker that is playing).
+    """
 
     def __init__(self) -> None:
-        self._lock = threading.RLock()
+        self.lock = threading.RLock()
         self._pa = None
+        self.open_streams = 0
+        self.stale = False  # a refresh is due when the last stream closes
 
-    @property
-    def pa(self):
-        with self._lock:
+    def get(self):
+        with self.lock:
             if self._pa is None:
                 import pyaudio
 
                 with _quiet_stderr():
                     self._pa = pyaudio.PyAudio()
+                self.stale = False
             return self._pa
 
-    def refresh(self) -> None:
-        """Re-initialise PortAudio so hot-plugged devices appear (and vanished ones go)."""
-        with self._lock:
-            if self._pa is not None:
-                with _quiet_stderr():
-                    self._pa.terminate()
-                self._pa = None
-            _ = self.pa
+    def refresh(self) -> bool:
+        with self.lock:
+            if self.open_streams:
+                self.stale = True
+                return False
+            self._drop()
+            self.get()
+            return True
+
+    def _drop(self) -> None:
+        if self._pa is not None:
+            with _quiet_stderr():
+                self._pa.terminate()
+            self._pa = None
+
+    def open(self, **kwargs):
+        with self.lock:
+            stream = self.get().open(**kwargs)
+            self.open_streams += 1
+            return stream
+
+    def closed(self) -> None:
+        with self.lock:
+            self.open_streams = max(0, self.open_streams - 1)
+            if not self.open_streams and self.stale:
+                self._drop()  # the next use initialises PortAudio again
+
+    def terminate(self) -> None:
+        with self.lock:
+            if not self.open_streams:
+                self._drop()
+
+
+_PORTAUDIO = _PortAudio()
+
+
+class AudioSystem:
+    """Device lookups and streams on the process's PortAudio; thread-safe.
+
+    Every instance uses the same PyAudio object (see `_PortAudio`), so the voice assistant
+    and push-to-talk see the same devices and one `refresh()` re-scans for both. Subclasses
+    may narrow what a device takes (tests mimic a 48 kHz-only USB card that way).
+    """
+
+    def __init__(self) -> None:
+        self._lock = _PORTAUDIO.lock
+
+    @property
+    def pa(self):
+        return _PORTAUDIO.get()
+
+    @property
+    def open_streams(self) -> int:
+        return _PORTAUDIO.open_streams
+
+    def refresh(self) -> bool:
+        """Re-initialise PortAudio so hot-plugged devices appear (and vanished ones go).
+
+        Returns False when streams are open: the re-scan then happens when the last of them
+        closes, and lookups until then see the devices as they were.
+        """
+        return _PORTAUDIO.refresh()
 
     def close(self) -> None:
-        with self._lock:
-            if self._pa is not None:
-                self._pa.terminate()
-                self._pa = None
+        """Terminate PortAudio if no stream is open (it starts again on the next use)."""
+        _PORTAUDIO.terminate()
+
+    def open_stream(self, **kwargs):
+        """`PyAudio.open(**kwargs)`, counted; give the stream back with `close_stream`."""
+        return _PORTAUDIO.open(**kwargs)
+
+    def close_stream(self, stream) -> None:
+        """Stop (letting written audio play out) and close a stream from `open_stream`."""
+        try:
+            try:
+                stream.stop_stream()
+            except OSError:
+                pass
+            stream.close()
+        finally:
+            _PORTAUDIO.closed()
 
     def devices(self) -> list[DeviceInfo]:
         with self._lock:
@@ -90,11 +166,22 @@ class AudioSystem:
                                       int(d["maxOutputChannels"]), int(d["defaultSampleRate"])))
             return out
 
-    def find(self, name: str, *, output: bool) -> DeviceInfo:
+    def find(self, name: str, *, output: bool, rescan: bool = False) -> DeviceInfo:
         """The device whose name equals `name`, else the first that contains it (any case).
 
-        Raises AudioDeviceError naming the devices that do exist.
+        "default" with no device of that name is PortAudio's default device. With `rescan`,
+        a name not found makes PortAudio look for devices again (a USB card re-plugged)
+        before giving up. Raises AudioDeviceError naming the devices that do exist.
         """
+        try:
+            return self._find(name, output=output)
+        except AudioDeviceError:
+            if not rescan or not self.refresh():
+                raise
+            log.info("sound device %r not found; looked for devices again", name)
+            return self._find(name, output=output)
+
+    def _find(self, name: str, *, output: bool) -> DeviceInfo:
         kind = "playback" if output else "capture"
         devices = [d for d in self.devices()
                    if (d.max_output_channels if output else d.max_input_channels) > 0]
@@ -104,8 +191,22 @@ class AudioSystem:
         for d in devices:
             if name.lower() in d.name.lower():
                 return d
+        if name == "default":
+            fallback = self._default_device(output)
+            if fallback is not None:
+                return fallback
         names = ", ".join(repr(d.name) for d in devices) or "none"
         raise AudioDeviceError(f"no {kind} device matching {name!r} (devices: {names})")
+
+    def _default_device(self, output: bool) -> DeviceInfo | None:
+        with self._lock:
+            try:
+                d = (self.pa.get_default_output_device_info() if output
+                     else self.pa.get_default_input_device_info())
+            except OSError:  # PortAudio has no default device of that kind
+                return None
+        return DeviceInfo(int(d["index"]), str(d["name"]), int(d["maxInputChannels"]),
+                          int(d["maxOutputChannels"]), int(d["defaultSampleRate"]))
 
     def supports(self, device: DeviceInfo, rate_hz: int, *, output: bool) -> bool:
         import pyaudio

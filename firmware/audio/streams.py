@@ -27,9 +27,10 @@ class Microphone:
     """Capture from the configured device as `frame_ms` frames at `rate_hz`."""
 
     def __init__(self, system: AudioSystem, device_name: str, rate_hz: int = 16000,
-                 frame_ms: int = 30) -> None:
+                 frame_ms: int = 30, *, rescan: bool = False) -> None:
         self.system = system
         self.device_name = device_name
+        self.rescan = rescan  # a name not found makes PortAudio look again (see AudioSystem.find)
         self.rate_hz = rate_hz
         self.frame_ms = frame_ms
         self.frame_bytes = rate_hz * frame_ms // 1000 * SAMPLE_WIDTH
@@ -49,13 +50,13 @@ class Microphone:
 
         if self._stream is not None:
             return
-        self.device = self.system.find(self.device_name, output=False)
+        self.device = self.system.find(self.device_name, output=False, rescan=self.rescan)
         self.device_rate_hz = self.system.pick_rate(self.device, self.rate_hz, output=False)
         self._resampler = Resampler(self.device_rate_hz, self.rate_hz)
         self._pending = b""
         block = max(1, self.device_rate_hz * self.frame_ms // 1000)
         try:
-            self._stream = self.system.pa.open(
+            self._stream = self.system.open_stream(
                 format=pyaudio.paInt16, channels=1, rate=self.device_rate_hz, input=True,
                 input_device_index=self.device.index, frames_per_buffer=block)
         except (OSError, ValueError) as exc:
@@ -86,11 +87,7 @@ class Microphone:
     def close(self) -> None:
         stream, self._stream = self._stream, None
         if stream is not None:
-            try:
-                stream.stop_stream()
-            except OSError:
-                pass
-            stream.close()
+            self.system.close_stream(stream)
 
 
 class PlaybackStopped(Exception):
@@ -132,7 +129,7 @@ class Speaker:
                     if stop is not None and stop.is_set():
                         raise PlaybackStopped()
                     if gate is not None and gate.is_set():
-                        self._close(stream)
+                        self.system.close_stream(stream)
                         stream = None
                         while gate.is_set():
                             if stop is not None and stop.is_set():
@@ -151,7 +148,7 @@ class Speaker:
                             on_first_audio()
         finally:
             if stream is not None:
-                self._close(stream)
+                self.system.close_stream(stream)
         return played / device_rate
 
     def _open(self, device_rate: int, block_bytes: int):
@@ -159,18 +156,73 @@ class Speaker:
 
         assert self.device is not None
         try:
-            stream = self.system.pa.open(format=pyaudio.paInt16, channels=1, rate=device_rate,
-                                         output=True, output_device_index=self.device.index,
-                                         frames_per_buffer=block_bytes // SAMPLE_WIDTH)
+            stream = self.system.open_stream(format=pyaudio.paInt16, channels=1, rate=device_rate,
+                                             output=True, output_device_index=self.device.index,
+                                             frames_per_buffer=block_bytes // SAMPLE_WIDTH)
         except (OSError, ValueError) as exc:
             raise AudioDeviceError(f"cannot open playback device {self.device.name!r}: {exc}") from exc
         self.opens += 1
         return stream
 
-    @staticmethod
-    def _close(stream) -> None:
+
+class SpeakerStream:
+    """Playback frame by frame (push-to-talk): open once, `write()` frames, `close()`.
+
+    Frames are 16-bit mono at `rate_hz`; a device that does not take that rate gets them
+    resampled to one it does (a USB card that plays only 48 kHz).
+    """
+
+    def __init__(self, system: AudioSystem, device_name: str, rate_hz: int = 16000,
+                 frame_ms: int = 20, *, rescan: bool = False) -> None:
+        self.system = system
+        self.device_name = device_name
+        self.rate_hz = rate_hz
+        self.frame_ms = frame_ms
+        self.rescan = rescan
+        self.device: DeviceInfo | None = None
+        self.device_rate_hz = 0
+        self._stream = None
+        self._resampler: Resampler | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self._stream is not None
+
+    def open(self) -> None:
+        """Open the playback stream; AudioDeviceError when the device is missing or fails."""
+        import pyaudio
+
+        if self._stream is not None:
+            return
+        self.device = self.system.find(self.device_name, output=True, rescan=self.rescan)
+        self.device_rate_hz = self.system.pick_rate(self.device, self.rate_hz, output=True)
+        self._resampler = Resampler(self.rate_hz, self.device_rate_hz)
         try:
-            stream.stop_stream()  # waits for what was written to be played
-        except OSError:
-            pass
-        stream.close()
+            self._stream = self.system.open_stream(
+                format=pyaudio.paInt16, channels=1, rate=self.device_rate_hz, output=True,
+                output_device_index=self.device.index,
+                frames_per_buffer=max(1, self.device_rate_hz * self.frame_ms // 1000))
+        except (OSError, ValueError) as exc:
+            self._stream = None
+            raise AudioDeviceError(f"cannot open playback device {self.device.name!r}: {exc}") from exc
+        if self.device_rate_hz != self.rate_hz:
+            log.info("speaker %r plays at %d Hz, resampled from %d Hz",
+                     self.device.name, self.device_rate_hz, self.rate_hz)
+
+    def write(self, pcm: bytes) -> None:
+        """Play one frame (blocks while the device's buffer is full)."""
+        if self._stream is None or self._resampler is None:
+            raise AudioDeviceError("speaker is not open")
+        data = self._resampler.process(pcm)
+        if not data:
+            return
+        try:
+            self._stream.write(data)
+        except OSError as exc:
+            raise AudioDeviceError(f"playback device {self.device_name!r} failed: {exc}") from exc
+
+    def close(self) -> None:
+        """Close after what was written has been played."""
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            self.system.close_stream(stream)
