@@ -69,8 +69,11 @@ class _PortAudio:
             if self._pa is None:
                 import pyaudio
 
-                with _quiet_stderr():
-                    self._pa = pyaudio.PyAudio()
+                try:
+                    with _quiet_stderr():
+                        self._pa = pyaudio.PyAudio()
+                except OSError as exc:  # e.g. a broken ALSA configuration
+                    raise AudioDeviceError(f"PortAudio could not start: {exc}") from exc
                 self.stale = False
             return self._pa
 

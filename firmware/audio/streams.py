@@ -4,7 +4,10 @@ The microphone always delivers `rate_hz` audio (resampled when the device only o
 44.1/48 kHz) in fixed frames, and is opened only while the unit listens: while an answer
 plays it is closed, so the kiosk never hears itself. The speaker plays at the voice's own
 rate when the device takes it, pauses while a gate is set (received radio speech has
-priority) and stops at once when asked.
+priority) and stops at once when asked. Push-to-talk plays frame by frame through
+`SpeakerStream` (and captures through `Microphone`), via gateway.audio's adapters.
+Every stream is opened and closed through the AudioSystem, which counts open streams so a
+device re-scan never pulls PortAudio from under one.
 """
 
 from __future__ import annotations

@@ -144,12 +144,13 @@ emit(**out)
 
 
 def test_voice_and_ptt_share_one_portaudio_and_a_replugged_card_is_found(radio) -> None:
-    """A card that appears later is found by the PTT microphone (PortAudio scans again),
-    but never while a stream is open: the re-scan waits for the speaker to close."""
+    """A card that appears later is found: a refresh while the PTT speaker plays waits for
+    it to close; a name not found makes the PTT microphone ask PortAudio to scan again."""
     sound, radio_in, _radio_out = radio
     late_in = sound.home / "late.raw"
     late_in.write_bytes(tone(900, 16000, 0.5).tobytes())
-    late = f'pcm.late-card {{ type file  slave.pcm "null"  file "/dev/null"  infile "{late_in}"  format "raw" }}\n'
+    card = 'pcm.{} {{ type file  slave.pcm "null"  file "/dev/null"  infile "{}"  format "raw" }}\n'
+    late, later = card.format("late-card", late_in), card.format("later-card", radio_in)
     code = PRELUDE + r"""
 import os
 voice, ptt = AudioSystem(), AudioSystem()
@@ -166,19 +167,26 @@ mic = MicSource(320, "late-card", system=ptt)
 frame = mic.read()
 name = mic.device_name
 mic.close()
+scanned = voice.pa
+with open(os.path.expanduser("~/.asoundrc"), "a") as rc:
+    rc.write(sys.argv[2])  # another card, while PortAudio is up and no stream is open
+later = MicSource(320, "later-card", system=ptt)
+later.close()
 emit(shared=shared, refreshed_while_open=refreshed_while_open, kept=kept, device=name,
-     new_pa=voice.pa is not before, level=int(np.abs(np.frombuffer(frame, "<i2")).max()))
+     new_pa=scanned is not before, level=int(np.abs(np.frombuffer(frame, "<i2")).max()),
+     later=later.device_name, rescanned=voice.pa is not scanned)
 """
     import subprocess
     import sys
 
-    result = subprocess.run([sys.executable, "-c", code, late], env=sound.env(),
+    result = subprocess.run([sys.executable, "-c", code, late, later], env=sound.env(),
                             capture_output=True, text=True, timeout=60)
     out = last_json(result)
     assert out["shared"] is True
     assert out["refreshed_while_open"] is False and out["kept"] is True
     assert out["device"] == "late-card" and out["new_pa"] is True
     assert out["level"] > 3000
+    assert out["later"] == "later-card" and out["rescanned"] is True
 
 
 def test_the_unit_uses_the_voice_device_settings_for_ptt(radio) -> None:

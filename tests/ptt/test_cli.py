@@ -52,7 +52,8 @@ def test_arbiter_command_starts_and_stops(broker, tmp_path) -> None:
 
 def test_pure_modules_and_the_arbiter_load_no_audio_or_hardware_library() -> None:
     code = ("import sys, gateway.packet, gateway.floor, gateway.jitter, gateway.messages, gateway.tones, "
-            "gateway.ogg, gateway.arbiter, gateway.recorder, gateway.client, hub.talkgroups; "
+            "gateway.ogg, gateway.arbiter, gateway.recorder, gateway.client, hub.talkgroups, "
+            "gateway.audio, gateway.terminal, firmware.ptt_unit; "
             "print(sorted(m for m in ('pyaudio', 'gpiozero', 'numpy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
