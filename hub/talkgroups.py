@@ -7,6 +7,10 @@
 * `/grup-bicara/rekaman` lists the recorder's Ogg Opus files by group and day and plays
   them in the browser (an HTML audio element; the hub serves the file).
 * `/grup-bicara/acl` gives the Mosquitto ACL generated from the membership.
+* `/grup-bicara/stream` streams (server-sent events) every group's floor state whenever it
+  changes and once at connect, so the page shows who is talking without reloading
+  (hub/static/js/talkgroups.js). Each worker's `_Broker` follows the arbiter's retained
+  floor states; a stream waits on it and ends after a few minutes like `/live/stream`.
 
 Tables live on their own Alembic branch ("talkgroups"); see
 hub/migrations/versions/0101_talkgroups.py.
@@ -15,8 +19,10 @@ hub/migrations/versions/0101_talkgroups.py.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
 import threading
+import time
 
 from flask import (
     Blueprint,
@@ -38,6 +44,7 @@ from gateway.acl import render_acl
 from gateway.errors import BadFloorMessage, RecordingError
 from gateway.messages import FloorRequest, FloorState
 from gateway.recorder import list_recordings, resolve_folder, safe_recording_path
+from hub import live
 from hub.auth import requires_role
 from hub.db import Base, get_db
 from hub.models import utcnow
@@ -46,6 +53,11 @@ from posko.mqtt import MqttLink
 
 bp = Blueprint("talkgroups", __name__)
 NAV = ("Grup bicara", "talkgroups.index")
+
+# The floor stream keeps /live/stream's habits (tests shorten them).
+RETRY_MS = 1500  # the browser's EventSource reconnects after this
+KEEPALIVE_S = live.KEEPALIVE_S  # a comment line after this long without an event
+STREAM_MAX_S = live.STREAM_MAX_S  # then the stream ends and the browser reconnects
 
 
 class TalkGroup(Base):
@@ -71,12 +83,18 @@ class TalkGroupMember(Base):
 
 class _Broker:
     """One link per worker and broker: publishes floor requests (QoS 1 waits for
-    reconnects) and follows every group's retained floor state for the page."""
+    reconnects) and follows every group's retained floor state for the page.
+
+    `version` grows with every floor state received and every (dis)connect of the link;
+    floor streams wait on `changed` for it to move."""
 
     def __init__(self, settings) -> None:
         self.states: dict[str, FloorState] = {}
         self.seen = threading.Event()
-        self.link = MqttLink(settings.mqtt, client_id=None)
+        self.changed = threading.Condition()
+        self.version = 0
+        self.link = MqttLink(settings.mqtt, client_id=None, on_connect=self._bump,
+                             on_disconnect=self._bump)
         self.link.subscribe(f"{settings.mqtt.topic_root}/tg/+/floor/state", self._on_state, qos=1)
         self.link.start()
 
@@ -85,8 +103,30 @@ class _Broker:
             state = FloorState.from_json(payload)
         except BadFloorMessage:
             return
-        self.states[state.group] = state
+        with self.changed:
+            self.states[state.group] = state
+            self._bump()
         self.seen.set()
+
+    def _bump(self) -> None:
+        with self.changed:
+            self.version += 1
+            self.changed.notify_all()
+
+    def first_states(self) -> None:
+        """On this worker's first use, wait briefly for the retained states (at most 0.8 s)."""
+        if not self.seen.is_set() and self.link.wait_connected(0.5):
+            self.seen.wait(0.3)
+
+    def snapshot(self) -> tuple[int, dict[str, FloorState]]:
+        with self.changed:
+            return self.version, dict(self.states)
+
+    def wait_change(self, version: int, timeout_s: float) -> int:
+        """The version once it differs from `version`, or after `timeout_s` seconds."""
+        with self.changed:
+            self.changed.wait_for(lambda: self.version != version, max(timeout_s, 0.0))
+            return self.version
 
 
 _brokers: dict[tuple[str, int, str], _Broker] = {}
@@ -142,10 +182,54 @@ def _page(error: str = "") -> str:
         members.setdefault(m.group_id, []).append(m.unit_id)
     held = session.get("ptt_floor", {})
     broker = _broker(_settings())
-    if not broker.seen.is_set() and broker.link.wait_connected(0.5):
-        broker.seen.wait(0.3)  # first page of this worker: the retained states arrive now
+    broker.first_states()
     return render_template("talkgroups/index.html", groups=groups, members=members, held=held,
-                           command_unit=_command_unit(), error=error, floor=dict(broker.states))
+                           command_unit=_command_unit(), error=error,
+                           floor=broker.snapshot()[1], now=time.time())
+
+
+def floor_view(states: dict[str, FloorState], online: bool) -> dict:
+    """What the page shows of the floors: per group the holder ("" when free), its
+    priority, since when it holds the floor (Unix s) and the last event; `now` is the hub's
+    clock, so the browser counts the seconds talking with the hub's clock, not its own."""
+    groups = {g: {"holder": s.holder, "priority": s.priority, "since": s.since,
+                  "event": s.event, "event_unit": s.event_unit}
+              for g, s in sorted(states.items())}
+    return {"groups": groups, "online": online, "now": round(time.time(), 3)}
+
+
+@bp.get("/grup-bicara/stream")
+@requires_role("operator")
+def floor_stream():
+    """Server-sent `floor` events: every group's floor (see floor_view) at connect and
+    whenever it changes; a keep-alive comment when quiet; ends after STREAM_MAX_S."""
+    broker = _broker(_settings())
+    broker.first_states()
+
+    def generate():
+        yield f"retry: {RETRY_MS}\n\n"
+        started = quiet_since = time.monotonic()
+        version, last = -1, None
+        while (now := time.monotonic()) - started < STREAM_MAX_S:
+            wait = min(KEEPALIVE_S - (now - quiet_since), STREAM_MAX_S - (now - started))
+            seen = broker.wait_change(version, wait)
+            now = time.monotonic()
+            if seen != version:
+                version, states = broker.snapshot()
+                view = floor_view(states, broker.link.connected.is_set())
+                shown = (view["groups"], view["online"])
+                if shown != last:  # a reconnect re-delivers the same retained states
+                    last, quiet_since = shown, now
+                    yield f"event: floor\ndata: {json.dumps(view, ensure_ascii=False, separators=(',', ':'))}\n\n"
+                    continue
+            if now - quiet_since >= KEEPALIVE_S:
+                quiet_since = now
+                yield ": keep-alive\n\n"
+
+    response = Response(generate(), mimetype="text/event-stream")
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Accel-Buffering"] = "no"
+    return response
 
 
 @bp.post("/grup-bicara/tambah")
