@@ -205,3 +205,66 @@ def test_posko_ptt_hold_space_to_talk(net, mqtt_settings, tmp_path) -> None:
     assert next(e for e in events if e["event"] == "tx_end")["reason"] == "release"
     assert b"Silakan bicara" in out
     assert listener.sink.audible() > 30  # the microphone's speech reached the listener
+
+
+TERMINAL_NAMED = r"""
+import sys, time
+import gateway.terminal as terminal
+from gateway.cli import _texts
+from posko.config import load_settings
+
+def keyboard(client, run_s, heartbeat):
+    # A person at the laptop: waits for the arbiter, holds the key 1.5 s, then listens
+    # until another unit's spurt was heard.
+    deadline = time.monotonic() + 10
+    while not client.status()["arbiter_online"] and time.monotonic() < deadline:
+        time.sleep(0.02)
+    client.press()
+    time.sleep(1.5)
+    client.release()
+    deadline = time.monotonic() + 30
+    while client.counters.spurts_heard < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)  # the roger beep plays out
+
+terminal._keyboard = keyboard
+settings = load_settings()
+sys.exit(terminal.run_terminal_client(
+    settings, texts=_texts("id"), group=settings.ptt.group, unit="laptop", send_file=None,
+    record_dir=None, priority=None, listen_s=0, speaker=True, wait_floor_free_s=0,
+    trace_file=sys.argv[1], input_device="radio-in", output_device="radio-out"))
+"""
+
+
+def test_terminal_client_talks_and_listens_on_named_devices(net, mqtt_settings, tmp_path) -> None:
+    """`posko ptt`'s body with a named microphone and speaker (not the default device)."""
+    net.arbiter()
+    listener = net.unit("pos-2")
+    box = SoundSandbox(tmp_path / "sound-laptop")
+    radio_in, radio_out = box.home / "radio-in.raw", box.home / "radio-out.raw"
+    n = np.arange(16000 * 3)
+    radio_in.write_bytes((np.sin(2 * np.pi * 600 * n / 16000) * 9000).astype("<i2").tobytes())
+    box.feed((np.sin(2 * np.pi * 2000 * n / 16000) * 9000).astype("<i2").tobytes())  # default mic
+    with open(box.home / ".asoundrc", "a", encoding="utf-8") as rc:
+        rc.write(f'pcm.radio-out {{ type file  slave.pcm "null"  file "{radio_out}"  format "raw" }}\n'
+                 f'pcm.radio-in {{ type file  slave.pcm "null"  file "/dev/null"  infile "{radio_in}"  format "raw" }}\n')
+    trace = tmp_path / "laptop.jsonl"
+    env = box.env(POSKO_MQTT_PORT=str(mqtt_settings.port), POSKO_MQTT_TOPIC_ROOT=mqtt_settings.topic_root,
+                  POSKO_POSKO_STATE_DIR=str(tmp_path / "var"))
+    proc = subprocess.Popen([sys.executable, "-c", TERMINAL_NAMED, str(trace)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    net.stoppers.append(lambda: proc.poll() is None and proc.kill())
+    assert wait_until(lambda: trace.exists() and '"tx_end"' in trace.read_text(), 20)
+    assert wait_until(lambda: listener.client.counters.spurts_heard == 1, 5)
+    heard = np.frombuffer(b"".join(listener.sink.frames), "<i2")
+    loud = heard[np.abs(heard) > 0]
+    assert len(loud) > 16000 // 2  # more than half a second of the laptop's microphone
+    spectrum = np.abs(np.fft.rfft(heard.astype(float)))
+    assert abs(np.argmax(spectrum) * 16000 / len(heard) - 600) < 20  # radio-in, not the default
+
+    listener.client.press()  # pos-2 answers with its 1 s tone
+    out, _ = proc.communicate(timeout=45)
+    assert proc.returncode == 0, out[-2000:]
+    played = np.frombuffer(radio_out.read_bytes(), "<i2")
+    assert np.abs(played).max() > 3000, "nothing reached the named speaker"
+    assert np.abs(np.frombuffer(box.played().tobytes(), "<i2")).max(initial=0) == 0  # default silent
