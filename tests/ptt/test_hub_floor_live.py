@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
+import re
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -100,6 +102,13 @@ def test_the_stream_delivers_the_holder_then_the_free_floor(hub_app, net, monkey
         assert floor["priority"] == "normal" and floor["event"] == "grant"
         assert abs(floor["since"] - time.time()) < 5 and abs(talking["now"] - time.time()) < 1
         assert arb.status()["groups"][GROUP] == "pos-dewi"
+        # A page loaded now shows the same without its script (and the script starts from it).
+        sup = login(hub_app, "sup")
+        sup.post("/grup-bicara/tambah", data={"group_id": GROUP})
+        page = sup.get("/grup-bicara").get_data(as_text=True)
+        assert f'<tr data-group="{GROUP}" class="talking">' in page
+        assert '<span class="on-air">Bicara:</span> <b class="mono">pos-dewi</b>' in page
+        assert re.search(r'<span class="elapsed">\d+ dtk</span>', page), page
 
         released = time.monotonic()
         dewi.client.release()
@@ -168,7 +177,9 @@ def sign_in(page, base: str, name: str) -> None:
 
 @pytest.mark.browser
 def test_the_page_shows_the_talker_and_the_free_floor_without_reload(
-        hub_app, served_hub, net, new_page, artifacts) -> None:  # noqa: F811
+        hub_app, served_hub, net, new_page, artifacts, monkeypatch, caplog) -> None:  # noqa: F811
+    caplog.set_level(logging.INFO, logger="werkzeug")
+    monkeypatch.setattr(talkgroups, "STREAM_MAX_S", 2.5)  # the page lives through stream restarts
     arb = net.arbiter()
     dewi = net.unit("pos-dewi", EndlessSource)
     sup = login(hub_app, "sup")
@@ -196,7 +207,7 @@ def test_the_page_shows_the_talker_and_the_free_floor_without_reload(
         f"() => document.querySelector('#groups tr[data-group={GROUP}] .elapsed').textContent === '2 dtk'",
         timeout=5000)
     assert page.locator("#groups tr[data-group=ojol-batang] td.holder").inner_text() == "Senyap"
-    page.screenshot(path=str(artifacts / "ptt_hub_floor_live.png"), full_page=True)
+    page.screenshot(path=str(artifacts / "ptt_hub_floor_live.png"), full_page=True, animations="disabled")
 
     dewi.client.release()
     page.wait_for_selector(f"#groups tr[data-group={GROUP}]:not(.talking) td.holder[data-holder='']",
@@ -209,9 +220,18 @@ def test_the_page_shows_the_talker_and_the_free_floor_without_reload(
     page.wait_for_selector(f"#groups tr.talking[data-group={GROUP}] td.holder[data-holder=command-center]",
                            timeout=3000)
     assert "pusat komando" in row.locator("td.holder").inner_text()
+    page.screenshot(path=str(artifacts / "ptt_hub_floor_command.png"), full_page=True, animations="disabled")
     assert wait_until(lambda: arb.status()["groups"][GROUP] == "command-center", 3)
     page.click(f"#groups tr[data-group={GROUP}] button:has-text('Lepas saluran')")
     page.wait_for_selector(f"#groups tr[data-group={GROUP}]:not(.talking) td.holder[data-holder='']",
                            timeout=3000)
     assert arb.status()["groups"][GROUP] == ""
+    assert page.locator("#floor-live").get_attribute("data-state") == "live"
+    restarts = [r for r in caplog.records if "GET /grup-bicara/stream" in r.getMessage()]
+    assert len(restarts) >= 3, len(restarts)  # ended after STREAM_MAX_S and came back each time
     assert page.console_errors == []
+
+    # Logged out elsewhere: the next stream is refused and the page says to reload.
+    page.request.post(f"{served_hub}/keluar")
+    page.wait_for_selector("#floor-live[data-state=closed]", timeout=6000)
+    page.screenshot(path=str(artifacts / "ptt_hub_floor_closed.png"), full_page=True)

@@ -56,8 +56,10 @@
       cell.appendChild(el("span", "muted prio", "(" + label + ")"));
     }
     if (floor.since > 0) {
-      cell.appendChild(document.createTextNode(" · "));
-      cell.appendChild(el("span", "elapsed", elapsed(hubNow() - floor.since)));
+      var when = el("span", "when", "· ");
+      when.appendChild(el("span", "elapsed", elapsed(hubNow() - floor.since)));
+      cell.appendChild(document.createTextNode(" "));
+      cell.appendChild(when);
     }
   }
 
@@ -81,6 +83,12 @@
     reconnectTimer = null;
   });
   source.addEventListener("error", function () {
+    // A refused stream (e.g. the login expired) is not retried by the browser.
+    if (source.readyState === EventSource.CLOSED) {
+      clearTimeout(reconnectTimer);
+      setStatus("closed");
+      return;
+    }
     // The stream ends every few minutes and reconnects at once: say so only if it lasts.
     if (!reconnectTimer) reconnectTimer = setTimeout(function () { setStatus("reconnecting"); }, 3000);
   });
