@@ -29,10 +29,11 @@
     return out.join("");
   }
 
-  function showAnswer(html, extra) {
+  function showAnswer(html, extra, busy) {
     var box = $("answer");
     box.innerHTML = html + (extra || "");
     box.hidden = false;
+    box.setAttribute("aria-busy", busy ? "true" : "false");  /* "thinking" is not the answer */
     var sug = $("suggested");
     if (sug) sug.hidden = true;
     $("intro").hidden = true;
@@ -60,7 +61,7 @@
     if (!q) { showAnswer("<p>" + escapeHtml(T.empty) + "</p>"); return; }
     window.PoskoKiosk.closeKeyboard();
     showTranscript(q);
-    showAnswer("<p>" + escapeHtml(T.thinking) + "</p>");
+    showAnswer("<p>" + escapeHtml(T.thinking) + "</p>", "", true);
     fetch("/api/tanya", { method: "POST", headers: { "Content-Type": "application/json" },
                           body: JSON.stringify({ q: q, lang: lang }) })
       .then(function (r) { return r.json(); })
@@ -99,7 +100,7 @@
          may reach the page before that answer does */
       micState(true);
       showTranscript("");
-      showAnswer("<p>" + escapeHtml(T.listening) + "</p>");
+      showAnswer("<p>" + escapeHtml(T.listening) + "</p>", "", true);
     }
     fetch("/api/listen", { method: "POST", headers: { "Content-Type": "application/json" },
                            body: JSON.stringify({ lang: lang, stop: stopping, session: session }) })
@@ -116,7 +117,7 @@
   if (follow && /^[A-Za-z0-9_-]{1,64}$/.test(follow)) {
     session = follow;
     micState(true);
-    showAnswer("<p>" + escapeHtml(T.listening) + "</p>");
+    showAnswer("<p>" + escapeHtml(T.listening) + "</p>", "", true);
   }
 
   if (window.EventSource) {
@@ -130,7 +131,7 @@
         showTranscript("");
       }
       if (!session || ev.session !== session) return;
-      if (ev.type === "listening") showAnswer("<p>" + escapeHtml(T.listening) + "</p>");
+      if (ev.type === "listening") showAnswer("<p>" + escapeHtml(T.listening) + "</p>", "", true);
       else if (ev.type === "partial" || ev.type === "transcript") showTranscript(ev.text);
       else if (ev.type === "answer") renderReply(ev.reply || {}, ev.reply && ev.reply.action === "escalate" ? T.escalated : "");
       else if (ev.type === "error") { micState(false); showAnswer("<p class='notice'>" + escapeHtml(ev.text || T.error) + "</p>"); }

@@ -131,7 +131,8 @@ def test_an_emergency_typed_at_the_kiosk_reaches_the_dashboard_and_the_ack_comes
     resident.goto(stack.kiosk + "/tanya")
     resident.fill('[data-test="question"]', "Tolong, ada kecelakaan di depan, orangnya berdarah!")
     resident.click('[data-test="ask"]')
-    resident.wait_for_selector('[data-test="answer"]:not([hidden])')
+    # While the kiosk waits for the assistant the box says "Sebentar…" and is aria-busy.
+    resident.wait_for_selector('[data-test="answer"]:not([hidden])[aria-busy="false"]', timeout=30000)
     shown = resident.text_content('[data-test="answer"]')
     assert "110" in shown and "Petugas" in shown
 
