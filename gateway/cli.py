@@ -101,14 +101,18 @@ def _default_unit(settings: Settings) -> str:
 @click.option("--listen", type=float, default=0.0,
               help="With --send: keep listening this many seconds after sending. Alone: exit after this many seconds.")
 @click.option("--no-speaker", is_flag=True, help="Do not open the sound card for playback.")
+@click.option("--input-device", default="default", show_default=True, metavar="NAME",
+              help="Microphone, by (part of) its name.")
+@click.option("--output-device", default="default", show_default=True, metavar="NAME",
+              help="Speaker, by (part of) its name.")
 @click.option("--wait-floor-free", type=float, default=5.0, show_default=True,
               help="With --send: wait up to this many seconds for a free floor before pressing.")
 @click.option("--trace", "trace_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Append timing events (press, grant, tx, play …) as JSON lines to this file.")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 def ptt(group: str | None, unit: str | None, send_file: Path | None, record_dir: Path | None,
-        priority: str | None, listen: float, no_speaker: bool, wait_floor_free: float,
-        trace_file: Path | None, verbose: bool) -> None:
+        priority: str | None, listen: float, no_speaker: bool, input_device: str,
+        output_device: str, wait_floor_free: float, trace_file: Path | None, verbose: bool) -> None:
     """Push-to-talk from a terminal: hold SPACE (or toggle with Enter), or --send a WAV file."""
     from gateway.terminal import run_terminal_client
     from posko import topics
@@ -125,7 +129,8 @@ def ptt(group: str | None, unit: str | None, send_file: Path | None, record_dir:
         settings, texts=_texts(settings.posko.language), group=group or settings.ptt.group,
         unit=unit or _default_unit(settings), send_file=send_file, record_dir=record_dir,
         priority=priority, listen_s=listen, speaker=not no_speaker,
-        wait_floor_free_s=wait_floor_free, trace_file=trace_file)
+        wait_floor_free_s=wait_floor_free, trace_file=trace_file,
+        input_device=input_device, output_device=output_device)
     sys.exit(code)
 
 

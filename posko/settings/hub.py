@@ -17,7 +17,7 @@ class HubSettings:
     sqlite_synchronous: str = setting("FULL", "SQLite fsync policy: FULL survives a power cut after every answered report; NORMAL is faster but a power cut may lose the last reports the hub already answered.", choices=("FULL", "NORMAL"))
     secret_key: str = setting("", "Flask session signing key; empty makes and keeps one under the state dir.", secret=True)
     workers: int = setting(2, "gunicorn worker processes.", min=1, max=64)
-    threads: int = setting(16, "Threads per gunicorn worker (each open dashboard holds one for its live stream).", min=2, max=256)
+    threads: int = setting(16, "Threads per gunicorn worker (each open dashboard page holds one for its live stream, the talk-group page two).", min=2, max=256)
     mqtt_ingest: bool = setting(True, "`posko hub serve` also runs the one MQTT ingest process (heartbeats, alerts).")
     report_max_bytes: int = setting(65536, "Largest accepted report body.", unit="bytes", min=4096, max=1048576)
     photo_max_bytes: int = setting(8388608, "Largest accepted photo upload.", unit="bytes", min=65536, max=67108864)

@@ -11,8 +11,8 @@ from posko.settings.fields import setting
 class VoiceSettings:
     """Microphone, speaker, utterance detection and speech models."""
 
-    input_device: str = setting("default", "Capture device, chosen by (part of) its name; empty: no microphone (typed chat only).")
-    output_device: str = setting("default", "Playback device, chosen by (part of) its name; empty: no speaker (answers only on screen).")
+    input_device: str = setting("default", "Capture device (voice and push-to-talk), chosen by (part of) its name; empty: no microphone (typed chat only).")
+    output_device: str = setting("default", "Playback device (voice and push-to-talk), chosen by (part of) its name; empty: no speaker (answers only on screen).")
     sample_rate_hz: int = setting(16000, "Capture rate fed to VAD and ASR; the device is resampled to it when it offers only 44.1/48 kHz.", unit="Hz", choices=(8000, 16000, 32000, 48000))
     vad_aggressiveness: int = setting(2, "webrtcvad aggressiveness: 0 keeps most sound as speech, 3 filters noise hardest.", min=0, max=3)
     silence_ms: int = setting(600, "Silence after speech that ends an utterance.", unit="ms", min=150, max=5000)

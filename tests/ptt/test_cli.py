@@ -57,3 +57,13 @@ def test_pure_modules_and_the_arbiter_load_no_audio_or_hardware_library() -> Non
             "print(sorted(m for m in ('pyaudio', 'gpiozero', 'numpy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.broker
+def test_ptt_says_which_named_sound_device_it_cannot_find(broker, tmp_path) -> None:
+    result = run("ptt", "--listen", "0.5", "--output-device", "no-such-card", "--input-device", "no-such-mic",
+                 env={"POSKO_MQTT_PORT": str(broker.port), "POSKO_POSKO_STATE_DIR": str(tmp_path)})
+    assert result.returncode == 0, result.stderr  # it still listens (and can --record)
+    assert "no playback device matching 'no-such-card'" in result.stderr
+    assert "no capture device matching 'no-such-mic'" in result.stderr
+    assert "Traceback" not in result.stderr
