@@ -11,6 +11,7 @@ caller's job: ALSA's file plugin (used in tests) does not block.
 
 from __future__ import annotations
 
+import contextlib
 import wave
 from pathlib import Path
 
@@ -18,19 +19,22 @@ from gateway.codec import CHANNELS, SAMPLE_RATE, SAMPLE_WIDTH
 from gateway.errors import AudioDeviceError
 
 
-def _unit_error(exc: Exception) -> AudioDeviceError:
-    """The unit audio layer's error as the gateway's (a subclass: both catch it)."""
-    return AudioDeviceError(str(exc))
-
-
-def _unit_audio(stream_class: str):
-    """(AudioSystem, the stream class, the unit's AudioDeviceError), imported on first use."""
+@contextlib.contextmanager
+def _unit_errors():
+    """Import the unit's audio layer on first use and turn its errors into the gateway's
+    AudioDeviceError (a subclass of the unit's: code catching either sees them)."""
     try:
-        from firmware.audio import devices, streams
         from firmware.errors import AudioDeviceError as UnitAudioDeviceError
-    except ImportError as exc:  # pragma: no cover - numpy is a unit dependency
+    except ImportError as exc:  # pragma: no cover - part of the same distribution
         raise AudioDeviceError(f"the unit's audio layer cannot load: {exc}") from None
-    return devices.AudioSystem, getattr(streams, stream_class), UnitAudioDeviceError
+    try:
+        yield
+    except AudioDeviceError:
+        raise
+    except UnitAudioDeviceError as exc:
+        raise AudioDeviceError(str(exc)) from exc
+    except ImportError as exc:  # pragma: no cover - PyAudio and numpy are unit dependencies
+        raise AudioDeviceError(f"the unit's audio layer cannot load: {exc}") from None
 
 
 def _frame_ms(frame_samples: int) -> int:
@@ -42,16 +46,42 @@ def _frame_ms(frame_samples: int) -> int:
 
 def find_device(name: str, *, output: bool) -> str:
     """The full name of the device `name` picks (see MicSource); AudioDeviceError if none."""
-    AudioSystem, _, UnitAudioDeviceError = _unit_audio("Microphone")
-    try:
+    with _unit_errors():
+        from firmware.audio.devices import AudioSystem
+
         return AudioSystem().find(name, output=output, rescan=True).name
-    except UnitAudioDeviceError as exc:
-        raise _unit_error(exc) from exc
-    except ImportError as exc:  # pragma: no cover - PyAudio is a unit dependency
-        raise AudioDeviceError(f"PyAudio is not installed: {exc}") from None
 
 
-class MicSource:
+class _DeviceStream:
+    """A stream of the unit's audio layer, opened at once, with the gateway's errors."""
+
+    stream_class = ""  # the class in firmware.audio.streams
+
+    def __init__(self, frame_samples: int, device: str = "default", *, system=None) -> None:
+        self.frame_samples = frame_samples
+        with _unit_errors():
+            from firmware.audio import devices, streams
+
+            self._stream = getattr(streams, self.stream_class)(
+                system or devices.AudioSystem(), device, SAMPLE_RATE,
+                frame_ms=_frame_ms(frame_samples), rescan=True)
+            self._stream.open()
+
+    @property
+    def device_name(self) -> str:
+        """The name of the device that was opened."""
+        return self._stream.device.name if self._stream.device is not None else ""
+
+    @property
+    def device_rate_hz(self) -> int:
+        """The rate the card runs at (16 kHz frames are resampled to and from it)."""
+        return self._stream.device_rate_hz
+
+    def close(self) -> None:
+        self._stream.close()
+
+
+class MicSource(_DeviceStream):
     """Frames from a capture device chosen by (part of) its name ("default": the system's).
 
     Opens through the unit's audio layer (`firmware.audio`): the process's one PortAudio,
@@ -59,66 +89,25 @@ class MicSource:
     found (a USB card re-plugged). `read()` blocks for one frame; AudioDeviceError on failure.
     """
 
-    def __init__(self, frame_samples: int, device: str = "default", *, system=None) -> None:
-        AudioSystem, Microphone, UnitAudioDeviceError = _unit_audio("Microphone")
-        self.frame_samples = frame_samples
-        self._mic = Microphone(system or AudioSystem(), device, SAMPLE_RATE,
-                               frame_ms=_frame_ms(frame_samples), rescan=True)
-        self._unit_error = UnitAudioDeviceError
-        try:
-            self._mic.open()
-        except UnitAudioDeviceError as exc:
-            raise _unit_error(exc) from exc
-        except ImportError as exc:  # pragma: no cover - PyAudio is a unit dependency
-            raise AudioDeviceError(f"PyAudio is not installed: {exc}") from None
-
-    @property
-    def device_name(self) -> str:
-        """The name of the device that was opened."""
-        return self._mic.device.name if self._mic.device is not None else ""
+    stream_class = "Microphone"
 
     def read(self) -> bytes | None:
-        try:
-            return self._mic.read_frame()
-        except self._unit_error as exc:
-            raise _unit_error(exc) from exc
-
-    def close(self) -> None:
-        self._mic.close()
+        with _unit_errors():
+            return self._stream.read_frame()
 
 
-class SpeakerSink:
+class SpeakerSink(_DeviceStream):
     """Frames to a playback device chosen by (part of) its name ("default": the system's).
 
     Like MicSource, through the unit's audio layer; 16 kHz frames are resampled when the
     card plays only 44.1/48 kHz. `write()` takes one frame; AudioDeviceError on failure.
     """
 
-    def __init__(self, frame_samples: int, device: str = "default", *, system=None) -> None:
-        AudioSystem, SpeakerStream, UnitAudioDeviceError = _unit_audio("SpeakerStream")
-        self._speaker = SpeakerStream(system or AudioSystem(), device, SAMPLE_RATE,
-                                      frame_ms=_frame_ms(frame_samples), rescan=True)
-        self._unit_error = UnitAudioDeviceError
-        try:
-            self._speaker.open()
-        except UnitAudioDeviceError as exc:
-            raise _unit_error(exc) from exc
-        except ImportError as exc:  # pragma: no cover - PyAudio is a unit dependency
-            raise AudioDeviceError(f"PyAudio is not installed: {exc}") from None
-
-    @property
-    def device_name(self) -> str:
-        """The name of the device that was opened."""
-        return self._speaker.device.name if self._speaker.device is not None else ""
+    stream_class = "SpeakerStream"
 
     def write(self, pcm: bytes) -> None:
-        try:
-            self._speaker.write(pcm)
-        except self._unit_error as exc:
-            raise _unit_error(exc) from exc
-
-    def close(self) -> None:
-        self._speaker.close()
+        with _unit_errors():
+            self._stream.write(pcm)
 
 
 class WavSource:

@@ -108,11 +108,11 @@ pcm = (np.sin(2 * np.pi * 440 * np.arange(16000) / 16000) * 8000).astype("<i2").
 for i in range(0, len(pcm), 640):
     sink.write(pcm[i:i + 640])
 sink.close()
-emit(mic_rate=mic._mic.device_rate_hz, sizes=sorted({len(f) for f in frames}),
+emit(mic_rate=mic.device_rate_hz, speaker_rate=sink.device_rate_hz, sizes=sorted({len(f) for f in frames}),
      pcm=b"".join(frames).hex())
 """
     out = last_json(sound.run_python(code))
-    assert out["mic_rate"] == 48000 and out["sizes"] == [640]
+    assert out["mic_rate"] == out["speaker_rate"] == 48000 and out["sizes"] == [640]
     heard = np.frombuffer(bytes.fromhex(out["pcm"]), "<i2")
     assert abs(dominant_hz(heard[1000:], 16000) - 1000) < 10
     played = np.frombuffer(radio_out.read_bytes(), "<i2")
