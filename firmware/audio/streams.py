@@ -26,11 +26,15 @@ log = logging.getLogger(__name__)
 SAMPLE_WIDTH = 2  # bytes: every Posko stream is 16-bit signed little-endian mono
 
 
-class Microphone:
-    """Capture from the configured device as `frame_ms` frames at `rate_hz`."""
+class _FrameStream:
+    """A PortAudio stream of 16-bit mono frames at `rate_hz`, on a device chosen by name,
+    resampled to and from the device's own rate when it does not take `rate_hz`."""
+
+    output = False
+    kind = "capture"
 
     def __init__(self, system: AudioSystem, device_name: str, rate_hz: int = 16000,
-                 frame_ms: int = 30, *, rescan: bool = False) -> None:
+                 frame_ms: int = 20, *, rescan: bool = False) -> None:
         self.system = system
         self.device_name = device_name
         self.rescan = rescan  # a name not found makes PortAudio look again (see AudioSystem.find)
@@ -41,39 +45,64 @@ class Microphone:
         self.device_rate_hz = 0
         self._stream = None
         self._resampler: Resampler | None = None
-        self._pending = b""
 
     @property
     def is_open(self) -> bool:
         return self._stream is not None
 
     def open(self) -> None:
-        """Open the capture stream; AudioDeviceError when the device is missing or fails."""
+        """Open the stream; AudioDeviceError when the device is missing or fails."""
         import pyaudio
 
         if self._stream is not None:
             return
-        self.device = self.system.find(self.device_name, output=False, rescan=self.rescan)
-        self.device_rate_hz = self.system.pick_rate(self.device, self.rate_hz, output=False)
-        self._resampler = Resampler(self.device_rate_hz, self.rate_hz)
-        self._pending = b""
-        block = max(1, self.device_rate_hz * self.frame_ms // 1000)
+        self.device = self.system.find(self.device_name, output=self.output, rescan=self.rescan)
+        self.device_rate_hz = self.system.pick_rate(self.device, self.rate_hz, output=self.output)
+        self._resampler = (Resampler(self.rate_hz, self.device_rate_hz) if self.output
+                           else Resampler(self.device_rate_hz, self.rate_hz))
+        direction = ({"output": True, "output_device_index": self.device.index} if self.output
+                     else {"input": True, "input_device_index": self.device.index})
         try:
             self._stream = self.system.open_stream(
-                format=pyaudio.paInt16, channels=1, rate=self.device_rate_hz, input=True,
-                input_device_index=self.device.index, frames_per_buffer=block)
+                format=pyaudio.paInt16, channels=1, rate=self.device_rate_hz,
+                frames_per_buffer=self.device_block, **direction)
         except (OSError, ValueError) as exc:
             self._stream = None
-            raise AudioDeviceError(f"cannot open capture device {self.device.name!r}: {exc}") from exc
+            raise AudioDeviceError(f"cannot open {self.kind} device {self.device.name!r}: {exc}") from exc
         if self.device_rate_hz != self.rate_hz:
-            log.info("microphone %r captures at %d Hz, resampled to %d Hz",
-                     self.device.name, self.device_rate_hz, self.rate_hz)
+            log.info("%s device %r runs at %d Hz, resampled from/to %d Hz",
+                     self.kind, self.device.name, self.device_rate_hz, self.rate_hz)
+
+    @property
+    def device_block(self) -> int:
+        """Samples of one frame at the device's rate."""
+        return max(1, self.device_rate_hz * self.frame_ms // 1000)
+
+    def close(self) -> None:
+        """Close (a playback stream after what was written has been played)."""
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            self.system.close_stream(stream)
+
+
+class Microphone(_FrameStream):
+    """Capture from the configured device as `frame_ms` frames at `rate_hz`."""
+
+    def __init__(self, system: AudioSystem, device_name: str, rate_hz: int = 16000,
+                 frame_ms: int = 30, *, rescan: bool = False) -> None:
+        super().__init__(system, device_name, rate_hz, frame_ms, rescan=rescan)
+        self._pending = b""
+
+    def open(self) -> None:
+        if self._stream is None:
+            self._pending = b""
+        super().open()
 
     def read_frame(self) -> bytes:
         """One frame of `frame_ms` at `rate_hz`; AudioDeviceError if the device fails."""
         if self._stream is None or self._resampler is None:
             raise AudioDeviceError("microphone is not open")
-        block = max(1, self.device_rate_hz * self.frame_ms // 1000)
+        block = self.device_block
         while len(self._pending) < self.frame_bytes:
             try:
                 raw = self._stream.read(block, exception_on_overflow=False)
@@ -86,11 +115,6 @@ class Microphone:
     def frames(self) -> Iterator[bytes]:
         while True:
             yield self.read_frame()
-
-    def close(self) -> None:
-        stream, self._stream = self._stream, None
-        if stream is not None:
-            self.system.close_stream(stream)
 
 
 class PlaybackStopped(Exception):
@@ -168,49 +192,15 @@ class Speaker:
         return stream
 
 
-class SpeakerStream:
+class SpeakerStream(_FrameStream):
     """Playback frame by frame (push-to-talk): open once, `write()` frames, `close()`.
 
     Frames are 16-bit mono at `rate_hz`; a device that does not take that rate gets them
     resampled to one it does (a USB card that plays only 48 kHz).
     """
 
-    def __init__(self, system: AudioSystem, device_name: str, rate_hz: int = 16000,
-                 frame_ms: int = 20, *, rescan: bool = False) -> None:
-        self.system = system
-        self.device_name = device_name
-        self.rate_hz = rate_hz
-        self.frame_ms = frame_ms
-        self.rescan = rescan
-        self.device: DeviceInfo | None = None
-        self.device_rate_hz = 0
-        self._stream = None
-        self._resampler: Resampler | None = None
-
-    @property
-    def is_open(self) -> bool:
-        return self._stream is not None
-
-    def open(self) -> None:
-        """Open the playback stream; AudioDeviceError when the device is missing or fails."""
-        import pyaudio
-
-        if self._stream is not None:
-            return
-        self.device = self.system.find(self.device_name, output=True, rescan=self.rescan)
-        self.device_rate_hz = self.system.pick_rate(self.device, self.rate_hz, output=True)
-        self._resampler = Resampler(self.rate_hz, self.device_rate_hz)
-        try:
-            self._stream = self.system.open_stream(
-                format=pyaudio.paInt16, channels=1, rate=self.device_rate_hz, output=True,
-                output_device_index=self.device.index,
-                frames_per_buffer=max(1, self.device_rate_hz * self.frame_ms // 1000))
-        except (OSError, ValueError) as exc:
-            self._stream = None
-            raise AudioDeviceError(f"cannot open playback device {self.device.name!r}: {exc}") from exc
-        if self.device_rate_hz != self.rate_hz:
-            log.info("speaker %r plays at %d Hz, resampled from %d Hz",
-                     self.device.name, self.device_rate_hz, self.rate_hz)
+    output = True
+    kind = "playback"
 
     def write(self, pcm: bytes) -> None:
         """Play one frame (blocks while the device's buffer is full)."""
@@ -223,9 +213,3 @@ class SpeakerStream:
             self._stream.write(data)
         except OSError as exc:
             raise AudioDeviceError(f"playback device {self.device_name!r} failed: {exc}") from exc
-
-    def close(self) -> None:
-        """Close after what was written has been played."""
-        stream, self._stream = self._stream, None
-        if stream is not None:
-            self.system.close_stream(stream)
