@@ -34,7 +34,6 @@ from flask import (
     render_template,
     request,
     send_file,
-    session,
     url_for,
 )
 from sqlalchemy import DateTime, ForeignKey, String, select
@@ -180,10 +179,9 @@ def _page(error: str = "") -> str:
     members = {g.id: [] for g in groups}
     for m in db.scalars(select(TalkGroupMember).order_by(TalkGroupMember.unit_id)):
         members.setdefault(m.group_id, []).append(m.unit_id)
-    held = session.get("ptt_floor", {})
     broker = _broker(_settings())
     broker.first_states()
-    return render_template("talkgroups/index.html", groups=groups, members=members, held=held,
+    return render_template("talkgroups/index.html", groups=groups, members=members,
                            command_unit=_command_unit(), error=error,
                            floor=broker.snapshot()[1], now=time.time())
 
@@ -289,13 +287,9 @@ def _floor(group_id: str, action: str) -> None:
         topics.check_id("group", group_id)
     except ValueError:
         abort(404)
-    held = dict(session.get("ptt_floor", {}))
-    if action == "request":
-        spurt = random.SystemRandom().randrange(1, 1 << 32)
-        held[group_id] = spurt
-    else:
-        spurt = held.pop(group_id, 0)
-    session["ptt_floor"] = held
+    # Every operator speaks as the one command center: "release" lets go of whatever
+    # spurt the command center holds in the group (spurt 0), whoever took it.
+    spurt = random.SystemRandom().randrange(1, 1 << 32) if action == "request" else 0
     settings = _settings()
     req = FloorRequest(action=action, spurt=spurt, priority="command")
     topic = topics.tg_floor_request(group_id, _command_unit(), settings.mqtt.topic_root)

@@ -8,7 +8,6 @@ import dataclasses
 import json
 import logging
 import re
-import socket
 import time
 from collections.abc import Callable, Iterator
 
@@ -148,8 +147,7 @@ def test_the_stream_says_when_the_hub_lost_the_broker_and_when_it_is_back(hub_ap
     stream = Stream(login(hub_app, "op"))
     try:
         assert stream.floor_until(lambda v: v["online"] and holder(v) == "pos-dewi", 3), stream.text
-        for sock in list(proxy._conns):  # cut the hub's broker connection (the proxy stays open)
-            sock.shutdown(socket.SHUT_RDWR)
+        proxy.cut_open_connections()  # the hub's broker connection drops; the proxy stays open
         lost = stream.floor_until(lambda v: not v["online"], 5)
         assert lost is not None, stream.text
         assert holder(lost) == "pos-dewi"  # what the hub knew, marked as possibly stale
@@ -216,13 +214,27 @@ def test_the_page_shows_the_talker_and_the_free_floor_without_reload(
     assert page.evaluate("window.notReloaded") is True  # the same page, never reloaded
 
     # The take-over and release buttons still work (each posts and loads the page again).
-    page.click(f"#groups tr[data-group={GROUP}] button:has-text('Ambil alih saluran')")
+    take = row.locator("form[data-floor=take] button")
+    let_go = row.locator("form[data-floor=release] button")
+    assert take.is_visible() and not let_go.is_visible()
+    take.click()
     page.wait_for_selector(f"#groups tr.talking[data-group={GROUP}] td.holder[data-holder=command-center]",
                            timeout=3000)
     assert "pusat komando" in row.locator("td.holder").inner_text()
+    assert let_go.is_visible() and not take.is_visible()
     page.screenshot(path=str(artifacts / "ptt_hub_floor_command.png"), full_page=True, animations="disabled")
     assert wait_until(lambda: arb.status()["groups"][GROUP] == "command-center", 3)
-    page.click(f"#groups tr[data-group={GROUP}] button:has-text('Lepas saluran')")
+    # Another operator lets the command center's floor go: this page, not reloaded, offers
+    # to take it again instead of a release that would do nothing.
+    page.evaluate("window.notReloaded = true")
+    assert sup.post(f"/grup-bicara/{GROUP}/lepas").status_code == 303
+    page.wait_for_selector(f"#groups tr[data-group={GROUP}] form[data-floor=take]:not([hidden])", timeout=3000)
+    assert not let_go.is_visible() and page.evaluate("window.notReloaded") is True
+    assert wait_until(lambda: arb.status()["groups"][GROUP] == "", 3)
+    take.click()
+    assert wait_until(lambda: arb.status()["groups"][GROUP] == "command-center", 3)
+    page.wait_for_selector(f"#groups tr[data-group={GROUP}] form[data-floor=release]:not([hidden])", timeout=3000)
+    let_go.click()
     page.wait_for_selector(f"#groups tr[data-group={GROUP}]:not(.talking) td.holder[data-holder='']",
                            timeout=3000)
     assert arb.status()["groups"][GROUP] == ""

@@ -80,6 +80,14 @@ class TcpProxy:
                     pass
                 sock.close()
 
+    def cut_open_connections(self) -> None:
+        """Break every connection now (a dropped link); the proxy keeps accepting new ones."""
+        for sock in list(self._conns):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:  # already closed by its pump
+                pass
+
     def close(self) -> None:
         self._stop.set()
         self.listener.close()

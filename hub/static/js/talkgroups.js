@@ -29,9 +29,19 @@
 
   function hubNow() { return Date.now() / 1000 - offset; }
 
+  function showAction(row, holder) {
+    // The command center holds the floor: offer to let it go, else to take it over.
+    var ours = holder !== "" && holder === table.dataset.command;
+    var release = row.querySelector("form[data-floor=release]");
+    var take = row.querySelector("form[data-floor=take]");
+    if (release) release.hidden = !ours;
+    if (take) take.hidden = ours;
+  }
+
   function showHolder(row, floor) {
     var cell = row.querySelector("td.holder");
     var holder = (floor && floor.holder) || "";
+    showAction(row, holder);
     var since = holder ? String(floor.since) : "";
     var priority = holder ? floor.priority : "";
     if (cell.dataset.holder === holder && (cell.dataset.since || "") === since &&
