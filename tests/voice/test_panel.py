@@ -62,6 +62,7 @@ def test_escalated_question_publishes_an_alert_with_the_words(mock_pins, broker,
     agent = Agent(settings, components=[voice]).start()
     try:
         assert voice.ready.wait(60) and voice.pipeline is not None, voice.load_error
+        assert agent.link.wait_connected(5)  # events are QoS 0: sent before, they are lost
         question = "Tolong, ada kecelakaan di depan, orangnya berdarah!"
         session = voice.ask_text(question)
         events = collect_events(watcher, session)
@@ -224,6 +225,9 @@ def test_pressing_tanya_again_stops_the_answer(mock_pins, broker, mqtt_client, t
     agent = Agent(settings, components=[voice]).start()
     try:
         assert voice.ready.wait(60), voice.load_error
+        # The screen's events are QoS 0: pressed before the link is up, "listening" is lost
+        # (seen under load: the first event was "partial").
+        assert agent.link.wait_connected(5)
         pin = mock_pins.pin(settings.unit.tanya_pin)
         pin.drive_low()
         pin.drive_high()
