@@ -48,14 +48,14 @@ class Unit:
     """An enrolled unit agent (voice + KB updater) on the test hub, run in this process."""
 
     def __init__(self, hub: HubProcess, broker, state, tiny_synth, unit_id: str | None = None,
-                 token: str | None = None) -> None:
+                 token: str | None = None, hub_url: str | None = None, root: str | None = None) -> None:
         if unit_id is None:
             unit_id, token = hub.add_unit()
         self.unit_id, self.token = unit_id, token
-        env = {"POSKO_MQTT_PORT": str(broker.port), "POSKO_MQTT_TOPIC_ROOT": hub.topic_root,
+        env = {"POSKO_MQTT_PORT": str(broker.port), "POSKO_MQTT_TOPIC_ROOT": root or hub.topic_root,
                "POSKO_POSKO_UNIT_ID": unit_id, "POSKO_POSKO_STATE_DIR": str(state),
                "POSKO_UNIT_PIN_FACTORY": "mock", "POSKO_UNIT_HEARTBEAT_S": "1",
-               "POSKO_KIOSK_HUB_URL": hub.base, "POSKO_VOICE_INPUT_DEVICE": "",
+               "POSKO_KIOSK_HUB_URL": hub_url or hub.base, "POSKO_VOICE_INPUT_DEVICE": "",
                "POSKO_VOICE_OUTPUT_DEVICE": "", "POSKO_VOICE_WARM_ON_START": "false"}
         self.settings = load_settings(path=None, environ=env)
         write_token(self.settings, token)
@@ -111,13 +111,19 @@ def hub_settings(hub: HubProcess):
     return load_settings(path=None, environ={"POSKO_POSKO_STATE_DIR": str(hub.state_dir)})
 
 
-def announce_by_hand(hub: HubProcess, broker, current: KbCurrent) -> None:
+def announce_by_hand(hub: HubProcess, broker, current: KbCurrent | None, root: str | None = None) -> None:
+    """Publish (or, with None, clear) the retained kb/current as the hub would."""
     client = Client(broker.port)
     try:
         assert client.wait_connected()
-        client.publish(f"{hub.topic_root}/kb/current", current.to_json(), qos=1, retain=True)
+        client.publish(f"{root or hub.topic_root}/kb/current", current.to_json() if current else b"",
+                       qos=1, retain=True)
     finally:
         client.close()
+
+
+def clear_announcement(hub: HubProcess, broker) -> None:
+    announce_by_hand(hub, broker, None)
 
 
 def test_a_published_kb_is_installed_and_answered_from(make_unit, kb_hub, broker, mqtt_client, tmp_path) -> None:
@@ -199,13 +205,91 @@ def test_a_restarted_unit_keeps_the_installed_kb(make_unit, kb_hub, broker, tmp_
     state = unit.settings.state_dir
     unit.stop()
     # no announcement at all now: only what the unit kept on disk can give the new answers
-    client = Client(broker.port)
-    try:
-        assert client.wait_connected()
-        client.publish(f"{kb_hub.topic_root}/kb/current", b"", qos=1, retain=True)
-    finally:
-        client.close()
+    clear_announcement(kb_hub, broker)
     again = make_unit(state=state, unit_id=unit.unit_id, token=unit.token)
     assert again.agent.heartbeat().parts["voice"]["kb_version"] == version
     assert marker in again.answer()
     assert again.updater.status()["installed"] == version
+
+
+class CuttingServer:
+    """Serves one bundle over HTTP; the first `cuts` downloads stop halfway (the connection
+    closes before the announced Content-Length)."""
+
+    def __init__(self, data: bytes, cuts: int) -> None:
+        import http.server
+        import threading
+
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                with server.lock:
+                    server.requests += 1
+                    cut = server.requests <= cuts
+                self.send_response(200)
+                self.send_header("Content-Type", "application/gzip")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data[: len(data) // 2] if cut else data)
+                self.wfile.flush()
+                self.close_connection = True
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.lock = threading.Lock()
+        self.requests = 0
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_a_cut_download_keeps_the_old_kb_and_is_tried_again(make_unit, kb_hub, broker, tmp_path) -> None:
+    marker = f"uji-{uuid.uuid4().hex[:6]}"
+    data = build_bundle(modified_kb(tmp_path, marker))
+    digest = hashlib.sha256(data).hexdigest()
+    server = CuttingServer(data, cuts=2)
+    root = f"test/{uuid.uuid4().hex[:8]}/posko/v1"  # only this test announces here, not the hub
+    try:
+        unit = make_unit(hub_url=server.url, root=root)
+        old = unit.answer()
+        assert marker not in old
+        announce_by_hand(kb_hub, broker, KbCurrent(version=digest[:12], sha256=digest,
+                                                   path=f"/api/v1/kb/{digest[:12]}"), root=root)
+        unit.wait_for(lambda: server.requests >= 1 and unit.updater.status()["error"], "a cut download")
+        assert unit.answer() == old and unit.updater.status()["refused"] == []
+        assert not (unit.settings.state_dir / "kb" / digest[:12]).exists()
+        unit.wait_installed(digest[:12])  # tried again (backoff) once the link holds
+        assert server.requests == 3 and marker in unit.answer()
+        assert unit.updater.status()["error"] == ""
+    finally:
+        server.close()
+        announce_by_hand(kb_hub, broker, None, root=root)
+
+
+@pytest.mark.parametrize("member", ["../outside.yaml", "/etc/outside.yaml", "link"])
+def test_a_bundle_cannot_write_outside_its_folder(tmp_path, member) -> None:
+    import io
+    import tarfile
+
+    from firmware.kb_update import KbUpdateError, _unpack
+
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w:gz") as tar:
+        info = tarfile.TarInfo(member)
+        if member == "link":
+            info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
+            tar.addfile(info)
+        else:
+            info.size = 4
+            tar.addfile(info, io.BytesIO(b"x: 1"))
+    into = tmp_path / "into"
+    into.mkdir()
+    with pytest.raises(KbUpdateError, match="not a plain file or folder"):
+        _unpack(raw.getvalue(), into)
+    assert list(into.iterdir()) == [] and not (tmp_path / "outside.yaml").exists()
