@@ -223,6 +223,12 @@ class VoiceComponent:
             log.error("new knowledge base NOT loaded, keeping version %s: %s", p.brain.kb.version[:12], exc)
             return False
         if brain.kb.version == p.brain.kb.version:
+            if getattr(brain.kb, "root", "") != getattr(p.brain.kb, "root", ""):
+                # The same entries from another folder (the hub's bundle of the shipped KB):
+                # answer from the installed folder, so the heartbeat names its version.
+                with self._lock:
+                    p.brain = brain
+                self._request_heartbeat()
             log.info("knowledge base unchanged (%s)", brain.kb.version[:12])
             return False
         with self._lock:

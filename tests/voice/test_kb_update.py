@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from firmware.agent import Agent
+from firmware.assistant.kb import SHIPPED_KB
 from firmware.kb_update import KbUpdater
 from firmware.voice_component import VoiceComponent
 from hub.kb import build_bundle, store_dir
@@ -127,7 +128,9 @@ def clear_announcement(hub: HubProcess, broker) -> None:
 
 
 def test_a_published_kb_is_installed_and_answered_from(make_unit, kb_hub, broker, mqtt_client, tmp_path) -> None:
+    shipped = publish(kb_hub, SHIPPED_KB)  # the same entries the unit ships with
     unit = make_unit()
+    unit.wait_installed(shipped)  # installed, and the heartbeat names the bundle in use
     shipped_answer = unit.answer()
     marker = f"uji-{uuid.uuid4().hex[:6]}"
     version = publish(kb_hub, modified_kb(tmp_path, marker))
