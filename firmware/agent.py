@@ -1,7 +1,8 @@
 """The unit daemon (`posko unit`): one MQTT link, the panel, and the unit's components.
 
-Components are the parts that run on a unit: the voice assistant (Tanya Pak Polisi) and,
-when this build has `firmware.ptt_unit`, push-to-talk. Each implements `UnitComponent`
+Components are the parts that run on a unit: the voice assistant (Tanya Pak Polisi) with
+its knowledge-base updater (`firmware.kb_update`) and, when this build has
+`firmware.ptt_unit`, push-to-talk. Each implements `UnitComponent`
 and gets a `UnitContext` at start; its `status()` goes into the heartbeat under
 `parts[name]`. The agent publishes a retained heartbeat every `[unit] heartbeat_s` (the
 broker publishes `Heartbeat.offline` as last-will when the unit vanishes), raises an Alert
@@ -44,6 +45,8 @@ class UnitContext:
     started: float = field(default_factory=time.time)
     # Components call this when their state changes, so the heartbeat goes out at once.
     request_heartbeat: Callable[[], None] = field(default=lambda: None)
+    # The KB updater calls this after installing a new bundle: components reload it.
+    kb_installed: Callable[[], None] = field(default=lambda: None)
 
     @property
     def status_led(self) -> StatusLed:
@@ -125,6 +128,7 @@ class Agent:
             settings.unit, on_tanya=self._on_tanya, on_panic=self._on_panic)
         self.ctx = UnitContext(settings, self.link, self.panel, settings.state_dir)
         self.ctx.request_heartbeat = self.request_heartbeat
+        self.ctx.kb_installed = self.reload
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._started_mono = time.monotonic()
@@ -134,9 +138,11 @@ class Agent:
     def _default_components(self) -> list[UnitComponent]:
         out: list[UnitComponent] = []
         if self.settings.unit.assistant_enabled:
+            from firmware.kb_update import KbUpdater
             from firmware.voice_component import VoiceComponent
 
             out.append(VoiceComponent())
+            out.append(KbUpdater())  # the hub's knowledge-base bundles
         ptt = load_ptt_component(self.settings)
         if ptt is not None:
             out.append(ptt)
@@ -233,7 +239,8 @@ class Agent:
             self._wake.wait(min(1.0, max(0.05, next_beat - time.monotonic())))
 
     def reload(self) -> None:
-        """SIGHUP: components that can reload (the voice's knowledge base) do so."""
+        """SIGHUP or a newly installed KB bundle: components that can reload (the voice's
+        knowledge base) do so."""
         for c in self.components:
             if hasattr(c, "reload"):
                 threading.Thread(target=c.reload, name=f"reload-{c.name}", daemon=True).start()

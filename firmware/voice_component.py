@@ -35,6 +35,7 @@ from firmware.voice.setup import (
 )
 from posko import topics
 from posko.errors import PoskoError
+from posko.kb_paths import bundle_version
 from posko.messages import AssistantCommand, AssistantEvent, BadMessage
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,16 @@ _SCREEN_EVENTS = {
     EventType.ERROR: "error",
     EventType.RUN_END: "done",
 }
+
+
+def _kb_version(brain) -> str:
+    """The hub's bundle version when the KB came from one, else the first 12 digits of the
+    KB's own content hash (a kb_dir folder or the shipped KB)."""
+    kb = getattr(brain, "kb", None)
+    if kb is None:
+        return ""
+    root = getattr(kb, "root", "")
+    return (bundle_version(root) if root else None) or kb.version[:12]
 
 
 class DeviceState:
@@ -123,6 +134,7 @@ class VoiceComponent:
         self.runs = 0
         self.last_latency_s = 0.0
         self.warm_state = "off"
+        self._reload_wanted = False
 
     # -- lifecycle ---------------------------------------------------------------
     def start(self, ctx) -> None:
@@ -165,6 +177,9 @@ class VoiceComponent:
         self._check_devices()
         self.ready.set()
         self._request_heartbeat()
+        if self._reload_wanted:  # a new KB was installed while this was loading
+            self._reload_wanted = False
+            self.reload()
         self._watch = threading.Thread(target=self._watch_devices, name="device-watch", daemon=True)
         self._watch.start()
         if (s.voice.warm_on_start and cache is not None and synth is not None and speaker is not None
@@ -199,6 +214,7 @@ class VoiceComponent:
         """
         p = self.pipeline
         if p is None or p.brain is None:
+            self._reload_wanted = True  # still loading: look again once loaded
             return False
         s = self.ctx.settings
         try:
@@ -207,6 +223,12 @@ class VoiceComponent:
             log.error("new knowledge base NOT loaded, keeping version %s: %s", p.brain.kb.version[:12], exc)
             return False
         if brain.kb.version == p.brain.kb.version:
+            if getattr(brain.kb, "root", "") != getattr(p.brain.kb, "root", ""):
+                # The same entries from another folder (the hub's bundle of the shipped KB):
+                # answer from the installed folder, so the heartbeat names its version.
+                with self._lock:
+                    p.brain = brain
+                self._request_heartbeat()
             log.info("knowledge base unchanged (%s)", brain.kb.version[:12])
             return False
         with self._lock:
@@ -411,8 +433,7 @@ class VoiceComponent:
         p = self.pipeline
         models: dict[str, Any] = {}
         out: dict[str, Any] = {"ready": self.ready.is_set(), "error": self.load_error,
-                               "kb_version": (p.brain.kb.version[:12] if p is not None and p.brain is not None
-                                              and hasattr(p.brain, "kb") else ""),
+                               "kb_version": _kb_version(p.brain if p is not None else None),
                                "microphone": self.mic_state.status(),
                                "speaker": self.speaker_state.status(),
                                "runs": self.runs, "last_first_audio_s": round(self.last_latency_s, 3)}

@@ -225,3 +225,21 @@ def blocked_phones():
                     "key": secrets_store.hub_secret(db, secrets_store.PHONE_KEY),
                     "normalisation": "+62 followed by the national number without its leading 0",
                     "hashes": hashes, "updated": intake.iso(utcnow())})
+
+
+@bp.get("/kb/<version>")
+def get_kb_bundle(version: str):
+    """A knowledge-base bundle by version (announced on `kb/current`), for enrolled units."""
+    _unit, failure = _need_unit()
+    if failure:
+        return failure
+    from flask import send_file
+
+    from hub.kb import bundle_path
+
+    path = bundle_path(_settings(), version)
+    if path is None:
+        return error(404, "not_found", f"no knowledge-base bundle {version[:64]!r}")
+    # A version names fixed bytes: a unit (or a proxy) may keep it for good.
+    return send_file(path, mimetype="application/gzip", as_attachment=True,
+                     download_name=f"kb-{version}.tar.gz", max_age=31536000, conditional=True)

@@ -1,4 +1,4 @@
-"""`posko hub …`: serve, migrate, units, users (and the ingest process `serve` starts)."""
+"""`posko hub …`: serve, migrate, kb-publish, units, users (and the ingest process `serve` starts)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def _session(settings):
 
 @click.group("hub")
 def hub() -> None:
-    """The command center's hub: serve, migrate, units, users."""
+    """The command center's hub: serve, migrate, kb-publish, units, users."""
 
 
 @hub.command("migrate")
@@ -145,6 +145,50 @@ def ingest_cmd() -> None:
     from hub.ingest import run
 
     run(load_settings())
+
+
+@hub.command("kb-publish")
+@click.argument("kb_dir", required=False, type=click.Path(file_okay=False))
+@click.option("--timeout", "timeout_s", type=float, default=10.0, show_default=True,
+              help="Seconds to wait for the broker.")
+def kb_publish(kb_dir: str | None, timeout_s: float) -> None:
+    """Check a knowledge-base folder, store it as a bundle and announce it to the units.
+
+    KB_DIR defaults to [assistant] kb_dir, else the knowledge base shipped with Posko.
+    Exit 2 when the folder is not a valid knowledge base (nothing is published).
+    """
+    import uuid
+
+    from firmware.assistant.errors import KbError
+    from hub.kb import announce, kb_dir_of, publish_dir
+    from posko.mqtt import MqttLink
+
+    settings = load_settings()
+    folder = kb_dir_of(settings, kb_dir)
+    try:
+        current = publish_dir(settings, folder)
+    except KbError as exc:
+        first = exc.problems[0] if exc.problems else str(exc)
+        more = f" (and {len(exc.problems) - 1} more; list them with: python -m firmware.assistant.kb {folder})" \
+            if len(exc.problems) > 1 else ""
+        click.echo(f"error: knowledge base NOT published, {folder} is not valid: {first}{more}", err=True)
+        sys.exit(2)
+    click.echo(f"knowledge base {current.version} stored (sha256 {current.sha256})")
+    link = MqttLink(settings.mqtt, client_id=f"posko-kb-publish-{uuid.uuid4().hex[:8]}").start()
+    try:
+        if not link.wait_connected(timeout_s):
+            click.echo(f"warning: broker {settings.mqtt.host}:{settings.mqtt.port} not reachable; "
+                       "the hub announces the new bundle when its MQTT link is up", err=True)
+            sys.exit(1)
+        info = announce(link, settings, current)
+        info.wait_for_publish(timeout_s)
+        if not info.is_published():
+            click.echo("warning: the broker did not confirm kb/current; the hub announces it again "
+                       "when its MQTT link is up", err=True)
+            sys.exit(1)
+    finally:
+        link.stop()
+    click.echo(f"announced on {settings.mqtt.topic_root}/kb/current")
 
 
 @hub.group("units")

@@ -1,4 +1,5 @@
-"""The hub's one MQTT subscriber: unit heartbeats and alerts into the database.
+"""The hub's one MQTT client: unit heartbeats and alerts into the database, and the
+retained `kb/current` announcement of the knowledge-base bundle (see hub/kb.py).
 
 `posko hub serve` runs this as its own child process, so exactly one process subscribes
 however many gunicorn workers there are. Each message becomes a row update plus an
@@ -17,6 +18,7 @@ import uuid
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
+from hub import kb
 from hub.db import Sessions, database_url, make_engine
 from hub.models import Alert, Event, Throttle, Unit, utcnow
 from hub.texts import label
@@ -29,6 +31,8 @@ from posko.mqtt import MqttLink
 log = logging.getLogger(__name__)
 
 EVENTS_KEEP = dt.timedelta(days=2)
+KB_CHECK_S = 10.0  # how often a newly stored kb/current is looked for
+PRUNE_EVERY = 6  # prune old events every this many checks (one minute)
 
 
 def _clean(text: str) -> str:
@@ -43,10 +47,13 @@ class Ingest:
         self.settings = settings
         self.root = settings.mqtt.topic_root
         self.db = Sessions(make_engine(url or database_url(settings)))
-        self.link = MqttLink(settings.mqtt, client_id=f"posko-hub-ingest-{uuid.uuid4().hex[:8]}")
+        self.link = MqttLink(settings.mqtt, client_id=f"posko-hub-ingest-{uuid.uuid4().hex[:8]}",
+                             on_connect=self.announce_kb)
         self.bad_messages = 0
+        self._kb_announced: bytes | None = None
 
     def start(self) -> Ingest:
+        kb.ensure_current(self.settings)  # the first start publishes the configured KB
         self.link.subscribe(topics.all_unit_status(self.root), self.on_status, qos=1)
         self.link.subscribe(topics.all_alerts(self.root), self.on_alert, qos=1)
         self.link.start()
@@ -55,6 +62,22 @@ class Ingest:
     def stop(self) -> None:
         self.link.stop()
         self.db.engine.dispose()
+
+    def announce_kb(self) -> None:
+        """Publish the stored current bundle, retained (on every connect: a broker that lost
+        its retained messages hears it again)."""
+        current = kb.read_current(self.settings)
+        if current is None:
+            return
+        kb.announce(self.link, self.settings, current)
+        self._kb_announced = current.to_json()
+
+    def check_kb(self) -> None:
+        """Announce a bundle `posko hub kb-publish` stored while it could not reach the broker."""
+        current = kb.read_current(self.settings)
+        if current is not None and current.to_json() != self._kb_announced and self.link.connected.is_set():
+            log.info("announcing knowledge base %s", current.version)
+            self.announce_kb()
 
     def _unit_from_topic(self, topic: str, index: int) -> str | None:
         try:
@@ -154,8 +177,16 @@ def run(settings) -> None:
     ingest = Ingest(settings).start()
     log.info("ingest subscribed to %s and %s on %s:%s", topics.all_unit_status(ingest.root),
              topics.all_alerts(ingest.root), settings.mqtt.host, settings.mqtt.port)
+    ticks = 0
     try:
-        while not stop.wait(60):
+        while not stop.wait(KB_CHECK_S):
+            ticks += 1
+            try:
+                ingest.check_kb()
+            except Exception:
+                log.exception("announcing the knowledge base failed")
+            if ticks % PRUNE_EVERY:
+                continue
             try:
                 ingest.prune()
             except Exception:

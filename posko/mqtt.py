@@ -113,7 +113,10 @@ class MqttLink:
         """Call handler(topic, payload) for every message matching pattern, across reconnects."""
         with self._lock:
             self._subs[pattern] = (qos, handler)
-        if self.connected.is_set():
+            # Decided under the lock: a connect in progress either sees this pattern (below,
+            # as a late one) or has already set `connected` (then it is sent here).
+            send = self.connected.is_set()
+        if send:
             self._client.subscribe(pattern, qos)
 
     def unsubscribe(self, pattern: str) -> None:
@@ -159,10 +162,15 @@ class MqttLink:
             return
         self._forget_aliases(getattr(properties, "TopicAliasMaximum", 0) or 0)
         with self._lock:
-            subs = list(self._subs.items())
-        for pattern, (qos, _handler) in subs:
+            subs = dict(self._subs)
+        for pattern, (qos, _handler) in subs.items():
             client.subscribe(pattern, qos)
-        self.connected.set()
+        with self._lock:
+            self.connected.set()
+            # Patterns added while the ones above were sent were not sent by subscribe().
+            late = [(p, q) for p, (q, _h) in self._subs.items() if subs.get(p, (None,))[0] != q]
+        for pattern, qos in late:
+            client.subscribe(pattern, qos)
         log.info("mqtt %s connected to %s:%s", self.client_id, self.settings.host, self.settings.port)
         if self._on_connect_cb:
             self._on_connect_cb()

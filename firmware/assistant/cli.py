@@ -26,10 +26,12 @@ _BOLD = re.compile(r"\*\*(.+?)\*\*")
 
 def _open(kb_dir: str | None, log: bool) -> tuple[Brain, UnansweredLog]:
     from posko.config import load_settings
+    from posko.kb_paths import active_kb_dir
 
     settings = load_settings()
     conf = settings.assistant
-    kb = kb_dir or (str(settings.resolve(conf.kb_dir)) if conf.kb_dir else None)
+    # --kb, else [assistant] kb_dir, else the bundle fetched from the hub, else the shipped KB.
+    kb = kb_dir or active_kb_dir(settings)
     brain = load_brain(kb, min_confidence=conf.min_confidence)
     unanswered = attach_log(brain, settings)
     if not log:

@@ -30,9 +30,10 @@ def load_brain_from_settings(settings: Settings, *, log_unanswered: bool = True)
         from firmware.assistant.unanswered import attach_log
     except ImportError as exc:
         raise FirmwareError(f"the assistant brain is not available in this build ({exc})") from exc
-    kb_dir = settings.assistant.kb_dir or None
-    brain = load_brain(settings.resolve(kb_dir) if kb_dir else None,
-                       min_confidence=settings.assistant.min_confidence)
+    from posko.kb_paths import active_kb_dir
+
+    # [assistant] kb_dir, else the bundle fetched from the hub, else the shipped KB.
+    brain = load_brain(active_kb_dir(settings), min_confidence=settings.assistant.min_confidence)
     if log_unanswered:
         attach_log(brain, settings)
     return brain

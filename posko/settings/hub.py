@@ -18,7 +18,7 @@ class HubSettings:
     secret_key: str = setting("", "Flask session signing key; empty makes and keeps one under the state dir.", secret=True)
     workers: int = setting(2, "gunicorn worker processes.", min=1, max=64)
     threads: int = setting(16, "Threads per gunicorn worker (each open dashboard page holds one for its live stream, the talk-group page two).", min=2, max=256)
-    mqtt_ingest: bool = setting(True, "`posko hub serve` also runs the one MQTT ingest process (heartbeats, alerts).")
+    mqtt_ingest: bool = setting(True, "`posko hub serve` also runs the one MQTT ingest process (heartbeats, alerts, the kb/current announcement).")
     report_max_bytes: int = setting(65536, "Largest accepted report body.", unit="bytes", min=4096, max=1048576)
     photo_max_bytes: int = setting(8388608, "Largest accepted photo upload.", unit="bytes", min=65536, max=67108864)
     photo_max_pixels: int = setting(40000000, "Largest accepted photo size in pixels (decompression-bomb guard).", min=10000, max=200000000)
