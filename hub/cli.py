@@ -107,11 +107,11 @@ class IngestSupervisor:
         self._thread = threading.Thread(target=self._watch, name="ingest-supervisor", daemon=True)
 
     def _spawn(self) -> None:
-        from posko.procs import _die_with_parent
+        from posko.procs import _die_with_parent, python_module_argv
 
         # Its own session: a SIGTERM to our process group (Ctrl-C, `posko up` stopping) reaches
         # gunicorn, whose exit then stops the child here, instead of looking like a crash.
-        self.proc = subprocess.Popen([sys.executable, "-m", "posko", "hub", "ingest"],
+        self.proc = subprocess.Popen(python_module_argv("hub", "ingest"),
                                      preexec_fn=_die_with_parent, start_new_session=True)
 
     def start(self) -> IngestSupervisor:

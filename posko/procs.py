@@ -97,5 +97,11 @@ def _signal_group(pgid: int, sig: int) -> None:
 
 
 def python_module_argv(*args: str) -> list[str]:
-    """argv that runs `posko ARGS` with this interpreter."""
-    return [sys.executable, "-m", "posko", *args]
+    """argv that runs `posko ARGS` with this interpreter.
+
+    `-P`: the working directory is not put on sys.path. Services run in their state
+    directory, which holds folders named like Posko's packages (the hub keeps its files
+    under `hub/`); with the working directory first on the path, `import hub.kb` found the
+    folder `hub/kb` there instead of the module.
+    """
+    return [sys.executable, "-P", "-m", "posko", *args]

@@ -7,7 +7,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from pathlib import Path
 import requests
 
 from posko.broker import free_port, wait_for_port
+from posko.procs import python_module_argv  # as the product spawns: cwd not on sys.path
 from posko.tickets import new_pin, new_ticket
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,7 +51,7 @@ class HubProcess:
             POSKO_POSKO_LOG_LEVEL="WARNING", **self.extra_env)
 
     def cli(self, *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
-        result = subprocess.run([sys.executable, "-m", "posko", *args], env=self.env(), cwd=self.state_dir,
+        result = subprocess.run(python_module_argv(*args), env=self.env(), cwd=self.state_dir,
                                 input=stdin, capture_output=True, text=True, timeout=60)
         if check and result.returncode != 0:
             raise AssertionError(f"posko {' '.join(args)} failed: {result.stderr}")
@@ -62,7 +62,7 @@ class HubProcess:
         self.port = free_port()
         self.cli("hub", "migrate")
         self.log = open(self.state_dir / "hub.log", "ab")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen([sys.executable, "-m", "posko", "hub", "serve", "--no-migrate"],
+        self.proc = subprocess.Popen(python_module_argv("hub", "serve", "--no-migrate"),
                                      env=self.env(), cwd=self.state_dir, stdout=self.log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
         wait_for_port(self.port, timeout_s=30, proc=self.proc)
