@@ -45,7 +45,6 @@ from posko.settings.core import MqttSettings  # noqa: E402
 from posko.settings.ptt import PttSettings  # noqa: E402
 
 PARAMS = CodecParams()
-POLLED = True  # listeners driven by one thread per worker process (see Poller)
 
 
 def speechlike(seconds: float, seed: int) -> list[bytes]:
@@ -260,15 +259,16 @@ def start_broker(tmp: Path):
     return MosquittoProcess(cfg).start()
 
 
-def spawn(port: int, root: str, units: list[str], out: Path, spurts: int, spurt_s: float):
+def spawn(port: int, root: str, units: list[str], out: Path, spurts: int, spurt_s: float,
+          polled: bool = True):
     return subprocess.Popen([sys.executable, __file__, "--worker", "--port", str(port), "--root", root,
                              "--units", ",".join(units), "--out", str(out), "--spurts", str(spurts),
-                             "--spurt-s", str(spurt_s)] + ([] if POLLED else ["--threads"]),
+                             "--spurt-s", str(spurt_s)] + ([] if polled else ["--threads"]),
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
 
 def run_scenario(name: str, port: int, groups: int, listeners_per_group: int, seconds: float,
-                 max_procs: int, per_proc: int, tmp: Path) -> dict:
+                 max_procs: int, per_proc: int, tmp: Path, polled: bool = True) -> dict:
     root = f"bench/{name}/posko/v1"
     # The arbiter runs as it does in production: its own process (`posko arbiter`).
     env = {**os.environ, "POSKO_MQTT_PORT": str(port), "POSKO_MQTT_TOPIC_ROOT": root,
@@ -281,7 +281,7 @@ def run_scenario(name: str, port: int, groups: int, listeners_per_group: int, se
     listeners = [f"l{g}x{i}@g{g}@{role}" for g in range(groups) for i in range(listeners_per_group)]
     talkers = [f"t{g}@g{g}@t" for g in range(groups)]
     nproc = max(1, min(max_procs, math.ceil(len(listeners) / per_proc)))
-    procs = [spawn(port, root, listeners[i::nproc], tmp / name / f"l{i}.json", spurts, spurt_s)
+    procs = [spawn(port, root, listeners[i::nproc], tmp / name / f"l{i}.json", spurts, spurt_s, polled)
              for i in range(nproc)]
     # Talkers in processes of their own (up to 4), apart from the listeners.
     tprocs = max(1, min(4, len(talkers)))
@@ -379,8 +379,6 @@ def main() -> None:
     ap.add_argument("--spurts", type=int, default=1, help=argparse.SUPPRESS)
     ap.add_argument("--spurt-s", type=float, default=1.0, help=argparse.SUPPRESS)
     args = ap.parse_args()
-    global POLLED
-    POLLED = args.polled
     if args.worker:
         worker(args)
         return
@@ -401,7 +399,7 @@ def main() -> None:
             for name, groups, per_group in plan:
                 (tmp / name).mkdir()
                 fig = run_scenario(name, broker.port, groups, per_group, seconds, args.max_procs,
-                                   args.per_proc, tmp)
+                                   args.per_proc, tmp, args.polled)
                 all_figures.append(fig)
                 print(f"{name:>9}: grant p50/p95/p99 {fig['grant_ms_p50']}/{fig['grant_ms_p95']}/"
                       f"{fig['grant_ms_p99']} ms | {'capture-to-arrival' if name.endswith('raw') else 'mouth-to-ear'} p50/p95/p99 {fig['m2e_ms_p50']}/"

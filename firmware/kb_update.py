@@ -154,8 +154,7 @@ class KbUpdater:
     # -- steps -------------------------------------------------------------------
     def fetch(self, current: KbCurrent) -> bytes:
         """The bundle's bytes, checked against the announced SHA-256 and version."""
-        import requests
-
+        from kiosk_ui.hubclient import HubClient, HubUnreachable
         from posko.enroll import read_token
 
         s = self.ctx.settings
@@ -164,22 +163,17 @@ class KbUpdater:
         token = read_token(s)
         if token is None:
             raise KbFetchError("this unit is not enrolled (posko enroll); no token for the hub")
-        url = s.kiosk.hub_url.rstrip("/") + current.path
+        hub = HubClient(s.kiosk.hub_url, lambda: token, timeout_s=self.timeout_s or s.kiosk.http_timeout_s)
         try:
-            with requests.get(url, headers={"Authorization": f"Bearer {token}"}, stream=True,
-                              timeout=self.timeout_s or s.kiosk.http_timeout_s) as response:
-                if response.status_code == 404:
-                    raise KbUpdateError(f"the hub has no bundle at {current.path}")
-                if response.status_code != 200:
-                    raise KbFetchError(f"HTTP {response.status_code} from {url}")
-                body = io.BytesIO()
-                for chunk in response.iter_content(64 * 1024):
-                    body.write(chunk)
-                    if body.tell() > MAX_BUNDLE_BYTES:
-                        raise KbUpdateError(f"bundle larger than {MAX_BUNDLE_BYTES} bytes")
-        except requests.RequestException as exc:  # refused, cut, timed out, short body
-            raise KbFetchError(f"{type(exc).__name__} from {url}") from None
-        data = body.getvalue()
+            status, data = hub.download(current.path, MAX_BUNDLE_BYTES)
+        except HubUnreachable as exc:
+            raise KbFetchError(str(exc)) from None
+        except ValueError:
+            raise KbUpdateError(f"bundle larger than {MAX_BUNDLE_BYTES} bytes") from None
+        if status == 404:
+            raise KbUpdateError(f"the hub has no bundle at {current.path}")
+        if status != 200:
+            raise KbFetchError(f"HTTP {status} from {current.path}")
         digest = hashlib.sha256(data).hexdigest()
         if digest != current.sha256.lower():
             raise KbUpdateError(f"SHA-256 {digest[:12]}… does not match the announced {current.sha256[:12]}…")

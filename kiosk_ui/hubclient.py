@@ -1,4 +1,4 @@
-"""HTTP calls from the kiosk to the hub's intake API (`/api/v1`), nothing else.
+"""HTTP calls from a unit (the kiosk, the knowledge-base updater) to the hub's API (`/api/v1`).
 
 Every call returns an `Answer` (status and parsed body) or raises `HubUnreachable` for a
 connection that failed, was cut or timed out; the sync worker and the Cek Laporan screen
@@ -87,6 +87,26 @@ class HubClient:
 
     def blocked_phones(self) -> Answer:
         return self._call("GET", "/blocked-phones")
+
+    def download(self, path: str, max_bytes: int, timeout_s: float | None = None) -> tuple[int, bytes]:
+        """GET a file under the API (`path` from the hub's root, e.g. `/api/v1/kb/<v>`):
+        (status, body). ValueError when the body grows past `max_bytes`."""
+        headers = {}
+        token = self.token()
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        url = self.base[:-len("/api/v1")] + path
+        try:
+            with self.session.get(url, headers=headers, stream=True,
+                                  timeout=timeout_s or self.timeout_s) as resp:
+                body = bytearray()
+                for chunk in resp.iter_content(64 * 1024):
+                    body += chunk
+                    if len(body) > max_bytes:
+                        raise ValueError(f"body larger than {max_bytes} bytes")
+                return resp.status_code, bytes(body)
+        except requests.RequestException as exc:  # refused, cut, timed out, short body
+            raise HubUnreachable(f"{type(exc).__name__} from {url}") from None
 
     def ping(self, timeout_s: float = 3.0) -> bool:
         """True when the hub answers HTTP at all (any status): the link is up."""

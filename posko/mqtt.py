@@ -45,6 +45,9 @@ class MqttLink:
         self.client_id = client_id or f"posko-{uuid.uuid4().hex[:10]}"
         self.connected = threading.Event()
         self._subs: dict[str, tuple[int, Handler]] = {}
+        # (pattern, handler) pairs for the network thread, replaced (never changed) on every
+        # subscribe/unsubscribe, so a message reads it without taking the lock or copying.
+        self._handlers: tuple[tuple[str, Handler], ...] = ()
         self._lock = threading.Lock()
         self._on_connect_cb = on_connect
         self._on_disconnect_cb = on_disconnect
@@ -113,6 +116,7 @@ class MqttLink:
         """Call handler(topic, payload) for every message matching pattern, across reconnects."""
         with self._lock:
             self._subs[pattern] = (qos, handler)
+            self._handlers = tuple((p, h) for p, (_q, h) in self._subs.items())
             # Decided under the lock: a connect in progress either sees this pattern (below,
             # as a late one) or has already set `connected` (then it is sent here).
             send = self.connected.is_set()
@@ -122,6 +126,7 @@ class MqttLink:
     def unsubscribe(self, pattern: str) -> None:
         with self._lock:
             self._subs.pop(pattern, None)
+            self._handlers = tuple((p, h) for p, (_q, h) in self._subs.items())
         if self.connected.is_set():
             self._client.unsubscribe(pattern)
 
@@ -185,9 +190,7 @@ class MqttLink:
             self._on_disconnect_cb()
 
     def _handle_message(self, client, userdata, msg: mqtt.MQTTMessage) -> None:
-        with self._lock:
-            subs = list(self._subs.items())
-        for pattern, (_qos, handler) in subs:
+        for pattern, handler in self._handlers:
             if _matches(pattern, msg.topic):
                 try:
                     handler(msg.topic, msg.payload)
