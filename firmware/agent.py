@@ -1,8 +1,7 @@
 """The unit daemon (`posko unit`): one MQTT link, the panel, and the unit's components.
 
 Components are the parts that run on a unit: the voice assistant (Tanya Pak Polisi) with
-its knowledge-base updater (`firmware.kb_update`) and, when this build has
-`firmware.ptt_unit`, push-to-talk. Each implements `UnitComponent`
+its knowledge-base updater (`firmware.kb_update`), and push-to-talk (`firmware.ptt_unit`). Each implements `UnitComponent`
 and gets a `UnitContext` at start; its `status()` goes into the heartbeat under
 `parts[name]`. The agent publishes a retained heartbeat every `[unit] heartbeat_s` (the
 broker publishes `Heartbeat.offline` as last-will when the unit vanishes), raises an Alert
@@ -11,7 +10,6 @@ when the panic button is held, and tells systemd it is ready and alive when run 
 
 from __future__ import annotations
 
-import importlib
 import logging
 import threading
 import time
@@ -25,6 +23,7 @@ from firmware.panel import NoPanel, Panel, StatusLed, build_panel
 from firmware.procinfo import disk_free_mb, rss_mb
 from posko import __version__, topics
 from posko.config import Settings
+from posko.kiosk_status import outbox_figures
 from posko.messages import Alert, Heartbeat
 from posko.mqtt import MqttLink, Will
 
@@ -85,32 +84,6 @@ class UnitComponent(Protocol):
         """JSON-ready status for the heartbeat's `parts[name]`."""
 
 
-def load_ptt_component(settings: Settings) -> UnitComponent | None:
-    """Push-to-talk's component when this build has `firmware.ptt_unit`, else None."""
-    try:
-        module = importlib.import_module("firmware.ptt_unit")
-    except ModuleNotFoundError as exc:
-        if exc.name == "firmware.ptt_unit":
-            log.info("push-to-talk is not part of this build")
-            return None
-        raise
-    make = getattr(module, "make_component", None)
-    return make(settings) if make is not None else None
-
-
-def outbox_figures(settings: Settings) -> dict[str, Any]:
-    """The kiosk's report outbox figures, when the kiosk app is part of this build."""
-    try:
-        from kiosk_ui.outbox import outbox_stats
-    except ImportError:
-        return {}
-    try:
-        return dict(outbox_stats(settings))
-    except Exception as exc:  # a broken outbox must not stop the heartbeat
-        log.warning("outbox figures unavailable: %s", exc)
-        return {"error": str(exc)}
-
-
 class Agent:
     """Runs until `stop()`: link, panel, components, heartbeat, systemd notifications."""
 
@@ -143,7 +116,9 @@ class Agent:
 
             out.append(VoiceComponent())
             out.append(KbUpdater())  # the hub's knowledge-base bundles
-        ptt = load_ptt_component(self.settings)
+        from firmware.ptt_unit import make_component
+
+        ptt = make_component(self.settings)
         if ptt is not None:
             out.append(ptt)
         return out
@@ -177,7 +152,7 @@ class Agent:
                 st = {"error": str(exc)}
             parts[c.name] = st
             models.update(st.pop("models", {}) if isinstance(st, dict) else {})
-        outbox = outbox_figures(s)
+        outbox = outbox_figures(s) or {}  # from the kiosk app's local API; none on a PTT unit
         if outbox:
             parts["outbox"] = outbox
         parts["agent"] = {"rss_mb": round(rss_mb()), "status_led": "blinking" if self.panel.status.blinking else "steady",

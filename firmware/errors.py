@@ -1,6 +1,6 @@
 """Exceptions of the unit firmware (audio, voice, panel, agent).
 
-The assistant brain (`firmware.assistant`) has its own root, AssistantError.
+The assistant brain (`assistant`) has its own root, AssistantError.
 """
 
 from __future__ import annotations

@@ -154,8 +154,8 @@ class KbUpdater:
     # -- steps -------------------------------------------------------------------
     def fetch(self, current: KbCurrent) -> bytes:
         """The bundle's bytes, checked against the announced SHA-256 and version."""
-        from kiosk_ui.hubclient import HubClient, HubUnreachable
         from posko.enroll import read_token
+        from posko.hubclient import HubClient, HubUnreachable
 
         s = self.ctx.settings
         if not VERSION_PATTERN.match(current.version) or not current.path.startswith("/"):
@@ -183,8 +183,8 @@ class KbUpdater:
 
     def install(self, current: KbCurrent, data: bytes) -> Path:
         """Unpack, validate, rename into place, switch the pointer, prune old versions."""
-        from firmware.assistant.errors import KbError
-        from firmware.assistant.kb import load_kb
+        from assistant.errors import KbError
+        from assistant.kb import load_kb
 
         store = kb_store(self.ctx.settings)
         store.mkdir(parents=True, exist_ok=True)

@@ -20,9 +20,10 @@ import threading
 import time
 from typing import Any
 
+from firmware.errors import AudioDeviceError
 from gateway.client import Hooks, TalkGroupClient
 from gateway.codec import CodecParams
-from gateway.errors import AudioDeviceError, GatewayError
+from gateway.errors import GatewayError
 from posko.config import Settings
 from posko.settings.ptt import PttSettings
 
@@ -100,7 +101,7 @@ class LazySpeaker:
             self._sink.write(pcm)
 
     def _open(self) -> None:
-        from gateway.audio import SpeakerSink
+        from firmware.ptt_audio import SpeakerSink
 
         if not self.device:
             if not self.failed:
@@ -203,7 +204,7 @@ class PttComponent:
 
     def _open_mic(self):
         """The microphone for one spurt: [voice] input_device, shared with the assistant."""
-        from gateway.audio import MicSource
+        from firmware.ptt_audio import MicSource
 
         device = self.settings.voice.input_device
         if not device:

@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from assistant.holder import BrainHolder
 from firmware.audio.devices import AudioSystem, sound_fingerprint
 from firmware.audio.streams import Microphone, Speaker
 from firmware.errors import AudioDeviceError, VoiceError
@@ -28,7 +29,6 @@ from firmware.voice.pipeline import EventType, PipelineEvent, Stage, VoicePipeli
 from firmware.voice.setup import (
     build_cache,
     kb_vocabulary,
-    load_brain_from_settings,
     load_recognizer,
     load_tts,
     vad_config,
@@ -135,6 +135,7 @@ class VoiceComponent:
         self.last_latency_s = 0.0
         self.warm_state = "off"
         self._reload_wanted = False
+        self.holder: BrainHolder | None = None
 
     # -- lifecycle ---------------------------------------------------------------
     def start(self, ctx) -> None:
@@ -150,7 +151,8 @@ class VoiceComponent:
     def _load(self) -> None:
         s = self.ctx.settings
         try:
-            brain = self._given["brain"] or load_brain_from_settings(s)
+            self.holder = BrainHolder(s, brain=self._given["brain"])
+            brain = self.holder.load_now()
             recognizer = self._given["recognizer"] or load_recognizer(s, brain)
             synth = self._given["synth"] or load_tts(s)
             cache = self._given["cache"] or build_cache(s, brain, synth)
@@ -174,6 +176,7 @@ class VoiceComponent:
             on_event=self._on_pipeline_event)
         if synth is not None and getattr(synth, "engine", "") == "espeak-ng":
             log.warning("voice: FALLBACK espeak-ng in use (%s)", synth.name)
+        self.holder.on_swap(self._brain_swapped)
         self._check_devices()
         self.ready.set()
         self._request_heartbeat()
@@ -209,39 +212,33 @@ class VoiceComponent:
     def reload(self) -> bool:
         """Load the knowledge base again (after a new bundle was installed); True if it changed.
 
-        The new brain, its cache generation and grammar take over for the next question;
-        the cache is warmed again in the background. A broken new KB keeps the old one.
+        The holder swaps the brain only once the new KB has loaded (a broken one keeps the
+        old); `_brain_swapped` then moves the pipeline to it.
         """
         p = self.pipeline
-        if p is None or p.brain is None:
+        if p is None or p.brain is None or self.holder is None:
             self._reload_wanted = True  # still loading: look again once loaded
             return False
+        return self.holder.reload()
+
+    def _brain_swapped(self, old, new) -> None:
+        """The holder has a new brain: its cache generation and grammar take over for the
+        next question, and the cache is warmed again in the background."""
+        p = self.pipeline
+        if p is None:
+            return
         s = self.ctx.settings
-        try:
-            brain = load_brain_from_settings(s)
-        except Exception as exc:
-            log.error("new knowledge base NOT loaded, keeping version %s: %s", p.brain.kb.version[:12], exc)
-            return False
-        if brain.kb.version == p.brain.kb.version:
-            if getattr(brain.kb, "root", "") != getattr(p.brain.kb, "root", ""):
-                # The same entries from another folder (the hub's bundle of the shipped KB):
-                # answer from the installed folder, so the heartbeat names its version.
-                with self._lock:
-                    p.brain = brain
-                self._request_heartbeat()
-            log.info("knowledge base unchanged (%s)", brain.kb.version[:12])
-            return False
+        changed = old is None or new.kb.version != old.kb.version
         with self._lock:
-            p.brain = brain
-            p.cache = build_cache(s, brain, p.synth)
-            if p.recognizer is not None and s.voice.grammar_bias:
-                p.recognizer = p.recognizer.with_vocabulary(kb_vocabulary(brain))
-        log.info("knowledge base %s loaded", brain.kb.version[:12])
-        if s.voice.warm_on_start and p.cache is not None and p.speaker is not None:
-            threading.Thread(target=self._warm, args=(brain, p.synth, p.cache), name="voice-warm",
+            p.brain = new
+            if changed:
+                p.cache = build_cache(s, new, p.synth)
+                if p.recognizer is not None and s.voice.grammar_bias:
+                    p.recognizer = p.recognizer.with_vocabulary(kb_vocabulary(new))
+        if changed and s.voice.warm_on_start and p.cache is not None and p.speaker is not None:
+            threading.Thread(target=self._warm, args=(new, p.synth, p.cache), name="voice-warm",
                              daemon=True).start()
         self._request_heartbeat()
-        return True
 
     def stop(self) -> None:
         self._stopping.set()

@@ -27,7 +27,8 @@ from gateway.floor import Decision, Event, FloorPolicy, Priority
 from gateway.messages import FloorRequest, FloorState
 from gateway.packet import Frame
 from gateway.ratelimit import due as _due
-from gateway.recorder import Recorder, apply_retention
+from gateway.recorder import Recorder
+from gateway.recordings import apply_retention
 from posko import topics
 from posko.mqtt import MqttLink, Will
 from posko.settings.core import MqttSettings

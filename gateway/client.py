@@ -35,7 +35,7 @@ from typing import Any, Protocol
 
 from gateway import tones
 from gateway.codec import CodecError, CodecParams, Decoder, Encoder
-from gateway.errors import AudioDeviceError, BadFloorMessage, BadFrame
+from gateway.errors import BadFloorMessage, BadFrame
 from gateway.floor import LbtVerdict, ListenBeforeTalk
 from gateway.jitter import Action, JitterBuffer
 from gateway.messages import FloorRequest, FloorState
@@ -364,7 +364,7 @@ class TalkGroupClient:
                 delay = t0 + n * frame_s - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
-        except (AudioDeviceError, CodecError) as exc:
+        except (OSError, CodecError) as exc:  # a sound device failing is an OSError
             log.error("ptt: transmission failed: %s", exc)
             with self._lock:
                 if self._spurt == spurt:
@@ -507,7 +507,7 @@ class TalkGroupClient:
         pcm = self._next_output(_now_ms())
         try:
             self.sink.write(pcm)
-        except AudioDeviceError as exc:
+        except OSError as exc:  # the speaker failed (the unit's AudioDeviceError)
             log.error("ptt: %s", exc)
 
     def _idle(self) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from firmware.errors import AudioDeviceError as _UnitAudioDeviceError
 from posko.errors import PoskoError
 
 
@@ -20,15 +19,6 @@ class BadFloorMessage(GatewayError, ValueError):
 
 class CodecError(GatewayError, RuntimeError):
     """libopus refused to encode or decode."""
-
-
-class AudioDeviceError(GatewayError, _UnitAudioDeviceError):
-    """The microphone or speaker could not be opened, or failed while in use.
-
-    Push-to-talk opens its devices through the unit's audio layer (`firmware.audio`), whose
-    errors are `firmware.errors.AudioDeviceError`; `gateway.audio` turns those into this
-    subclass, so code catching either class (and OSError) sees every PTT device failure.
-    """
 
 
 class RecordingError(GatewayError, OSError):

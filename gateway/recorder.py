@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import queue
-import shutil
 import threading
 import time
 from collections import deque
@@ -24,29 +23,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from gateway.codec import DEFAULT_PARAMS, CodecParams, Encoder
-from gateway.errors import RecordingError
 from gateway.ogg import OUTPUT_RATE, write_ogg_opus
 from gateway.packet import Frame, seq_delta
+from gateway.recordings import Recording
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Recording:
-    """One saved spurt, as its sidecar describes it."""
-
-    group: str
-    unit: str
-    spurt: int
-    start: float  # Unix seconds of the first frame's arrival
-    duration_s: float
-    frames: int
-    lost: int
-    file: str  # path of the .opus file relative to the recordings folder
-
-    @property
-    def start_iso(self) -> str:
-        return datetime.fromtimestamp(self.start, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 @dataclass
@@ -184,65 +165,3 @@ class Recorder:
         self.saved_count += 1
         log.info("recorder: saved %s (%.1f s, %d lost)", rel, duration, lost)
         return rec
-
-
-def list_recordings(folder: Path, group: str | None = None, since: float | None = None,
-                    until: float | None = None) -> list[Recording]:
-    """Saved recordings, newest first, optionally of one group and within [since, until)."""
-    folder = Path(folder)
-    base = folder / group if group else folder
-    out = []
-    if not base.is_dir():
-        return out
-    for side in base.rglob("*.json"):
-        try:
-            rec = Recording(**json.loads(side.read_text()))
-        except (OSError, ValueError, TypeError):
-            continue  # a damaged sidecar hides one entry, never the whole list
-        if since is not None and rec.start < since:
-            continue
-        if until is not None and rec.start >= until:
-            continue
-        if not (folder / rec.file).is_file():
-            continue
-        out.append(rec)
-    out.sort(key=lambda r: r.start, reverse=True)
-    return out
-
-
-def apply_retention(folder: Path, days: int, now: float | None = None) -> int:
-    """Delete recordings that started more than `days` ago; returns how many. 0 keeps all."""
-    if days <= 0:
-        return 0
-    now = time.time() if now is None else now
-    cutoff = now - days * 86400
-    removed = 0
-    for rec in list_recordings(folder):
-        if rec.start < cutoff:
-            audio = Path(folder) / rec.file
-            for path in (audio, audio.with_suffix(".json")):
-                try:
-                    path.unlink()
-                except FileNotFoundError:
-                    pass
-            removed += 1
-    # Drop day folders that are now empty.
-    for day in sorted(Path(folder).glob("*/*"), reverse=True):
-        if day.is_dir() and not any(day.iterdir()):
-            shutil.rmtree(day, ignore_errors=True)
-    return removed
-
-
-def resolve_folder(state_dir: Path, recordings_dir: str) -> Path:
-    """The recordings folder: absolute as configured, else under the state directory."""
-    path = Path(recordings_dir).expanduser()
-    return path if path.is_absolute() else Path(state_dir) / path
-
-
-def safe_recording_path(folder: Path, rel: str) -> Path:
-    """`folder/rel` for serving a file; RecordingError when rel escapes the folder."""
-    root = Path(folder).resolve()
-    path = (root / rel).resolve()
-    if root not in path.parents or path.suffix != ".opus" or not path.is_file():
-        raise RecordingError(f"recording {rel!r} not found")
-    return path

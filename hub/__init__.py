@@ -1,14 +1,12 @@
 """The central hub: report intake API, officer dashboard, fleet, alerts.
 
 `create_app(test_config=None)` builds the Flask app: one blueprint per area (api, auth,
-dashboard, fleet, alerts, live) plus optional ones listed in OPTIONAL_BLUEPRINTS that are
-registered only when their module is part of this build.
+dashboard, fleet, alerts, live, talk groups).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import os
 import secrets
 from pathlib import Path
@@ -18,16 +16,13 @@ from flask import Flask, request
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
 
-# "module:attribute" of blueprints other parts of Posko add to the hub (imported if present).
-OPTIONAL_BLUEPRINTS = ["hub.talkgroups:bp"]
-
 csrf = CSRFProtect()
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """The hub's Flask app. test_config may hold POSKO_SETTINGS (a posko.config.Settings),
     DATABASE_URL, AUTO_MIGRATE and any Flask setting."""
-    from hub import alerts, api, auth, dashboard, db, fleet, live
+    from hub import alerts, api, auth, dashboard, db, fleet, live, talkgroups
     from hub.secrets_store import ensure_secrets
     from hub.texts import label
     from posko.config import load_settings
@@ -64,9 +59,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     csrf.exempt(api.bp)
     auth.login_manager.init_app(app)
-    for blueprint in (api.bp, auth.bp, dashboard.bp, fleet.bp, alerts.bp, live.bp):
+    for blueprint in (api.bp, auth.bp, dashboard.bp, fleet.bp, alerts.bp, live.bp, talkgroups.bp):
         app.register_blueprint(blueprint)
-    app.config["OPTIONAL_BLUEPRINTS"] = _register_optional(app)
 
     from hub.timefmt import local
 
@@ -86,7 +80,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
                 return []
             return alerts.open_alerts(db.get_db())
 
-        return {"optional_nav": _optional_nav(app), "open_alerts": open_alerts}
+        return {"open_alerts": open_alerts}
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
@@ -118,53 +112,6 @@ def _error_codes() -> set[str]:
     from hub.texts import texts
 
     return set(texts().get("errors", {}))
-
-
-def _optional_nav(app: Flask) -> list[tuple[str, str]]:
-    """(label, url) of each optional blueprint's nav link; empty when none is registered."""
-    from flask import url_for
-    from werkzeug.routing import BuildError
-
-    links = []
-    for label_text, endpoint in app.config["OPTIONAL_NAV"]:
-        try:
-            links.append((label_text, url_for(endpoint)))
-        except BuildError:
-            continue
-    return links
-
-
-def optional_modules() -> list[tuple[object, str]]:
-    """(module, blueprint attribute) of each optional part present in this build.
-
-    Importing them also registers their tables on hub.db.Base (for Alembic and tests).
-    """
-    found = []
-    for target in OPTIONAL_BLUEPRINTS:
-        module_name, attr = target.split(":")
-        try:
-            found.append((importlib.import_module(module_name), attr))
-        except ModuleNotFoundError as exc:
-            if exc.name and module_name.startswith(exc.name):
-                continue
-            raise
-    return found
-
-
-def _register_optional(app: Flask) -> list[str]:
-    """Register each optional blueprint whose module exists; return their names.
-
-    A module may set NAV = ("label", "endpoint") for its link in the top bar; the default
-    is ("Talk group", "<blueprint>.index").
-    """
-    names = []
-    app.config["OPTIONAL_NAV"] = []
-    for module, attr in optional_modules():
-        blueprint = getattr(module, attr)
-        app.register_blueprint(blueprint)
-        names.append(blueprint.name)
-        app.config["OPTIONAL_NAV"].append(getattr(module, "NAV", ("Talk group", f"{blueprint.name}.index")))
-    return names
 
 
 def secret_key_file(path: Path) -> str:

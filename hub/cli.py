@@ -23,7 +23,7 @@ def hub() -> None:
 
 @hub.command("migrate")
 def migrate() -> None:
-    """Create or upgrade the hub's database (alembic upgrade heads)."""
+    """Create or upgrade the hub's database (alembic upgrade head)."""
     from hub.db import database_url
     from hub.migrate import upgrade
 
@@ -159,7 +159,7 @@ def kb_publish(kb_dir: str | None, timeout_s: float) -> None:
     """
     import uuid
 
-    from firmware.assistant.errors import KbError
+    from assistant.errors import KbError
     from hub.kb import announce, kb_dir_of, publish_dir
     from posko.mqtt import MqttLink
 
@@ -169,7 +169,7 @@ def kb_publish(kb_dir: str | None, timeout_s: float) -> None:
         current = publish_dir(settings, folder)
     except KbError as exc:
         first = exc.problems[0] if exc.problems else str(exc)
-        more = f" (and {len(exc.problems) - 1} more; list them with: python -m firmware.assistant.kb {folder})" \
+        more = f" (and {len(exc.problems) - 1} more; list them with: python -m assistant.kb {folder})" \
             if len(exc.problems) > 1 else ""
         click.echo(f"error: knowledge base NOT published, {folder} is not valid: {first}{more}", err=True)
         sys.exit(2)

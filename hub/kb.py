@@ -38,7 +38,7 @@ def kb_dir_of(settings: Settings, given: str | Path | None = None) -> Path:
         return Path(given)
     if settings.assistant.kb_dir:
         return settings.resolve(settings.assistant.kb_dir)
-    from firmware.assistant.kb import SHIPPED_KB
+    from assistant.kb import SHIPPED_KB
 
     return SHIPPED_KB
 
@@ -116,7 +116,7 @@ def publish_dir(settings: Settings, kb_dir: str | Path | None = None) -> KbCurre
 
     Raises KbError (from `load_kb`) when the folder is not a valid knowledge base.
     """
-    from firmware.assistant.kb import load_kb
+    from assistant.kb import load_kb
 
     folder = kb_dir_of(settings, kb_dir)
     load_kb(folder)

@@ -12,8 +12,7 @@
   (hub/static/js/talkgroups.js). Each worker's `_Broker` follows the arbiter's retained
   floor states; a stream waits on it and ends after a few minutes like `/live/stream`.
 
-Tables live on their own Alembic branch ("talkgroups"); see
-hub/migrations/versions/0101_talkgroups.py.
+Tables: hub/migrations/versions/0101_talkgroups.py (after the hub's first migration).
 """
 
 from __future__ import annotations
@@ -42,7 +41,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from gateway.acl import render_acl
 from gateway.errors import BadFloorMessage, RecordingError
 from gateway.messages import FloorRequest, FloorState
-from gateway.recorder import list_recordings, resolve_folder, safe_recording_path
+from gateway.recordings import list_recordings, resolve_folder, safe_recording_path
 from hub import live
 from hub.auth import requires_role
 from hub.db import Base, get_db
@@ -51,7 +50,6 @@ from posko import topics
 from posko.mqtt import MqttLink
 
 bp = Blueprint("talkgroups", __name__)
-NAV = ("Grup bicara", "talkgroups.index")
 
 # The floor stream keeps /live/stream's habits (tests shorten them).
 RETRY_MS = 1500  # the browser's EventSource reconnects after this

@@ -17,10 +17,10 @@ from flask import Flask
 
 from kiosk_ui.assistant import BrainHandle
 from kiosk_ui.bus import Fanout, KioskBus
-from kiosk_ui.hubclient import HubClient
 from kiosk_ui.outbox import Outbox, outbox_dir
 from kiosk_ui.sync import LinkState, SyncWorker
 from posko.config import Settings, load_settings
+from posko.hubclient import HubClient
 
 log = logging.getLogger(__name__)
 

@@ -19,9 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from kiosk_ui import policy
-from kiosk_ui.hubclient import HubClient, HubUnreachable
 from kiosk_ui.outbox import Item, Outbox, OutboxError
 from kiosk_ui.policy import Verdict
+from posko.hubclient import HubClient, HubUnreachable
 
 log = logging.getLogger(__name__)
 

@@ -28,11 +28,11 @@ from flask import (
 )
 
 from kiosk_ui import ticketing
-from kiosk_ui.hubclient import HubUnreachable
 from kiosk_ui.i18n import LANGS, Texts
 from kiosk_ui.outbox import OutboxError, OutboxFull
 from kiosk_ui.photos import BadPhoto, prepare_photo
 from kiosk_ui.reportform import CATEGORIES, build_report
+from posko.hubclient import HubUnreachable
 
 bp = Blueprint("kiosk", __name__)
 
@@ -139,6 +139,15 @@ def status() -> Response:
     return jsonify(online=bool(link.online), enrolled=link.enrolled,
                    mqtt=bool(k.bus and k.bus.connected), brain=k.brain.status,
                    time=dt.datetime.now().astimezone().isoformat(timespec="seconds"))
+
+
+@bp.get("/api/outbox")
+def outbox_status() -> Response:
+    """The outbox figures for the unit's heartbeat and `posko doctor` (posko.kiosk_status)."""
+    try:
+        return jsonify(kiosk().outbox.stats())
+    except Exception as exc:  # a broken outbox is a finding for the maintainer, not a crash
+        return jsonify(error=str(exc)), 500
 
 
 @bp.post("/api/tanya")

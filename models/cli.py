@@ -158,26 +158,3 @@ def verify(manifest: str | None) -> None:
         bad = bad or not ok
     if bad:
         sys.exit(1)
-
-
-@models.command("warm")
-def warm() -> None:
-    """Synthesise every knowledge-base spoken answer into the speech cache."""
-    from firmware.voice.setup import build_cache, load_brain_from_settings, load_tts
-
-    settings = load_settings()
-    brain = load_brain_from_settings(settings)
-    synth = load_tts(settings)
-    if synth is None:
-        _fail("no voice available (no Piper voice and the fallback is 'none')")
-    cache = build_cache(settings, brain, synth)
-    spoken = list(brain.spoken_answers())
-    from tqdm import tqdm
-
-    with tqdm(total=len(spoken), desc=f"warm {synth.name}", file=sys.stderr) as bar:
-        counts = cache.warm(spoken, synth, progress=lambda: bar.update(1))
-    click.echo(f"speech cache {cache.dir}: {counts['made']} made, {counts['kept']} already there, "
-               f"{counts['failed']} failed, {counts['pruned_generations']} old generation(s) removed "
-               f"(voice {synth.voice_id}, knowledge base {brain.kb.version[:12]})")
-    if counts["failed"]:
-        sys.exit(1)

@@ -48,6 +48,8 @@ class BrokerConfig:
     allow_anonymous: bool = True
     bridges: tuple[Bridge, ...] = field(default_factory=tuple)
     persistence: bool = True
+    # Lines appended to the default listener's section (a plugin and its options).
+    extra_lines: tuple[str, ...] = ()
     run_as: str = field(default_factory=lambda: pwd.getpwuid(os.getuid()).pw_name)
 
     def render(self) -> str:
@@ -80,6 +82,7 @@ class BrokerConfig:
             lines.append(f"password_file {self.password_file}")
         if self.acl_file:
             lines.append(f"acl_file {self.acl_file}")
+        lines += list(self.extra_lines)
         for bridge in self.bridges:
             lines += [
                 "",

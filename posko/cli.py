@@ -1,13 +1,11 @@
 """The `posko` command line.
 
-Subcommands live with the package that owns them and are imported only when used, so
-`posko config show` on the hub never loads audio libraries. A subcommand whose module is
-not part of this build says so and exits 1: a feature that is not built is absent, not faked.
+Subcommands live with the package that owns them (entry points, see posko/plugins.py) and
+are imported only when used, so `posko config show` on the hub never loads audio libraries.
 """
 
 from __future__ import annotations
 
-import importlib
 import sys
 
 import click
@@ -15,56 +13,48 @@ import click
 from posko import __version__
 from posko.config import ConfigError, as_toml, load_settings
 from posko.errors import PoskoError
+from posko.plugins import COMMANDS, load, registered
 
-# name -> ("module:attribute", one-line help). The module owns the command.
-LAZY_COMMANDS: dict[str, tuple[str, str]] = {
-    "up": ("posko.up:up", "Run the whole dev stack: broker, hub, arbiter, one simulated kiosk."),
-    "doctor": ("posko.doctor:doctor", "Check this unit's broker, bridge, hub link and devices."),
-    "hub": ("hub.cli:hub", "The command center's hub: serve, units, users."),
-    "enroll": ("posko.enroll:enroll", "Enrol this unit with the hub using a one-time code."),
-    "kiosk-ui": ("kiosk_ui.cli:kiosk_ui", "Serve the kiosk touchscreen app and its sync worker."),
-    "outbox": ("kiosk_ui.cli:outbox", "Inspect and repair the kiosk's report outbox."),
-    "unit": ("firmware.cli:unit", "Run the on-device agent (buttons, LEDs, voice, PTT)."),
-    "ask": ("firmware.assistant.cli:ask", "Ask the assistant a question from the command line."),
-    "models": ("models.cli:models", "Fetch, install, verify and warm speech models."),
-    "arbiter": ("gateway.cli:arbiter", "Run the talk-group floor arbiter and recorder."),
-    "ptt": ("gateway.cli:ptt", "Push-to-talk terminal client."),
-    "bench": ("firmware.bench_cli:bench", "Benchmarks to run on a real unit."),
+# One line of help per subcommand, shown by `posko --help` without importing the part.
+HELP: dict[str, str] = {
+    "up": "Run the whole dev stack: broker, hub, arbiter, one simulated kiosk.",
+    "doctor": "Check this unit's broker, bridge, hub link and devices.",
+    "hub": "The command center's hub: serve, units, users.",
+    "enroll": "Enrol this unit with the hub using a one-time code.",
+    "kiosk-ui": "Serve the kiosk touchscreen app and its sync worker.",
+    "outbox": "Inspect and repair the kiosk's report outbox.",
+    "unit": "Run the on-device agent (buttons, LEDs, voice, PTT).",
+    "ask": "Ask the assistant a question from the command line.",
+    "models": "Fetch, install, verify and warm speech models.",
+    "arbiter": "Run the talk-group floor arbiter and recorder.",
+    "ptt": "Push-to-talk terminal client.",
+    "bench": "Benchmarks to run on a real unit.",
 }
+# The role whose installer brings a subcommand's packages (for the missing-package message).
+ROLE = {"hub": "hub", "arbiter": "hub", "kiosk-ui": "kiosk", "outbox": "kiosk", "unit": "kiosk",
+        "ptt": "ptt", "bench": "kiosk", "models": "kiosk", "ask": "kiosk"}
 
 
 class LazyGroup(click.Group):
-    """A click group whose subcommands are imported on first use."""
+    """A click group whose subcommands (entry points of `posko.commands`) load on first use."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(set(super().list_commands(ctx)) | set(LAZY_COMMANDS))
+        return sorted(set(super().list_commands(ctx)) | set(registered(COMMANDS)))
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         command = super().get_command(ctx, cmd_name)
-        if command is not None or cmd_name not in LAZY_COMMANDS:
+        if command is not None:
             return command
-        target, help_text = LAZY_COMMANDS[cmd_name]
-        module_name, attr = target.split(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and module_name.startswith(exc.name):
-                return _not_built(cmd_name, help_text)
-            raise
-        command = getattr(module, attr, None)
-        if command is None:
-            return _not_built(cmd_name, help_text)
-        return command
+        ep = registered(COMMANDS).get(cmd_name)
+        return load(ep, ROLE.get(cmd_name, "")) if ep is not None else None
 
-
-def _not_built(name: str, help_text: str) -> click.Command:
-    @click.command(name=name, help=f"{help_text} (not built yet)",
-                   context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-    def missing() -> None:
-        click.echo(f"posko {name}: not built yet in this version of Posko", err=True)
-        sys.exit(1)
-
-    return missing
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """`posko --help` lists every subcommand by its help line, importing none of them."""
+        own = self.commands  # defined here (config), not entry points
+        rows = [(name, HELP.get(name, "")) for name in self.list_commands(ctx) if name not in own]
+        rows += [(name, command.get_short_help_str(60)) for name, command in own.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(sorted(rows))
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -2,12 +2,11 @@
 
 Each check is a small function returning a `Check` (ok / warn / fail with a one-line
 detail and, when something is wrong, what to do). Checks never raise: a broken part is a
-finding, not a traceback. Parts that are not built in this version say so.
+finding, not a traceback.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import shutil
 import socket
@@ -25,6 +24,8 @@ import click
 
 from posko import __version__
 from posko.config import Settings, load_settings
+from posko.enroll import read_token
+from posko.kiosk_status import kiosk_url, outbox_figures
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 
@@ -148,24 +149,21 @@ def check_hub(settings: Settings, timeout_s: float = 5.0) -> Check:
 
 
 def check_enrolment(settings: Settings) -> Check:
-    enroll = _optional("posko.enroll")
-    if enroll is None or not hasattr(enroll, "read_token"):
-        return Check("enrolment", WARN, "not built in this version")
-    token = enroll.read_token(settings)
+    token = read_token(settings)
     if not token:
         return Check("enrolment", FAIL, "this unit has no hub token",
                      "ask the hub admin for a code: posko enroll --hub URL --code CODE")
     return Check("enrolment", OK, "hub token present")
 
 
-def check_outbox(settings: Settings) -> Check:
-    outbox = _optional("kiosk_ui.outbox")
-    if outbox is None or not hasattr(outbox, "outbox_stats"):
-        return Check("outbox", WARN, "not built in this version")
-    try:
-        stats = outbox.outbox_stats(settings)
-    except Exception as exc:  # a broken outbox is a finding
-        return Check("outbox", FAIL, f"cannot read the outbox: {exc}")
+def check_outbox(settings: Settings) -> Check | tuple[Check, ...]:
+    """The kiosk's outbox, as its running app reports it (a PTT-only unit has none)."""
+    if not settings.unit.assistant_enabled:
+        return ()
+    stats = outbox_figures(settings, timeout_s=3.0)
+    if stats is None:
+        return Check("outbox", WARN, f"the kiosk app does not answer at {kiosk_url(settings)}",
+                     "systemctl status posko-kiosk-ui; posko outbox list reads the outbox directly")
     pending, parked = stats.get("pending", 0), stats.get("parked", 0)
     oldest = stats.get("oldest_pending_s", 0.0)
     detail = f"{pending} waiting (oldest {oldest / 60:.0f} min), {parked} parked"
@@ -203,13 +201,6 @@ def check_audio(settings: Settings) -> Check:
     if not has_out:
         return Check("audio", WARN, f"no playback device matching '{want_out}'", "check the speaker cable")
     return Check("audio", OK, f"capture '{want_in}' and playback '{want_out}' present")
-
-
-def _optional(module: str):
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        return None
 
 
 CHECKS: list[Callable[[Settings], Check | tuple[Check, ...]]] = [

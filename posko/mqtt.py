@@ -4,6 +4,10 @@ paho-mqtt does the protocol; this wrapper adds what every Posko process needs on
 subscriptions that survive a broker restart (re-sent on every connect), handlers keyed by
 topic pattern, a last-will, and a `connected` event to wait on. A broker that is down at
 start is not an error: the link keeps trying every `reconnect_max_s` at most.
+
+Every subscription's SUBACK is checked: one the broker refuses (an ACL that does not
+allow it) is logged as an error and listed in `refused` (pattern -> reason), which the
+process reports (the heartbeat, `posko doctor`), instead of failing silently.
 """
 
 from __future__ import annotations
@@ -49,6 +53,13 @@ class MqttLink:
         # subscribe/unsubscribe, so a message reads it without taking the lock or copying.
         self._handlers: tuple[tuple[str, Handler], ...] = ()
         self._lock = threading.Lock()
+        # SUBACK bookkeeping: message id -> pattern of each subscription in flight, and
+        # the patterns the broker refused (pattern -> reason).
+        self._sub_mids: dict[int, str] = {}
+        self._early_acks: dict[int, list] = {}  # SUBACKs that beat their mid's bookkeeping
+        self.refused: dict[str, str] = {}
+        self._granted: set[str] = set()  # patterns the broker granted on this connection
+        self.granted = threading.Condition(self._lock)
         self._on_connect_cb = on_connect
         self._on_disconnect_cb = on_disconnect
         # MQTT 5 for topic aliases (see publish_stream); Mosquitto 2 speaks it.
@@ -66,6 +77,7 @@ class MqttLink:
         self._client.on_connect = self._handle_connect
         self._client.on_disconnect = self._handle_disconnect
         self._client.on_message = self._handle_message
+        self._client.on_subscribe = self._handle_subscribe
         self._started = False
 
     @property
@@ -121,7 +133,26 @@ class MqttLink:
             # as a late one) or has already set `connected` (then it is sent here).
             send = self.connected.is_set()
         if send:
-            self._client.subscribe(pattern, qos)
+            self._send_subscribe(self._client, pattern, qos)
+
+    def _send_subscribe(self, client, pattern: str, qos: int) -> None:
+        result, mid = client.subscribe(pattern, qos)
+        if result != mqtt.MQTT_ERR_SUCCESS or mid is None:
+            return  # not sent (connection just dropped): the next connect sends it again
+        with self._lock:
+            early = self._early_acks.pop(mid, None)
+            if early is None:
+                self._sub_mids[mid] = pattern
+                return
+        self._record_suback(pattern, early)
+
+    def wait_subscribed(self, pattern: str, timeout_s: float = 5.0) -> bool:
+        """True once the broker has granted pattern on this connection; False when it
+        refused it or did not answer in time (see `refused`)."""
+        with self.granted:
+            return self.granted.wait_for(
+                lambda: pattern in self._granted or pattern in self.refused, timeout_s) \
+                and pattern in self._granted
 
     def unsubscribe(self, pattern: str) -> None:
         with self._lock:
@@ -168,14 +199,17 @@ class MqttLink:
         self._forget_aliases(getattr(properties, "TopicAliasMaximum", 0) or 0)
         with self._lock:
             subs = dict(self._subs)
+            self._granted.clear()
+            self._sub_mids.clear()
+            self._early_acks.clear()
         for pattern, (qos, _handler) in subs.items():
-            client.subscribe(pattern, qos)
+            self._send_subscribe(client, pattern, qos)
         with self._lock:
             self.connected.set()
             # Patterns added while the ones above were sent were not sent by subscribe().
             late = [(p, q) for p, (q, _h) in self._subs.items() if subs.get(p, (None,))[0] != q]
         for pattern, qos in late:
-            client.subscribe(pattern, qos)
+            self._send_subscribe(client, pattern, qos)
         log.info("mqtt %s connected to %s:%s", self.client_id, self.settings.host, self.settings.port)
         if self._on_connect_cb:
             self._on_connect_cb()
@@ -188,6 +222,31 @@ class MqttLink:
             log.warning("mqtt %s lost the broker (%s); reconnecting", self.client_id, reason_code)
         if self._on_disconnect_cb:
             self._on_disconnect_cb()
+
+    def _handle_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        with self._lock:
+            pattern = self._sub_mids.pop(mid, None)
+            if pattern is None:
+                self._early_acks[mid] = list(reason_codes)
+                return
+        self._record_suback(pattern, list(reason_codes))
+
+    def _record_suback(self, pattern: str, reason_codes: list) -> None:
+        code = reason_codes[0] if reason_codes else None
+        failed = code is None or getattr(code, "is_failure", False) or (
+            isinstance(code, int) and code >= 0x80)
+        with self.granted:
+            if failed:
+                self.refused[pattern] = str(code) if code is not None else "no answer code"
+                self._granted.discard(pattern)
+            else:
+                self.refused.pop(pattern, None)
+                self._granted.add(pattern)
+            self.granted.notify_all()
+        if failed:
+            log.error("mqtt %s: the broker REFUSED the subscription %s (%s): messages on it "
+                      "will not arrive; check this user's ACL", self.client_id, pattern,
+                      self.refused[pattern])
 
     def _handle_message(self, client, userdata, msg: mqtt.MQTTMessage) -> None:
         for pattern, handler in self._handlers:

@@ -1,7 +1,7 @@
 """`posko up`: the whole system on one laptop.
 
 Starts a real Mosquitto with a config generated under `<state_dir>/broker/`, then each
-part of Posko that this build has (hub, arbiter, one simulated kiosk unit), prints where
+part of Posko (hub, arbiter, one simulated kiosk unit), prints where
 each one is, and on Ctrl-C or SIGTERM stops everything it started.
 
 A part plugs in through a function `dev_services(settings) -> list[ProcessSpec]` in its
@@ -11,7 +11,6 @@ the kiosk can, for example, enrol itself with the hub that was just started.
 
 from __future__ import annotations
 
-import importlib
 import signal
 import sys
 import time
@@ -22,15 +21,12 @@ import click
 from posko.broker import BrokerConfig, BrokerError, MosquittoProcess, port_is_free, wait_for_port
 from posko.config import Settings, load_settings
 from posko.errors import PoskoError
+from posko.plugins import DEV_SERVICES, load, registered
 from posko.procs import Child, ProcessSpec
 
-# Order matters: a part may rely on the parts above it being up.
-COMPONENTS: list[tuple[str, str]] = [
-    ("hub", "hub.devstack:dev_services"),
-    ("arbiter", "gateway.devstack:dev_services"),
-    ("kiosk", "kiosk_ui.devstack:dev_services"),
-    ("unit", "firmware.devstack:dev_services"),
-]
+# Order matters: a part may rely on the parts above it being up. Each is an entry point of
+# `posko.dev_services` (posko/plugins.py), owned by its package.
+COMPONENTS: list[str] = ["hub", "arbiter", "kiosk", "unit"]
 
 
 class UpError(PoskoError, RuntimeError):
@@ -41,15 +37,10 @@ class _Stop(Exception):
     """Raised from the signal handler to unwind into the shutdown path."""
 
 
-def _load_component(target: str):
-    module_name, attr = target.split(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name):
-            return None
-        raise
-    return getattr(module, attr, None)
+def _load_component(name: str):
+    """The part's dev_services function; None when this installation does not register it."""
+    ep = registered(DEV_SERVICES).get(name)
+    return load(ep) if ep is not None else None
 
 
 @click.command("up")
@@ -101,13 +92,12 @@ def run_stack(settings: Settings, only: set[str] | None = None, exit_after: floa
         if broker_cfg.websockets_port:
             out(f"broker   ws://{broker_cfg.bind}:{broker_cfg.websockets_port}  (WebSocket listener)")
 
-        for name, target in COMPONENTS:
+        for name in COMPONENTS:
             if only and name not in only:
                 continue
-            factory = _load_component(target)
+            factory = _load_component(name)
             if factory is None:
-                out(f"{name:<8} not built yet in this version of Posko")
-                continue
+                raise UpError(f"{name}: not registered in this installation (reinstall: ./setup.sh dev)")
             for spec in factory(settings):
                 children.append(_start(spec, log_dir, out))
 

@@ -6,7 +6,8 @@ import logging
 import re
 from pathlib import Path
 
-from firmware.errors import FirmwareError, ModelNotInstalled
+from assistant.holder import BrainHolder
+from firmware.errors import ModelNotInstalled
 from firmware.voice.asr import Recognizer
 from firmware.voice.cache import SpeechCache
 from firmware.voice.tts import Synthesizer, load_synthesizer
@@ -20,23 +21,13 @@ _WORD = re.compile(r"[a-z]+")
 
 
 def load_brain_from_settings(settings: Settings, *, log_unanswered: bool = True):
-    """The assistant brain on the configured knowledge base (loaded once).
+    """The assistant brain on the configured knowledge base, loaded in this thread:
+    `[assistant] kb_dir`, else the bundle fetched from the hub, else the shipped KB.
 
     With log_unanswered, spoken questions the brain could not answer go to the configured
     unanswered log (without personal data), so `posko ask --report` sees what residents ask.
     """
-    try:
-        from firmware.assistant import load_brain
-        from firmware.assistant.unanswered import attach_log
-    except ImportError as exc:
-        raise FirmwareError(f"the assistant brain is not available in this build ({exc})") from exc
-    from posko.kb_paths import active_kb_dir
-
-    # [assistant] kb_dir, else the bundle fetched from the hub, else the shipped KB.
-    brain = load_brain(active_kb_dir(settings), min_confidence=settings.assistant.min_confidence)
-    if log_unanswered:
-        attach_log(brain, settings)
-    return brain
+    return BrainHolder(settings, log_unanswered=log_unanswered).load_now()
 
 
 def kb_vocabulary(brain) -> list[str]:

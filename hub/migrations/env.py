@@ -5,10 +5,8 @@ from __future__ import annotations
 from alembic import context
 
 import hub.models  # noqa: F401 - registers the hub's tables on Base.metadata
-from hub import optional_modules
+import hub.talkgroups  # noqa: F401 - and the talk groups' tables
 from hub.db import Base, make_engine
-
-optional_modules()  # their tables too (talk groups …), for autogenerate
 
 config = context.config
 target_metadata = Base.metadata

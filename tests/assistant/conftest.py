@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from firmware.assistant import Brain, load_brain
+from assistant import Brain, load_brain
 
 FIXTURE_KB = Path(__file__).parent / "fixtures" / "kb"
 

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import firmware.assistant as assistant
-from firmware.assistant import Brain, Reply, load_brain
-from firmware.assistant.kb import Entry
+import assistant as assistant
+from assistant import Brain, Reply, load_brain
+from assistant.kb import Entry
 from tests.assistant.conftest import FIXTURE_KB
 
 
@@ -151,7 +151,7 @@ def test_any_text_gets_a_well_formed_reply(fixture_brain, text: str) -> None:
 
 
 def test_huge_input_is_cut_before_any_work(fixture_brain) -> None:
-    from firmware.assistant.brain import MAX_QUESTION_CHARS
+    from assistant.brain import MAX_QUESTION_CHARS
 
     reply = fixture_brain.ask("tolong " + "lorem ipsum dolor sit amet " * 20_000)
     assert reply.action in ("fallback", "escalate", "answer")

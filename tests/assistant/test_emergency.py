@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from firmware.assistant.emergency import EmergencyCheck
-from firmware.assistant.normalise import Normaliser
+from assistant.emergency import EmergencyCheck
+from assistant.normalise import Normaliser
 
 
 @pytest.fixture(scope="module")
@@ -112,8 +112,8 @@ def test_examples_are_not_copied_from_the_dev_set(fixture_brain) -> None:
 
 
 def test_malformed_examples_are_refused() -> None:
-    from firmware.assistant.emergency import examples_kb
-    from firmware.assistant.errors import KbError
+    from assistant.emergency import examples_kb
+    from assistant.errors import KbError
 
     with pytest.raises(KbError) as info:
         examples_kb({"examples": {"fire": "api"}})

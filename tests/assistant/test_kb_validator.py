@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from firmware.assistant.errors import KbError
-from firmware.assistant.kb import SHIPPED_KB, TOPICS, load_kb, main
+from assistant.errors import KbError
+from assistant.kb import SHIPPED_KB, TOPICS, load_kb, main
 
 FIXTURE_KB = Path(__file__).parent / "fixtures" / "kb"
 

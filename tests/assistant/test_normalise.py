@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from firmware.assistant.errors import KbError
-from firmware.assistant.kb import load_kb
-from firmware.assistant.normalise import Normaliser, normalise
+from assistant.errors import KbError
+from assistant.kb import load_kb
+from assistant.normalise import Normaliser, normalise
 from tests.assistant.evaluation import load_devset
 
 
@@ -83,7 +83,7 @@ def test_stopwords_are_removed_only_for_retrieval() -> None:
 
 def test_bad_data_file_is_refused_with_its_name(tmp_path) -> None:
     (tmp_path / "normalise.yaml").write_text("replace:\n  a: b\n  a: c\n", encoding="utf-8")
-    from firmware.assistant.data import load_data
+    from assistant.data import load_data
 
     with pytest.raises(KbError) as info:
         load_data("normalise", tmp_path)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from firmware.assistant.retrieve import Stemmer
+from assistant.retrieve import Stemmer
 
 
 @pytest.mark.parametrize(
@@ -56,7 +56,7 @@ def test_unknown_words_are_corrected_to_kb_words(fixture_brain) -> None:
      ("biayanya", "biaya"), ("dengan", "dengan"), ("sim", "sim"), ("polisi", "polisi")],
 )
 def test_stemmer(word: str, stem: str) -> None:
-    from firmware.assistant.data import load_data
+    from assistant.data import load_data
 
     assert Stemmer.from_data(load_data("normalise")["stem"])(word) == stem
 

@@ -6,11 +6,11 @@ import re
 
 import pytest
 
-from firmware.assistant.data import load_data
-from firmware.assistant.errors import KbError
-from firmware.assistant.normalise import Normaliser
-from firmware.assistant.rules import build_categories
-from firmware.assistant.safety import SafetyFilter
+from assistant.data import load_data
+from assistant.errors import KbError
+from assistant.normalise import Normaliser
+from assistant.rules import build_categories
+from assistant.safety import SafetyFilter
 from tests.assistant.evaluation import load_devset
 
 
@@ -153,7 +153,7 @@ def test_refusal_examples_are_not_copied_from_the_dev_set(fixture_brain) -> None
 
 
 def test_malformed_refusal_examples_are_refused() -> None:
-    from firmware.assistant.safety import examples_kb
+    from assistant.safety import examples_kb
 
     with pytest.raises(KbError) as info:
         examples_kb({"examples": {"salary": [1, 2]}})

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from firmware.assistant import load_brain
-from firmware.assistant.unanswered import UnansweredLog, attach_log, scrub
+from assistant import load_brain
+from assistant.unanswered import UnansweredLog, attach_log, scrub
 from tests.assistant.conftest import FIXTURE_KB
 
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from firmware.assistant.kb import SHIPPED_KB
+from assistant.kb import SHIPPED_KB
 from hub.kb import build_bundle
 from posko.messages import KbCurrent
 from tests.hub.support import HubProcess

@@ -6,7 +6,7 @@ import shutil
 import time
 from pathlib import Path
 
-from firmware.assistant.kb import SHIPPED_KB
+from assistant.kb import SHIPPED_KB
 from posko.messages import KbCurrent
 
 

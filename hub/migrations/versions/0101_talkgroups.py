@@ -1,8 +1,11 @@
-"""talkgroups: talk groups and their members (push-to-talk, its own branch)
+"""talkgroups: talk groups and their members (push-to-talk)
 
 Revision ID: 0101_talkgroups
-Revises:
+Revises: 0001_hub_initial
 Create Date: 2026-11-27
+
+Once on a branch of its own; `hub.migrate.upgrade` folds a database stamped on both
+branches into this one line.
 """
 
 from __future__ import annotations
@@ -11,8 +14,8 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0101_talkgroups"
-down_revision = None
-branch_labels = ("talkgroups",)
+down_revision = "0001_hub_initial"
+branch_labels = None
 depends_on = None
 
 

@@ -1,0 +1,147 @@
+"""The emergency check: someone in danger now -> escalate (data/emergency.yaml).
+
+Pure: takes the raw and the normalised question, returns the escalation or None. Rules lean
+towards escalating; a question about the past or a procedure is held back by `blockers`
+unless a `now` word says the danger is present.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from assistant.data import load_data
+from assistant.errors import KbError
+from assistant.kb import Entry, KnowledgeBase
+from assistant.rules import Category, TermSet, build_categories, pad
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """Why the question was escalated, and what to tell the person."""
+
+    category: str
+    text: dict[str, str]
+    speech: dict[str, str]
+
+    def say(self, lang: str) -> tuple[str, str]:
+        return self.text.get(lang) or self.text["id"], self.speech.get(lang) or self.speech["id"]
+
+
+class EmergencyCheck:
+    """Emergency categories plus the "cry for help" forms (alone words, raw patterns)."""
+
+    def __init__(self, categories: list[Category], now: TermSet, severe: TermSet,
+                 blockers: TermSet, legal: TermSet, alone: set[str],
+                 raw_patterns: list[re.Pattern[str]], common: dict[str, dict[str, str]],
+                 stopwords: frozenset[str], second_chance: TermSet | None = None) -> None:
+        self.categories = categories
+        self.now = now
+        self.severe = severe
+        self.blockers = blockers
+        self.legal = legal
+        self.alone = alone
+        self.raw_patterns = raw_patterns
+        self.common = common
+        self.stopwords = stopwords
+        self.second_chance = second_chance or TermSet(None)
+
+    @classmethod
+    def from_data(cls, normalise: Callable[[str], str], stopwords: frozenset[str] = frozenset(),
+                  data: dict[str, Any] | None = None) -> EmergencyCheck:
+        data = load_data("emergency") if data is None else data
+        categories = build_categories(data, "emergency.yaml", normalise)
+        problems = []
+        for category in categories:
+            for part in ("text", "speech"):
+                texts = category.data.get(part) or {}
+                if not all(isinstance(texts.get(lang), str) for lang in ("id", "en")):
+                    problems.append(f"emergency.yaml: categories.{category.name}.{part}: "
+                                    "needs 'id' and 'en' texts")
+        common = data.get("common") or {}
+        for part in ("text", "speech"):
+            if not all(isinstance((common.get(part) or {}).get(lang), str) for lang in ("id", "en")):
+                problems.append(f"emergency.yaml: common.{part}: needs 'id' and 'en' texts")
+        raw_patterns = []
+        for i, pattern in enumerate(data.get("raw_patterns") or []):
+            try:
+                raw_patterns.append(re.compile(str(pattern), re.IGNORECASE))
+            except re.error as exc:
+                problems.append(f"emergency.yaml: raw_patterns[{i}]: {exc}")
+        if problems:
+            raise KbError(problems)
+        alone = {normalise(str(w)) for w in data.get("alone") or []}
+        def terms(key: str) -> TermSet:
+            return TermSet.build(data.get(key) or [], normalise)
+
+        return cls(categories, terms("now"), terms("severe"), terms("blockers"), terms("legal"),
+                   alone, raw_patterns, common, stopwords, terms("second_chance"))
+
+    def _blocked(self, padded: str) -> bool:
+        if self.severe.search(padded):
+            return False
+        return bool(self.legal.search(padded)
+                    or (self.blockers.search(padded) and not self.now.search(padded)))
+
+    def blocked(self, normalised: str) -> bool:
+        """True when the question is about the past, a procedure or the law (and no one is
+        said to be hurt)."""
+        return self._blocked(pad(normalised))
+
+    def escalation_for(self, category: str) -> Escalation:
+        by_name = {c.name: c for c in self.categories}
+        return self._escalation(by_name.get(category, self.categories[-1]), name=category)
+
+    def second_look(self, normalised: str) -> Escalation | None:
+        """For a question nothing else can answer: a danger word and no blocker escalates."""
+        padded = pad(normalised)
+        if self.second_chance.search(padded) and not self._blocked(padded):
+            by_name = {c.name: c for c in self.categories}
+            return self._escalation(by_name.get("help", self.categories[-1]), name="danger_word")
+        return None
+
+    def check(self, raw: str, normalised: str) -> Escalation | None:
+        padded = pad(normalised)
+        blocked = self._blocked(padded)
+        for category in self.categories:
+            if blocked and category.data.get("blockable", True):
+                continue
+            if category.matches(padded):
+                return self._escalation(category)
+        if self._cry_for_help(raw, normalised):
+            by_name = {c.name: c for c in self.categories}
+            return self._escalation(by_name.get("help", self.categories[-1]), name="help")
+        return None
+
+    def _cry_for_help(self, raw: str, normalised: str) -> bool:
+        if any(p.search(raw) for p in self.raw_patterns):
+            return True
+        content = [t for t in normalised.split() if t not in self.stopwords or t in self.alone]
+        joined = " ".join(content)
+        return bool(content) and (joined in self.alone or all(t in self.alone for t in content))
+
+    def _escalation(self, category: Category, name: str | None = None) -> Escalation:
+        spec = category.data
+        text = {lang: f"{self.common['text'][lang].strip()}\n{spec['text'][lang].strip()}"
+                for lang in ("id", "en")}
+        speech = {lang: f"{self.common['speech'][lang].strip()} {spec['speech'][lang].strip()}"
+                  for lang in ("id", "en")}
+        return Escalation(name or category.name, text, speech)
+
+
+def examples_kb(data: dict[str, Any] | None = None) -> KnowledgeBase:
+    """The `examples` of emergency.yaml as a small KB (one pseudo-entry per category), so the
+    retriever can say how much a question resembles a cry for help."""
+    data = load_data("emergency") if data is None else data
+    entries = {}
+    for name, examples in (data.get("examples") or {}).items():
+        if not isinstance(examples, list) or not all(isinstance(e, str) for e in examples):
+            raise KbError([f"emergency.yaml: examples.{name}: must be a list of sentences"])
+        entries[str(name)] = Entry(
+            id=str(name), topic="darurat", title={"id": str(name), "en": str(name)},
+            questions=tuple(examples), answer={"id": "", "en": ""}, speech={"id": "", "en": ""},
+            sources=(), checked=dt.date(2026, 1, 1))
+    return KnowledgeBase(entries=entries, version="", root="emergency.yaml")

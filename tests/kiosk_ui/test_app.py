@@ -1,0 +1,101 @@
+"""The kiosk app's JSON calls through the Flask test client: bad input, blocked phones, the brain."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from kiosk_ui.app import create_app
+from tests.kiosk_ui.conftest import make_settings
+
+
+def test_bad_input_to_the_lapor_call_names_the_fields(tmp_path) -> None:
+    app = create_app({"SETTINGS": make_settings(tmp_path), "START_BRAIN": False})
+    client = app.test_client()
+    response = client.post("/api/lapor", data={"category": "bom", "description": ""})
+    assert response.status_code == 422
+    assert response.get_json()["fields"] == ["category", "description"]
+    response = client.post("/api/lapor", data={"category": "lainnya", "description": "x",
+                                               "photo": (io.BytesIO(b"not an image"), "x.jpg")},
+                           content_type="multipart/form-data")
+    assert response.status_code == 422 and response.get_json()["fields"] == ["photo"]
+    response = client.post("/api/cek", json={"ticket": "K7QM-4TZ0", "pin": "1234"})
+    assert response.status_code == 422 and response.get_json()["error"] == "ticket"
+    response = client.post("/api/cek", json={"ticket": "K7QM-4TZP", "pin": "12a4"})
+    assert response.status_code == 422 and response.get_json()["error"] == "pin"
+    response = client.post("/api/lapor", data={"category": "lainnya", "description": "x"},
+                           headers={"Origin": "http://evil.example"})
+    assert response.status_code == 403
+    assert app.extensions["kiosk"].outbox.list() == []
+
+
+def test_a_blocked_phone_is_refused_at_submit_time_with_a_polite_message(tmp_path) -> None:
+    from posko.tickets import phone_key
+
+    app = create_app({"SETTINGS": make_settings(tmp_path), "START_BRAIN": False})
+    box = app.extensions["kiosk"].outbox
+    box.set_blocklist([phone_key("+6281111111111", "k3y")], {"blocklist_secret": "k3y"})
+    client = app.test_client()
+    form = {"category": "lainnya", "description": "x", "phone": "0811-1111-1111", "consent": "1"}
+    response = client.post("/api/lapor", data=form)
+    assert response.status_code == 403
+    assert "Mohon maaf" in response.get_json()["message"] and box.list() == []
+    response = client.post("/api/lapor", data=dict(form, phone="081222222222"))
+    assert response.status_code == 200 and len(box.list()) == 1
+
+
+def test_an_escalated_question_without_a_broker_link_warns_instead_of_pretending(tmp_path) -> None:
+    app = create_app({"SETTINGS": make_settings(tmp_path), "START_BRAIN": True})
+    handle = app.extensions["kiosk"].brain
+    handle.wait(60)
+    if handle.status != "ready":
+        pytest.skip(f"the assistant brain is not available in this build: {handle.error}")
+    answer = app.test_client().post("/api/tanya", json={"q": "tolong ada kecelakaan orangnya berdarah",
+                                                        "lang": "id"}).get_json()
+    assert answer["reply"]["action"] == "escalate"
+    assert answer["note"] == "" and "110" in answer["warn"] and "belum terkirim" in answer["warn"]
+
+
+def test_tanya_says_the_assistant_is_unavailable_when_the_brain_cannot_load(tmp_path) -> None:
+    settings = make_settings(tmp_path, POSKO_ASSISTANT_KB_DIR=str(tmp_path / "no-such-kb"))
+    app = create_app({"SETTINGS": settings, "START_BRAIN": True})
+    handle = app.extensions["kiosk"].brain
+    handle.wait(60)
+    assert handle.status in ("missing", "failed") and handle.error
+    client = app.test_client()
+    assert "asisten sedang tidak tersedia" in client.get("/tanya").get_data(as_text=True)
+    response = client.post("/api/tanya", json={"q": "biaya skck", "lang": "id"})
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["available"] is False and "110" in body["message"] and "reply" not in body
+
+
+def test_darurat_without_a_broker_link_says_so_and_tells_to_call_110(tmp_path) -> None:
+    from posko.broker import free_port
+
+    settings = make_settings(tmp_path, POSKO_MQTT_PORT=str(free_port()))  # no broker there
+    app = create_app({"SETTINGS": settings, "START_MQTT": True})
+    try:
+        body = app.test_client().post("/api/darurat").get_json()
+        assert body["ok"] is True and body["sent"] is False and body["alert_id"]
+        assert "terputus" in body["message"] and "110" in body["message"]
+    finally:
+        app.extensions["kiosk"].stop()
+
+
+def test_darurat_without_mqtt_in_this_process_fails_clearly(tmp_path) -> None:
+    app = create_app({"SETTINGS": make_settings(tmp_path)})
+    response = app.test_client().post("/api/darurat")
+    assert response.status_code == 503 and "110" in response.get_json()["message"]
+
+
+def test_listen_needs_a_session_id_made_by_the_page(tmp_path) -> None:
+    app = create_app({"SETTINGS": make_settings(tmp_path)})
+    client = app.test_client()
+    for bad in (None, "", "x" * 10, "../../etc", "A" * 32):
+        response = client.post("/api/listen", json={"lang": "id", "session": bad})
+        assert response.status_code == 422 and response.get_json()["error"] == "session"
+    response = client.post("/api/listen", json={"lang": "id", "session": "ab" * 16})
+    assert response.status_code == 503  # no voice link in this app: said, not pretended
+    assert "suara" in response.get_json()["message"]

@@ -1,0 +1,75 @@
+"""The posko command and the installer's contract."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+import posko
+from posko.cli import HELP, cli
+from posko.plugins import COMMANDS, MissingPackage, load, registered
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_version() -> None:
+    result = CliRunner().invoke(cli, ["--version"])
+    assert result.exit_code == 0
+    assert posko.__version__ in result.output
+
+
+def test_every_registered_command_is_listed_in_help_and_loads() -> None:
+    result = CliRunner().invoke(cli, ["--help"])
+    assert result.exit_code == 0
+    commands = registered(COMMANDS)
+    assert set(commands) == set(HELP)  # every entry point has its help line, and no stale one
+    for name, ep in commands.items():
+        assert name in result.output and HELP[name] in result.output
+        assert load(ep).name == name  # a real click command of that name
+
+
+def test_a_missing_third_party_package_is_named_and_our_own_import_errors_are_not_hidden() -> None:
+    from importlib.metadata import EntryPoint
+
+    missing = EntryPoint("hub", "flask_nowhere_to_be_found:cli", COMMANDS)
+    try:
+        load(missing, "hub")
+    except MissingPackage as exc:
+        assert "flask_nowhere_to_be_found" in str(exc) and "./setup.sh hub" in str(exc)
+    else:
+        raise AssertionError("a missing package must be reported")
+    ours = EntryPoint("hub", "hub.no_such_module:cli", COMMANDS)
+    try:
+        load(ours)
+    except MissingPackage:
+        raise AssertionError("an ImportError inside Posko must not read as a missing package") from None
+    except ModuleNotFoundError as exc:
+        assert exc.name == "hub.no_such_module"
+
+
+def test_setup_refuses_unknown_role() -> None:
+    result = subprocess.run(["bash", str(ROOT / "setup.sh"), "bogus"], capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "unknown role 'bogus'" in result.stderr
+
+
+def test_setup_script_is_strict_and_valid_bash() -> None:
+    text = (ROOT / "setup.sh").read_text()
+    assert "set -euo pipefail" in text
+    assert subprocess.run(["bash", "-n", str(ROOT / "setup.sh")]).returncode == 0
+
+
+def test_readme_gives_the_two_commands_and_ci_runs_the_test_one() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert "./setup.sh dev && .venv/bin/posko up" in readme
+    assert "./setup.sh dev && .venv/bin/pytest" in readme
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "./setup.sh dev" in ci and ".venv/bin/pytest" in ci
+
+
+def test_python_m_posko_runs() -> None:
+    result = subprocess.run([sys.executable, "-m", "posko", "--version"], capture_output=True, text=True)
+    assert result.returncode == 0 and posko.__version__ in result.stdout
