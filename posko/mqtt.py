@@ -235,18 +235,18 @@ class MqttLink:
         code = reason_codes[0] if reason_codes else None
         failed = code is None or getattr(code, "is_failure", False) or (
             isinstance(code, int) and code >= 0x80)
+        reason = str(code) if code is not None else "no answer code"
+        if failed:  # logged before waiters hear of it, so the log is there when they look
+            log.error("mqtt %s: the broker REFUSED the subscription %s (%s): messages on it "
+                      "will not arrive; check this user's ACL", self.client_id, pattern, reason)
         with self.granted:
             if failed:
-                self.refused[pattern] = str(code) if code is not None else "no answer code"
+                self.refused[pattern] = reason
                 self._granted.discard(pattern)
             else:
                 self.refused.pop(pattern, None)
                 self._granted.add(pattern)
             self.granted.notify_all()
-        if failed:
-            log.error("mqtt %s: the broker REFUSED the subscription %s (%s): messages on it "
-                      "will not arrive; check this user's ACL", self.client_id, pattern,
-                      self.refused[pattern])
 
     def _handle_message(self, client, userdata, msg: mqtt.MQTTMessage) -> None:
         for pattern, handler in self._handlers:
