@@ -5,10 +5,12 @@ decides; a unit whose arbiter is unreachable falls back to `ListenBeforeTalk`. N
 class reads a clock, a socket or a device: every call takes `now_ms`, so tests can play
 out a night on the radio in microseconds.
 
-Rules (issue 7): first come, first served; priorities normal < supervisor < command =
-emergency; a higher priority pre-empts a lower one; the floor is released when the holder
+Rules (issue 7): first come, first served; priorities normal < supervisor < command <
+emergency (as in 3GPP MCPTT, an emergency call outranks every other, the dispatcher's
+included); a higher priority pre-empts a lower one; the floor is released when the holder
 releases, falls silent for `silence_release_ms` (not the command center, which may hold a
-group quiet), holds it longer than `max_hold_ms`, or goes offline (its last-will).
+group quiet, nor an emergency), holds it longer than `max_hold_ms`, or goes offline (its
+last-will).
 """
 
 from __future__ import annotations
@@ -18,12 +20,12 @@ from dataclasses import dataclass
 
 
 class Priority(enum.IntEnum):
-    """Higher wins. Command center and emergency rank the same."""
+    """Higher wins. An emergency outranks the command center (MCPTT's emergency call)."""
 
     NORMAL = 0
     SUPERVISOR = 1
     COMMAND = 2
-    EMERGENCY = 2
+    EMERGENCY = 3
 
     @classmethod
     def parse(cls, name: str) -> Priority:

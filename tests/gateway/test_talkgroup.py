@@ -258,3 +258,57 @@ def test_a_unit_without_a_playout_thread_plays_only_when_its_clock_ticks(net) ->
     assert len(pos2.sink.frames) == 90  # one frame per tick
     assert pos2.sink.audible() >= 45
     assert pos2.client.counters.spurts_heard == 1 and pos2.seen("rx_end")
+
+
+def test_an_emergency_preempts_the_command_center_and_is_published_as_emergency(
+        net, mqtt_settings, mqtt_client) -> None:
+    arb = net.arbiter()
+    cc = net.unit("command-center", EndlessSource, priority="command")
+    ojol = net.unit("ojol-base", lambda: ListSource(tone_frames(1.5)), priority="emergency")
+    listener = net.unit("pos-2")
+    watcher = mqtt_client()
+    watcher.subscribe(topics.tg_floor_state("batang-kota", mqtt_settings.topic_root))
+    states: list[dict] = []
+
+    def seen_holder(unit: str) -> bool:
+        while not watcher.messages.empty():
+            states.append(json.loads(watcher.messages.get().payload))
+        return any(s["holder"] == unit for s in states)
+
+    cc.client.press()
+    assert wait_until(lambda: cc.seen("grant"), 2)
+    ojol.client.press()  # any unit's emergency button outranks the command center
+    assert wait_until(lambda: cc.cuts, 2) and cc.cuts == ["preempted"]
+    assert wait_until(lambda: ojol.seen("grant"), 2)
+    assert wait_until(lambda: seen_holder("ojol-base"), 2)
+    held = [s for s in states if s["holder"] == "ojol-base"][-1]
+    assert held["priority"] == "emergency" and held["event"] == "preempt"
+    # The command center cannot take it back while the emergency lasts.
+    cc.client.press()
+    assert cc.busy.wait(2)
+    assert floor_state(arb) == "ojol-base"
+    assert wait_until(lambda: any(e["unit"] == "ojol-base" for e in listener.seen("play")), 3)
+
+
+def test_emergency_claims_are_capped_when_the_arbiter_does_not_allow_them(net) -> None:
+    net.arbiter(emergency_allowed=False)
+    dewi = net.unit("dewi", EndlessSource)
+    ojol = net.unit("ojol-base", priority="emergency")
+    dewi.client.press()
+    assert wait_until(lambda: dewi.seen("grant"), 2)
+    ojol.client.press()
+    assert ojol.busy.wait(2)
+    assert not dewi.cuts
+
+
+def test_a_talker_gets_none_of_its_own_audio_back(net) -> None:
+    """MQTT 5 No Local on the audio subscription: the broker keeps a talker's frames from it."""
+    net.arbiter()
+    dewi = net.unit("dewi", lambda: ListSource(tone_frames(1.0)))
+    listener = net.unit("pos-2")
+    dewi.client.press()
+    assert wait_until(lambda: dewi.seen("tx_end"), 5)
+    assert wait_until(lambda: listener.seen("rx_end"), 3)
+    assert len(dewi.seen("tx")) >= 45
+    assert dewi.client.counters.own_frames == 0
+    assert listener.client.counters.own_frames == 0
