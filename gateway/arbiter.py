@@ -112,7 +112,9 @@ class Arbiter:
                     "groups": {g: (p.holder.unit if p.holder else "") for g, p in self._groups.items()},
                     "unauthorised": dict(self.unauthorised), **self.counters,
                     "recordings": self.recorder.saved_count if self.recorder is not None else 0,
-                    "recording_errors": self.recorder.errors if self.recorder is not None else 0}
+                    "recording_errors": self.recorder.errors if self.recorder is not None else 0,
+                    "recording_out_of_range": (self.recorder.out_of_range
+                                               if self.recorder is not None else 0)}
 
     # --- handlers (paho network thread) -------------------------------------------
     def _policy(self, group: str) -> FloorPolicy:

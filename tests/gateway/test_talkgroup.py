@@ -11,6 +11,8 @@ import time
 import pytest
 
 from gateway import tones
+from gateway.codec import Encoder
+from gateway.messages import FloorRequest
 from gateway.packet import Frame
 from posko import topics
 from tests.gateway.conftest import EndlessSource, ListSource, tone_frames, wait_until
@@ -312,3 +314,27 @@ def test_a_talker_gets_none_of_its_own_audio_back(net) -> None:
     assert len(dewi.seen("tx")) >= 45
     assert dewi.client.counters.own_frames == 0
     assert listener.client.counters.own_frames == 0
+
+
+def test_a_holder_jumping_sequence_numbers_gets_a_short_recording(net, mqtt_client, topic_prefix) -> None:
+    """Issue 16 item 14, through the arbiter: a floor holder's frames jumping by 32767."""
+    arb = net.arbiter()
+    evil = mqtt_client()
+    req = FloorRequest(action="request", spurt=99, priority="normal")
+    evil.publish(topics.tg_floor_request("g-attack", "evil", topic_prefix), req.to_json(), qos=1)
+    assert wait_until(lambda: floor_state(arb, "g-attack") == "evil", 3)
+    dewi = net.unit("dewi", lambda: ListSource(tone_frames(1.0)), group="g-other")
+    payload = Encoder().encode(tone_frames(0.02)[0])
+    dewi.client.press()
+    for i in range(100):  # 2 s of frames, each 32767 further on
+        f = Frame(seq=(i * 32767) & 0xFFFF, timestamp=i * 320, spurt=99, payload=payload, start=i == 0,
+                  end=i == 99)
+        evil.client.publish(topics.tg_audio("g-attack", "evil", topic_prefix), f.to_bytes(), qos=0)
+        time.sleep(0.02)
+    assert wait_until(lambda: arb.status()["recordings"] == 2, 6)
+    assert arb.status()["recording_out_of_range"] >= 45
+    recs = {json.loads(p.read_text())["unit"]: json.loads(p.read_text())
+            for p in (net.tmp / "recordings").rglob("*.json")}
+    assert recs["evil"]["duration_s"] < 3.0
+    assert abs(recs["dewi"]["duration_s"] - 1.0) < 0.1 and recs["dewi"]["lost"] == 0
+    assert dewi.seen("grant")
