@@ -124,6 +124,7 @@ class TalkGroupClient:
         self._capture: threading.Thread | None = None
         self._timer: threading.Thread | None = None
         self._timer_wake = threading.Event()
+        self._armed: float | None = None  # the deadline the timer thread was told of
         self._warned: dict[str, float] = {}
         self._connected = False
         self._stop = threading.Event()
@@ -259,12 +260,16 @@ class TalkGroupClient:
             log.info("ptt: transmission cut (%s)", stop.reason)
 
     def _arm_timer(self) -> None:
-        """Make sure the machine's next deadline is kept (called with _lock held)."""
-        if self._machine.deadline_ms() is None:
-            if self._timer is not None:
-                self._timer_wake.set()  # let it see there is nothing left to wait for
+        """Make sure the machine's next deadline is kept (called with _lock held). The
+        timer thread is started at the first deadline (a unit that only listens never
+        needs one) and then waits for the next for as long as the client runs."""
+        deadline = self._machine.deadline_ms()
+        if deadline == self._armed:
             return
+        self._armed = deadline
         if self._timer is None:
+            if deadline is None:
+                return
             self._timer = threading.Thread(target=self._timer_loop, name="ptt-timer", daemon=True)
             self._timer.start()
         else:
@@ -274,17 +279,12 @@ class TalkGroupClient:
         while not self._stop.is_set():
             with self._lock:
                 deadline = self._machine.deadline_ms()
-                if deadline is None:
-                    self._timer = None
-                    return
                 now = _now_ms()
-                if now >= deadline:
+                if deadline is not None and now >= deadline:
                     self._apply(self._machine.tick(now))
                     continue
                 self._timer_wake.clear()
-            self._timer_wake.wait((deadline - now) / 1000.0)
-        with self._lock:
-            self._timer = None
+            self._timer_wake.wait(None if deadline is None else (deadline - now) / 1000.0)
 
     # --- transmit -----------------------------------------------------------------
     def _talking(self, spurt: int) -> bool:
