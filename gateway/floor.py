@@ -9,8 +9,11 @@ Rules (issue 7): first come, first served; priorities normal < supervisor < comm
 emergency (as in 3GPP MCPTT, an emergency call outranks every other, the dispatcher's
 included); a higher priority pre-empts a lower one; the floor is released when the holder
 releases, falls silent for `silence_release_ms` (not the command center, which may hold a
-group quiet, nor an emergency), holds it longer than `max_hold_ms`, or goes offline (its
-last-will).
+group quiet), holds it longer than `max_hold_ms`, or goes offline (its last-will). An
+emergency holder is released by silence like anyone else: any unit may claim emergency,
+and nothing can pre-empt it, so a silent one must not keep a group (the dispatcher's
+included) for the whole maximum hold; a caller who pauses presses again and gets it back
+at once.
 """
 
 from __future__ import annotations
@@ -141,7 +144,7 @@ class FloorPolicy:
         current = self.holder
         if current is None:
             return None
-        exempt = self.silence_exempt is not None and current.priority >= self.silence_exempt
+        exempt = current.priority == self.silence_exempt
         if not exempt and now_ms - self._last_audio_ms >= self.silence_release_ms:
             self.holder = None
             return Decision(Event.SILENCE, current.unit, current.spurt, None)

@@ -58,11 +58,16 @@ def test_an_emergency_preempts_the_command_center_and_nothing_preempts_it() -> N
     assert floor.request("polda", E, 4, 70).event is Event.DENY  # first emergency keeps it
 
 
-def test_an_emergency_holder_keeps_the_floor_through_a_pause() -> None:
+def test_a_silent_emergency_holder_is_released_but_the_command_center_is_not() -> None:
+    """Nothing pre-empts an emergency, so a silent one (a rogue unit's claim) must not hold
+    a group, the dispatcher's included, for the whole maximum hold."""
     floor = FloorPolicy(silence_release_ms=2000, max_hold_ms=65000)
     floor.request("ojol-base", E, 1, 0)
-    assert floor.tick(10000) is None  # out of breath, running: not released by silence
-    assert floor.tick(65000).event is Event.TIMEOUT
+    assert floor.tick(1999) is None
+    assert floor.tick(2000).event is Event.SILENCE
+    floor.request("command-center", C, 2, 3000)
+    assert floor.tick(10000) is None  # the dashboard may hold a group quiet
+    assert floor.request("ojol-base", E, 3, 10001).event is Event.PREEMPT  # back at once
 
 
 def test_silent_holder_loses_the_floor_after_two_seconds() -> None:
