@@ -37,7 +37,7 @@ class Heard(enum.StrEnum):
     UNAUTHORISED = "unauthorised"  # from a unit without the floor: dropped, to be reported
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RxStart:
     """The first frame of `unit`'s spurt is being played (green LED on)."""
 
@@ -45,7 +45,7 @@ class RxStart:
     spurt: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RxEnd:
     """`unit`'s spurt is over: its END was played (`cut` False, the roger beep follows), or a
     new holder replaced it (`cut` True)."""
@@ -55,7 +55,7 @@ class RxEnd:
     cut: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Played:
     """One frame of `unit`'s audio went to the speaker (`error`: it failed to decode and
     silence went instead)."""
@@ -71,7 +71,7 @@ class Played:
 RxEvent = RxStart | RxEnd | Played
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Output:
     """One frame for the speaker, and what happened while making it."""
 
