@@ -89,7 +89,8 @@ class TransmitMachine:
 
     request_timeout_ms: a request unanswered for this long falls back to listen-before-talk.
     lbt_ms: listen-before-talk's quiet period. tx_timeout_ms: a transmission is cut after
-    this long. Not thread-safe: the caller serialises events (one lock).
+    this long (all in ms). Raises ValueError for a time-out that is not positive (and
+    `ListenBeforeTalk` for lbt_ms). Not thread-safe: the caller serialises events (one lock).
     """
 
     def __init__(self, unit: str, *, request_timeout_ms: float, lbt_ms: float,
