@@ -13,7 +13,7 @@ import pytest
 
 from posko import topics
 from posko.messages import Alert, AlertAck, AssistantCommand, AssistantEvent
-from tests.kiosk_ui.pagecheck import check_screen
+from tests.kiosk_ui.pagecheck import check_screen, wait_js
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
@@ -77,7 +77,7 @@ def test_lapor_whole_flow_with_fake_camera_take_retake_and_keyboard(serve_kiosk,
     with page.expect_navigation():
         page.click('[data-test="go-lapor"]')
     visible(page, "step-category")
-    page.wait_for_function("document.getElementById('progress-text').textContent !== ''")
+    wait_js(page, "document.getElementById('progress-text').textContent !== ''")
     assert page.text_content("#progress-text") == "Langkah 1 dari 7"
     check_screen(page, artifacts, "lapor-1-kategori")
     page.click('[data-test="cat-pencurian"]')
@@ -107,7 +107,7 @@ def test_lapor_whole_flow_with_fake_camera_take_retake_and_keyboard(serve_kiosk,
     page.click('[data-test="next"]')
 
     visible(page, "step-photo")
-    page.wait_for_function("document.getElementById('video').videoWidth > 0", timeout=10000)
+    wait_js(page, "document.getElementById('video').videoWidth > 0", timeout=10000)
     check_screen(page, artifacts, "lapor-5-kamera")
     page.click('[data-test="photo-take"]')
     visible(page, "snapshot")
@@ -238,7 +238,7 @@ def test_cek_laporan_online_then_offline_shows_last_known_state(serve_kiosk, int
     page.fill('[data-test="ticket"]', waiting.ticket)
     page.fill('[data-test="pin"]', waiting.pin)
     page.click('[data-test="check"]')
-    page.wait_for_function("document.getElementById('cek-state').textContent.includes('Menunggu')")
+    wait_js(page, "document.getElementById('cek-state').textContent.includes('Menunggu')")
     # a wrong PIN reveals nothing, online or not
     page.fill('[data-test="pin"]', "0000" if waiting.pin != "0000" else "1111")
     page.click('[data-test="check"]')
@@ -299,7 +299,7 @@ def test_tanya_mic_publishes_listen_and_shows_transcript_and_answer(serve_kiosk,
     assert cmd.command == "listen" and cmd.session
     event_topic = topics.assistant_event(unit, topic_prefix)
     agent.publish(event_topic, AssistantEvent("partial", cmd.session, text="bikin es ka").to_json(), qos=0)
-    page.wait_for_function("document.getElementById('transcript').textContent.includes('bikin es ka')")
+    wait_js(page, "document.getElementById('transcript').textContent.includes('bikin es ka')")
     route, response = held[0]
     route.fulfill(response=response)
     page.wait_for_timeout(300)
@@ -329,9 +329,9 @@ def test_tanya_follows_a_question_started_by_the_physical_button(serve_kiosk, br
     event_topic = topics.assistant_event(unit, topic_prefix)
     # the unit made this session when its Tanya button was pressed; the page never saw it before
     agent.publish(event_topic, AssistantEvent("listening", "btn-1", text="button").to_json(), qos=0)
-    page.wait_for_function("document.querySelector('[data-test=mic]').getAttribute('aria-pressed') === 'true'")
+    wait_js(page, "document.querySelector('[data-test=mic]').getAttribute('aria-pressed') === 'true'")
     agent.publish(event_topic, AssistantEvent("transcript", "btn-1", text="biaya skck").to_json(), qos=0)
-    page.wait_for_function("document.getElementById('transcript').textContent.includes('biaya skck')")
+    wait_js(page, "document.getElementById('transcript').textContent.includes('biaya skck')")
     reply = {"action": "answer", "text": "Biaya SKCK **Rp30.000**.", "sources": ["PP 76/2020"]}
     agent.publish(event_topic, AssistantEvent("answer", "btn-1", reply=reply).to_json(), qos=0)
     page.wait_for_selector('[data-test="answer"] strong')
@@ -376,7 +376,7 @@ def test_tanya_typed_question_uses_the_brain_or_says_it_is_unavailable(serve_kio
     osk_type(page, "biaya skck")
     osk_done(page)
     page.click('[data-test="ask"]')
-    page.wait_for_function("!document.getElementById('answer').hidden && "
+    wait_js(page, "!document.getElementById('answer').hidden && "
                            "!document.getElementById('answer').textContent.includes('Sebentar')")
     answer = page.text_content('[data-test="answer"]')
     if kiosk.kiosk.brain.status == "ready":
@@ -390,7 +390,7 @@ def test_tanya_typed_question_uses_the_brain_or_says_it_is_unavailable(serve_kio
                      allowed_console=("status of 503",))
     # no voice link in this app: the mic says so instead of pretending to listen
     page.click('[data-test="mic"]')
-    page.wait_for_function("document.getElementById('answer').textContent.includes('suara')")
+    wait_js(page, "document.getElementById('answer').textContent.includes('suara')")
 
 
 def test_idle_reset_returns_home_and_clears_every_field(serve_kiosk, new_page, artifacts) -> None:
@@ -432,7 +432,7 @@ def test_english_switch_changes_every_screen(serve_kiosk, new_page, artifacts) -
     check_screen(page, artifacts, "beranda-en")
     with page.expect_navigation():
         page.click('[data-test="go-lapor"]')
-    page.wait_for_function("document.getElementById('progress-text').textContent !== ''")
+    wait_js(page, "document.getElementById('progress-text').textContent !== ''")
     assert page.text_content("#progress-text") == "Step 1 of 7"
     assert page.is_visible("text=What would you like to report?")
     check_screen(page, artifacts, "lapor-en")
@@ -455,7 +455,7 @@ def test_disk_full_shows_a_clear_error_and_no_ticket(serve_kiosk, tiny_fs, new_p
     page.click('[data-test="next"]')
     page.click('[data-test="next"]')
     visible(page, "step-photo")
-    page.wait_for_function("document.getElementById('video').videoWidth > 0", timeout=10000)
+    wait_js(page, "document.getElementById('video').videoWidth > 0", timeout=10000)
     page.click('[data-test="photo-take"]')
     page.click('[data-test="photo-use"]')
     page.click('[data-test="next"]')
