@@ -54,7 +54,13 @@ def test_an_escalated_question_without_a_broker_link_warns_instead_of_pretending
     answer = app.test_client().post("/api/tanya", json={"q": "tolong ada kecelakaan orangnya berdarah",
                                                         "lang": "id"}).get_json()
     assert answer["reply"]["action"] == "escalate"
-    assert answer["note"] == "" and "110" in answer["warn"] and "belum terkirim" in answer["warn"]
+    # no hub, no broker: the alert is kept on the kiosk and the screen is told "not sent"
+    assert answer["alert"]["state"] == "not_sent" and answer["alert"]["sent_at"] is None
+    stored = app.extensions["kiosk"].alerts.get(answer["alert_id"])
+    assert stored is not None and stored.alert.source == "assistant"
+    # the brain's "officers are being alerted now" is not passed on as if it were true
+    assert "diberi tahu sekarang" not in answer["reply"]["text"]
+    assert "html" not in answer["reply"]  # the screen builds the markup from text itself
 
 
 def test_tanya_says_the_assistant_is_unavailable_when_the_brain_cannot_load(tmp_path) -> None:
