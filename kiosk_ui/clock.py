@@ -32,7 +32,7 @@ def zone_label(name: str, when: dt.datetime | None = None) -> str:
         return INDONESIAN_ZONES[name]
     moment = (when or dt.datetime.now(dt.UTC)).astimezone(zone(name))
     abbr = moment.tzname() or ""
-    if abbr and not abbr[0] in "+-":
+    if abbr and abbr[0] not in "+-":
         return abbr
     offset = moment.utcoffset() or dt.timedelta(0)
     minutes = int(offset.total_seconds() // 60)

@@ -8,7 +8,16 @@ import time
 
 import requests
 
-from kiosk_ui.alertbox import ACKED, NOT_SENT, SENT, AlertBox, AlertSender, describe, hub_confirms, state_of
+from kiosk_ui.alertbox import (
+    ACKED,
+    NOT_SENT,
+    SENT,
+    AlertBox,
+    AlertSender,
+    describe,
+    hub_confirms,
+    state_of,
+)
 from posko.hubclient import HubClient
 from posko.messages import Alert
 from tests.kiosk_ui.conftest import RealHub

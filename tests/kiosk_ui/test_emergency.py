@@ -15,7 +15,7 @@ import pytest
 from posko import topics
 from posko.messages import Alert, AlertAck
 from tests.kiosk_ui.conftest import RealHub
-from tests.kiosk_ui.pagecheck import check_screen, wait_js
+from tests.kiosk_ui.pagecheck import check_screen
 from tests.kiosk_ui.screencheck import assert_contrast
 
 pytestmark = [pytest.mark.browser, pytest.mark.broker, pytest.mark.timeout(180)]
