@@ -67,6 +67,14 @@ def _store(db, msg: AlertMessage, unit_id: str, display_tz: str) -> tuple[Alert,
     return row, True
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate from "\ud800" in the JSON
+        return False
+    return True
+
+
 def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() + "Z" if value is not None else None
 
@@ -89,10 +97,12 @@ def post_alert():
     except (ValueError, json.JSONDecodeError):
         return error(422, "invalid", "the alert is not valid", {"body": "must be a JSON alert"})
     fields = {}
-    if not msg.id or len(msg.id) > 64 or "\x00" in msg.id:
+    for name in ("id", "posko", "text"):
+        value = getattr(msg, name)
+        if "\x00" in value or not _encodable(value):
+            fields[name] = "must be UTF-8 text without NUL characters"
+    if not msg.id or len(msg.id) > 64:
         fields["id"] = "must be 1-64 characters"
-    if "\x00" in msg.text or "\x00" in msg.posko:
-        fields["text"] = "must not contain NUL characters"
     if fields:
         return error(422, "invalid", "the alert is not valid", fields)
     unit_id = unit[0]
