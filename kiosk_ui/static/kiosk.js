@@ -13,7 +13,7 @@
     var zone = { timeZone: body.dataset.tz };
     var date, time;
     try {
-      date = now.toLocaleDateString(locale, Object.assign({ weekday: "long", day: "numeric", month: "long" }, zone));
+      date = now.toLocaleDateString(locale, Object.assign({ weekday: window.innerWidth < 1000 ? "short" : "long", day: "numeric", month: "long" }, zone));
       time = now.toLocaleTimeString(locale, Object.assign({ hour: "2-digit", minute: "2-digit" }, zone));
     } catch (e) {  /* a zone this browser does not know: the machine's, still labelled */
       date = now.toLocaleDateString(locale, { weekday: "long", day: "numeric", month: "long" });

@@ -238,6 +238,7 @@
         $("saved-offline").hidden = s.state !== "waiting";
         $("saved-parked").hidden = s.state !== "parked";
         if (s.state === "received") {
+          if (window.PoskoKiosk) window.PoskoKiosk.showStatus(true);  /* the hub just answered */
           var box = $("saved-received");
           box.querySelector("span").textContent = s.received_text;
           box.hidden = false;

@@ -218,6 +218,8 @@ def test_cek_laporan_online_then_offline_shows_last_known_state(serve_kiosk, int
     visible(page, "cek-result")
     assert page.text_content('[data-test="cek-state"]') == "Diverifikasi"
     assert "menghubungi" in page.text_content('[data-test="cek-note"]')
+    assert page.text_content('#cek-updated') == "24-12-2026 22:45 WIB"  # the display zone, labelled
+    assert "sudah memeriksa" in page.text_content('[data-test="cek-state-note"]')
     assert page.is_hidden('[data-test="cek-offline"]')
     check_screen(page, artifacts, "cek-online")
 

@@ -72,3 +72,21 @@ def test_answer_texts_for_the_screen() -> None:
     assert strip_suggestions(fallback, ["Biaya SKCK", "Perpanjang SIM"]) == "Maaf, saya belum tahu."
     assert sentence_case("fee for renewing a SIM") == "Fee for renewing a SIM"
     assert sentence_case("SKCK") == "SKCK"
+
+
+def test_the_public_note_follows_the_reports_state(tmp_path) -> None:
+    from kiosk_ui.app import create_app
+    from kiosk_ui.views import _present
+
+    app = create_app({"SETTINGS": make_settings(tmp_path), "START_BRAIN": False, "START_ALERTS": False})
+    with app.test_request_context("/api/cek"):
+        app.preprocess_request()
+        done = _present({"state": "selesai", "note": "Mohon tunggu kabar berikutnya.", "note_state": "baru",
+                         "updated": "2026-12-25T01:00:00Z"})
+        assert done["note"] == ""  # written for "baru": not shown as current at "selesai"
+        assert "sudah selesai" in done["state_note"] and done["state_label"] == "Selesai"
+        assert done["updated"] == "25-12-2026 08:00 WIB"
+        current = _present({"state": "selesai", "note": "Motor sudah ditemukan.", "note_state": "selesai"})
+        assert current["note"] == "Motor sudah ditemukan."
+        for state in ("baru", "diverifikasi", "ditindaklanjuti", "selesai", "ditolak"):
+            assert _present({"state": state})["state_note"]
