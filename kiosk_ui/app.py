@@ -2,8 +2,9 @@
 
 `create_app(settings)` (a `posko.config.Settings`) is what `posko kiosk-ui` serves: it
 starts the sync worker, the MQTT link and the brain loader. `create_app({...})` is the test
-form: a dict with `SETTINGS` and switches `START_SYNC`, `START_MQTT`, `START_BRAIN`
-(default off, except the brain) and optional `TOKEN_PROVIDER` and `BRAIN` objects.
+form: a dict with `SETTINGS` and switches `START_SYNC`, `START_MQTT`, `START_BRAIN`,
+`START_ALERTS` (the alert sender's retry thread; default off, except the brain) and
+optional `TOKEN_PROVIDER` and `BRAIN` objects.
 """
 
 from __future__ import annotations
@@ -87,13 +88,14 @@ def create_app(settings_or_test_config: Settings | dict[str, Any] | None = None)
     if isinstance(settings_or_test_config, Settings):
         settings = settings_or_test_config
         config: dict[str, Any] = {"START_SYNC": settings.kiosk.sync_enabled, "START_MQTT": True,
-                                  "START_BRAIN": True}
+                                  "START_BRAIN": True, "START_ALERTS": True}
     else:
         config = dict(settings_or_test_config or {})
         settings = config.pop("SETTINGS", None) or load_settings()
         config.setdefault("START_SYNC", False)
         config.setdefault("START_MQTT", False)
         config.setdefault("START_BRAIN", True)
+        config.setdefault("START_ALERTS", False)
 
     app = Flask(__name__)
     app.config.update(
@@ -131,7 +133,7 @@ def create_app(settings_or_test_config: Settings | dict[str, Any] | None = None)
         kiosk.bus.on_ack = lambda ack: alerts.mark_acked(ack.alert_id, ack.officer, ack.time)
         sender.publish_mqtt = kiosk.bus.publish_alert
         kiosk.bus.start()
-    if config.get("START_ALERTS", True):
+    if config.get("START_ALERTS"):
         sender.start()
     app.extensions["kiosk"] = kiosk
 
