@@ -47,6 +47,11 @@
 
   function showNodes(nodes, busy) {
     var box = $("answer");
+    /* the emergency parts live in the page: park them before the box is emptied */
+    var keep = $("emergency-parts");
+    [$("alert-state"), $("tanya-numbers")].forEach(function (n) {
+      if (nodes.indexOf(n) < 0 && box.contains(n)) { n.hidden = true; keep.appendChild(n); }
+    });
     box.textContent = "";
     nodes.forEach(function (n) { if (n) box.appendChild(n); });
     box.hidden = false;
@@ -98,11 +103,11 @@
     if (reply.sources && reply.sources.length) {
       nodes.push(el("p", "sources", T.sources + ": " + reply.sources.join("; ")));
     }
-    /* keep the state box and numbers for the next answer (they live in the page) */
-    var keep = $("emergency-parts");
-    [$("alert-state"), $("tanya-numbers")].forEach(function (n) {
-      if (nodes.indexOf(n) < 0) { n.hidden = true; keep.appendChild(n); }
-    });
+    /* an emergency not yet acknowledged stays on top of every later answer */
+    if (reply.action !== "escalate" && window.PoskoKiosk.emergencyOpen) {
+      $("alert-state").hidden = false;
+      nodes.unshift($("alert-state"));
+    }
     showNodes(nodes);
   }
 

@@ -15,7 +15,7 @@ import pytest
 from posko import topics
 from posko.messages import Alert, AlertAck
 from tests.kiosk_ui.conftest import RealHub
-from tests.kiosk_ui.pagecheck import check_screen
+from tests.kiosk_ui.pagecheck import check_screen, wait_js
 from tests.kiosk_ui.screencheck import assert_contrast
 
 pytestmark = [pytest.mark.browser, pytest.mark.broker, pytest.mark.timeout(180)]
@@ -192,7 +192,13 @@ def test_a_typed_emergency_shows_the_true_state_first(serve_kiosk, broker, mqtt_
     assert "110" in answer and "119" in answer
     check_screen(page, artifacts, "tanya-darurat-belum-terkirim")
     assert_contrast(page, "tanya-darurat")
-    page.wait_for_timeout(500)
+    # a next question while the emergency is not acknowledged: its state stays on top
+    page.fill('[data-test="question"]', "biaya skck")
+    page.click('[data-test="ask"]')
+    wait_js(page, "document.getElementById('answer').getAttribute('aria-busy') === 'false' && "
+                  "!document.getElementById('answer').textContent.includes('Sebentar')", 15000)
+    assert page.evaluate("document.getElementById('answer').firstElementChild.id") == "alert-state"
+    assert shown_state(page) == "not-sent"
     officer.publish(topics.alert_ack(unit, topic_prefix), AlertAck(alert.id, "Bripka Aziz").to_json())
     page.wait_for_selector('[data-test="answer"] [data-test="state-acked"]', state="visible", timeout=10000)
     assert shown_state(page) == "acked"
