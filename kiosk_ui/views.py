@@ -142,13 +142,12 @@ def cek() -> str:
 def darurat() -> str:
     """Darurat: confirm first; `?alert=<id>` shows an alert already raised (the panic button)."""
     k = kiosk()
-    numbers = k.brain.entry_answer("darurat-nomor", g.lang)
     follow = None
     wanted = request.args.get("alert", "")
     if wanted and len(wanted) <= 64:
         rec = k.alerts.get(wanted)
         follow = describe(rec) if rec else None
-    return _page("darurat.html", screen="darurat", numbers=numbers, follow=follow)
+    return _page("darurat.html", screen="darurat", follow=follow)
 
 
 @bp.get("/bahasa/<lang>")

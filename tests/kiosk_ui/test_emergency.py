@@ -203,3 +203,29 @@ def test_a_typed_emergency_shows_the_true_state_first(serve_kiosk, broker, mqtt_
     page.wait_for_selector('[data-test="answer"] [data-test="state-acked"]', state="visible", timeout=10000)
     assert shown_state(page) == "acked"
     check_screen(page, artifacts, "tanya-darurat-diterima")
+
+
+@pytest.mark.parametrize("size,lang", [((1280, 720), "id"), ((800, 480), "en"), ((1280, 720), "en")],
+                         ids=["1280x720-id", "800x480-en", "1280x720-en"])
+def test_each_emergency_state_at_each_size_and_language(serve_kiosk, new_page, artifacts, size, lang) -> None:
+    """The screen follows the alert box live (whatever path moved it), at every size, in English too."""
+    kiosk = serve_kiosk(START_ALERTS=False)  # no delivery here: this test moves the states itself
+    page = new_page(*size)
+    page.goto(kiosk.url + (f"/bahasa/{lang}?next=/darurat" if lang != "id" else "/darurat"))
+    page.click('[data-test="darurat-yes"]')
+    page.wait_for_selector('[data-test="state-not-sent"]', state="visible", timeout=10000)
+    [rec] = kiosk.kiosk.alerts.undelivered()
+    call = "CALL 110 NOW" if lang == "en" else "TELEPON 110 SEKARANG"
+    assert call in page.text_content('[data-test="state-not-sent"]')
+    tag = f"{lang}-" if lang != "id" else ""
+    for state, move in (("not-sent", None), ("sent", lambda: kiosk.kiosk.alerts.mark_hub(rec.id)),
+                        ("acked", lambda: kiosk.kiosk.alerts.mark_acked(rec.id, "Bripka Aziz"))):
+        if move:
+            move()
+            page.wait_for_selector(f'[data-test="state-{state}"]', state="visible", timeout=10000)
+        assert shown_state(page) == state
+        fits = page.evaluate("document.scrollingElement.scrollHeight <= innerHeight")
+        assert fits, f"{state}: the Darurat screen scrolls at {size}"
+        check_screen(page, artifacts, f"darurat-{tag}{state}")
+        assert_contrast(page, f"darurat-{tag}{state}")
+    assert "Bripka Aziz" in page.text_content('[data-test="acked-who"]')
