@@ -229,3 +229,38 @@ def test_each_emergency_state_at_each_size_and_language(serve_kiosk, new_page, a
         check_screen(page, artifacts, f"darurat-{tag}{state}")
         assert_contrast(page, f"darurat-{tag}{state}")
     assert "Bripka Aziz" in page.text_content('[data-test="acked-who"]')
+
+
+def test_a_spoken_emergency_shows_the_alert_the_unit_raised(serve_kiosk, broker, mqtt_client, topic_prefix,
+                                                            new_page, artifacts) -> None:
+    from posko.messages import AssistantEvent
+
+    unit = "kiosk-voice-1"
+    kiosk = linked(serve_kiosk, broker, topic_prefix, unit)
+    agent = mqtt_client()
+    page = new_page(800, 480)
+    page.goto(kiosk.url + "/tanya")
+    deadline = time.monotonic() + 5
+    while kiosk.kiosk.fanout.count() < 2:  # the page's and Tanya's own event streams
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    event_topic = topics.assistant_event(unit, topic_prefix)
+    agent.publish(event_topic, AssistantEvent("listening", "btn-9", text="button").to_json(), qos=0)
+    wait_js(page, "document.querySelector('[data-test=mic]').getAttribute('aria-pressed') === 'true'")
+    reply = {"action": "escalate", "text": "Tetap di tempat yang aman sampai petugas datang.", "sources": []}
+    agent.publish(event_topic, AssistantEvent("answer", "btn-9", reply=reply).to_json(), qos=0)
+    # the unit's alert is not known yet: not sent, call 110
+    page.wait_for_selector('[data-test="answer"] [data-test="state-not-sent"]', state="visible", timeout=10000)
+    alert = Alert(id="5d1c7a8e-2f4b-4e0a-9c1d-7b6a5e4f3d21", unit=unit, posko="Posko Alun-alun",
+                  source="assistant", text="tolong ada yang tenggelam")
+    agent.publish(topics.alert(unit, topic_prefix), alert.to_json(), qos=1)  # as the unit agent does
+    deadline = time.monotonic() + 10
+    while kiosk.kiosk.alerts.get(alert.id) is None:
+        assert time.monotonic() < deadline, "the kiosk did not keep the unit's alert"
+        time.sleep(0.05)
+    kiosk.kiosk.alerts.mark_hub(alert.id)  # stands for the hub's receipt (no hub in this test)
+    page.wait_for_selector('[data-test="answer"] [data-test="state-sent"]', state="visible", timeout=10000)
+    agent.publish(topics.alert_ack(unit, topic_prefix), AlertAck(alert.id, "Bripka Aziz").to_json())
+    page.wait_for_selector('[data-test="answer"] [data-test="state-acked"]', state="visible", timeout=10000)
+    assert page.url.endswith("/tanya")  # an assistant alert does not jump to Darurat
+    check_screen(page, artifacts, "tanya-suara-darurat-diterima")
