@@ -302,8 +302,8 @@ class AlertSender:
             try:
                 self.publish_mqtt(rec.alert)
                 self._mqtt_sent[rec.id] = now
-            except Exception as exc:  # no MQTT link now: HTTP may still carry it
-                log.warning("alert %s: MQTT publish failed: %s", rec.id, exc)
+            except Exception as exc:  # no MQTT link now: HTTP may still carry it (tried every pass)
+                log.debug("alert %s: MQTT publish failed: %s", rec.id, exc)
         if rec.hub_at is None:
             self._post(rec)
 
