@@ -78,6 +78,11 @@ class HubClient:
     def post_report(self, body: bytes) -> Answer:
         return self._call("POST", "/reports", data=body, content_type="application/json")
 
+    def post_alert(self, body: bytes, timeout_s: float | None = None) -> Answer:
+        """POST one alert (posko.messages.Alert JSON) to the hub; idempotent by alert id."""
+        return self._call("POST", "/alerts", data=body, content_type="application/json",
+                          timeout_s=timeout_s)
+
     def put_photo(self, sha256: str, data: bytes) -> Answer:
         return self._call("PUT", f"/photos/{sha256}", data=data, content_type="image/jpeg")
 

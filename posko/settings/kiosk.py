@@ -28,3 +28,7 @@ class KioskSettings:
     http_timeout_s: float = setting(10.0, "Timeout of each request to the hub.", unit="s", min=0.5, max=300)
     blocklist_refresh_s: int = setting(600, "How often the hub's blocked-phone list is fetched while online.", unit="s", min=5, max=86400)
     sync_enabled: bool = setting(True, "Run the sync worker inside `posko kiosk-ui`.")
+    idle_warn_s: int = setting(20, "Before an idle reset the screen asks \"Masih di sini?\" and counts down this long; a touch keeps everything. Never while an emergency is unacknowledged.", unit="s", min=3, max=600)
+    display_tz: str = setting("Asia/Jakarta", "Time zone the kiosk shows times in, labelled on screen (WIB; Asia/Makassar for WITA, Asia/Jayapura for WIT); same as the hub's display_tz by default.")
+    allowed_hosts: str = setting("", "Comma-separated extra host names the kiosk app answers to (besides 127.0.0.1, localhost and its bind address); any other Host header is refused (DNS rebinding).")
+    alert_retry_s: float = setting(2.0, "How often an emergency alert the hub has not confirmed is sent again (HTTP and MQTT).", unit="s", min=0.2, max=60)

@@ -54,6 +54,7 @@ def serve_kiosk(tmp_path: Path) -> Iterator[Callable[..., ServedApp]]:
     def make(env: dict[str, str] | None = None, folder: Path | None = None, **config) -> ServedApp:
         settings = make_settings(folder or tmp_path / f"kiosk{len(served)}", **(env or {}))
         config.setdefault("START_BRAIN", False)
+        config.setdefault("START_ALERTS", True)  # alerts are retried as on a real kiosk
         app = create_app({"SETTINGS": settings, **config})
         running = ServedApp(app)
         served.append(running)

@@ -54,7 +54,13 @@ def test_an_escalated_question_without_a_broker_link_warns_instead_of_pretending
     answer = app.test_client().post("/api/tanya", json={"q": "tolong ada kecelakaan orangnya berdarah",
                                                         "lang": "id"}).get_json()
     assert answer["reply"]["action"] == "escalate"
-    assert answer["note"] == "" and "110" in answer["warn"] and "belum terkirim" in answer["warn"]
+    # no hub, no broker: the alert is kept on the kiosk and the screen is told "not sent"
+    assert answer["alert"]["state"] == "not_sent" and answer["alert"]["sent_at"] is None
+    stored = app.extensions["kiosk"].alerts.get(answer["alert_id"])
+    assert stored is not None and stored.alert.source == "assistant"
+    # the brain's "officers are being alerted now" is not passed on as if it were true
+    assert "diberi tahu sekarang" not in answer["reply"]["text"]
+    assert "html" not in answer["reply"]  # the screen builds the markup from text itself
 
 
 def test_tanya_says_the_assistant_is_unavailable_when_the_brain_cannot_load(tmp_path) -> None:
@@ -71,23 +77,32 @@ def test_tanya_says_the_assistant_is_unavailable_when_the_brain_cannot_load(tmp_
     assert body["available"] is False and "110" in body["message"] and "reply" not in body
 
 
-def test_darurat_without_a_broker_link_says_so_and_tells_to_call_110(tmp_path) -> None:
+def test_darurat_without_any_path_keeps_the_alert_and_says_not_sent(tmp_path) -> None:
     from posko.broker import free_port
 
-    settings = make_settings(tmp_path, POSKO_MQTT_PORT=str(free_port()))  # no broker there
+    settings = make_settings(tmp_path, POSKO_MQTT_PORT=str(free_port()))  # no broker, no hub
     app = create_app({"SETTINGS": settings, "START_MQTT": True})
     try:
         body = app.test_client().post("/api/darurat").get_json()
-        assert body["ok"] is True and body["sent"] is False and body["alert_id"]
-        assert "terputus" in body["message"] and "110" in body["message"]
+        assert body["ok"] is True and body["alert"]["state"] == "not_sent" and body["alert"]["sent_at"] is None
+        rec = app.extensions["kiosk"].alerts.get(body["alert_id"])
+        assert rec is not None and rec.alert.source == "kiosk_darurat" and rec.attempts >= 1
+        status = app.test_client().get(f"/api/alerts/{body['alert_id']}").get_json()
+        assert status["state"] == "not_sent"
     finally:
         app.extensions["kiosk"].stop()
 
 
-def test_darurat_without_mqtt_in_this_process_fails_clearly(tmp_path) -> None:
-    app = create_app({"SETTINGS": make_settings(tmp_path)})
+def test_darurat_that_cannot_even_be_stored_says_call_110(tmp_path) -> None:
+    app = create_app({"SETTINGS": make_settings(tmp_path), "START_ALERTS": False})
+    box = app.extensions["kiosk"].alerts
+    for suffix in ("", "-wal", "-shm"):
+        (box.path.parent / (box.path.name + suffix)).unlink(missing_ok=True)
+    box.path.write_bytes(b"this is not a database" * 100)  # a broken SD card
     response = app.test_client().post("/api/darurat")
-    assert response.status_code == 503 and "110" in response.get_json()["message"]
+    assert response.status_code == 503 and response.get_json()["ok"] is False
+    page = app.test_client().get("/darurat").get_data(as_text=True)
+    assert "TELEPON 110 SEKARANG" in page  # the failure screen the page shows then
 
 
 def test_listen_needs_a_session_id_made_by_the_page(tmp_path) -> None:
