@@ -167,6 +167,12 @@ def check_outbox(settings: Settings) -> Check | tuple[Check, ...]:
     pending, parked = stats.get("pending", 0), stats.get("parked", 0)
     oldest = stats.get("oldest_pending_s", 0.0)
     detail = f"{pending} waiting (oldest {oldest / 60:.0f} min), {parked} parked"
+    refused = stats.get("refused", 0)
+    if refused:
+        detail += f" ({refused} refused by the hub as invalid: kept in the hub's quarantine)"
+    if stats.get("storage_full"):
+        return Check("outbox", FAIL, detail + "; the outbox disk is FULL: new reports cannot be saved",
+                     "free space: posko outbox purge --synced, remove old logs/recordings")
     if parked:
         return Check("outbox", WARN, detail, "posko outbox list; posko outbox show ID; posko outbox retry ID")
     if pending and oldest > 3600:
