@@ -87,7 +87,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
      "DELETE FROM meta WHERE key IN ('blocklist_secret', 'blocklist_fetched_at')"),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
-# Below this much free space the outbox reports itself full (the heartbeat and doctor say so).
+# Below this much free space (or 5 % of a smaller disk) the outbox reports itself full (the
+# heartbeat and doctor say so).
 LOW_SPACE_BYTES = 1 << 20
 
 STATES = ("pending", "synced", "parked")
@@ -425,10 +426,11 @@ class Outbox:
             refused = db.execute("SELECT COUNT(*) FROM outbox WHERE state='parked' "
                                  "AND parked_reason LIKE '422%'").fetchone()[0]
         try:
-            free = shutil.disk_usage(self.folder).free
+            usage = shutil.disk_usage(self.folder)
+            free, low = usage.free, min(LOW_SPACE_BYTES, usage.total // 20)
         except OSError:
-            free = 0
-        full = bool(self.storage_error) or free < LOW_SPACE_BYTES
+            free, low = 0, 1
+        full = bool(self.storage_error) or free < low
         return {"pending": int(pending), "oldest_pending_s": max(0.0, now - oldest) if oldest else 0.0,
                 "parked": int(parked), "refused": int(refused), "storage_full": full,
                 "storage_error": self.storage_error, "free_bytes": int(free)}

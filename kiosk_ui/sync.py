@@ -221,7 +221,11 @@ class SyncWorker:
         except ValueError:
             changed = True
         if changed:  # written only when it moved: no disk write per probe
-            self.outbox.set_meta(CLOCK_OFFSET_KEY, f"{offset_s:.3f}")
+            try:
+                self.outbox.set_meta(CLOCK_OFFSET_KEY, f"{offset_s:.3f}")
+            except OutboxError as exc:  # a full disk must not stop the sending
+                log.warning("sync: clock offset not kept: %s", exc)
+                return
             if abs(offset_s) > 120:
                 log.warning("sync: this kiosk's clock is %.0f s off the hub's", -offset_s)
 
@@ -239,12 +243,16 @@ class SyncWorker:
         fp = hashlib.sha256(token.encode()).hexdigest()[:16]
         if fp == self._token_fp:
             return
-        self._token_fp = fp
         if self.outbox.get_meta("token_fp") != fp:  # kept across restarts of the kiosk
-            woken = self.outbox.retry_parked("401")
+            try:
+                woken = self.outbox.retry_parked("401")
+                self.outbox.set_meta("token_fp", fp)
+            except OutboxError as exc:  # a full disk: try again on the next pass
+                log.warning("sync: new token noted later: %s", exc)
+                return
             if woken:
                 log.info("sync: new hub token; %d reports parked with 401 queued again", woken)
-            self.outbox.set_meta("token_fp", fp)
+        self._token_fp = fp
 
     def send(self, item: Item) -> Verdict | None:
         """Advance one report as far as it goes. None means the hub was unreachable."""
