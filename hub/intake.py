@@ -132,10 +132,14 @@ def quarantine(session: Session, unit_id: str, raw: bytes, errors: dict[str, str
     report_id = ""
     try:
         parsed = json.loads(text)
-        if isinstance(parsed, dict) and isinstance(parsed.get("id"), str):
+    except (ValueError, RecursionError):
+        parsed = None
+    if isinstance(parsed, dict):
+        if isinstance(parsed.get("id"), str):
             report_id = parsed["id"][:64]
-    except ValueError:
-        pass
+        if "pin" in parsed:  # officers read this copy; the resident's PIN is not theirs to see
+            parsed["pin"] = "****"
+            text = json.dumps(parsed, ensure_ascii=False)
     now = utcnow()
     row = session.scalar(select(Quarantine).where(Quarantine.unit_id == unit_id,
                                                   Quarantine.digest == digest))
