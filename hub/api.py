@@ -186,6 +186,10 @@ def post_report():
     if failure:
         return failure
     raw = request.get_data(cache=True)
+    if request.content_length is not None and len(raw) != request.content_length:
+        # The connection broke mid-body: nothing to judge (and nothing to quarantine); the
+        # kiosk never sees this answer and sends the whole body again.
+        return error(400, "incomplete", "the body ended before its Content-Length")
     try:
         clean, digest = intake.prepare(_json_body())
     except Invalid as exc:

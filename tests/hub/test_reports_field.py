@@ -122,3 +122,24 @@ def test_a_second_machine_on_one_unit_id_is_detected_and_shown(hub_server):
     officer = Officer(hub, *hub.add_user("operator"))
     row = officer.get("/armada").text.split(f'data-unit="{unit_id}"')[1].split("</tr>")[0]
     assert "dua perangkat memakai ID ini" in row
+
+
+def test_a_body_cut_mid_request_is_not_quarantined(hub_server):
+    """A connection cut in the middle of a report (the field's flaky uplink) is not a
+    refused report: nothing is kept, and the kiosk sends it whole again."""
+    import socket
+
+    hub = hub_server
+    unit_id, token = hub.add_unit()
+    raw = json.dumps(report_body()).encode()
+    with socket.create_connection(("127.0.0.1", hub.port), timeout=10) as sock:
+        sock.sendall(b"POST /api/v1/reports HTTP/1.1\r\nHost: hub\r\nContent-Type: application/json\r\n"
+                     + f"Authorization: Bearer {token}\r\nContent-Length: {len(raw)}\r\n\r\n".encode()
+                     + raw[: len(raw) // 2])
+        sock.shutdown(socket.SHUT_WR)
+        sock.recv(4096)
+    from hub.models import Quarantine, Report
+
+    with hub.db() as db:
+        assert db.query(Quarantine).filter_by(unit_id=unit_id).count() == 0
+        assert db.query(Report).filter_by(unit_id=unit_id).count() == 0
