@@ -188,7 +188,7 @@ def _insert_report(session: Session, unit: Unit, clean: CleanReport, digest: str
         "category_label": label("categories", clean.category), "unit": unit.id,
         "state": "baru", "state_label": label("states", "baru"),
         "received_at": iso(now), "received_local": local(now, _tz(session)),
-        "phone_blocked": blocked, "time_suspect": clean.time_suspect,
+        "blocked_number": blocked, "time_suspect": clean.time_suspect,
         "description": clean.description[:160], "location": clean.location_text[:80],
     }))
 
