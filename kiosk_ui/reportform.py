@@ -51,7 +51,9 @@ def build_report(form: Mapping[str, Any], posko_name: str, now: dt.datetime) -> 
                          required=True, multiline=True)
     where = _text(form, "where") or "here"
     if where == "here":
-        location = posko_name
+        # The configured name is not the resident's to fix: cleaned to what the hub accepts.
+        location = check_text(posko_name[:LOCATION_TEXT_MAX], max_len=LOCATION_TEXT_MAX,
+                              required=True)[0] or "Posko"
     elif where != "other":
         errors.append("location")
         location = ""

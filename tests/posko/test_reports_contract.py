@@ -134,3 +134,11 @@ def test_no_module_keeps_its_own_copy_of_the_categories() -> None:
     holders = [p.relative_to(ROOT).as_posix() for folder in ("posko", "hub", "kiosk_ui")
                for p in (ROOT / folder).rglob("*.py") if pattern.search(p.read_text(encoding="utf-8"))]
     assert holders == ["posko/reports.py"]
+
+
+def test_a_configured_posko_name_the_hub_would_refuse_is_cleaned_not_sent() -> None:
+    form = {"category": "pencurian", "description": "dompet hilang", "where": "here"}
+    for name in ("Posko\x00 Alun-alun", "P" * (reports.LOCATION_TEXT_MAX + 50)):
+        result = build_report(form, name, NOW)
+        body = dict(result.report, id=str(uuid.uuid4()), ticket=new_ticket(), pin=new_pin(), photos=[])
+        check_report(body, NOW)
