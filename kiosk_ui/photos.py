@@ -5,9 +5,9 @@ re-encoding drops every piece of metadata (EXIF, GPS) before anything is stored.
 
 Memory: a 0.5 MB PNG can decode to 13000 × 13000 pixels (500 MB and more). The size is read
 from the header and checked against `max_pixels` before any pixel is decoded; a JPEG is
-decoded already scaled down (Pillow's `draft`, DCT scaling), and every image is reduced to
-the stored size before it is converted, so the peak stays near one decoded copy of an
-accepted image.
+decoded already scaled down (Pillow's `draft`, DCT scaling), and every image is converted
+and reduced band by band, so the peak stays near one decoded copy of an accepted image
+(24 MP RGBA: about 100 MB above the app's own memory).
 """
 
 from __future__ import annotations
@@ -54,8 +54,6 @@ def prepare_photo(data: bytes, max_px: int = 1600, quality: int = 85,
             img.load()
             small = _reduce(img, max_px)
         small = ImageOps.exif_transpose(small)
-        if small.mode not in ("RGB", "L"):
-            small = small.convert("RGB")
         out = io.BytesIO()
         small.save(out, "JPEG", quality=quality, optimize=True)
     except BadPhoto:
@@ -66,20 +64,35 @@ def prepare_photo(data: bytes, max_px: int = 1600, quality: int = 85,
     return Photo(out.getvalue())
 
 
+_GREY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
+_BAND_PIXELS = 1_000_000  # pixels converted at a time: the only full-width copies made
+
+
 def _reduce(img: Image.Image, max_px: int) -> Image.Image:
-    """A copy no larger than max_px on its longer side (the EXIF data goes along)."""
-    longer = max(img.size)
-    if longer <= max_px:
-        return img.copy()
-    # reduce() first (cheap box filter by an integer factor), then one LANCZOS resize.
-    factor = max(1, longer // (max_px * 2))
-    work = img.reduce(factor) if factor > 1 else img
-    scale = max_px / max(work.size)
-    size = (max(1, round(work.width * scale)), max(1, round(work.height * scale)))
-    if work.mode not in ("RGB", "RGBA", "L", "LA"):
-        work = work.convert("RGBA" if "A" in work.mode or work.mode == "P" else "RGB")
-    small = work.resize(size, Image.Resampling.LANCZOS)
-    small.info = dict(img.info)
+    """An RGB or L copy no larger than max_px on its longer side (EXIF data kept).
+
+    Conversion and the integer box reduction run band by band, so no second full-size copy
+    of a large image exists (converting RGBA or reducing it whole doubles the peak memory);
+    one LANCZOS resize of the already small result follows.
+    """
+    mode = "L" if img.mode in _GREY_MODES else "RGB"
+    width, height = img.size
+    factor = max(1, max(width, height) // max_px)  # the reduced image stays >= max_px
+    if factor == 1 and img.mode == mode:
+        small = img.copy()
+    else:
+        band = max(1, _BAND_PIXELS // width) * factor  # a multiple of factor: bands align
+        small = Image.new(mode, (-(-width // factor), -(-height // factor)))
+        for top in range(0, height, band):
+            part = img.crop((0, top, width, min(height, top + band))).convert(mode)
+            if factor > 1:
+                part = part.reduce(factor)
+            small.paste(part, (0, top // factor))
+    longer = max(small.size)
+    if longer > max_px:
+        scale = max_px / longer
+        small = small.resize((max(1, round(small.width * scale)), max(1, round(small.height * scale))),
+                             Image.Resampling.LANCZOS)
     exif = img.getexif()
     if exif:
         small.info["exif"] = exif.tobytes()
