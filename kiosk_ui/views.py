@@ -322,6 +322,9 @@ def api_cek() -> Response:
     except HubUnreachable:
         k.link.set(False, "ticket check failed")
         return _offline_answer(ticket, pin, local)
+    if not answer.from_hub:  # a captive portal's page is not the hub's word on a ticket
+        k.link.set(False, answer.describe())
+        return _offline_answer(ticket, pin, local)
     k.link.set(True)
     if answer.status == 200 and isinstance(answer.data, dict):
         k.outbox.remember_ticket(ticket, pin, answer.data)

@@ -412,3 +412,20 @@ def test_nothing_left_running(tmp_path) -> None:
     """Each test above stopped its threads (a stray worker would keep posting)."""
     names = [t.name for t in threading.enumerate() if t.name == "kiosk-sync"]
     assert names == []
+
+
+def test_cek_laporan_behind_a_captive_portal_answers_offline_not_online(tmp_path, hub_unit) -> None:
+    portal = CaptivePortal(hub_unit.port, "portal")
+    try:
+        settings = make_settings(tmp_path, POSKO_KIOSK_HUB_URL=portal.url)
+        app = create_app({"SETTINGS": settings, "START_BRAIN": False,
+                          "TOKEN_PROVIDER": lambda: hub_unit.token})
+        box = app.extensions["kiosk"].outbox
+        receipt = box.submit(REPORT)
+        answer = app.test_client().post("/api/cek", json={"ticket": receipt.ticket, "pin": receipt.pin})
+        data = answer.get_json()
+        assert data["offline"] is True and data["state"] == "menunggu"
+        assert app.extensions["kiosk"].link.online is False
+        assert portal.requests >= 1
+    finally:
+        portal.close()
