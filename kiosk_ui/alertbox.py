@@ -313,7 +313,7 @@ class AlertSender:
         except HubUnreachable as exc:
             self.box.note_try(rec.id, str(exc))
             return
-        if hub_confirms(answer.status, answer.data, rec.id):
+        if answer.from_hub and hub_confirms(answer.status, answer.data, rec.id):
             self.box.mark_hub(rec.id)
             if answer.data.get("acked_by"):
                 self.box.mark_acked(rec.id, str(answer.data["acked_by"]))

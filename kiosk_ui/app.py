@@ -125,7 +125,7 @@ def create_app(settings_or_test_config: Settings | dict[str, Any] | None = None)
         kiosk.worker = SyncWorker(
             outbox, client, interval_s=k.sync_interval_s, base_s=k.sync_backoff_base_s,
             cap_s=k.sync_backoff_cap_s, probe_s=k.sync_probe_s, retention_days=k.retention_days,
-            blocklist_refresh_s=k.blocklist_refresh_s, link=link).start()
+            reconcile_every_s=k.reconcile_every_s, link=link).start()
     if config.get("START_MQTT"):
         kiosk.bus = KioskBus(settings.mqtt, settings.posko.unit_id, settings.posko.posko_name,
                              fanout)

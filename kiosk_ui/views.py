@@ -34,6 +34,7 @@ from kiosk_ui.i18n import LANGS, Texts
 from kiosk_ui.outbox import OutboxError, OutboxFull
 from kiosk_ui.photos import BadPhoto, prepare_photo
 from kiosk_ui.reportform import CATEGORIES, build_report
+from kiosk_ui.sync import CLOCK_OFFSET_KEY
 from posko.hubclient import HubUnreachable
 from posko.messages import Alert
 
@@ -266,7 +267,7 @@ def api_listen() -> Response:
 
 
 # The page makes the session id, so events of its question are known as its own at once.
-_SESSION_RE = re.compile(r"^[0-9a-f]{16,64}$")
+_SESSION_RE = re.compile(r"^[0-9a-f]{16,64}\Z")
 
 
 @bp.get("/events")
@@ -297,19 +298,21 @@ def events() -> Response:
 def api_lapor() -> Response:
     k = kiosk()
     t = g.t
-    now = dt.datetime.now().astimezone()
-    result = build_report(request.form, k.settings.posko.posko_name, now)
+    result = build_report(request.form, k.settings.posko.posko_name, _hub_now())
     upload = request.files.get("photo")
     photo_bytes = upload.read() if upload else b""
-    if result.errors:
-        return _field_error(result.errors)
-    if result.phone and _is_blocked(result.phone):
-        return jsonify(ok=False, error="blocked", message=t("lapor.blocked")), 403
+    # A chosen file with no bytes is a broken photo, not a report without one.
+    empty_photo = upload is not None and bool(upload.filename) and not photo_bytes
+    if result.errors or empty_photo:
+        return _field_error(result.errors + (["photo"] if empty_photo else []))
+    # No block-list check here: only the hub decides about a blocked number, and it keeps
+    # the report (marked) so the ticket shown below stays true (posko.reports, hub.intake).
     photos = []
     if photo_bytes:
         try:
             photos.append(prepare_photo(photo_bytes, k.settings.kiosk.photo_max_px,
-                                        k.settings.kiosk.photo_quality))
+                                        k.settings.kiosk.photo_quality,
+                                        k.settings.kiosk.photo_max_pixels))
         except BadPhoto:
             return _field_error(["photo"])
     try:
@@ -353,20 +356,22 @@ def report_status(report_id: str) -> Response:
                                                      "%H:%M")) if received else "")
 
 
+def _hub_now() -> dt.datetime:
+    """Now on the hub's clock as far as the kiosk knows it (a Pi has no real-time clock):
+    the local time plus the offset the sync worker learned from the hub's ping."""
+    now = dt.datetime.now().astimezone()
+    try:
+        offset = float(kiosk().outbox.get_meta(CLOCK_OFFSET_KEY) or 0.0)
+    except (ValueError, OutboxError):
+        offset = 0.0
+    return now + dt.timedelta(seconds=offset) if abs(offset) > 1.0 else now
+
+
 def _field_error(fields: list[str]) -> Response:
     t = g.t
     names = ", ".join(t(f"lapor.field_names.{f}") for f in fields)
     return jsonify(ok=False, error="fields", fields=fields,
                    message=t("lapor.fix_fields", fields=names)), 422
-
-
-def _is_blocked(phone: str) -> bool:
-    box = kiosk().outbox
-    secret = box.get_meta("blocklist_secret")
-    keys = box.blocklist()
-    if not keys:
-        return False
-    return ticketing.phone_key(phone, secret) in keys if secret else phone in keys
 
 
 def qr_svg(text: str) -> str:
@@ -396,6 +401,9 @@ def api_cek() -> Response:
         answer = k.client.ticket(ticket, pin, timeout_s=min(4.0, k.settings.kiosk.http_timeout_s))
     except HubUnreachable:
         k.link.set(False, "ticket check failed")
+        return _offline_answer(ticket, pin, local)
+    if not answer.from_hub:  # a captive portal's page is not the hub's word on a ticket
+        k.link.set(False, answer.describe())
         return _offline_answer(ticket, pin, local)
     k.link.set(True)
     if answer.status == 200 and isinstance(answer.data, dict):

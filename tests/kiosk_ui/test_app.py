@@ -1,4 +1,4 @@
-"""The kiosk app's JSON calls through the Flask test client: bad input, blocked phones, the brain."""
+"""The kiosk app's JSON calls through the Flask test client: bad input, photos, times, the brain."""
 
 from __future__ import annotations
 
@@ -30,19 +30,38 @@ def test_bad_input_to_the_lapor_call_names_the_fields(tmp_path) -> None:
     assert app.extensions["kiosk"].outbox.list() == []
 
 
-def test_a_blocked_phone_is_refused_at_submit_time_with_a_polite_message(tmp_path) -> None:
-    from posko.tickets import phone_key
+def test_a_zero_byte_photo_is_a_field_error_not_a_report_without_a_photo(tmp_path) -> None:
+    app = create_app({"SETTINGS": make_settings(tmp_path), "START_BRAIN": False})
+    response = app.test_client().post(
+        "/api/lapor", data={"category": "lainnya", "description": "x", "where": "here",
+                            "photo": (io.BytesIO(b""), "kamera.jpg")},
+        content_type="multipart/form-data")
+    assert response.status_code == 422 and response.get_json()["fields"] == ["photo"]
+    assert app.extensions["kiosk"].outbox.list() == []
+
+
+def test_a_control_character_is_refused_before_a_ticket_is_shown(tmp_path) -> None:
+    app = create_app({"SETTINGS": make_settings(tmp_path), "START_BRAIN": False})
+    response = app.test_client().post("/api/lapor", data={
+        "category": "lainnya", "description": "motor\x00hilang", "where": "here"})
+    assert response.status_code == 422 and response.get_json()["fields"] == ["description"]
+    assert "ticket" not in response.get_json()
+    assert app.extensions["kiosk"].outbox.list() == []
+
+
+def test_the_lapor_time_follows_the_hubs_clock_when_the_kiosks_is_wrong(tmp_path) -> None:
+    import datetime as dt
+    import json
 
     app = create_app({"SETTINGS": make_settings(tmp_path), "START_BRAIN": False})
     box = app.extensions["kiosk"].outbox
-    box.set_blocklist([phone_key("+6281111111111", "k3y")], {"blocklist_secret": "k3y"})
-    client = app.test_client()
-    form = {"category": "lainnya", "description": "x", "phone": "0811-1111-1111", "consent": "1"}
-    response = client.post("/api/lapor", data=form)
-    assert response.status_code == 403
-    assert "Mohon maaf" in response.get_json()["message"] and box.list() == []
-    response = client.post("/api/lapor", data=dict(form, phone="081222222222"))
-    assert response.status_code == 200 and len(box.list()) == 1
+    box.set_meta("clock_offset_s", str(-25 * 3600))  # this kiosk runs 25 h ahead of the hub
+    response = app.test_client().post("/api/lapor", data={"category": "lainnya", "description": "x",
+                                                          "where": "here"})
+    assert response.status_code == 200
+    body = json.loads(box.body_bytes(response.get_json()["id"]))
+    occurred = dt.datetime.fromisoformat(body["occurred_at"])
+    assert abs((occurred - dt.datetime.now(dt.UTC)).total_seconds() + 25 * 3600) < 60
 
 
 def test_an_escalated_question_without_a_broker_link_warns_instead_of_pretending(tmp_path) -> None:

@@ -191,8 +191,8 @@ def test_lapor_skip_photo_defaults_to_this_posko_and_now(serve_kiosk, new_page, 
     assert not page.console_errors
 
 
-def test_cek_laporan_online_then_offline_shows_last_known_state(serve_kiosk, intake_hub, new_page, artifacts) -> None:
-    hub = intake_hub()
+def test_cek_laporan_online_then_offline_shows_last_known_state(serve_kiosk, hub_process, new_page, artifacts) -> None:
+    hub = hub_process()
     kiosk = serve_kiosk(env={"POSKO_KIOSK_HUB_URL": hub.url, "POSKO_KIOSK_SYNC_INTERVAL_S": "0.2",
                              "POSKO_KIOSK_SYNC_PROBE_S": "0.5"},
                         TOKEN_PROVIDER=lambda: hub.token, START_SYNC=True)
@@ -204,6 +204,7 @@ def test_cek_laporan_online_then_offline_shows_last_known_state(serve_kiosk, int
     while box.get(synced.id).state != "synced" and time.monotonic() < deadline:
         time.sleep(0.05)
     assert box.get(synced.id).state == "synced"
+    hub.set_state(synced.id, "diverifikasi", "Petugas sudah menghubungi Anda")  # an officer's step
 
     page = new_page(800, 480)
     page.goto(kiosk.url + "/cek")
