@@ -19,7 +19,7 @@ import datetime as dt
 import functools
 import hashlib
 import secrets
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -224,6 +224,11 @@ def safe_next(target: str | None) -> str | None:
         return None
     parts = urlsplit(target)
     if parts.scheme or parts.netloc:
+        return None
+    # The path once more after percent-decoding: a proxy or framework that decodes it
+    # must not find `//host` or a tab there either (the query may hold anything encoded).
+    path = unquote(parts.path)
+    if path.startswith("//") or "\\" in path or any(ord(c) < 0x21 or ord(c) == 0x7F for c in path):
         return None
     return target
 

@@ -134,8 +134,9 @@ def take(writer_factory, limits: Sequence[Limit], now: dt.datetime | None = None
                 plans.append((row, count + 1, row.window_start if count else now))
             wait = max(wait, left)
         if wait:
+            counts = tuple(r.count for r in rows)
             db.rollback()
-            return Verdict(False, wait, tuple(r.count for r in rows))
+            return Verdict(False, wait, counts)
         for row, count, start in plans:
             row.count, row.window_start, row.last_at = count, start, now
         if next(_calls) % 64 == 0:
