@@ -6,7 +6,8 @@ decode plus four full-size copies), and six at once took a worker to 3 GB. Here:
 * the pixel count is read from the header before anything is decoded;
 * JPEG is decoded already scaled down (libjpeg's DCT scaling via `Image.draft`); PNG and
   WebP cannot be, so they are reduced (`Image.reduce`, a box filter) straight after
-  decoding, before any copy; palette images are resized with nearest-neighbour first;
+  decoding, strip by strip, before any full-size copy; palette images are resized with
+  nearest-neighbour;
 * the orientation tag is applied to the small image, and the copy without metadata is
   made of the small image;
 * decodes in one process share a budget (DECODE_BUDGET_BYTES of estimated pixel memory):
@@ -32,6 +33,7 @@ from hub import offload
 
 PHOTO_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 MAX_EDGE = 2560  # px: the longer side of a stored photo (plenty for an officer's screen)
+STRIP_ROWS = 128  # output rows reduced at a time
 DECODE_BUDGET_BYTES = 200 * 1024 * 1024  # estimated pixel memory decoding at once per process
 
 _ORIENTATION = 0x0112
@@ -171,7 +173,17 @@ def _reduce(img: Image.Image, target: tuple[int, int]) -> Image.Image:
     if img.mode in ("P", "PA", "1"):  # reduce() has no palette mode: pick pixels instead
         return img.resize(target, Image.Resampling.NEAREST)
     factor = math.ceil(max(img.width / target[0], img.height / target[1]))
+    # Strip by strip: reduce() (and resize()) of an image with alpha first makes a
+    # premultiplied copy of the whole image, 160 MB more at 40 MP; a strip's copy is small.
+    out = None
+    step = factor * STRIP_ROWS
     try:
-        return img.reduce(factor)
+        for top in range(0, img.height, step):
+            part = img.crop((0, top, img.width, min(img.height, top + step))).reduce(factor)
+            if out is None:
+                out = Image.new(part.mode, (math.ceil(img.width / factor),
+                                            math.ceil(img.height / factor)))
+            out.paste(part, (0, top // factor))
     except ValueError:  # a mode reduce() lacks (e.g. I;16): a resize works on any mode
         return img.resize(target, Image.Resampling.BOX)
+    return out
