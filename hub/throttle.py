@@ -69,8 +69,8 @@ def window_allows(count: int, window_start: dt.datetime, limit: int, window_s: i
 
     A window older than window_s starts again at zero.
     """
-    age = (now - window_start).total_seconds()
-    if age >= window_s or age < 0:
+    age = max(0.0, (now - window_start).total_seconds())  # a clock a hair behind: same window
+    if age >= window_s:
         return True, 0, 0
     left = max(1, int(window_s - age + 0.999))
     return count < limit, count, left
@@ -105,15 +105,18 @@ def take(writer_factory, limits: Sequence[Limit], now: dt.datetime | None = None
     writer_factory: a hub.db.Sessions.writer (a session whose transaction takes the write
     lock). Commits. Raises SQLAlchemy errors when the database is unreachable.
     """
-    now = now or utcnow()
+    fixed_now = now
     keys = [lim.key[:160] for lim in limits]
     with writer_factory() as db:
         rows = []
         for key in sorted(set(keys)):  # one lock order everywhere: no deadlock on PostgreSQL
-            _insert_missing(db, key, now)
+            _insert_missing(db, key, fixed_now or utcnow())
         locked = {row.key: row for row in db.scalars(
             select(ThrottleCounter).where(ThrottleCounter.key.in_(keys))
             .order_by(ThrottleCounter.key).with_for_update())}
+        # The time once the rows are ours: a try that waited for the lock is not older
+        # than the one it waited for.
+        now = fixed_now or utcnow()
         wait = 0
         plans = []
         for lim, key in zip(limits, keys, strict=True):

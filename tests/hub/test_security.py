@@ -274,3 +274,45 @@ def test_parallel_wrong_enrolment_codes_get_exactly_the_limit(sec_hub):
 
     counts = _burst(wrong_code)
     assert counts[403] == 10 and counts[429] == 50, counts
+
+
+# --- the throttle policies, directly --------------------------------------------------
+
+def test_window_policy_counts_within_a_window_and_starts_again_after():
+    import datetime as dt
+
+    from hub.throttle import window_allows
+
+    start = dt.datetime(2026, 12, 1, 12, 0, 0)
+    assert window_allows(9, start, 10, 600, start + dt.timedelta(seconds=5)) == (True, 9, 595)
+    allowed, _count, left = window_allows(10, start, 10, 600, start + dt.timedelta(seconds=5))
+    assert not allowed and left == 595
+    assert window_allows(10, start, 10, 600, start + dt.timedelta(seconds=600)) == (True, 0, 0)
+    # A try whose clock reads a hair earlier than the window's start is in that window.
+    assert window_allows(10, start, 10, 600, start - dt.timedelta(milliseconds=3))[0] is False
+
+
+def test_backoff_policy_doubles_up_to_the_maximum():
+    import datetime as dt
+
+    from hub.throttle import backoff_wait
+
+    now = dt.datetime(2026, 12, 1, 12, 0, 0)
+    assert backoff_wait(2, now, 3, 300, now) == 0
+    assert backoff_wait(3, now, 3, 300, now) == 1
+    assert backoff_wait(6, now, 3, 300, now) == 8
+    assert backoff_wait(6, now, 3, 300, now + dt.timedelta(seconds=8)) == 0
+    assert backoff_wait(40, now, 3, 300, now) == 300
+
+
+def test_ticket_limits_for_a_kiosk_are_per_ticket_and_never_per_kiosk_alone():
+    from types import SimpleNamespace
+
+    from hub.throttle import ticket_limits
+
+    hub = SimpleNamespace(ticket_fail_window_s=600, ticket_fail_limit=10, ticket_unit_fail_limit=200)
+    kiosk = {lim.key: lim.limit for lim in ticket_limits("kiosk-a", "10.0.0.5", "ABCD2345", hub)}
+    assert kiosk == {"ticket-unit:kiosk-a": 200, "ticket-unit:kiosk-a:ABCD2345": 10,
+                     "ticket-no:ABCD2345": 10}
+    anonymous = {lim.key: lim.limit for lim in ticket_limits(None, "10.0.0.5", "ABCD2345", hub)}
+    assert anonymous == {"ticket-ip:10.0.0.5": 10, "ticket-no:ABCD2345": 10}
