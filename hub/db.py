@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+import time
 from pathlib import Path
 
 from flask import Flask, g
@@ -86,7 +87,7 @@ def make_engine(url: str, synchronous: str = "FULL") -> Engine:
                 process_lock.acquire()
                 try:
                     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-                    fcntl.flock(fd, fcntl.LOCK_EX)
+                    _flock(fd)
                 except BaseException:
                     process_lock.release()
                     raise
@@ -102,6 +103,25 @@ def make_engine(url: str, synchronous: str = "FULL") -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def _flock(fd: int) -> None:
+    """Take the write lock's flock. Under gevent a blocking flock() would stop every
+    greenlet of the worker while another process writes; there it is polled instead,
+    sleeping cooperatively (1 ms, doubling to 10 ms) between tries."""
+    from hub.offload import patched
+
+    if not patched():
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return
+    delay = 0.001
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            time.sleep(delay)  # gevent's sleep once patched: the worker keeps serving
+            delay = min(delay * 2, 0.01)
 
 
 class Sessions:

@@ -23,14 +23,15 @@ def configure(threads: int) -> None:
     _threads = max(1, int(threads))
 
 
-def _patched() -> bool:
+def patched() -> bool:
+    """True in a gevent-patched process (a hub worker)."""
     monkey = sys.modules.get("gevent.monkey")
     return monkey is not None and monkey.is_module_patched("threading")
 
 
 def run(fn: Callable[..., T], *args) -> T:
     """fn(*args), in a real thread when under gevent; exceptions propagate as raised."""
-    if not _patched():
+    if not patched():
         return fn(*args)
     import gevent
 
