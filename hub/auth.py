@@ -280,6 +280,7 @@ def login():
     ok = offload.run(_verify_hash, found.password_hash if found else _dummy_hash(),
                      form.password.data)
     if found is None or not found.active or not ok:
+        throttle.touch(factories.writer, [limits[1].key])
         return render_template("auth/login.html", form=form, problem="wrong"), 401
     throttle.clear(factories.writer, [limits[1].key])
     throttle.forgive(factories.writer, [limits[0].key])

@@ -158,6 +158,16 @@ def forgive(writer_factory, keys: Sequence[str]) -> None:
         db.commit()
 
 
+def touch(writer_factory, keys: Sequence[str]) -> None:
+    """Move these keys' last try to now (a backoff then counts from when the failure was
+    answered, not from when it began: a slow password check does not eat the wait); commits."""
+    with writer_factory() as db:
+        db.execute(update(ThrottleCounter)
+                   .where(ThrottleCounter.key.in_([k[:160] for k in keys]))
+                   .values(last_at=utcnow()))
+        db.commit()
+
+
 def clear(writer_factory, keys: Sequence[str]) -> None:
     """Forget these keys' counts (e.g. a successful login); commits."""
     with writer_factory() as db:

@@ -62,10 +62,30 @@ def _flash(html: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def sec_hub(db_url, backend, broker, tmp_path_factory):
-    """A hub with small login limits, on each backend (sharing the session's database)."""
+def own_db_url(backend, request, tmp_path_factory):
+    """A database of this module's own: the counters of other hubs' tests stay out of it."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('hubsec-db') / 'hub.db'}"
+        return
+    session_url = request.getfixturevalue("pg_server")  # skips when no server answers
+    from tests.hub.conftest import _pg_connect
+
+    name = f"posko_hubsec_{uuid.uuid4().hex[:10]}"
+    admin = _pg_connect()
+    admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{session_url.rsplit('/', 1)[0]}/{name}"
+    finally:
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.close()
+
+
+@pytest.fixture(scope="module")
+def sec_hub(own_db_url, backend, broker, tmp_path_factory):
+    """A hub with small limits, on each backend, with a database of its own."""
     hub = HubProcess(
-        db_url=db_url, state_dir=tmp_path_factory.mktemp(f"hubsec-{backend}"), mqtt_port=broker.port,
+        db_url=own_db_url, state_dir=tmp_path_factory.mktemp(f"hubsec-{backend}"), mqtt_port=broker.port,
         topic_root=f"test/{uuid.uuid4().hex[:8]}/posko/v1",
         extra_env={"POSKO_HUB_TICKET_FAIL_LIMIT": "10", "POSKO_HUB_ENROL_FAIL_LIMIT": "10",
                    "POSKO_HUB_LOGIN_CLIENT_FAIL_LIMIT": "8", "POSKO_HUB_MQTT_INGEST": "false"},
