@@ -271,3 +271,8 @@ def users_add(username: str, role: str, display_name: str, password_stdin: bool)
     with _session(load_settings()) as db:
         create_user(db, username, password, role, display_name)
     click.echo(f"user {username} ({role}) created")
+
+
+from hub.tiles import _cli as _tiles_cli  # noqa: E402 - `posko hub tiles` (offline map)
+
+hub.add_command(_tiles_cli())

@@ -88,6 +88,8 @@ class Unit(Base):
     models: Mapped[dict] = mapped_column(JSON, default=dict)
     talk_group: Mapped[str] = mapped_column(String(64), default="")
     interval_s: Mapped[float] = mapped_column(Float, default=30.0)
+    lat: Mapped[float | None] = mapped_column(Float, nullable=True)  # the posko on the map
+    lon: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class Report(Base):
@@ -114,6 +116,7 @@ class Report(Base):
     reject_reason: Mapped[str] = mapped_column(String(200), default="")
     public_note: Mapped[str] = mapped_column(String(500), default="")
     assigned_to: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    severity: Mapped[str] = mapped_column(String(8), default="normal", index=True)  # hub.severity
     received_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
@@ -143,6 +146,18 @@ class AuditEntry(Base):
     actor: Mapped[str] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(32))
     detail: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ReportNote(Base):
+    """An officer's note in a report's thread (kept apart from the audit trail)."""
+
+    __tablename__ = "report_notes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    report_id: Mapped[str] = mapped_column(ForeignKey("reports.id"), index=True)
+    author: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
     at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
