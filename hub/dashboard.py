@@ -402,8 +402,8 @@ def add_note(report_id: str):
     report = _report_or_404(report_id)
     text = request.form.get("text", "").strip()
     if not text:
-        flash("Catatan kosong tidak disimpan.", "error")
-        return _back(report), 400
+        flash("Catatan: kosong, tidak disimpan.", "error")
+        return _render_report(report), 400
     db = get_db()
     db.add(ReportNote(report_id=report.id, author=current_user.username, text=text[:2000], at=utcnow()))
     audit(report, "catatan", "catatan ditambahkan ke utas")
@@ -425,8 +425,8 @@ def set_public_note(report_id: str):
         try:
             text = choices[int(raw)]
         except (ValueError, IndexError):
-            flash("Templat catatan tidak dikenal.", "error")
-            return _back(report), 400
+            flash("Templat catatan untuk pelapor: tidak dikenal.", "error")
+            return _render_report(report), 400
     else:
         text = request.form.get("text", "").strip()[:500]
     report.public_note = text

@@ -63,7 +63,9 @@ def to_csv(records: list[dict[str, Any]], with_reporter: bool) -> str:
     writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\r\n")
     writer.writeheader()
     for record in records:
-        writer.writerow({k: _csv_cell(record.get(k)) for k in columns})
+        # The phone is the hub's own normalised "+62…", never free text: left as it is.
+        writer.writerow({k: record.get(k) if k == "telepon_pelapor" else _csv_cell(record.get(k))
+                         for k in columns})
     return "\ufeff" + out.getvalue()  # BOM: spreadsheet programs then read UTF-8 correctly
 
 
