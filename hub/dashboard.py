@@ -77,11 +77,11 @@ SORTS = {
     "diterima": (Report.received_at, "desc"),
     "umur": (Report.received_at, "asc"),  # oldest first = the longest waiting
     "kategori": (Report.category, "asc"),
-    "uraian": (Report.description, "asc"),
-    "lokasi": (Report.location_text, "asc"),
+    "uraian": (func.lower(Report.description), "asc"),  # as people read: case aside
+    "lokasi": (func.lower(Report.location_text), "asc"),
     "unit": (Report.unit_id, "asc"),
     "status": (_STATE_ORDER, "asc"),
-    "petugas": (func.coalesce(User.username, "~"), "asc"),  # unassigned last
+    "petugas": (func.coalesce(func.lower(User.display_name), "~"), "asc"),  # unassigned last
 }
 DEFAULT_SORT = "tingkat"
 FILTER_KEYS = ("q", "state", "category", "severity", "unit", "dari", "sampai", "mine", "overdue")

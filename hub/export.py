@@ -22,7 +22,7 @@ from hub.dashboard import audit, filtered_query, queue_filters, sorted_query
 from hub.db import get_db
 from hub.models import Report, User
 from hub.texts import label
-from hub.timefmt import local
+from hub.timefmt import local_iso
 from posko.tickets import format_ticket
 
 bp = Blueprint("export", __name__)
@@ -34,10 +34,9 @@ REPORTER_COLUMNS = ("nama_pelapor", "telepon_pelapor")
 
 def report_record(report: Report, assignee: str, tz: str, with_reporter: bool) -> dict[str, Any]:
     """One report as an export row (times in the display zone `tz`, ISO 8601 with offset)."""
-    fmt = "%Y-%m-%dT%H:%M:%S%z"
     record: dict[str, Any] = {
-        "tiket": format_ticket(report.ticket), "diterima": local(report.received_at, tz, fmt),
-        "kejadian": local(report.occurred_at, tz, fmt), "kategori": label("categories", report.category),
+        "tiket": format_ticket(report.ticket), "diterima": local_iso(report.received_at, tz),
+        "kejadian": local_iso(report.occurred_at, tz), "kategori": label("categories", report.category),
         "tingkat": label("severities", report.severity), "status": label("states", report.state),
         "uraian": report.description, "lokasi": report.location_text,
         "lat": report.lat, "lon": report.lon, "unit": report.unit_id, "petugas": assignee,
