@@ -521,3 +521,17 @@ def lift_block(block_id: int):
         db.commit()
         flash(f"Blokir nomor {block.phone} dicabut.", "ok")
     return redirect(url_for("dashboard.blocks")), 303
+
+
+@bp.get("/jejak-audit")
+@requires_role("supervisor")
+def hub_audit():
+    """The hub-wide audit trail (entries not about one report: exports, lifted blocks, posko
+    positions), newest first."""
+    action = request.args.get("action", "")
+    query = select(AuditEntry).where(AuditEntry.report_id.is_(None))
+    if action in texts()["audit_actions"]:
+        query = query.where(AuditEntry.action == action)
+    entries = list(get_db().scalars(query.order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(500)))
+    return render_template("dashboard/audit.html", entries=entries, action=action,
+                           actions=texts()["audit_actions"])

@@ -312,6 +312,9 @@ def test_export_csv_and_geojson_of_the_filtered_queue(hub_app):
     assert "q=motor" in exports[0][1] and "category=pencurian" in exports[0][1] and "tanpa data pelapor" in exports[0][1]
     assert exports[1][0] == "sup" and "dengan data pelapor" in exports[1][1]
     assert exports[2][0] == "sup" and exports[2][1].startswith("GEOJSON: 1 laporan")
+    trail = sup.get("/jejak-audit?action=ekspor").get_data(as_text=True)  # supervisors read it
+    assert trail.count('data-action="ekspor"') == 3 and "q=motor" in trail
+    assert op.get("/jejak-audit").status_code == 403
 
 
 # --- tiles and the map -------------------------------------------------------------------

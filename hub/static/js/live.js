@@ -83,7 +83,7 @@
     var head = el("div", "alert-head");
     head.appendChild(el("span", "badge", "DARURAT"));
     head.appendChild(document.createTextNode(" " + (a.posko || a.unit) + " "));
-    head.appendChild(el("small", null, "(" + a.unit + ", " + a.received_local + ")"));
+    head.appendChild(el("small", null, "(" + a.unit + ", " + a.received_local + " " + (document.body.dataset.tz || "") + ")"));
     var body = el("div", "alert-body");
     body.appendChild(el("span", "alert-source", a.source_label));
     if (a.text) {

@@ -34,7 +34,7 @@
       }).addTo(map);
       dot.bindPopup('<a href="' + esc(r.url) + '"><b>' + esc(r.ticket) + "</b></a> · " + esc(r.severity_label) +
                     "<br>" + esc(r.category_label) + " · " + esc(r.state_label) + "<br>" + esc(r.location) +
-                    "<br>" + esc(r.received_local));
+                    "<br>" + esc(r.received_local) + " " + esc(document.body.dataset.tz || ""));
       points.push([r.lat, r.lon]);
     });
     if (points.length > 1) map.fitBounds(points, {padding: [40, 40], maxZoom: 15});
