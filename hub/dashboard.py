@@ -30,9 +30,9 @@ from hub.auth import has_role, requires_role
 from hub.db import get_db
 from hub.models import AuditEntry, PhoneBlock, Photo, Report, ReportNote, Unit, User, utcnow
 from hub.texts import label, texts
-from hub.units import is_unit_id
 from hub.timefmt import zone_label
 from hub.triage import OverdueLimits
+from hub.units import is_unit_id
 from hub.validation import CATEGORIES, is_sha256
 from hub.workflow import PRANK_REASON, STATES, BadTransition, check_transition, next_states
 

@@ -31,7 +31,7 @@ def zone_label(tz_name: str, when: dt.datetime | None = None) -> str:
     at = (when or dt.datetime.now(dt.UTC).replace(tzinfo=None)).replace(tzinfo=dt.UTC)
     local_at = at.astimezone(_zone(tz_name))
     name = local_at.tzname() or ""
-    if name and not name[0] in "+-":
+    if name and name[0] not in "+-":
         return name
     offset = local_at.utcoffset() or dt.timedelta()
     minutes = int(offset.total_seconds() // 60)

@@ -318,7 +318,7 @@ def test_queue_severity_sort_search_and_keys(sqlite_hub, people, unit, new_page,
     page.keyboard.press("/")
     page.keyboard.type("celurit " + tag)
     page.keyboard.press("Enter")
-    page.wait_for_url(f"**q=celurit*")
+    page.wait_for_url("**q=celurit*")
     assert _ids(page) == [high["id"]]
     page.screenshot(path=str(artifacts / "hub-queue-search.png"))
     assert page.console_errors == []
@@ -412,7 +412,8 @@ def test_export_links_carry_the_filter(sqlite_hub, people, unit, new_page):
     page.goto(f"{hub.base}/laporan?q={tag}")
     with page.expect_download() as info:
         page.click("#export-csv")
-    text = open(info.value.path(), encoding="utf-8-sig", newline="").read()
+    with open(info.value.path(), encoding="utf-8-sig", newline="") as fh:
+        text = fh.read()
     assert tag in text and text.count("\r\n") == 2 and "telepon_pelapor" not in text
     assert page.console_errors == []
 
