@@ -55,6 +55,21 @@ def _words() -> dict:
     return {"texts_age": texts()["age_words"], "tz_name": zone_label(_settings().hub.display_tz)}
 
 
+# Requests that do not leave a report's view (assets, the live stream, photos, alert acks).
+_KEEPS_REVEAL = ("static", "live.stream", "dashboard.photo", "alerts.acknowledge", "dashboard.queue_row")
+
+
+@bp.before_app_request
+def _forget_reveal() -> None:
+    """A revealed reporter stays shown only on that report's view: any page that is not
+    about the same report hides it again (a new reveal is a new audit entry)."""
+    revealed = session.get("revealed")
+    if revealed is None or request.endpoint in _KEEPS_REVEAL:
+        return
+    if (request.view_args or {}).get("report_id") != revealed:
+        session.pop("revealed", None)
+
+
 @bp.get("/")
 @requires_role("operator")
 def home():
@@ -205,7 +220,6 @@ def queue_rows(reports: list[Report]) -> list[dict]:
 def queue():
     db = get_db()
     hub = _settings().hub
-    session.pop("revealed", None)  # a revealed phone stays revealed only on its report's view
     args = request.args
     filters = queue_filters(args)
     sort = args.get("sort", "") if args.get("sort", "") in SORTS else DEFAULT_SORT
@@ -300,10 +314,7 @@ def _render_report(report: Report):
 @bp.get("/laporan/<report_id>")
 @requires_role("operator")
 def report_page(report_id: str):
-    report = _report_or_404(report_id)
-    if session.get("revealed") not in (None, report.id):
-        session.pop("revealed")  # another report: its phone is hidden again
-    return _render_report(report)
+    return _render_report(_report_or_404(report_id))
 
 
 def _back(report: Report):

@@ -246,7 +246,12 @@ def test_revealed_phone_stays_for_the_view_as_tel_link(hub_app):
     sup.post(f"{url}/catatan", data={"text": "ditelepon"})  # another action on the same report
     page = sup.get(url).get_data(as_text=True)
     assert 'href="tel:+628123456789"' in page and page.count('data-action="lihat_pelapor"') == 1
-    sup.get("/laporan")  # leaving the report hides it again
+    sup.get("/armada")  # leaving the report hides it again
+    assert "+628123456789" not in sup.get(url).get_data(as_text=True)
+    sup.post(f"{url}/pelapor")
+    assert sup.get(f"{url}/baris").status_code == 200  # the live row fetch is not leaving
+    assert "+628123456789" in sup.get(url).get_data(as_text=True)
+    sup.get("/laporan")
     assert "+628123456789" not in sup.get(url).get_data(as_text=True)
     assert login(hub_app, "op").post(f"{url}/pelapor").status_code == 403
 
