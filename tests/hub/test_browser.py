@@ -480,3 +480,46 @@ def test_talkgroups_and_recordings_pages_agree(sqlite_hub, people, new_page, art
     assert page.locator('#recordings tr[data-group="batang-kota"]').count() == 1
     page.screenshot(path=str(artifacts / "hub-recordings.png"), full_page=True)
     assert page.console_errors == []
+
+
+def test_overdue_mark_comes_live_and_mine_filter(sqlite_hub, people, unit, new_page, artifacts):
+    import datetime as dt
+
+    from sqlalchemy import select
+
+    from hub.models import Report, User
+
+    hub = sqlite_hub
+    tag = uuid.uuid4().hex[:6]
+    late = send(hub, unit[1], description=f"korban luka parah {tag}", category="kecelakaan")
+    soon = send(hub, unit[1], description=f"ada api di dapur warga {tag}", category="lainnya")
+    with hub.db() as db:
+        db.get(Report, late["id"]).received_at -= dt.timedelta(minutes=40)
+        db.get(Report, soon["id"]).received_at -= dt.timedelta(minutes=14, seconds=54)  # overdue in 6 s
+        me = db.scalar(select(User).where(User.username == people["operator"][0]))
+        db.get(Report, late["id"]).assigned_to = me.id
+        db.commit()
+    page = login(new_page, hub, people["operator"], f"/laporan?q={tag}")
+    page.goto(f"{hub.base}/laporan?q={tag}")
+    late_row = f'tr[data-report-id="{late["id"]}"]'
+    soon_row = f'tr[data-report-id="{soon["id"]}"]'
+    assert page.is_visible(f"{late_row} .overdue-mark") and "40 mnt" in page.inner_text(f"{late_row} .age")
+    assert not page.is_visible(f"{soon_row} .overdue-mark")
+    assert people["operator"][0] in page.inner_text(f"{late_row} td.assignee")
+    page.wait_for_selector(f"{soon_row}.overdue .overdue-mark", state="visible", timeout=20000)
+    page.screenshot(path=str(artifacts / "hub-queue-overdue.png"))
+    page.check("#mine")
+    page.click("text=Saring")
+    page.wait_for_url("**mine=1*")
+    assert _ids(page) == [late["id"]]
+    page.screenshot(path=str(artifacts / "hub-queue-mine.png"))
+    assert page.console_errors == []
+    supervisor = login(new_page, hub, people["supervisor"], "/jejak-audit")
+    supervisor.goto(f"{hub.base}/laporan?q={tag}")
+    with supervisor.expect_download():
+        supervisor.click("#export-geojson")
+    supervisor.goto(f"{hub.base}/jejak-audit")
+    first = supervisor.inner_text('#hub-audit tr[data-action="ekspor"]')
+    assert people["supervisor"][0] in first and f"q={tag}" in first and "GEOJSON" in first
+    supervisor.screenshot(path=str(artifacts / "hub-audit.png"))
+    assert supervisor.console_errors == []

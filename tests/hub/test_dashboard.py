@@ -101,13 +101,14 @@ def login(app, name: str):
 def add_reports(app, *bodies) -> list[dict]:
     """Reports through the real intake (one unit), returned as sent."""
     from hub import intake, units
+    from hub.models import Unit
 
     with app.extensions["posko_db"].writer() as db:
-        unit = db.get(__import__("hub.models", fromlist=["Unit"]).Unit, "kiosk-uji")
+        unit = db.get(Unit, "kiosk-uji")
         if unit is None:
             code = units.add_unit(db, "kiosk-uji", "Posko Alun-alun", 24)
             units.enrol(db, "kiosk-uji", code)
-            unit = db.get(__import__("hub.models", fromlist=["Unit"]).Unit, "kiosk-uji")
+            unit = db.get(Unit, "kiosk-uji")
         for body in bodies:
             status, answer = intake.submit_report(db, unit, body)
             assert status == 201, answer

@@ -35,7 +35,7 @@
       }
     });
   }
-  setInterval(tick, 15000);
+  setInterval(tick, 5000);
 
   // --- keyboard -------------------------------------------------------------------------
   function all() { return Array.prototype.slice.call(rows.querySelectorAll("tr[data-report-id]")); }
