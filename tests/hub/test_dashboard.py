@@ -74,8 +74,7 @@ def test_duplicates_same_category_place_and_hour():
 
 
 # --- the app -------------------------------------------------------------------------------
-@pytest.fixture
-def hub_app(tmp_path, broker):
+def make_app(tmp_path, broker, url: str):
     from hub import create_app
     from hub.auth import create_user
 
@@ -83,12 +82,40 @@ def hub_app(tmp_path, broker):
         "POSKO_POSKO_STATE_DIR": str(tmp_path / "var"), "POSKO_MQTT_PORT": str(broker.port),
         "POSKO_MQTT_TOPIC_ROOT": f"test/{uuid.uuid4().hex[:8]}/posko/v1",
         "POSKO_HUB_PAGE_SIZE": "50"})
-    app = create_app({"POSKO_SETTINGS": settings, "DATABASE_URL": f"sqlite:///{tmp_path / 'hub.db'}",
+    app = create_app({"POSKO_SETTINGS": settings, "DATABASE_URL": url,
                       "AUTO_MIGRATE": True, "WTF_CSRF_ENABLED": False, "TESTING": True})
     with app.extensions["posko_db"].writer() as session:
-        for name, role in (("op", "operator"), ("op2", "operator"), ("sup", "supervisor"), ("adm", "admin")):
-            create_user(session, name, PASSWORD, role, f"Bripka {name}")
+        from hub.models import User
+
+        if session.scalar(select(User.id).where(User.username == "op")) is None:
+            for name, role in (("op", "operator"), ("op2", "operator"), ("sup", "supervisor"), ("adm", "admin")):
+                create_user(session, name, PASSWORD, role, f"Bripka {name}")
     return app
+
+
+@pytest.fixture
+def hub_app(tmp_path, broker):
+    return make_app(tmp_path, broker, f"sqlite:///{tmp_path / 'hub.db'}")
+
+
+@pytest.mark.postgres
+def test_queue_search_sort_and_export_on_postgresql(pg_server, broker, tmp_path):
+    app = make_app(tmp_path, broker, pg_server)
+    tag = uuid.uuid4().hex[:6]
+    plain, sharp = add_reports(
+        app, report_body(description=f"Dompet hilang {tag}", category="kehilangan", location={"text": "alun-alun"}),
+        report_body(description=f"ada PISAU {tag}", category="gangguan", location={"text": "Terminal"}))
+    op = login(app, "op")
+    assert rows(op.get(f"/laporan?q={tag}").get_data(as_text=True)) == [sharp["id"], plain["id"]]
+    assert rows(op.get(f"/laporan?q=pisau+{tag.upper()}").get_data(as_text=True)) == [sharp["id"]]
+    for key in SORT_KEYS:
+        for direction in ("asc", "desc"):
+            assert op.get(f"/laporan?q={tag}&sort={key}&dir={direction}").status_code == 200
+    assert rows(op.get(f"/laporan?q={tag}&sort=lokasi&dir=asc").get_data(as_text=True)) == [plain["id"], sharp["id"]]
+    age(app, sharp["id"], 20)
+    assert rows(op.get(f"/laporan?q={tag}&overdue=1").get_data(as_text=True)) == [sharp["id"]]
+    table = op.get(f"/laporan/ekspor.csv?q={tag}").get_data(as_text=True)
+    assert table.count("\r\n") == 3
 
 
 def login(app, name: str):
@@ -133,6 +160,9 @@ def rows(html: str) -> list[str]:
     return re.findall(r'<tr data-report-id="([0-9a-f-]+)"', html)
 
 
+SORT_KEYS = ("tiket", "diterima", "umur", "kategori", "uraian", "lokasi", "unit", "status", "petugas", "tingkat")
+
+
 def row_class(row_html: str) -> str:
     import re
 
@@ -164,7 +194,7 @@ def test_queue_sorts_severity_first_and_by_any_column(hub_app):
     assert rows(op.get("/laporan?sort=lokasi&dir=desc").get_data(as_text=True)) == by_place[::-1]
     age(hub_app, normal["id"], 30)
     assert rows(op.get("/laporan?sort=umur").get_data(as_text=True))[0] == normal["id"]  # oldest first
-    for key in ("tiket", "diterima", "kategori", "uraian", "unit", "status", "petugas", "tingkat"):
+    for key in SORT_KEYS:
         for direction in ("asc", "desc"):
             got = op.get(f"/laporan?sort={key}&dir={direction}")
             assert got.status_code == 200 and len(rows(got.get_data(as_text=True))) == 3
