@@ -523,3 +523,24 @@ def test_overdue_mark_comes_live_and_mine_filter(sqlite_hub, people, unit, new_p
     assert people["supervisor"][0] in first and f"q={tag}" in first and "GEOJSON" in first
     supervisor.screenshot(path=str(artifacts / "hub-audit.png"))
     assert supervisor.console_errors == []
+
+
+def test_report_page_v_key_and_public_note_templates(sqlite_hub, people, unit, new_page, artifacts):
+    hub = sqlite_hub
+    body = send(hub, unit[1], description="sepeda hilang di sekolah")
+    page = login(new_page, hub, people["operator"], f"/laporan/{body['id']}")
+    page.goto(f"{hub.base}/laporan/{body['id']}")
+    page.keyboard.press("v")
+    page.wait_for_selector("#report-state >> text=Diverifikasi")
+    assert "Petugas akan menghubungi" in page.inner_text("#public-note")  # follows the state
+    assert not page.is_visible("#note-text")
+    page.select_option("#note-template", "sendiri")
+    assert page.is_visible("#note-text")
+    page.fill("#note-text", "Sepeda ditemukan, silakan ambil di Polsek.")
+    page.click("form.public-note button[type=submit]")
+    page.wait_for_selector("#public-note >> text=Sepeda ditemukan")
+    page.screenshot(path=str(artifacts / "hub-report-public-note.png"), full_page=True)
+    page.click('button[data-state="ditindaklanjuti"]')
+    page.wait_for_selector("#report-state >> text=Ditindaklanjuti")
+    assert "ditindaklanjuti petugas" in page.inner_text("#public-note")  # replaced at the next state
+    assert page.console_errors == []

@@ -85,6 +85,7 @@
       return;
     }
     if (e.ctrlKey || e.metaKey || e.altKey) return;
+    if (e.key === "Enter" && (tag === "a" || tag === "button")) return;  // the focused link wins
     if (e.key === "j") { move(1); e.preventDefault(); }
     else if (e.key === "k") { move(-1); e.preventDefault(); }
     else if (e.key === "Enter" && current()) { current().querySelector("td.mono a").click(); e.preventDefault(); }
