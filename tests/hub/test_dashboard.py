@@ -494,3 +494,36 @@ def test_recordings_and_pages_label_times_in_the_display_zone(hub_app):
     assert "(WIB)" in op.get("/laporan").get_data(as_text=True)
     assert " WIB" in op.get(f"/laporan/{body['id']}").get_data(as_text=True)
     assert [zone_label(z) for z in ("Asia/Jakarta", "Asia/Makassar", "Asia/Jayapura")] == ["WIB", "WITA", "WIT"]
+
+
+def test_migration_gives_old_reports_severity_and_their_notes_a_thread(tmp_path):
+    """A database of the release before: 0104 backfills severity and copies old notes."""
+    import sqlalchemy as sa
+    from alembic import command
+
+    from hub.migrate import alembic_config, upgrade
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    command.upgrade(alembic_config(url), "0101_talkgroups")
+    engine = sa.create_engine(url)
+    now = dt.datetime(2026, 12, 24, 14, 10)
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO units (id, name, created_at, status, version, uptime_s, disk_free_mb, "
+                             "outbox_pending, outbox_oldest_s, models, talk_group, interval_s) VALUES "
+                             "('k1', 'Posko', :t, 'unknown', '', 0, 0, 0, 0, '{}', '', 30)"), {"t": now})
+        for rid, text in (("r-fire", "rumah terbakar"), ("r-plain", "dompet hilang")):
+            conn.execute(sa.text(
+                "INSERT INTO reports (id, unit_id, ticket, pin_hash, body_hash, category, description, occurred_at, "
+                "location_text, reporter_name, reporter_phone, photos, state, reject_reason, public_note, "
+                "received_at, updated_at) VALUES (:id, 'k1', :ticket, 'x', 'y', 'lainnya', :d, :t, 'Pasar', '', '', "
+                "'[]', 'baru', '', '', :t, :t)"), {"id": rid, "ticket": rid[-4:].upper().ljust(8, "X"), "d": text,
+                                                  "t": now})
+        conn.execute(sa.text("INSERT INTO audit (report_id, actor, action, detail, at) VALUES "
+                             "('r-fire', 'aziz', 'catatan', 'sudah ditelepon', :t)"), {"t": now})
+    upgrade(url)
+    with engine.connect() as conn:
+        levels = dict(conn.execute(sa.text("SELECT id, severity FROM reports")).all())
+        notes = conn.execute(sa.text("SELECT report_id, author, text FROM report_notes")).all()
+    engine.dispose()
+    assert levels == {"r-fire": "high", "r-plain": "normal"}
+    assert [tuple(n) for n in notes] == [("r-fire", "aziz", "sudah ditelepon")]

@@ -4,7 +4,8 @@ Revision ID: 0104_dashboard_severity_notes
 Revises: 0101_talkgroups
 Create Date: 2026-12-01
 
-Reports already stored get the severity that intake would give them now (hub.severity).
+Reports already stored get the severity that intake would give them now (hub.severity), and
+notes officers wrote before the thread existed (audit entries "catatan") start the thread.
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ def upgrade() -> None:
     )
     op.create_index("ix_report_notes_report_id", "report_notes", ["report_id"])
     conn = op.get_bind()
+    conn.execute(sa.text(
+        "INSERT INTO report_notes (report_id, author, text, at) "
+        "SELECT report_id, actor, detail, at FROM audit WHERE action = 'catatan' AND report_id IS NOT NULL "
+        "ORDER BY at, id"))
     reports = sa.table("reports", sa.column("id", sa.String), sa.column("category", sa.String),
                        sa.column("description", sa.Text), sa.column("location_text", sa.String),
                        sa.column("severity", sa.String))
