@@ -359,6 +359,11 @@ def test_dark_theme_follows_the_browser(sqlite_hub, people, unit, new_page, arti
     card = dark.eval_on_selector("#report-table", "e => getComputedStyle(e).backgroundColor")
     assert card == "rgb(26, 33, 43)"
     dark.screenshot(path=str(artifacts / "hub-queue-dark.png"))
+    dark.goto(hub.base + "/peta")  # a plain notice: readable on the dark background too
+    dark.wait_for_selector("#map[data-ready='1']")
+    ink = dark.eval_on_selector("#tiles-state", "e => [getComputedStyle(e).color, getComputedStyle(e).backgroundColor]")
+    assert ink == ["rgb(230, 233, 238)", "rgb(29, 51, 80)"]
+    dark.screenshot(path=str(artifacts / "hub-map-dark.png"))
     dark.goto(f"{hub.base}/laporan/{body['id']}")
     dark.screenshot(path=str(artifacts / "hub-report-dark.png"), full_page=True)
     assert dark.console_errors == []

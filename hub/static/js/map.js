@@ -37,8 +37,9 @@
                     "<br>" + esc(r.received_local) + " " + esc(document.body.dataset.tz || ""));
       points.push([r.lat, r.lon]);
     });
-    if (points.length > 1) map.fitBounds(points, {padding: [40, 40], maxZoom: 15});
-    else if (points.length === 1) map.setView(points[0], 14);
+    // No animation: the view is where the points are at once (and screenshots are steady).
+    if (points.length > 1) map.fitBounds(points, {padding: [40, 40], maxZoom: 15, animate: false});
+    else if (points.length === 1) map.setView(points[0], 14, {animate: false});
     document.getElementById("map-count").textContent =
       data.reports.length + " laporan berkoordinat, " + data.poskos.length + " posko";
     box.dataset.reports = String(data.reports.length);
