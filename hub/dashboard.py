@@ -28,7 +28,7 @@ from sqlalchemy import and_, case, func, or_, select
 from hub import severity, triage
 from hub.auth import has_role, requires_role
 from hub.db import get_db
-from hub.models import AuditEntry, PhoneBlock, Photo, Report, ReportNote, Unit, User, utcnow
+from hub.models import AuditEntry, Event, PhoneBlock, Photo, Report, ReportNote, Unit, User, utcnow
 from hub.texts import label, texts
 from hub.timefmt import zone_label
 from hub.triage import OverdueLimits
@@ -374,6 +374,11 @@ def change_state(report_id: str):
     if note != report.public_note:
         report.public_note = note
         audit(report, "catatan_publik", f"{note or '(dihapus)'} (mengikuti status)")
+    # Every open dashboard sees the move (queue rows and the report's own page), so two
+    # officers on a shift do not work the same report unknowingly.
+    db.add(Event(kind="report_state", at=utcnow(), data={
+        "id": report.id, "state": target, "state_label": label("states", target),
+        "by": current_user.label}))
     blocked = 0
     if target == "ditolak" and reason == PRANK_REASON and report.phone_key:
         db.flush()

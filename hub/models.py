@@ -197,7 +197,7 @@ class Event(Base):
     __tablename__ = "events"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))  # report | alert | alert_ack | unit
+    kind: Mapped[str] = mapped_column(String(16))  # report | report_state | alert | alert_ack | unit
     data: Mapped[dict] = mapped_column(JSON, default=dict)
     at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
 

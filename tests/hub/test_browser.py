@@ -549,3 +549,23 @@ def test_report_page_v_key_and_public_note_templates(sqlite_hub, people, unit, n
     page.wait_for_selector("#report-state >> text=Ditindaklanjuti")
     assert "ditindaklanjuti petugas" in page.inner_text("#public-note")  # replaced at the next state
     assert page.console_errors == []
+
+
+def test_state_changes_reach_other_dashboards(sqlite_hub, people, unit, new_page, artifacts):
+    hub = sqlite_hub
+    body = send(hub, unit[1], description="anak hilang di pasar malam")
+    watcher = login(new_page, hub, people["operator"], f"/laporan/{body['id']}")
+    watcher.goto(f"{hub.base}/laporan/{body['id']}")
+    queue = login(new_page, hub, people["operator"])
+    for page in (watcher, queue):
+        page.wait_for_function("() => document.body.dataset.live === 'connected'")
+    actor = login(new_page, hub, people["supervisor"], f"/laporan/{body['id']}")
+    actor.goto(f"{hub.base}/laporan/{body['id']}")
+    actor.click('button[data-state="diverifikasi"]')
+    actor.wait_for_selector("#report-state >> text=Diverifikasi")
+    notice = watcher.wait_for_selector("#state-changed", state="visible", timeout=10000)
+    assert f"Bripka {people['supervisor'][0]}" in notice.inner_text() and "Diverifikasi" in notice.inner_text()
+    queue.wait_for_selector(f'tr[data-report-id="{body["id"]}"] .state-diverifikasi', timeout=10000)
+    watcher.screenshot(path=str(artifacts / "hub-report-changed-elsewhere.png"))
+    assert not actor.is_visible("#state-changed")  # the one who moved it is not warned
+    assert watcher.console_errors == [] and queue.console_errors == []

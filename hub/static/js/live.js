@@ -176,6 +176,30 @@
       });
   }
 
+  // Another officer (or this one, in another tab) moved a report: show it where it is shown.
+  function stateChanged(s) {
+    var row = document.querySelector('#report-rows tr[data-report-id="' + CSS.escape(s.id) + '"]');
+    if (row) {
+      var badge = row.querySelector(".state");
+      badge.className = "state state-" + s.state;
+      badge.textContent = s.state_label;
+      row.dataset.state = s.state;
+      if (s.state !== "baru" && s.state !== "diverifikasi") {
+        var mark = row.querySelector(".overdue-mark");
+        if (mark) { mark.hidden = true; delete row.dataset.overdueAt; row.classList.remove("overdue"); }
+      }
+    }
+    var here = document.getElementById("report-state");
+    if (here && here.dataset.reportId === s.id && here.dataset.state !== s.state) {
+      var notice = document.getElementById("state-changed");
+      if (notice) {
+        notice.querySelector(".who").textContent = s.by;
+        notice.querySelector(".what").textContent = s.state_label;
+        notice.hidden = false;
+      }
+    }
+  }
+
   var fleetTimer = null;
   function refreshFleet() {
     var box = document.getElementById("fleet-box");
@@ -199,4 +223,5 @@
   source.addEventListener("alert", function (e) { addAlert(JSON.parse(e.data)); });
   source.addEventListener("alert_ack", function (e) { removeAlert(JSON.parse(e.data)); });
   source.addEventListener("unit", function () { refreshFleet(); });
+  source.addEventListener("report_state", function (e) { stateChanged(JSON.parse(e.data)); });
 })();
