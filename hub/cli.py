@@ -355,3 +355,8 @@ def users_list() -> None:
         click.echo(f"{'user':<24} {'role':<11} {'state':<9} name")
         for u in db.scalars(select(User).order_by(User.username)):
             click.echo(f"{u.username:<24} {u.role:<11} {'active' if u.active else 'disabled':<9} {u.display_name}")
+
+
+from hub.tiles import _cli as _tiles_cli  # noqa: E402 - `posko hub tiles` (offline map)
+
+hub.add_command(_tiles_cli())

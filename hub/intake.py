@@ -22,7 +22,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from hub import secrets_store
+from hub import secrets_store, severity
 from hub.images import PHOTO_FORMATS, PhotoRejected, clean_image  # noqa: F401 - decoding lives there
 from hub.models import AuditEntry, Event, PhoneBlock, Photo, Quarantine, Report, Unit, utcnow
 from hub.texts import label
@@ -164,7 +164,8 @@ def _insert_report(session: Session, unit: Unit, clean: CleanReport, digest: str
         category=clean.category, description=clean.description, occurred_at=clean.occurred_at,
         location_text=clean.location_text, lat=clean.lat, lon=clean.lon,
         reporter_name=clean.reporter_name, reporter_phone=clean.reporter_phone, phone_key=key,
-        photos=clean.photos, state="baru", reject_reason="", public_note="", assigned_to=None,
+        photos=clean.photos, severity=severity.assess(clean.category, clean.description, clean.location_text),
+        state="baru", reject_reason="", public_note="", assigned_to=None,
         received_at=now, updated_at=now, time_suspect=clean.time_suspect, phone_blocked=blocked,
     ))
     session.execute(insert(AuditEntry.__table__).values(
