@@ -42,6 +42,8 @@ EMERGENCY_ENTRY = "darurat-nomor"
 INTENT_ESCALATE = 0.0
 INTENT_REFUSE = 0.0
 INTENT_NONE = 0.0
+INTENT_REFUSE_UNANSWERED = -0.3  # ...and when no KB entry reaches the answer threshold
+ON_TOPIC_MIN_CONFIDENCE = 0.15  # answer threshold after the topic check dropped other entries
 NONE_OVERRULED = 0.6  # a KB entry this sure still answers when "none" is the top label
 MODEL_WEIGHT = 0.6  # share of the intent model in an entry's score (the rest: TF-IDF retrieval)
 INTENT_CANDIDATES = 8
@@ -141,16 +143,25 @@ class Brain:
                          lang=lang, normalised=normalised)
         # 3. Retrieval: the intent model and the TF-IDF index agree on an entry, and the
         # document the question names (STNK, SKCK, SIM...) is one the entry is about.
-        candidates = self._candidates(normalised, ranked)
+        candidates, on_topic = self._candidates(normalised, ranked)
         best = candidates[0] if candidates else None
         none_wins = top.label == NONE and top.score >= INTENT_NONE
-        if best is not None and best[1] >= self.min_confidence and not (
-                none_wins and best[1] < NONE_OVERRULED):
+        # A question naming a document that only some entries are about is a strong sign.
+        floor = min(self.min_confidence, ON_TOPIC_MIN_CONFIDENCE) if on_topic else self.min_confidence
+        if best is not None and best[1] >= floor and not (none_wins and best[1] < NONE_OVERRULED):
             return self._answer(best[0], best[1], lang, normalised)
-        # Nothing in the KB fits: a danger word the rules did not place still escalates.
+        # Nothing in the KB fits: a danger word the rules did not place still escalates...
         escalation = self.emergency.second_look(normalised)
         if escalation is not None:
             return self._escalate(escalation, lang, normalised)
+        # ...and a question nearer to a refusal than to anything else is refused.
+        if top.label.startswith(REFUSE) and top.score >= INTENT_REFUSE_UNANSWERED:
+            category = top.label[len(REFUSE):]
+            if self.safety.unblocked(category, normalised):
+                refusal = self.safety.refusal_for(category, f"model:{category}")
+                text, speech = refusal.say(lang)
+                return Reply("refuse", text, speech, None, 1.0, category=refusal.category,
+                             lang=lang, normalised=normalised)
         suggestions = [{"id": e.id, "title": e.text("title", lang)}
                        for e, score in candidates[:3] if score >= SUGGESTION_FLOOR]
         text = self._say("fallback", "text", lang)
@@ -164,8 +175,10 @@ class Brain:
             self.on_unanswered(raw, reply)
         return reply
 
-    def _candidates(self, normalised: str, ranked: list[Scored]) -> list[tuple[Entry, float]]:
-        """KB entries with a combined score (0..1), best first, after the topic check."""
+    def _candidates(self, normalised: str,
+                    ranked: list[Scored]) -> tuple[list[tuple[Entry, float]], bool]:
+        """KB entries with a combined score (0..1), best first, after the topic check; and
+        whether the topic check kept only entries about a document the question names."""
         hits = self.retriever.search(normalised, limit=INTENT_CANDIDATES)
         intent = {s.label: s.score for s in self.intent.rank(
             normalised, limit=INTENT_CANDIDATES, keep=self.kb.entries.__contains__)}
@@ -180,8 +193,8 @@ class Brain:
         if named:
             matching = [p for p in scored if self.topics.entry_docs(p[0].id) & named]
             if matching:
-                scored = matching
-        return scored
+                return matching, len(matching) < len(scored)
+        return scored, False
 
     def _answer(self, entry: Entry, score: float, lang: str, normalised: str) -> Reply:
         text, speech = entry.text("answer", lang), entry.text("speech", lang)
@@ -223,6 +236,8 @@ class Brain:
             "threshold": self.min_confidence,
             "hits": [{"id": h.entry.id, "score": round(h.score, 3), "matched": h.matched}
                      for h in hits],
+            "intent": [{"label": s.label, "score": round(s.score, 3)}
+                       for s in (self.intent.rank(normalised, limit) if normalised else [])],
             "decision": self._ask(raw, "id", log=False).action,
         }
 

@@ -124,7 +124,7 @@ class IntentModel:
         vectorizers = [TfidfVectorizer(analyzer=a, sublinear_tf=True, min_df=min_df,
                                        dtype=np.float32) for a in ANALYZERS]
         matrix = hstack([v.fit_transform(texts) for v in vectorizers]).tocsr()
-        svm = LinearSVC(C=c, tol=1e-2).fit(matrix, labels)
+        svm = LinearSVC(C=c, tol=1e-2, random_state=0).fit(matrix, labels)  # reproducible
         coef = svm.coef_.T.astype(np.float32)  # features x labels
         scales = np.abs(coef).max(axis=0) / 127.0
         scales[scales == 0] = 1.0

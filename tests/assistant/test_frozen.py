@@ -31,11 +31,17 @@ def test_frozen_split_covers_every_style_and_action(shipped_brain) -> None:
 
 
 def test_frozen_questions_are_not_training_data(shipped_brain) -> None:
-    """Never copied into the KB's example questions (the intent model's training set)."""
-    kb_questions = {shipped_brain.normalise(q) for e in shipped_brain.kb.entries.values()
-                    for q in e.questions}
-    copies = [i.q for i in load_devset(FROZEN_DIR) if shipped_brain.normalise(i.q) in kb_questions]
-    assert len(copies) <= 3, f"frozen questions equal to KB questions after normalising: {copies}"
+    """Never copied into the KB's example questions or the data files' examples (the intent
+    model's training set). Short common questions may still normalise to the same text as a
+    KB question ("cara lapor polisi gimana"); docs/assistant.md counts those."""
+    from assistant.data import load_data
+
+    trained = {q.strip().lower() for e in shipped_brain.kb.entries.values() for q in e.questions}
+    for name in ("safety", "emergency"):
+        trained |= {q.strip().lower() for g in load_data(name)["examples"].values() for q in g}
+    trained |= {q.strip().lower() for q in load_data("intents")["none"]}
+    copies = [i.q for i in load_devset(FROZEN_DIR) if i.q.strip().lower() in trained]
+    assert not copies, f"frozen questions copied into training data: {copies}"
 
 
 def _why(report: Report) -> str:
