@@ -191,10 +191,11 @@ class IntentModel:
         rows = self._weights[np.asarray(columns)].astype(np.float32)
         return (np.asarray(values, dtype=np.float32) @ rows) * self._scales + self._intercept
 
-    def rank(self, text: str, limit: int = 5,
-             keep: Callable[[str], bool] | None = None) -> list[Scored]:
-        """The best `limit` labels (optionally only those `keep` accepts), best first."""
-        scores = self.scores(text)
+    def rank(self, text: str, limit: int = 5, keep: Callable[[str], bool] | None = None,
+             scores: np.ndarray | None = None) -> list[Scored]:
+        """The best `limit` labels (optionally only those `keep` accepts), best first.
+        `scores`: the text's `scores()` when already computed (one scoring per question)."""
+        scores = self.scores(text) if scores is None else scores
         out = []
         for i in np.argsort(-scores):
             label = self.labels[i]
