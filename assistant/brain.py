@@ -21,16 +21,24 @@ from typing import Any
 
 import numpy as np
 
-from assistant.data import load_data
+from assistant import augment
+from assistant.data import DATA_DIR, load_data
 from assistant.emergency import EmergencyCheck, Escalation
 from assistant.errors import KbError
-from assistant.intent import obtain
+from assistant.intent import fingerprint, obtain
 from assistant.kb import LANGS, Entry, KnowledgeBase, load_kb
 from assistant.normalise import Normaliser
 from assistant.retrieve import Retriever, Stemmer
 from assistant.safety import SafetyFilter
 from assistant.topics import TopicCheck
-from assistant.training import ESCALATE, NONE, REFUSE, labelled_questions, training_set
+from assistant.training import (
+    ESCALATE,
+    NONE,
+    REFUSE,
+    VARIANTS,
+    labelled_questions,
+    training_set,
+)
 
 ACTIONS = ("answer", "refuse", "escalate", "fallback")
 DEFAULT_MIN_CONFIDENCE = 0.3  # dev-set sweep: answers 97 %, fallback on answerable 2 %
@@ -101,7 +109,7 @@ class Brain:
         stemmer = Stemmer.from_data(data.get("stem"))
         self.retriever = Retriever(kb, self.normaliser, stemmer)
         intents = load_data("intents")
-        self.intent = obtain(_training_set(kb, self.normaliser, intents), cache_dir)
+        self.intent = obtain(*_training_inputs(kb, self.normaliser, intents), cache_dir)
         self.polite = frozenset(self.normaliser(str(w)) for w in intents.get("polite") or [])
         self.topics = TopicCheck(intents.get("documents") or [], kb, self.normaliser)
         self.replies = load_data("replies")
@@ -311,22 +319,28 @@ def _is_refusal(label: str) -> bool:
     return label.startswith(REFUSE)
 
 
-def _training_set(kb: KnowledgeBase, normaliser: Normaliser,
-                  intents: dict[str, Any]) -> list[tuple[str, str]]:
+def _training_inputs(kb: KnowledgeBase, normaliser: Normaliser, intents: dict[str, Any],
+                     ) -> tuple[str, Callable[[], list[tuple[str, str]]]]:
+    """(fingerprint, builder) of the intent model's training set. The fingerprint covers the
+    raw labelled questions, the files that shape their normalised form and the variant
+    generator, so a shipped model is recognised without normalising ~5 000 questions."""
     pairs = labelled_questions(kb, load_data("safety"), load_data("emergency"), intents)
     stop = normaliser.stopwords
-    return training_set(pairs, normaliser, lambda w: w not in stop)
+    shaping = [(DATA_DIR / f"{name}.yaml").read_bytes() for name in ("normalise", "lexicon")]
+    shaping += [Path(augment.__file__).read_bytes(), str(VARIANTS).encode()]
+    key = fingerprint(pairs, *shaping)
+    return key, lambda: training_set(pairs, normaliser, lambda w: w not in stop)
 
 
-def shipped_training_set() -> list[tuple[str, str]]:
-    """The intent model's training set for the shipped KB (what `python -m assistant.intent`
-    trains the shipped model on)."""
+def shipped_training_inputs() -> tuple[str, Callable[[], list[tuple[str, str]]]]:
+    """Fingerprint and builder of the shipped KB's training set (`python -m assistant.intent`
+    trains the shipped model on it)."""
     kb = load_kb()
     normaliser = Normaliser.from_data(load_data("normalise"))
     for entry in kb.entries.values():
         for question in entry.questions:
             normaliser.learn(normaliser.tokens(question))
-    return _training_set(kb, normaliser, load_data("intents"))
+    return _training_inputs(kb, normaliser, load_data("intents"))
 
 
 def load_brain(kb_dir: str | Path | None = None, *, min_confidence: float | None = None,

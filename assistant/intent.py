@@ -75,9 +75,12 @@ def word_ngrams(text: str) -> list[str]:
 ANALYZERS: tuple[Callable[[str], list[str]], ...] = (char_ngrams, word_ngrams)
 
 
-def fingerprint(samples: Sequence[tuple[str, str]]) -> str:
-    """SHA-256 of a training set and the model's settings."""
+def fingerprint(samples: Iterable[tuple[str, str]], *extra: bytes) -> str:
+    """SHA-256 of training pairs, the model's settings and `extra` inputs (data files that
+    shape the training set, e.g. the normaliser's)."""
     digest = hashlib.sha256(repr((FORMAT, CHAR_NGRAMS, WORD_NGRAMS, MIN_DF, SVM_C)).encode())
+    for part in extra:
+        digest.update(hashlib.sha256(part).digest())
     for text, label in samples:
         digest.update(f"{label}\t{text}\n".encode())
     return digest.hexdigest()
@@ -107,8 +110,10 @@ class IntentModel:
     # -- building --------------------------------------------------------------------------
 
     @classmethod
-    def train(cls, samples: Sequence[tuple[str, str]], c: float = SVM_C) -> IntentModel:
-        """Fit on (normalised text, label) pairs (needs scikit-learn).
+    def train(cls, samples: Sequence[tuple[str, str]], c: float = SVM_C,
+              trained_on: str | None = None) -> IntentModel:
+        """Fit on (normalised text, label) pairs (needs scikit-learn). `trained_on`: the
+        fingerprint to record (default: of `samples`).
 
         Raises ValueError with fewer than two labels.
         """
@@ -134,7 +139,7 @@ class IntentModel:
             ordered = sorted(v.vocabulary_.items(), key=lambda kv: kv[1])
             vocabularies.append([f for f, _ in ordered])
         return cls(svm.classes_, vocabularies, [v.idf_ for v in vectorizers], weights, scales,
-                   svm.intercept_, fingerprint(samples))
+                   svm.intercept_, trained_on or fingerprint(samples))
 
     def save(self, path: Path) -> None:
         """Write the model as one compressed .npz (no pickles)."""
@@ -211,19 +216,19 @@ class IntentModel:
                    + sum(i.nbytes for i in self._idf))
 
 
-def obtain(samples: Sequence[tuple[str, str]], cache_dir: Path | None = None,
-           shipped: Path = SHIPPED_MODEL) -> IntentModel:
-    """The model for `samples`: the shipped one when it was trained on exactly these, else one
-    from `cache_dir`, else a new one (trained now, and kept in `cache_dir` when given)."""
-    wanted = fingerprint(samples)
+def obtain(key: str, samples: Callable[[], Sequence[tuple[str, str]]],
+           cache_dir: Path | None = None, shipped: Path = SHIPPED_MODEL) -> IntentModel:
+    """The model whose inputs have fingerprint `key`: the shipped one, else one from
+    `cache_dir`, else one trained now on `samples()` (and kept in `cache_dir` when given).
+    The training set is only built when a model must be trained (it costs ~0.5 s)."""
     candidates = [shipped]
     if cache_dir is not None:
-        candidates.append(Path(cache_dir) / f"intent-{wanted[:16]}.npz")
+        candidates.append(Path(cache_dir) / f"intent-{key[:16]}.npz")
     for path in candidates:
         model = IntentModel.load(path) if path.is_file() else None
-        if model is not None and model.trained_on == wanted:
+        if model is not None and model.trained_on == key:
             return model
-    model = IntentModel.train(samples)
+    model = IntentModel.train(samples(), trained_on=key)
     if cache_dir is not None:
         try:
             Path(cache_dir).mkdir(parents=True, exist_ok=True)
@@ -235,10 +240,11 @@ def obtain(samples: Sequence[tuple[str, str]], cache_dir: Path | None = None,
 
 def main(argv: Iterable[str] | None = None) -> int:
     """Rebuild the shipped model from the shipped KB and data files."""
-    from assistant.brain import shipped_training_set
+    from assistant.brain import shipped_training_inputs
 
-    samples = shipped_training_set()
-    model = IntentModel.train(samples)
+    key, build = shipped_training_inputs()
+    samples = build()
+    model = IntentModel.train(samples, trained_on=key)
     model.save(SHIPPED_MODEL)
     print(f"{SHIPPED_MODEL.name}: {len(model.labels)} labels, {len(samples)} questions, "
           f"{SHIPPED_MODEL.stat().st_size / 1024:.0f} KiB, training set {model.trained_on[:12]}")

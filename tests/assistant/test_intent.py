@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from assistant.augment import drop_vowels, short_ending, variants
-from assistant.brain import shipped_training_set
+from assistant.brain import shipped_training_inputs
 from assistant.errors import KbError
 from assistant.intent import SHIPPED_MODEL, IntentModel, char_ngrams, fingerprint, obtain
 from assistant.normalise import Normaliser
@@ -45,19 +45,24 @@ def test_model_ranks_by_spelling_it_never_saw_and_survives_save_and_load(tmp_pat
 
 
 def test_a_changed_training_set_is_trained_again_and_cached(tmp_path) -> None:
-    first = obtain(SAMPLES, tmp_path, shipped=tmp_path / "absent.npz")
+    absent = tmp_path / "absent.npz"
+    first = obtain(fingerprint(SAMPLES), lambda: SAMPLES, tmp_path, shipped=absent)
     assert list(tmp_path.glob("intent-*.npz"))
     changed = [*SAMPLES, ("denda helm", "helm"), ("tidak pakai helm denda", "helm")]
-    second = obtain(changed, tmp_path, shipped=tmp_path / "absent.npz")
+    second = obtain(fingerprint(changed), lambda: changed, tmp_path, shipped=absent)
     assert "helm" in second.labels and "helm" not in first.labels
-    assert obtain(changed, tmp_path, shipped=tmp_path / "absent.npz").trained_on == second.trained_on
+
+    def never() -> list[tuple[str, str]]:
+        raise AssertionError("a cached model must not be trained again")
+
+    assert obtain(fingerprint(changed), never, tmp_path, shipped=absent).labels == second.labels
 
 
 def test_shipped_model_was_trained_on_the_shipped_kb() -> None:
     """Edit the KB or a data file without `python -m assistant.intent` and this fails."""
     model = IntentModel.load(SHIPPED_MODEL)
     assert model is not None
-    assert model.trained_on == fingerprint(shipped_training_set())
+    assert model.trained_on == shipped_training_inputs()[0]
 
 
 def test_lexicon_maps_regional_words_and_refuses_contradictions() -> None:
