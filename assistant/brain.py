@@ -56,7 +56,9 @@ INTENT_NONE = 0.0
 # top one (dev-set sweep: margins of 0.3 gave false escalations, 0.2 none).
 ESCALATE_MARGIN = 0.2
 REFUSE_MARGIN = 0.2
-INTENT_REFUSE_UNANSWERED = -0.1  # ...and when no KB entry reaches the answer threshold
+# When no KB entry reaches the answer threshold (the question would get "I do not know"):
+INTENT_ESCALATE_UNANSWERED = -0.45
+INTENT_REFUSE_UNANSWERED = -0.4
 ON_TOPIC_RELIEF = 0.15  # the answer threshold is this much lower after the topic check dropped entries
 NONE_OVERRULED = 0.6  # a KB entry this sure still answers when "none" is the top label
 MODEL_WEIGHT = 0.6  # share of the intent model in an entry's score (the rest: TF-IDF retrieval)
@@ -110,6 +112,7 @@ class Brain:
         self.retriever = Retriever(kb, self.normaliser, stemmer)
         intents = load_data("intents")
         self.intent = obtain(*_training_inputs(kb, self.normaliser, intents), cache_dir)
+        self._none = self.intent.labels.index(NONE) if NONE in self.intent.labels else 0
         self.polite = frozenset(self.normaliser(str(w)) for w in intents.get("polite") or [])
         self.topics = TopicCheck(intents.get("documents") or [], kb, self.normaliser)
         self.replies = load_data("replies")
@@ -177,9 +180,15 @@ class Brain:
         escalation = self.emergency.second_look(normalised)
         if escalation is not None:
             return self._escalate(escalation, lang, normalised)
-        # ...and a question nearer to a refusal than to anything else is refused.
-        if top.label.startswith(REFUSE) and top.score >= INTENT_REFUSE_UNANSWERED:
-            category = top.label[len(REFUSE):]
+        # ...so does one the intent model finds close enough to a cry for help: a question
+        # the KB cannot answer loses little by an alert, a missed emergency loses much.
+        if not blocked and alarm.score >= INTENT_ESCALATE_UNANSWERED:
+            category = alarm.label[len(ESCALATE):]
+            return self._escalate(self.emergency.escalation_for(category), lang, normalised,
+                                  label=f"model:{category}")
+        # ...and a question nearer to a refusal than to a harmless unknown is refused.
+        if wary.score >= INTENT_REFUSE_UNANSWERED and wary.score >= float(scores[self._none]):
+            category = wary.label[len(REFUSE):]
             if self.safety.unblocked(category, normalised):
                 refusal = self.safety.refusal_for(category, f"model:{category}")
                 text, speech = refusal.say(lang)
