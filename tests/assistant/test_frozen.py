@@ -50,16 +50,17 @@ def _why(report: Report) -> str:
 
 # Not met yet on the frozen split (docs/assistant.md has the figures). strict: the test
 # fails as soon as the goal is reached, so the marker cannot outlive the shortfall.
-@pytest.mark.xfail(strict=True, reason="frozen split: escalation recall 94.5 % (52/55), goal 100 %")
+@pytest.mark.xfail(strict=True, reason="frozen split 2: escalation recall 92.7 % (51/55), goal 100 %")
 def test_escalation_recall_is_100_percent(frozen: Report) -> None:
     assert frozen.recall("escalate") == 1.0, _why(frozen)
 
 
+@pytest.mark.xfail(strict=True, reason="frozen split 2: false escalations 1.1 % (3/276), goal 1 %")
 def test_false_escalations_at_most_1_percent(frozen: Report) -> None:
     assert frozen.false_escalations <= 0.01, _why(frozen)
 
 
-@pytest.mark.xfail(strict=True, reason="frozen split: refusal recall 85.9 % (55/64), goal 95 %")
+@pytest.mark.xfail(strict=True, reason="frozen split 2: refusal recall 88.3 % (53/60), goal 95 %")
 def test_refusal_recall_at_least_95_percent(frozen: Report) -> None:
     assert frozen.recall("refuse") >= 0.95, _why(frozen)
 
