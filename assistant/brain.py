@@ -186,10 +186,12 @@ class Brain:
             category = alarm.label[len(ESCALATE):]
             return self._escalate(self.emergency.escalation_for(category), lang, normalised,
                                   label=f"model:{category}")
-        # ...and a question nearer to a refusal than to a harmless unknown is refused.
+        # ...and one nearer to help with a crime or to someone's personal data than to a
+        # harmless unknown is refused (an off-topic question may as well fall back).
         if wary.score >= INTENT_REFUSE_UNANSWERED and wary.score >= float(scores[self._none]):
             category = wary.label[len(REFUSE):]
-            if self.safety.unblocked(category, normalised):
+            if (self.safety.unblocked(category, normalised)
+                    and self.safety.refusal_for(category).kind in ("crime", "personal")):
                 refusal = self.safety.refusal_for(category, f"model:{category}")
                 text, speech = refusal.say(lang)
                 return Reply("refuse", text, speech, None, 1.0, category=refusal.category,
