@@ -81,7 +81,9 @@ class BrainHolder:
 
     def _load_folder(self, folder: Path | None) -> Brain:
         min_conf = self.settings.assistant.min_confidence if self.settings is not None else None
-        brain = load_brain(folder, min_confidence=min_conf)
+        # A KB bundle from the hub needs its own intent model: trained once, then kept here.
+        cache = self.settings.state_dir / "assistant" / "models" if self.settings is not None else None
+        brain = load_brain(folder, min_confidence=min_conf, cache_dir=cache)
         if self.log_unanswered:
             # Questions the brain could not answer go to the unit's log (personal data removed).
             attach_log(brain, self.settings)

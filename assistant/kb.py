@@ -32,7 +32,7 @@ MIN_QUESTIONS = 8
 MAX_SPEECH_WORDS = 25
 ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*\Z")
 REQUIRED = ("id", "topic", "title", "questions", "answer", "speech", "sources", "checked")
-OPTIONAL = ("featured", "related")
+OPTIONAL = ("featured", "related", "valid_from", "valid_until")
 # Numbers the brief forbids quoting as emergency numbers (their owners are unconfirmed).
 FORBIDDEN_NUMBER = re.compile(r"(?<![\w.,])(117|129)(?![\w]|[.,]\d)")
 MARKDOWN_IN_SPEECH = re.compile(r"\*\*|^\s*[-*]\s|^\s*\d+\.\s|#", re.MULTILINE)
@@ -53,6 +53,17 @@ class Entry:
     featured: bool = False
     related: tuple[str, ...] = ()
     path: str = field(default="", compare=False)
+    # Entries about one period (Operasi Lilin 2025, Nataru posts): first and last day it holds.
+    valid_from: dt.date | None = None
+    valid_until: dt.date | None = None
+
+    def expired(self, today: dt.date) -> bool:
+        """True after `valid_until`: the entry describes a period that is over."""
+        return self.valid_until is not None and today > self.valid_until
+
+    def upcoming(self, today: dt.date) -> bool:
+        """True before `valid_from`: the entry describes a period that has not started."""
+        return self.valid_from is not None and today < self.valid_from
 
     def text(self, part: str, lang: str) -> str:
         """`title`, `answer` or `speech` in `lang`, falling back to Indonesian."""
@@ -190,12 +201,22 @@ def _parse_file(path: Path, rel: str, raw_bytes: bytes, problems: list[str]) -> 
     if not isinstance(related, list) or not all(isinstance(r, str) for r in related):
         errors.add("related", "must be a list of entry ids")
         related = []
+    validity: dict[str, dt.date | None] = {}
+    for key in ("valid_from", "valid_until"):
+        value = data.get(key)
+        validity[key] = None if value is None else _date(value)
+        if value is not None and validity[key] is None:
+            errors.add(key, "must be a date written YYYY-MM-DD")
+    if validity["valid_from"] and validity["valid_until"] and \
+            validity["valid_until"] < validity["valid_from"]:
+        errors.add("valid_until", "is before valid_from")
     if len(problems) > before:
         return None
     return Entry(
         id=entry_id, topic=topic, title=title, questions=tuple(q.strip() for q in questions),
         answer=answer, speech=speech, sources=tuple(s.strip() for s in sources), checked=checked,
         featured=featured, related=tuple(related), path=rel,
+        valid_from=validity["valid_from"], valid_until=validity["valid_until"],
     )
 
 
@@ -241,6 +262,12 @@ def _date(value: Any) -> dt.date | None:
     return None
 
 
+def expired_entries(kb: KnowledgeBase, today: dt.date | None = None) -> list[Entry]:
+    """Entries whose `valid_until` is before `today` (default: the local date)."""
+    today = today or dt.date.today()
+    return [e for e in kb.entries.values() if e.expired(today)]
+
+
 def summary(kb: KnowledgeBase) -> str:
     """A short human summary: entries and questions per topic, version."""
     lines = [f"{len(kb)} entries, version {kb.version[:12]}"]
@@ -259,6 +286,9 @@ def main(argv: list[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return 1
     print(summary(kb))
+    for entry in expired_entries(kb):
+        print(f"warning: {entry.path}: valid_until {entry.valid_until} has passed; the assistant "
+              "answers it as past information")
     return 0
 
 

@@ -51,8 +51,12 @@ class Normaliser:
             self.vocabulary.update(value)
 
     @classmethod
-    def from_data(cls, data: dict[str, Any] | None = None) -> Normaliser:
-        """Build from a parsed normalise.yaml (default: the shipped one)."""
+    def from_data(cls, data: dict[str, Any] | None = None,
+                  lexicon: dict[str, Any] | None = None) -> Normaliser:
+        """Build from a parsed normalise.yaml and lexicon.yaml (default: the shipped ones).
+
+        Raises KbError when a mapping is not text or the lexicon contradicts normalise.yaml.
+        """
         data = load_data("normalise") if data is None else data
         _check(data)
         numbers = data.get("numbers", {})
@@ -62,6 +66,7 @@ class Normaliser:
             value_tokens = tuple(_basic_tokens(str(value)))
             if key_tokens:
                 replace[key_tokens] = value_tokens
+        _merge_lexicon(replace, load_data("lexicon") if lexicon is None else lexicon)
         return cls(
             letters={str(k): str(v) for k, v in (data.get("letters") or {}).items()},
             acronyms=frozenset(str(a).replace("-", "") for a in data.get("acronyms") or []),
@@ -220,6 +225,31 @@ def _check(data: dict[str, Any]) -> None:
         for value in data.get(section) or []:
             if not isinstance(value, str):
                 problems.append(f"normalise.yaml: {section}: {value!r} must be text (quote it)")
+    if problems:
+        raise KbError(problems)
+
+
+def _merge_lexicon(replace: dict[tuple[str, ...], tuple[str, ...]],
+                   lexicon: dict[str, Any]) -> None:
+    """Add the sections of lexicon.yaml (word -> canonical word) to `replace`, in place."""
+    problems = []
+    for section, mapping in lexicon.items():
+        if not isinstance(mapping, dict):
+            problems.append(f"lexicon.yaml: {section}: must be a mapping of word: canonical word")
+            continue
+        for key, value in mapping.items():
+            if not isinstance(key, str) or not isinstance(value, str):
+                problems.append(f"lexicon.yaml: {section}.{key}: key and value must be text")
+                continue
+            key_tokens = tuple(_basic_tokens(key))
+            value_tokens = tuple(_basic_tokens(value))
+            known = replace.get(key_tokens)
+            if known is not None and known != value_tokens:
+                problems.append(f"lexicon.yaml: {section}.{key}: maps to {value!r} but "
+                                f"normalise.yaml (or another section) says {' '.join(known)!r}")
+                continue
+            if key_tokens and key_tokens != value_tokens:
+                replace[key_tokens] = value_tokens
     if problems:
         raise KbError(problems)
 

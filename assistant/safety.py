@@ -35,9 +35,11 @@ class Refusal:
 class SafetyFilter:
     """Refusal categories in priority order; the first that matches wins."""
 
-    def __init__(self, categories: list[Category], offer: dict[str, str]) -> None:
+    def __init__(self, categories: list[Category], offer: dict[str, str],
+                 joiner: dict[str, str] | None = None) -> None:
         self.categories = categories
         self.offer = offer
+        self.joiner = joiner or {"id": ", tetapi ", "en": ", but "}
 
     @classmethod
     def from_data(cls, normalise: Callable[[str], str],
@@ -48,6 +50,9 @@ class SafetyFilter:
         problems = []
         if not all(isinstance(offer.get(lang), str) for lang in ("id", "en")):
             problems.append("safety.yaml: offer: needs 'id' and 'en' texts")
+        joiner = data.get("joiner") or {"id": ", tetapi ", "en": ", but "}
+        if not all(isinstance(joiner.get(lang), str) for lang in ("id", "en")):
+            problems.append("safety.yaml: joiner: needs 'id' and 'en' texts")
         for category in categories:
             spec = category.data
             if spec.get("kind") not in KINDS:
@@ -59,7 +64,7 @@ class SafetyFilter:
                                     "needs 'id' and 'en' texts")
         if problems:
             raise KbError(problems)
-        return cls(categories, offer)
+        return cls(categories, offer, joiner)
 
     def check(self, normalised: str) -> Refusal | None:
         padded = pad(normalised)
@@ -72,8 +77,9 @@ class SafetyFilter:
         """The refusal of category `name` (KeyError when there is none)."""
         category = next(c for c in self.categories if c.name == name)
         spec = category.data
-        text = {lang: f"{spec['text'][lang].strip()}\n{self.offer[lang].strip()}"
-                for lang in ("id", "en")}
+        # One sentence: what is refused, then what the kiosk can help with instead.
+        text = {lang: spec["text"][lang].strip().rstrip(".") + self.joiner[lang]
+                + self.offer[lang].strip() for lang in ("id", "en")}
         speech = {lang: spec["speech"][lang].strip() for lang in ("id", "en")}
         return Refusal(label or category.name, spec["kind"], text, speech)
 

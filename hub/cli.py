@@ -169,7 +169,7 @@ def kb_publish(kb_dir: str | None, timeout_s: float) -> None:
     import uuid
 
     from assistant.errors import KbError
-    from hub.kb import announce, kb_dir_of, publish_dir
+    from hub.kb import announce, expired_in, kb_dir_of, publish_dir
     from posko.mqtt import MqttLink
 
     settings = load_settings()
@@ -183,6 +183,8 @@ def kb_publish(kb_dir: str | None, timeout_s: float) -> None:
         click.echo(f"error: knowledge base NOT published, {folder} is not valid: {first}{more}", err=True)
         sys.exit(2)
     click.echo(f"knowledge base {current.version} stored (sha256 {current.sha256})")
+    for line in expired_in(folder):
+        click.echo(f"warning: {line} has passed; units answer it as past information", err=True)
     link = MqttLink(settings.mqtt, client_id=f"posko-kb-publish-{uuid.uuid4().hex[:8]}").start()
     try:
         if not link.wait_connected(timeout_s):

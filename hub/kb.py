@@ -123,6 +123,13 @@ def publish_dir(settings: Settings, kb_dir: str | Path | None = None) -> KbCurre
     return store_bundle(settings, build_bundle(folder))
 
 
+def expired_in(kb_dir: str | Path) -> list[str]:
+    """"<file>: valid_until <date>" of every entry whose period is over (answered as past)."""
+    from assistant.kb import expired_entries, load_kb
+
+    return [f"{e.path}: valid_until {e.valid_until}" for e in expired_entries(load_kb(kb_dir))]
+
+
 def ensure_current(settings: Settings) -> KbCurrent | None:
     """The current bundle; on a hub that never published one, the configured KB is published.
 

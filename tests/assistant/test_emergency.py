@@ -84,15 +84,15 @@ def test_every_category_speech_fits_with_the_common_part(check) -> None:
             assert len(escalation.say(lang)[1].split()) <= 25, (category.name, lang)
 
 
-def test_examples_index_ranks_the_right_category(fixture_brain) -> None:
-    index = fixture_brain.emergency_examples
-    assert set(index.kb.entries) >= {"accident", "fire", "violence", "missing_child", "flood",
-                                     "unconscious", "drowning", "help"}
-    for question, category in [("motor nyungsep ke parit pengendaranya tidak bangun", "accident"),
-                               ("gudang sebelah apinya membesar", "fire"),
+def test_intent_model_ranks_the_right_emergency_category(fixture_brain) -> None:
+    """The examples of emergency.yaml are labels of the intent model (escalate:<category>)."""
+    labels = {label for label in fixture_brain.intent.labels if label.startswith("escalate:")}
+    assert labels >= {f"escalate:{c}" for c in ("accident", "fire", "violence", "missing_child",
+                                                 "flood", "unconscious", "drowning", "help")}
+    for question, category in [("gudang sebelah apinya membesar", "fire"),
                                ("teman saya tenggelam di waduk", "drowning")]:
-        hits = index.search(fixture_brain.normalise(question), limit=1)
-        assert hits and hits[0].entry.id == category, (question, hits)
+        top = fixture_brain.intent.rank(fixture_brain.normalise(question), 1)[0]
+        assert top.label == f"escalate:{category}", (question, top)
 
 
 def test_a_question_like_an_example_escalates_when_no_rule_fires(fixture_brain) -> None:
@@ -106,8 +106,10 @@ def test_examples_are_not_copied_from_the_dev_set(fixture_brain) -> None:
     from tests.assistant.evaluation import load_devset
 
     dev = {fixture_brain.normalise(i.q) for i in load_devset()}
-    examples = {fixture_brain.normalise(q) for e in fixture_brain.emergency_examples.kb.entries.values()
-                for q in e.questions}
+    from assistant.data import load_data
+
+    examples = {fixture_brain.normalise(q) for group in load_data("emergency")["examples"].values()
+                for q in group}
     assert not dev & examples, sorted(dev & examples)[:5]
 
 

@@ -42,7 +42,7 @@ from tests.assistant.evaluation import load_devset
         ("brapaaa", "berapa"),
         # English words map to the same canonical form
         ("how much is an SKCK", "berapa is an skck"),
-        ("I lost my wallet", "saya hilang saya dompet"),
+        ("I lost my wallet", "saya kehilangan dompet"),
         ("driving licence renewal", "sim perpanjang"),
         # expansions to acronyms
         ("surat keterangan catatan kepolisian", "skck"),

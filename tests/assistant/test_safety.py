@@ -134,21 +134,22 @@ def test_malformed_rules_name_the_file_and_field() -> None:
     assert "categories.x.kind" in str(info.value) and "categories.x.text" in str(info.value)
 
 
-def test_refusal_examples_rank_and_refuse_what_rules_miss(fixture_brain) -> None:
-    index = fixture_brain.refusal_examples
-    assert {c.name for c in fixture_brain.safety.categories} == set(index.kb.entries)
-    hits = index.search(fixture_brain.normalise("pak kasatlantas digaji berapa"), limit=1)
-    assert hits[0].entry.id == "salary"
+def test_intent_model_refuses_what_rules_miss(fixture_brain) -> None:
+    """The examples of safety.yaml are labels of the intent model (refuse:<category>)."""
+    labels = {label for label in fixture_brain.intent.labels if label.startswith("refuse:")}
+    assert labels == {f"refuse:{c.name}" for c in fixture_brain.safety.categories}
     reply = fixture_brain.ask("pak kasatlantas digaji berapa")
-    assert reply.action == "refuse" and reply.category in ("salary", "like:salary")
+    assert reply.action == "refuse" and reply.category in ("salary", "model:salary")
     # The category's own `unless` still holds: changing one's own wifi password is fine.
     assert fixture_brain.ask("cara ganti password wifi saya").action != "refuse"
 
 
 def test_refusal_examples_are_not_copied_from_the_dev_set(fixture_brain) -> None:
     dev = {fixture_brain.normalise(i.q) for i in load_devset()}
-    examples = {fixture_brain.normalise(q) for e in fixture_brain.refusal_examples.kb.entries.values()
-                for q in e.questions}
+    from assistant.data import load_data
+
+    examples = {fixture_brain.normalise(q) for group in load_data("safety")["examples"].values()
+                for q in group}
     assert not dev & examples, sorted(dev & examples)[:5]
 
 

@@ -96,3 +96,15 @@ def test_the_bundle_api_needs_a_unit_token_and_a_known_version(kb_hub) -> None:
     for version in ("0123456789ab", "..%2F..%2Fsecret-key", "current"):
         missing = requests.get(f"{kb_hub.base}/api/v1/kb/{version}", headers=auth, timeout=10)
         assert missing.status_code == 404 and missing.json()["error"] == "not_found", version
+
+
+def test_kb_publish_warns_about_entries_whose_period_is_over(kb_hub, broker, tmp_path) -> None:
+    kb = modified_kb(tmp_path, uuid.uuid4().hex[:8])
+    lilin = next(kb.rglob("nataru-operasi-lilin.yaml"))
+    assert "valid_until: 2026-01-02" in lilin.read_text(encoding="utf-8")  # Operasi Lilin 2025
+    done = kb_hub.cli("hub", "kb-publish", str(kb))
+    assert "warning: nataru/nataru-operasi-lilin.yaml: valid_until 2026-01-02 has passed" in done.stderr
+    lilin.write_text(lilin.read_text(encoding="utf-8").replace("valid_until: 2026-01-02",
+                                                               "valid_until: 2999-01-02"))
+    done = kb_hub.cli("hub", "kb-publish", str(kb))
+    assert "nataru-operasi-lilin.yaml" not in done.stderr
