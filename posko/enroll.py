@@ -12,6 +12,7 @@ import click
 
 from posko.config import Settings, load_settings
 from posko.errors import PoskoError
+from posko.hubclient import HubClient, HubUnreachable
 
 
 class EnrolError(PoskoError, RuntimeError):
@@ -48,22 +49,21 @@ def write_token(settings: Settings, token: str) -> Path:
 
 def enrol(settings: Settings, hub_url: str, code: str, unit_id: str | None = None,
           timeout_s: float = 15.0) -> Path:
-    """Call POST /api/v1/enroll and store the token; EnrolError on any failure."""
-    import requests
-
+    """Call POST /api/v1/enroll (through the units' one hub client) and store the token;
+    EnrolError on any failure, a captive portal's page included."""
     unit = unit_id or settings.posko.unit_id
-    url = hub_url.rstrip("/") + "/api/v1/enroll"
+    client = HubClient(hub_url, lambda: None, timeout_s=timeout_s)
     try:
-        response = requests.post(url, json={"unit": unit, "code": code.strip()}, timeout=timeout_s)
-    except requests.RequestException as exc:
-        raise EnrolError(f"cannot reach the hub at {hub_url}: {exc.__class__.__name__}") from None
-    if response.status_code != 200:
-        try:
-            why = response.json().get("message", "")
-        except ValueError:
-            why = response.text[:200]
-        raise EnrolError(f"the hub refused enrolment of {unit} (HTTP {response.status_code}): {why}")
-    token = response.json().get("token")
+        answer = client.enrol(unit, code.strip())
+    except HubUnreachable as exc:
+        raise EnrolError(f"cannot reach the hub at {hub_url}: {exc}") from None
+    if not answer.from_hub:
+        raise EnrolError(f"{hub_url} did not answer as a Posko hub (HTTP {answer.status}): "
+                         "a captive portal or a wrong address?")
+    if answer.status != 200:
+        raise EnrolError(f"the hub refused enrolment of {unit} (HTTP {answer.status}): "
+                         f"{answer.data.get('message', '')}")
+    token = answer.data.get("token")
     if not isinstance(token, str) or not token:
         raise EnrolError("the hub answered without a token")
     return write_token(settings, token)

@@ -112,6 +112,12 @@ class HubClient:
             parsed = None
         return Answer(resp.status_code, parsed, text[:2000], resp.headers.get("Content-Type", ""))
 
+    def enrol(self, unit: str, code: str, timeout_s: float | None = None) -> Answer:
+        """POST /enroll with a one-time code (no token yet): the hub's answer carries it."""
+        body = json.dumps({"unit": unit, "code": code}).encode()
+        return self._call("POST", "/enroll", data=body, content_type="application/json",
+                          timeout_s=timeout_s)
+
     def post_report(self, body: bytes) -> Answer:
         return self._call("POST", "/reports", data=body, content_type="application/json")
 
