@@ -29,6 +29,7 @@ from typing import Any
 
 from assistant.brain import Brain, load_brain
 from assistant.unanswered import attach_log
+from posko.kb_paths import active_kb_dir
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +76,6 @@ class BrainHolder:
             return self.kb_dir
         if self.settings is None:
             return None
-        from posko.kb_paths import active_kb_dir
-
         return active_kb_dir(self.settings)
 
     def _load_folder(self, folder: Path | None) -> Brain:

@@ -16,13 +16,14 @@ from typing import Any
 
 from flask import Flask
 
-from kiosk_ui import clock
+from kiosk_ui import clock, views
 from kiosk_ui.alertbox import AlertBox, AlertSender, describe
 from kiosk_ui.assistant import BrainHandle
 from kiosk_ui.bus import Fanout, KioskBus
 from kiosk_ui.outbox import Outbox, outbox_dir
 from kiosk_ui.sync import LinkState, SyncWorker
 from posko.config import Settings, load_settings
+from posko.enroll import read_token
 from posko.hubclient import HubClient
 
 log = logging.getLogger(__name__)
@@ -71,10 +72,6 @@ def default_token_provider(settings: Settings) -> Callable[[], str | None]:
     """The unit's hub token from `posko.enroll.read_token`, or None when not enrolled."""
 
     def provide() -> str | None:
-        try:
-            from posko.enroll import read_token
-        except ImportError:
-            return None
         try:
             return read_token(settings) or None
         except Exception:  # an unreadable token file: behave as not enrolled, say so in logs
@@ -136,8 +133,5 @@ def create_app(settings_or_test_config: Settings | dict[str, Any] | None = None)
     if config.get("START_ALERTS"):
         sender.start()
     app.extensions["kiosk"] = kiosk
-
-    from kiosk_ui import views
-
     app.register_blueprint(views.bp)
     return app

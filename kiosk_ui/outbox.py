@@ -38,6 +38,7 @@ from typing import Any
 
 from kiosk_ui import ticketing
 from posko.errors import PoskoError
+from posko.reports import digest
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS reports (
@@ -489,8 +490,6 @@ class Outbox:
 
     def synced_since(self, since: float) -> list[tuple[str, str]]:
         """(id, digest the kiosk expects) of every synced report made at or after `since`."""
-        from posko.reports import digest
-
         with self._connect() as db:
             rows = db.execute("SELECT r.id, r.body FROM reports r JOIN outbox o ON o.report_id=r.id "
                               "WHERE o.state='synced' AND r.created_at >= ? ORDER BY r.created_at",

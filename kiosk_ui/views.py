@@ -31,7 +31,7 @@ from flask import (
 from kiosk_ui import clock, ticketing
 from kiosk_ui.alertbox import AlertBoxError, describe
 from kiosk_ui.i18n import LANGS, Texts
-from kiosk_ui.outbox import OutboxError, OutboxFull
+from kiosk_ui.outbox import NotFound, OutboxError, OutboxFull
 from kiosk_ui.photos import BadPhoto, prepare_photo
 from kiosk_ui.reportform import CATEGORIES, build_report
 from kiosk_ui.sync import CLOCK_OFFSET_KEY
@@ -339,7 +339,6 @@ def report_status(report_id: str) -> Response:
     """Whether the hub has a report made here: the ticket screen says "diterima" only then.
 
     By the report's id (a UUID only the screen that made it knows), never by ticket."""
-    from kiosk_ui.outbox import NotFound
 
     if not _UUID_RE.fullmatch(report_id):
         return jsonify(error="id"), 404
