@@ -13,6 +13,7 @@ import json
 import logging
 import signal
 import threading
+import time
 import uuid
 
 from sqlalchemy import delete, select
@@ -27,6 +28,7 @@ from posko import topics
 from posko.messages import Alert as AlertMessage
 from posko.messages import BadMessage, Heartbeat
 from posko.mqtt import MqttLink
+from posko.service import Watchdog
 
 log = logging.getLogger(__name__)
 
@@ -177,9 +179,18 @@ def run(settings) -> None:
     ingest = Ingest(settings).start()
     log.info("ingest subscribed to %s and %s on %s:%s", topics.all_unit_status(ingest.root),
              topics.all_alerts(ingest.root), settings.mqtt.host, settings.mqtt.port)
+    # Under systemd the loop below pings the watchdog (posko-hub-ingest.service): a hung
+    # ingest stops pinging and is restarted.
+    watchdog = Watchdog().start()
+    watchdog.ready()
     ticks = 0
+    next_check = time.monotonic() + KB_CHECK_S
     try:
-        while not stop.wait(KB_CHECK_S):
+        while not stop.wait(min(1.0, KB_CHECK_S)):
+            watchdog.beat()
+            if time.monotonic() < next_check:
+                continue
+            next_check = time.monotonic() + KB_CHECK_S
             ticks += 1
             try:
                 ingest.check_kb()
@@ -192,4 +203,5 @@ def run(settings) -> None:
             except Exception:
                 log.exception("prune failed")
     finally:
+        watchdog.stopping()
         ingest.stop()

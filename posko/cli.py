@@ -29,6 +29,7 @@ HELP: dict[str, str] = {
     "arbiter": "Run the talk-group floor arbiter and recorder.",
     "ptt": "Push-to-talk terminal client.",
     "bench": "Benchmarks to run on a real unit.",
+    "watch": "Run a service under systemd's watchdog (pings while it answers).",
 }
 # The role whose installer brings a subcommand's packages (for the missing-package message).
 ROLE = {"hub": "hub", "arbiter": "hub", "kiosk-ui": "kiosk", "outbox": "kiosk", "unit": "kiosk",
