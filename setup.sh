@@ -408,7 +408,7 @@ enrol_unit() {
 
 deploy_role() {
   [ "$(id -u)" -eq 0 ] || [ "$DRY_RUN" = 1 ] || die "run ./setup.sh $ROLE as root (sudo ./setup.sh $ROLE ...)"
-  PI_MODEL="$(tr -d '\0' < /proc/device-tree/model 2>/dev/null | grep -o 'Raspberry Pi.*' || true)"
+  PI_MODEL="$(tr -d '\0' 2>/dev/null < /proc/device-tree/model | grep -o 'Raspberry Pi.*' || true)"
   local packages=("${BASE_PACKAGES[@]}")
   case "$ROLE" in
     kiosk) packages+=("${UNIT_PACKAGES[@]}" "${KIOSK_PACKAGES[@]}") ;;

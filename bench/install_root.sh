@@ -38,7 +38,16 @@ for role in ptt kiosk hub; do
   chroot "$DIR" /usr/src/posko-setup/setup.sh "$role" --packages-only
 done
 chroot "$DIR" apt-get clean
-size=$(du -sm "$DIR" | cut -f1)
+# Python wheels for every role, so that setup.sh in the root installs with no index
+# (`--wheelhouse`, PIP_NO_INDEX); built here with the checkout's Python (cp311 like bookworm's).
+WH="$(dirname "$DIR")/wheelhouse"
+PY="${PYTHON:-.venv/bin/python}"
+if [ ! -f "$WH/.complete" ]; then
+  "$PY" -m pip wheel -q -w "$WH" ".[kiosk,hub]" "setuptools>=77" wheel pip
+  rm -f "$WH"/posko-*.whl   # setup.sh builds Posko itself from the source it is given
+  touch "$WH/.complete"
+fi
+size=$(du -smx "$DIR" | cut -f1)
 echo "install_root: $DIR ready (${size} MB)"
 printf '{"bench": "install_root", "dir": "%s", "size_mb": %s, "seconds": %s}\n' \
   "$DIR" "$size" "$(( $(date +%s) - start ))"
