@@ -119,7 +119,9 @@ CHANGES=0
 act() {  # act "what" command...   run it (or print it under --dry-run)
   local what="$1"; shift
   CHANGES=$((CHANGES + 1))
-  if [ "$DRY_RUN" = 1 ]; then say "would $what: $*"; return 0; fi
+  local shown="$*"
+  [ -n "${SECRET:-}" ] && shown="${shown//"$SECRET"/***}"   # passwords are never printed
+  if [ "$DRY_RUN" = 1 ]; then say "would $what: $shown"; return 0; fi
   say "$what"
   "$@"
 }
@@ -260,7 +262,7 @@ mosquitto_user() {  # mosquitto_user FILE USER PASSWORD   add USER when it is no
   local file="$1" user="$2" password="$3"
   if [ -f "$file" ] && grep -q "^$user:" "$file"; then return 0; fi
   [ -f "$file" ] || act "create $file" install -m 640 -o root -g mosquitto /dev/null "$file"
-  act "add MQTT user $user to $file" mosquitto_passwd -b "$file" "$user" "$password"
+  SECRET="$password" act "add MQTT user $user to $file" mosquitto_passwd -b "$file" "$user" "$password"
 }
 
 setup_mosquitto_unit() {
@@ -281,7 +283,7 @@ setup_mosquitto_hub() {
   mosquitto_user /etc/mosquitto/posko-units.passwd hub "$hub_password"
   if [ ! -f /etc/mosquitto/posko-units.acl ]; then
     # Replaced by the ACL Posko generates from the hub's unit list (gateway/acl.py).
-    printf 'user hub\ntopic readwrite posko/v1/#\n' \
+    printf 'user hub\ntopic readwrite posko/v1/#\n\nuser arbiter\ntopic readwrite posko/v1/#\n' \
       | put_text /etc/mosquitto/posko-units.acl 640 root:mosquitto
   fi
   put_file "$SRC/systemd/mosquitto/posko-central.conf" /etc/mosquitto/conf.d/posko-central.conf 644 root:root

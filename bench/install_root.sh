@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Build (once) the throwaway Debian 12 root that tests/install runs setup.sh in.
 #
-#   sudo bench/install_root.sh [DIR]      default DIR: var/install-root/bookworm (git-ignored)
+#   sudo bench/install_root.sh [DIR]
 #
+# DIR defaults to $POSKO_TEST_INSTALL_ROOT/bookworm, else ~/.cache/posko/install-root/bookworm:
+# outside the checkout on purpose, since setuptools walks every file under the project folder
+# on each `pip install .` and a whole Debian root there makes that take minutes.
 # debootstrap makes a minimal bookworm; then each role's Debian packages are installed into
 # it by setup.sh itself (`setup.sh ROLE --packages-only`, run in the chroot), so the tests
 # find every package present and need no network. Never run against the machine's own root.
 # Prints what it did and ends with one JSON line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DIR="${1:-var/install-root/bookworm}"
+DIR="${1:-${POSKO_TEST_INSTALL_ROOT:-$HOME/.cache/posko/install-root}/bookworm}"
 MIRROR="${MIRROR:-http://deb.debian.org/debian}"
 start=$(date +%s)
 [ "$(id -u)" -eq 0 ] || { echo "install_root: run as root (debootstrap, chroot)" >&2; exit 1; }

@@ -7,6 +7,7 @@ dashboard, fleet, alerts, live, talk groups).
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import os
 import secrets
 from pathlib import Path
@@ -61,6 +62,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     auth.login_manager.init_app(app)
     for blueprint in (api.bp, auth.bp, dashboard.bp, fleet.bp, alerts.bp, live.bp, talkgroups.bp):
         app.register_blueprint(blueprint)
+    app.register_blueprint(importlib.import_module("hub.releases").bp)  # Posko releases for units
 
     from hub.timefmt import local
 

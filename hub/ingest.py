@@ -19,7 +19,7 @@ import uuid
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
-from hub import kb
+from hub import kb, releases
 from hub.db import Sessions, database_url, make_engine
 from hub.models import Alert, Event, Throttle, Unit, utcnow
 from hub.texts import label
@@ -50,9 +50,14 @@ class Ingest:
         self.root = settings.mqtt.topic_root
         self.db = Sessions(make_engine(url or database_url(settings)))
         self.link = MqttLink(settings.mqtt, client_id=f"posko-hub-ingest-{uuid.uuid4().hex[:8]}",
-                             on_connect=self.announce_kb)
+                             on_connect=self._on_connect)
         self.bad_messages = 0
         self._kb_announced: bytes | None = None
+        self._release_announced: bytes | None = None
+
+    def _on_connect(self) -> None:
+        self.announce_kb()
+        self.announce_release()
 
     def start(self) -> Ingest:
         kb.ensure_current(self.settings)  # the first start publishes the configured KB
@@ -74,12 +79,24 @@ class Ingest:
         kb.announce(self.link, self.settings, current)
         self._kb_announced = current.to_json()
 
+    def announce_release(self) -> None:
+        """Publish the current Posko release (hub/releases.py), retained, if there is one."""
+        current = releases.read_current(self.settings)
+        if current is not None:
+            releases.announce(self.link, self.settings, current)
+            self._release_announced = current.to_json()
+
     def check_kb(self) -> None:
         """Announce a bundle `posko hub kb-publish` stored while it could not reach the broker."""
         current = kb.read_current(self.settings)
         if current is not None and current.to_json() != self._kb_announced and self.link.connected.is_set():
             log.info("announcing knowledge base %s", current.version)
             self.announce_kb()
+        release = releases.read_current(self.settings)
+        if release is not None and release.to_json() != self._release_announced \
+                and self.link.connected.is_set():
+            log.info("announcing release %s", release.version)
+            self.announce_release()
 
     def _unit_from_topic(self, topic: str, index: int) -> str | None:
         try:

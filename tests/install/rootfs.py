@@ -1,10 +1,11 @@
 """A throwaway Debian 12 root for installer tests: never the machine's own root.
 
 `bench/install_root.sh` builds the root once (debootstrap + every role's Debian packages)
-under var/install-root/ (git-ignored). Each test gets an overlay on top of it (the cached
+under $POSKO_TEST_INSTALL_ROOT, else ~/.cache/posko/install-root (outside the checkout:
+setuptools walks the whole project folder on every `pip install .`). Each test gets an overlay on top of it (the cached
 root is never written), its own mount namespace and its own network namespace (loopback
-only, so services bind their usual ports without meeting anyone else's), and runs commands
-in it with chroot. The source tree is copied in (pip builds in the source folder).
+only, so services bind their usual ports without meeting anyone else's) and its own PID
+namespace (whatever the commands start ends with them), and runs commands in it with chroot. The source tree is copied in (pip builds in the source folder).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-CACHE = ROOT / "var" / "install-root"
+CACHE = Path(os.environ.get("POSKO_TEST_INSTALL_ROOT", Path.home() / ".cache" / "posko" / "install-root"))
 BASE = CACHE / "bookworm"
 WHEELHOUSE = CACHE / "wheelhouse"
 SRC_IN_ROOT = "/usr/src/posko"
@@ -31,9 +32,9 @@ def skip_reason() -> str | None:
         return "needs root (mount namespaces, chroot)"
     if not (BASE / "usr" / "bin" / "python3").exists() or not (BASE / "usr" / "sbin" / "nginx").exists():
         return ("no throwaway root: run `bench/install_root.sh` once (as root; debootstrap "
-                f"bookworm into {BASE.relative_to(ROOT)})")
+                f"bookworm into {BASE})")
     if not (WHEELHOUSE / ".complete").exists():
-        return "no wheelhouse: run `bench/install_root.sh` once (it builds var/install-root/wheelhouse)"
+        return "no wheelhouse: run `bench/install_root.sh` once (it builds the wheelhouse beside the root)"
     if shutil.which("unshare") is None:
         return "needs unshare (util-linux)"
     return None
@@ -80,11 +81,13 @@ mkdir -p {m}{SRC_IN_ROOT} {m}{WHEELS_IN_ROOT}
 mount --bind {self.folder}/src {m}{SRC_IN_ROOT}
 mount --bind -o ro {WHEELHOUSE} {m}{WHEELS_IN_ROOT}
 ip link set lo up
-exec chroot {m} /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+chroot {m} /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
   HOME=/root LANG=C.UTF-8 PIP_NO_INDEX=1 PIP_FIND_LINKS={WHEELS_IN_ROOT} PIP_DISABLE_PIP_VERSION_CHECK=1 \
   /bin/bash -euo pipefail -c "$1"
 """
-        result = subprocess.run(["unshare", "--mount", "--net", "--propagation", "private",
+        # --pid --fork: this bash is PID 1 of its own PID namespace; when it returns, the
+        # kernel ends every process the commands started (daemons included).
+        result = subprocess.run(["unshare", "--mount", "--net", "--pid", "--fork", "--propagation", "private",
                                  "bash", "-c", outer, "in-root", script],
                                 capture_output=True, text=True, timeout=timeout)
         if check and result.returncode != 0:
