@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from posko.broker import free_port, wait_for_port
+from posko.broker import free_port
 from posko.service import Notifier, Watchdog, watchdog_interval_s
 
 ROOT = Path(__file__).resolve().parents[2]
