@@ -139,6 +139,11 @@ class Ingest:
                 unit.models = json.loads(_clean(json.dumps(beat.models)))
                 unit.talk_group = _clean(beat.talk_group)[:64]
                 unit.interval_s = max(1.0, beat.interval_s)
+                update = beat.parts.get("update") if isinstance(beat.parts, dict) else None
+                if isinstance(update, dict):
+                    unit.update_state = _clean(str(update.get("state", "")))[:32]
+                    unit.update_detail = _clean(" ".join(
+                        str(update.get(k, "")) for k in ("version", "reason") if update.get(k)))[:240]
             db.add(Event(kind="unit", at=utcnow(),
                          data={"unit": unit_id, "status": unit.status, "was": before}))
             db.commit()
