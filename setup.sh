@@ -191,21 +191,26 @@ role_extras() {
 }
 
 install_release() {  # a venv in $PREFIX/releases/<version>, then current -> it
-  local extras version digest rel stamp
+  local extras version digest rel stamp owner=root:root
   extras="$(role_extras)"
   [ -n "${PI_MODEL:-}" ] && [ "$ROLE" != hub ] && extras="$extras,pi"
   version="$(source_version)"
   digest="$(source_digest)"
   rel="$PREFIX/releases/$version"
   stamp="$rel/.posko-installed"
-  ensure_dir "$PREFIX" 755 root:root
-  ensure_dir "$PREFIX/releases" 755 root:root
-  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$extras $digest" ] && "$rel/bin/python" -c 'import posko' 2>/dev/null; then
+  # On units the updater (as posko) adds releases and switches current; the release made
+  # here stays root's, and root never runs anything the posko user could have written.
+  [ "$ROLE" != hub ] && owner=posko:posko
+  ensure_dir "$PREFIX" 755 "$owner"
+  ensure_dir "$PREFIX/releases" 755 "$owner"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$extras $digest" ] \
+     && [ "$(stat -c %U "$rel" "$rel/bin/python" "$rel/lib" 2>/dev/null | sort -u)" = root ]; then
     say "Posko $version already installed in $rel ($extras)"
   else
-    local pip_args=(-q)
+    local pip_args=(-q --no-cache-dir)
     [ -n "$WHEELHOUSE" ] && pip_args+=(--no-index --find-links "$WHEELHOUSE")
-    act "create the venv $rel" "$PYTHON" -m venv --clear "$rel"
+    [ -e "$rel" ] && act "remove the old $rel" rm -rf "$rel"
+    act "create the venv $rel" "$PYTHON" -m venv "$rel"
     act "install Posko $version [$extras] into $rel" "$rel/bin/python" -m pip install "${pip_args[@]}" "$SRC[$extras]"
     if [ "$DRY_RUN" = 0 ]; then echo "$extras $digest" > "$stamp"; fi
   fi
@@ -359,26 +364,36 @@ setup_read_only_root() {
 
 role_units() {
   case "$ROLE" in
-    kiosk) echo posko-unit posko-kiosk-ui posko-kiosk-browser ;;
-    ptt) echo posko-unit ;;
+    kiosk) echo posko-unit posko-kiosk-ui posko-kiosk-browser posko-update-restart ;;
+    ptt) echo posko-unit posko-update-restart ;;
     hub) echo posko-hub posko-hub-streams posko-hub-ingest posko-arbiter ;;
   esac
 }
 
 install_units() {
   local u changed=0
+  local f
   for u in $(role_units); do
-    if ! { [ -f "$UNITDIR/$u.service" ] && cmp -s "$SRC/systemd/$u.service" "$UNITDIR/$u.service"; }; then
-      changed=1
-    fi
-    put_file "$SRC/systemd/$u.service" "$UNITDIR/$u.service" 644 root:root
+    for f in "$SRC/systemd/$u.service" "$SRC/systemd/$u.path"; do
+      [ -f "$f" ] || continue
+      if ! { [ -f "$UNITDIR/${f##*/}" ] && cmp -s "$f" "$UNITDIR/${f##*/}"; }; then
+        changed=1
+      fi
+      put_file "$f" "$UNITDIR/${f##*/}" 644 root:root
+    done
   done
+  if [ "$ROLE" != hub ]; then
+    # The update guard runs before every start of posko-unit with the system Python.
+    put_file "$SRC/firmware/updater.py" /usr/local/lib/posko/update_guard.py 644 root:root
+  fi
   if [ "$changed" = 1 ] && [ -d /run/systemd/system ]; then
     act "reload systemd" systemctl daemon-reload
   fi
   for u in $(role_units); do
-    if ! systemctl is-enabled -q "$u.service" 2>/dev/null; then
-      act "enable $u" systemctl enable -q "$u.service"
+    local kind=service
+    [ -f "$SRC/systemd/$u.path" ] && kind=path   # enabled through its path unit
+    if ! systemctl is-enabled -q "$u.$kind" 2>/dev/null; then
+      act "enable $u.$kind" systemctl enable -q "$u.$kind"
     fi
   done
   systemctl is-enabled -q mosquitto.service 2>/dev/null || act "enable mosquitto" systemctl enable -q mosquitto.service
@@ -386,7 +401,7 @@ install_units() {
     systemctl is-enabled -q nginx.service 2>/dev/null || act "enable nginx" systemctl enable -q nginx.service
   fi
   if [ -d /run/systemd/system ] && [ "$DRY_RUN" = 0 ] && [ "$CHANGES" -gt 0 ]; then
-    act "(re)start Posko's services" systemctl restart mosquitto.service $(role_units | sed 's/\(\S*\)/\1.service/g')
+    act "(re)start Posko's services" systemctl restart mosquitto.service $(role_units | tr ' ' '\n' | grep -v update-restart | sed 's/$/.service/')
   fi
 }
 

@@ -9,7 +9,6 @@ here: docs/install.md says what that leaves untested.
 
 from __future__ import annotations
 
-import configparser
 import re
 import shlex
 
@@ -21,32 +20,54 @@ pytestmark = pytest.mark.slow
 SETUP = f"{SRC_IN_ROOT}/setup.sh"
 
 
-def unit_file(root: ThrowawayRoot, name: str) -> configparser.ConfigParser:
-    text = root.run(f"cat /etc/systemd/system/{name}.service").stdout
-    parser = configparser.ConfigParser(strict=False, interpolation=None)
-    parser.optionxform = str
-    # Continuation lines (trailing backslash) are one value for systemd.
-    parser.read_string(re.sub(r"\\\n\s*", " ", text))
-    return parser
+class UnitFile:
+    """A systemd unit file: section -> key -> every value given (systemd repeats keys)."""
+
+    def __init__(self, text: str) -> None:
+        self.sections: dict[str, dict[str, list[str]]] = {}
+        section = ""
+        # Continuation lines (trailing backslash) are one value for systemd.
+        for line in re.sub(r"\\\n\s*", " ", text).splitlines():
+            line = line.strip()
+            if not line or line.startswith(("#", ";")):
+                continue
+            if line.startswith("["):
+                section = line.strip("[]")
+                continue
+            key, _, value = line.partition("=")
+            self.sections.setdefault(section, {}).setdefault(key.strip(), []).append(value.strip())
+
+    def __getitem__(self, section: str) -> dict[str, str]:
+        """The section with the last value of each key (what systemd uses for single keys)."""
+        return {k: v[-1] for k, v in self.sections.get(section, {}).items()}
+
+    def all(self, section: str, key: str) -> list[str]:
+        return self.sections.get(section, {}).get(key, [])
 
 
-def start_as_unit_says(unit: configparser.ConfigParser, log: str) -> str:
+def unit_file(root: ThrowawayRoot, name: str) -> UnitFile:
+    return UnitFile(root.run(f"cat /etc/systemd/system/{name}.service").stdout)
+
+
+def start_as_unit_says(unit: UnitFile, log: str) -> str:
     """A bash line that starts the unit's ExecStart in the background like systemd would.
 
     User, Group, SupplementaryGroups (via the user's groups), Environment, EnvironmentFile,
     WorkingDirectory, UMask, StateDirectory (made 0700 as systemd does).
     """
     s = unit["Service"]
-    env = " ".join(shlex.quote(e) for e in shlex.split(s.get("Environment", "")))
-    env_file = s.get("EnvironmentFile", "").lstrip("-")
-    load_env = f"set -a; . {env_file}; set +a; " if env_file else ""
+    env = " ".join(shlex.quote(e) for line in unit.all("Service", "Environment") for e in shlex.split(line))
+    load_env = "".join(f"set -a; . {f.lstrip('-')}; set +a; " for f in unit.all("Service", "EnvironmentFile"))
     state = s.get("StateDirectory", "")
     make_state = (f"install -d -m {s.get('StateDirectoryMode', '0755')} -o {s['User']} "
                   f"-g {s.get('Group', s['User'])} /var/lib/{state}; ") if state else ""
     argv = s["ExecStart"].lstrip("-@+!")
+    user = f"setpriv --reuid={s['User']} --regid={s.get('Group', s['User'])} --init-groups env {env}"
+    pre = "".join(  # in order; "-" in front: its failure is ignored, as systemd does
+        f"{user} {line.lstrip('-@+!')}{' || true' if line.startswith('-') else ''} && "
+        for line in unit.all("Service", "ExecStartPre"))
     return (f"{make_state}( cd {s['WorkingDirectory']} && umask {s.get('UMask', '0022')} && "
-            f"{load_env}exec setpriv --reuid={s['User']} --regid={s.get('Group', s['User'])} "
-            f"--init-groups env {env} {argv} ) >{log} 2>&1 &\n")
+            f"{load_env}{pre}exec {user} {argv} ) >{log} 2>&1 &\n")
 
 
 # Debian's mosquitto.service, as its ExecStartPre/ExecStart lines say.
@@ -57,7 +78,7 @@ START_MOSQUITTO = ("mkdir -m 740 -p /run/mosquitto /var/log/mosquitto; "
 
 def verify_units(root: ThrowawayRoot, names: list[str]) -> None:
     """systemd-analyze verify of the installed units: no warning, no error, exit 0."""
-    units = " ".join(f"/etc/systemd/system/{n}.service" for n in names)
+    units = " ".join(f"/etc/systemd/system/{n if '.' in n else n + '.service'}" for n in names)
     result = root.run(f"SYSTEMD_LOG_LEVEL=warning systemd-analyze verify --man=no {units}",
                       check=False)
     said = (result.stdout + result.stderr).strip()
@@ -91,7 +112,12 @@ def test_ptt_role_installs_runs_and_a_second_run_changes_nothing(throwaway_root:
     frozen = {line.split("==")[0].lower() for line in facts.splitlines() if "==" in line}
     assert not frozen & {"flask", "sqlalchemy", "alembic", "gunicorn", "psycopg", "argon2-cffi"}
     assert 'unit_id = "ptt-01"' in facts and "assistant_enabled = false" in facts
-    verify_units(root, ["posko-unit"])
+    verify_units(root, ["posko-unit", "posko-update-restart.service", "posko-update-restart.path"])
+    owners = root.run("stat -c '%U %n' /opt/posko /opt/posko/releases /opt/posko/releases/*/bin/python"
+                      " /usr/local/lib/posko/update_guard.py; systemctl is-enabled posko-update-restart.path").stdout
+    assert "posko /opt/posko\n" in owners and "posko /opt/posko/releases\n" in owners
+    assert re.search(r"^root /opt/posko/releases/.*/bin/python$", owners, re.M)  # setup.sh's release is root's
+    assert "root /usr/local/lib/posko/update_guard.py" in owners and owners.strip().endswith("enabled")
 
     # A second run: the maintainer's edit of posko.toml survives, nothing else changes.
     root.run("echo '# edited by hand' >> /etc/posko/posko.toml")
@@ -107,11 +133,12 @@ def test_ptt_role_installs_runs_and_a_second_run_changes_nothing(throwaway_root:
         + start_as_unit_says(unit, "/tmp/unit.log")
         + "pw=$(sed -n 's/^password = \"\\(.*\\)\"/\\1/p' /etc/posko/posko.toml);"
         " mosquitto_sub -h 127.0.0.1 -u ptt-01 -P \"$pw\" -t 'posko/v1/unit/+/status' -C 1 -W 40 -v"
-        " || { cat /tmp/unit.log; exit 1; }; ps -o user=,args= -C posko | head -3; cat /tmp/unit.log | tail -3",
+        " || { cat /tmp/unit.log; exit 1; }; ps -o user=,args= -C posko | head -3; cat /tmp/unit.log",
         timeout=120).stdout
     heartbeat = next(line for line in out.splitlines() if line.startswith("posko/v1/unit/ptt-01/status "))
     assert '"unit":"ptt-01"' in heartbeat.replace(" ", ""), heartbeat
     assert re.search(r"^posko\s", out, re.M), out
+    assert "update guard: nothing to do (idle)" in out  # ExecStartPre ran with the system Python
 
 
 def test_hub_role_serves_https_through_nginx(throwaway_root: ThrowawayRoot) -> None:
@@ -121,10 +148,8 @@ def test_hub_role_serves_https_through_nginx(throwaway_root: ThrowawayRoot) -> N
     names = ["posko-hub", "posko-hub-streams", "posko-hub-ingest", "posko-arbiter"]
     verify_units(root, names)
     hub, streams = unit_file(root, "posko-hub"), unit_file(root, "posko-hub-streams")
-    pre = hub["Service"]["ExecStartPre"]
     script = (
         START_MOSQUITTO
-        + f"runuser -u posko -- env POSKO_CONFIG=/etc/posko/posko.toml {pre} >/tmp/migrate.log 2>&1;"
         + start_as_unit_says(hub, "/tmp/hub.log")
         + start_as_unit_says(streams, "/tmp/streams.log")
         + start_as_unit_says(unit_file(root, "posko-arbiter"), "/tmp/arbiter.log")
@@ -134,7 +159,7 @@ def test_hub_role_serves_https_through_nginx(throwaway_root: ThrowawayRoot) -> N
         "curl -s -o /dev/null -w 'http:%{http_code} %{redirect_url}\\n' http://127.0.0.1/masuk;"
         "openssl x509 -in /etc/posko/tls/hub.crt -noout -subject; stat -c '%a %U:%G' /etc/posko/tls/hub.key;"
         "sleep 1; ps -o user=,args= -C posko -C mosquitto | sort | uniq | head;"
-        "tail -n 3 /tmp/hub.log /tmp/arbiter.log"
+        "tail -n 5 /tmp/hub.log /tmp/arbiter.log"
     )
     out = root.run(script, timeout=240).stdout
     assert "syntax is ok" in out
@@ -143,6 +168,7 @@ def test_hub_role_serves_https_through_nginx(throwaway_root: ThrowawayRoot) -> N
     assert "http:301 https://127.0.0.1/masuk" in out
     assert "CN = hub.polres.example" in out and "640 root:posko-tls" in out
     assert re.search(r"^posko .*posko arbiter", out, re.M), out
+    assert "mqtt 127.0.0.1:1883" in out and "not authori" not in out.lower(), out
 
 
 def test_kiosk_role_installs_the_screen_and_serves_the_kiosk_app(throwaway_root: ThrowawayRoot) -> None:
@@ -150,7 +176,7 @@ def test_kiosk_role_installs_the_screen_and_serves_the_kiosk_app(throwaway_root:
     out = root.run(f"{SETUP} kiosk --unit-id kiosk-01 --hub http://127.0.0.1:18080 "
                    f"--posko-name 'Posko Alun-alun' --wheelhouse {WHEELS_IN_ROOT}", timeout=900).stdout
     assert "done: role kiosk installed" in out
-    verify_units(root, ["posko-unit", "posko-kiosk-ui", "posko-kiosk-browser"])
+    verify_units(root, ["posko-unit", "posko-kiosk-ui", "posko-kiosk-browser", "posko-update-restart.path"])
     browser = unit_file(root, "posko-kiosk-browser")["Service"]
     assert browser["User"] == "posko-screen" and browser["PAMName"] == "login"
     assert "--kiosk" in browser["ExecStart"] and "--render 9222" in browser["ExecStart"]
