@@ -28,11 +28,22 @@ def _canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def resolve(extras: str) -> set[str]:
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the checkout: pip builds in the source folder and would leave a posko.egg-info
+    in the checkout that shadows the editable install's entry points."""
+    from tests.install.rootfs import copy_source
+
+    folder = tmp_path_factory.mktemp("src") / "posko"
+    copy_source(folder)
+    return folder
+
+
+def resolve(source: Path, extras: str) -> set[str]:
     """The distributions pip would install for `.[extras]` into an empty environment."""
     result = subprocess.run(
         [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
-         "--report", "-", f"{ROOT}[{extras}]"],
+         "--report", "-", f"{source}[{extras}]"],
         capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout)
@@ -40,29 +51,29 @@ def resolve(extras: str) -> set[str]:
 
 
 @pytest.mark.slow
-def test_a_ptt_only_unit_resolves_no_database_or_web_server_packages() -> None:
-    unit = resolve("unit")
+def test_a_ptt_only_unit_resolves_no_database_or_web_server_packages(source: Path) -> None:
+    unit = resolve(source, "unit")
     assert {"posko", "paho-mqtt", "opuslib", "gpiozero", "pyaudio"} <= unit
     assert not unit & NOT_ON_A_PTT_UNIT, sorted(unit & NOT_ON_A_PTT_UNIT)
 
 
 @pytest.mark.slow
-def test_hub_and_kiosk_roles_resolve_what_they_serve_with() -> None:
-    hub = resolve("hub")
+def test_hub_and_kiosk_roles_resolve_what_they_serve_with(source: Path) -> None:
+    hub = resolve(source, "hub")
     assert {"sqlalchemy", "alembic", "gunicorn", "argon2-cffi", "flask-wtf", "psycopg"} <= hub
     assert not hub & {"pyaudio", "gpiozero", "vosk", "piper-tts"}  # no audio stack on the server
-    kiosk = resolve("kiosk")
+    kiosk = resolve(source, "kiosk")
     assert {"flask", "gunicorn", "vosk", "piper-tts", "gpiozero", "rapidfuzz"} <= kiosk
     assert not kiosk & {"sqlalchemy", "alembic", "psycopg", "argon2-cffi", "flask-wtf"}
 
 
 @pytest.fixture(scope="module")
-def unit_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def unit_venv(tmp_path_factory: pytest.TempPathFactory, source: Path) -> Path:
     """A real venv with `.[unit]` only (pip's cache makes a second build quick)."""
     venv = tmp_path_factory.mktemp("unit-venv") / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     result = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q",
-                             f"{ROOT}[unit]"], capture_output=True, text=True, timeout=900)
+                             f"{source}[unit]"], capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     return venv
 
