@@ -247,10 +247,11 @@ write_config() {
       echo "[unit]"
       echo "assistant_enabled = false   # PTT-only: no voice assistant"
     fi
-    if [ "$ROLE" = kiosk ] && [ -n "$HUB_URL" ]; then
+    if [ "$ROLE" != hub ] && [ -n "$HUB_URL" ]; then
       echo
-      echo "[kiosk]"
+      echo "[kiosk]   # the hub link of this unit (reports, knowledge base, updates)"
       echo "hub_url = $(toml_quote "$HUB_URL")"
+      [ "${HUB_URL%%://*}" = https ] && echo "hub_ca_file = \"$ETC/hub-ca.pem\"   # pinned at enrolment"
     fi
     if [ "$ROLE" = hub ]; then
       echo
@@ -405,20 +406,31 @@ install_units() {
   fi
 }
 
-enrol_unit() {
-  [ -n "$CODE" ] || { say "no --code: enrol later with: sudo -u posko $PREFIX/current/bin/posko enroll --hub URL --code CODE"; return 0; }
-  [ -n "$HUB_URL" ] || die "--code needs --hub URL"
-  if [ -s "$STATE/unit/hub-token" ]; then say "already enrolled (token in $STATE/unit/hub-token)"; return 0; fi
-  if [ ! -f "$ETC/hub-ca.pem" ] && [ "${HUB_URL%%://*}" = https ]; then
+pin_hub_cert() {
+  [ "${HUB_URL%%://*}" = https ] || return 0
+  if [ ! -f "$ETC/hub-ca.pem" ]; then
     # Pin the hub's certificate: it is fetched once, here, while the maintainer compares its
     # fingerprint with the one `posko doctor` shows on the hub (docs/install.md).
     local hostport="${HUB_URL#https://}"; hostport="${hostport%%/*}"
     [[ "$hostport" == *:* ]] || hostport="$hostport:443"
-    act "pin the hub's certificate from $hostport" sh -c \
-      "openssl s_client -connect '$hostport' -servername '${hostport%%:*}' -showcerts </dev/null 2>/dev/null \
-        | openssl x509 -outform PEM > '$ETC/hub-ca.pem' && chmod 644 '$ETC/hub-ca.pem'"
+    if ! act "pin the hub's certificate from $hostport" sh -c \
+      "timeout 15 openssl s_client -connect '$hostport' -servername '${hostport%%:*}' </dev/null 2>/dev/null \
+        | openssl x509 -outform PEM > '$ETC/hub-ca.pem.new' && chmod 644 '$ETC/hub-ca.pem.new' \
+        && mv '$ETC/hub-ca.pem.new' '$ETC/hub-ca.pem'"; then
+      rm -f "$ETC/hub-ca.pem.new"
+      say "WARNING: the hub at $hostport did not answer; its certificate is NOT pinned yet."
+      say "         Run this again when the hub is reachable (nothing else is redone)."
+      return 0
+    fi
     [ "$DRY_RUN" = 1 ] || say "hub certificate $(openssl x509 -in "$ETC/hub-ca.pem" -noout -fingerprint -sha256)"
+    [ "$DRY_RUN" = 1 ] || say "compare it with the fingerprint \`posko doctor\` shows on the hub"
   fi
+}
+
+enrol_unit() {
+  [ -n "$CODE" ] || { say "no --code: enrol later with: sudo -u posko $PREFIX/current/bin/posko enroll --hub URL --code CODE"; return 0; }
+  [ -n "$HUB_URL" ] || die "--code needs --hub URL"
+  if [ -s "$STATE/unit/hub-token" ]; then say "already enrolled (token in $STATE/unit/hub-token)"; return 0; fi
   act "enrol $UNIT_ID with $HUB_URL" runuser -u posko -- env POSKO_CONFIG="$ETC/posko.toml" \
     REQUESTS_CA_BUNDLE="$ETC/hub-ca.pem" "$PREFIX/current/bin/posko" enroll --hub "$HUB_URL" --code "$CODE" --unit "$UNIT_ID"
 }
@@ -452,6 +464,7 @@ deploy_role() {
 
   local mqtt_password=""
   [ -f "$ETC/posko.toml" ] || mqtt_password="$(random_secret)"
+  [ "$ROLE" != hub ] && [ -n "$HUB_URL" ] && pin_hub_cert
   write_config "$mqtt_password"
   case "$ROLE" in
     kiosk|ptt)

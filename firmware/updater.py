@@ -307,7 +307,8 @@ class Updater:
         token = read_token(s)
         if token is None:
             raise RuntimeError("this unit is not enrolled (posko enroll); no token for the hub")
-        hub = HubClient(s.kiosk.hub_url, lambda: token, timeout_s=max(60.0, s.kiosk.http_timeout_s))
+        hub = HubClient(s.kiosk.hub_url, lambda: token, timeout_s=max(60.0, s.kiosk.http_timeout_s),
+                        ca_file=s.kiosk.hub_ca_file)
         status, data = hub.download(current.path, MAX_WHEEL_BYTES)
         if status != 200:
             raise RuntimeError(f"HTTP {status} from {current.path}")
@@ -393,7 +394,7 @@ def default_health(ctx, prefix: Path, version: str) -> list[str]:
     from posko.hubclient import HubClient
 
     token = read_token(ctx.settings)
-    if not HubClient(ctx.settings.kiosk.hub_url, lambda: token).ping():
+    if not HubClient(ctx.settings.kiosk.hub_url, lambda: token, ca_file=ctx.settings.kiosk.hub_ca_file).ping():
         problems.append(f"hub {ctx.settings.kiosk.hub_url} not reachable")
     return problems + release_problems(prefix, version, ask=ctx.settings.unit.assistant_enabled)
 

@@ -276,6 +276,15 @@ def cert_days_left(path) -> int | None:
     return (expires - datetime.now(UTC)).days
 
 
+def subprocess_fingerprint(path) -> str:
+    """The certificate's SHA-256 fingerprint (what a maintainer compares at enrolment)."""
+    import subprocess
+
+    result = subprocess.run(["openssl", "x509", "-in", str(path), "-noout", "-fingerprint", "-sha256"],
+                            capture_output=True, text=True, timeout=10)
+    return result.stdout.strip() or "fingerprint unknown"
+
+
 def check_certificates(settings: Settings, hub_cert: str = "/etc/posko/tls/hub.crt",
                        pinned: str = "/etc/posko/hub-ca.pem") -> Check:
     """The hub's own certificate (on the hub) or the one this unit pinned at enrolment."""
@@ -290,7 +299,8 @@ def check_certificates(settings: Settings, hub_cert: str = "/etc/posko/tls/hub.c
             return Check("tls", FAIL, f"{what} ({path}) expired {-days} days ago", fix)
         if days < 30:
             return Check("tls", WARN, f"{what} ({path}) expires in {days} days", fix)
-        return Check("tls", OK, f"{what} ({path}) valid for {days} more days")
+        fingerprint = subprocess_fingerprint(path)
+        return Check("tls", OK, f"{what} ({path}) valid for {days} more days; {fingerprint}")
     return Check("tls", OK, "no certificate installed here (a laptop, or a hub URL over plain HTTP)")
 
 
