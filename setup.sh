@@ -517,6 +517,10 @@ parse_options() {
   done
   [ -z "$TLS_CERT" ] || [ -n "$TLS_KEY" ] || die "--tls-cert needs --tls-key"
   [ "$READ_ONLY_ROOT" = 0 ] || [ "$ROLE" != hub ] || die "--read-only-root is for kiosk and ptt units"
+  # Refused before any change where the OS cannot do it (Debian 12 on a PC has no overlay root).
+  [ "$READ_ONLY_ROOT" = 0 ] || command -v raspi-config >/dev/null \
+    || die "--read-only-root needs Raspberry Pi OS (raspi-config's overlay file system); see docs/install.md"
+  [[ "$UNIT_ID" =~ ^[A-Za-z0-9-]{0,64}$ ]] || die "--unit-id '$UNIT_ID': letters, digits and '-' only"
   return 0
 }
 
