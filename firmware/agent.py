@@ -131,7 +131,10 @@ class Agent:
         from firmware.updater import busy_reasons
 
         ptt, voice = self.component("ptt"), self.component("voice")
-        return busy_reasons(ptt.status() if ptt is not None else None, bool(getattr(voice, "busy", False)))
+        # The kiosk app's local status: its `busy` flag, when it reports one (a PTT unit: None).
+        kiosk = outbox_figures(self.settings) if self.settings.unit.assistant_enabled else None
+        return busy_reasons(ptt.status() if ptt is not None else None, bool(getattr(voice, "busy", False)),
+                            kiosk)
 
     def component(self, name: str) -> UnitComponent | None:
         return next((c for c in self.components if c.name == name), None)

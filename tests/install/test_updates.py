@@ -262,3 +262,15 @@ def test_the_fleet_page_shows_each_units_version_and_update_state(tmp_path: Path
         client.close()
     finally:
         hub.stop()
+
+
+def test_the_agent_waits_for_the_kiosk_app_when_it_says_a_resident_is_at_the_screen(tmp_path, monkeypatch) -> None:
+    import firmware.agent as agent_module
+    from firmware.agent import Agent
+
+    monkeypatch.setenv("POSKO_POSKO_STATE_DIR", str(tmp_path))
+    agent = Agent(load_settings(), components=[], panel=NoPanel())
+    monkeypatch.setattr(agent_module, "outbox_figures", lambda settings: {"pending": 0, "busy": True})
+    assert agent.busy_reasons() == ["a resident is using the kiosk"]
+    monkeypatch.setattr(agent_module, "outbox_figures", lambda settings: None)  # no kiosk app
+    assert agent.busy_reasons() == []
