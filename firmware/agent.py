@@ -121,7 +121,20 @@ class Agent:
         ptt = make_component(self.settings)
         if ptt is not None:
             out.append(ptt)
+        from firmware.updater import Updater
+
+        out.append(Updater(busy=self.busy_reasons))  # Posko releases from the hub (off in a checkout)
         return out
+
+    def busy_reasons(self) -> list[str]:
+        """Why an update must wait now: a transmission, a resident being served."""
+        from firmware.updater import busy_reasons
+
+        ptt, voice = self.component("ptt"), self.component("voice")
+        # The kiosk app's local status: its `busy` flag, when it reports one (a PTT unit: None).
+        kiosk = outbox_figures(self.settings) if self.settings.unit.assistant_enabled else None
+        return busy_reasons(ptt.status() if ptt is not None else None, bool(getattr(voice, "busy", False)),
+                            kiosk)
 
     def component(self, name: str) -> UnitComponent | None:
         return next((c for c in self.components if c.name == name), None)

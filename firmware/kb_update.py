@@ -163,7 +163,8 @@ class KbUpdater:
         token = read_token(s)
         if token is None:
             raise KbFetchError("this unit is not enrolled (posko enroll); no token for the hub")
-        hub = HubClient(s.kiosk.hub_url, lambda: token, timeout_s=self.timeout_s or s.kiosk.http_timeout_s)
+        hub = HubClient(s.kiosk.hub_url, lambda: token, timeout_s=self.timeout_s or s.kiosk.http_timeout_s,
+                        ca_file=s.kiosk.hub_ca_file)
         try:
             status, data = hub.download(current.path, MAX_BUNDLE_BYTES)
         except HubUnreachable as exc:

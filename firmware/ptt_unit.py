@@ -58,6 +58,10 @@ class PttPanel:
         self.ptt = self._add(Button(ptt.ptt_pin, bounce_time=bounce, **opts))
         self.next_group = (self._add(Button(ptt.next_group_pin, bounce_time=bounce, **opts))
                            if ptt.next_group_pin >= 0 else None)
+        # A radio's squelch / COS line through an optocoupler: active while the radio hears
+        # someone, which keys the talk group like the PTT button (hw/README.md, radio interface).
+        self.cos = (self._add(Button(ptt.cos_pin, pull_up=ptt.cos_active == "low", bounce_time=bounce))
+                    if ptt.cos_pin >= 0 else None)
         self.tx_led = self._add(LED(ptt.tx_led_pin)) if ptt.tx_led_pin >= 0 else None
         self.rx_led = self._add(LED(ptt.rx_led_pin)) if ptt.rx_led_pin >= 0 else None
         self.online_led = self._add(LED(ptt.online_led_pin)) if ptt.online_led_pin >= 0 else None
@@ -169,6 +173,9 @@ class PttComponent:
             panel.ptt.when_released = lambda: self.client.release()
             if panel.next_group is not None:
                 panel.next_group.when_pressed = lambda: self.next_group()
+            if panel.cos is not None:
+                panel.cos.when_pressed = lambda: self.client.press()
+                panel.cos.when_released = lambda: self.client.release()
             self._led(panel.online_led, ctx.link.connected.is_set())
 
     def stop(self) -> None:

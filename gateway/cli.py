@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import sys
 import threading
@@ -12,6 +11,7 @@ import time
 import click
 
 from posko.config import Settings, load_settings
+from posko.service import Watchdog
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +21,8 @@ def _logging(settings: Settings, verbose: bool = False) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-def _wait_for_signal(exit_after: float = 0.0, done: threading.Event | None = None) -> None:
+def _wait_for_signal(exit_after: float = 0.0, done: threading.Event | None = None,
+                     watchdog: Watchdog | None = None) -> None:
     stop = threading.Event()
 
     def on_signal(signum, frame) -> None:
@@ -31,6 +32,8 @@ def _wait_for_signal(exit_after: float = 0.0, done: threading.Event | None = Non
     signal.signal(signal.SIGINT, on_signal)
     started = time.monotonic()
     while not stop.wait(0.1):
+        if watchdog is not None:
+            watchdog.beat()
         if exit_after and time.monotonic() - started >= exit_after:
             break
         if done is not None and done.is_set():
@@ -54,22 +57,16 @@ def arbiter(exit_after: float, verbose: bool) -> None:
     click.echo(f"arbiter {arb.client_id}: mqtt {settings.mqtt.host}:{settings.mqtt.port}, "
                f"recordings in {folder}")
     sys.stdout.flush()
+    # Under systemd this loop pings the watchdog (posko-arbiter.service): a hung arbiter
+    # stops pinging and is restarted.
+    watchdog = Watchdog().start()
     try:
-        _notify_ready()
-        _wait_for_signal(exit_after)
+        watchdog.ready()
+        _wait_for_signal(exit_after, watchdog=watchdog)
     finally:
+        watchdog.stopping()
         arb.stop()
         click.echo(f"arbiter stopped: {arb.status()}")
-
-
-def _notify_ready() -> None:
-    if os.environ.get("NOTIFY_SOCKET"):
-        try:
-            import sdnotify
-
-            sdnotify.SystemdNotifier().notify("READY=1")
-        except ImportError:  # pragma: no cover - sdnotify is a core dependency
-            pass
 
 
 __all__ = ["arbiter"]

@@ -24,7 +24,20 @@ csrf = CSRFProtect()
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """The hub's Flask app. test_config may hold POSKO_SETTINGS (a posko.config.Settings),
     DATABASE_URL, AUTO_MIGRATE and any Flask setting."""
-    from hub import alerts, api, auth, dashboard, db, export, fleet, live, talkgroups, users
+    from hub import (
+        alert_intake,
+        alerts,
+        api,
+        auth,
+        dashboard,
+        db,
+        export,
+        fleet,
+        live,
+        releases,
+        talkgroups,
+        users,
+    )
     from hub import map as map_page
     from hub.secrets_store import ensure_secrets
     from hub.texts import label
@@ -70,7 +83,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     for blueprint in (api.bp, auth.bp, dashboard.bp, export.bp, map_page.bp, fleet.bp, alerts.bp,
                       live.bp, talkgroups.bp, users.bp):
         app.register_blueprint(blueprint)
-    app.register_blueprint(__import__("hub.alert_intake", fromlist=["bp"]).bp)  # POST /api/v1/alerts
+    app.register_blueprint(alert_intake.bp)  # POST /api/v1/alerts
+    app.register_blueprint(releases.bp)  # Posko releases for units
 
     from hub.timefmt import local
 

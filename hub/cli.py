@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 
@@ -200,6 +201,45 @@ def kb_publish(kb_dir: str | None, timeout_s: float) -> None:
     finally:
         link.stop()
     click.echo(f"announced on {settings.mqtt.topic_root}/kb/current")
+
+
+@hub.command("release-publish")
+@click.argument("wheel", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--timeout", "timeout_s", type=float, default=10.0, show_default=True,
+              help="Seconds to wait for the broker.")
+def release_publish(wheel: Path, timeout_s: float) -> None:
+    """Store a Posko wheel as the current release and announce it on release/current.
+
+    Units download it in the background, install it beside the running release, switch, check
+    their health and roll back by themselves if the check fails (docs/install.md). Exit 2 when
+    the file is not a Posko wheel (nothing is published).
+    """
+    import uuid
+
+    from hub.releases import ReleaseError, announce, publish
+    from posko.mqtt import MqttLink
+
+    settings = load_settings()
+    try:
+        current = publish(settings, wheel)
+    except ReleaseError as exc:
+        click.echo(f"error: release NOT published: {exc}", err=True)
+        sys.exit(2)
+    click.echo(f"release {current.version} stored (sha256 {current.sha256}, {current.size} bytes)")
+    link = MqttLink(settings.mqtt, client_id=f"posko-release-publish-{uuid.uuid4().hex[:8]}").start()
+    try:
+        if not link.wait_connected(timeout_s):
+            click.echo(f"warning: broker {settings.mqtt.host}:{settings.mqtt.port} not reachable; "
+                       "the hub's ingest announces the release when its MQTT link is up", err=True)
+            sys.exit(1)
+        info = announce(link, settings, current)
+        info.wait_for_publish(timeout_s)
+        if not info.is_published():
+            click.echo("warning: the broker did not confirm release/current", err=True)
+            sys.exit(1)
+    finally:
+        link.stop()
+    click.echo(f"announced on {settings.mqtt.topic_root}/release/current")
 
 
 @hub.group("units")

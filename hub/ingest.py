@@ -13,12 +13,13 @@ import json
 import logging
 import signal
 import threading
+import time
 import uuid
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
-from hub import kb
+from hub import kb, releases
 from hub.db import Sessions, database_url, make_engine
 from hub.models import Alert, Event, Throttle, Unit, utcnow
 from hub.texts import label
@@ -27,6 +28,7 @@ from posko import topics
 from posko.messages import Alert as AlertMessage
 from posko.messages import BadMessage, Heartbeat
 from posko.mqtt import MqttLink
+from posko.service import Watchdog
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +50,14 @@ class Ingest:
         self.root = settings.mqtt.topic_root
         self.db = Sessions(make_engine(url or database_url(settings)))
         self.link = MqttLink(settings.mqtt, client_id=f"posko-hub-ingest-{uuid.uuid4().hex[:8]}",
-                             on_connect=self.announce_kb)
+                             on_connect=self._on_connect)
         self.bad_messages = 0
         self._kb_announced: bytes | None = None
+        self._release_announced: bytes | None = None
+
+    def _on_connect(self) -> None:
+        self.announce_kb()
+        self.announce_release()
 
     def start(self) -> Ingest:
         kb.ensure_current(self.settings)  # the first start publishes the configured KB
@@ -72,12 +79,24 @@ class Ingest:
         kb.announce(self.link, self.settings, current)
         self._kb_announced = current.to_json()
 
+    def announce_release(self) -> None:
+        """Publish the current Posko release (hub/releases.py), retained, if there is one."""
+        current = releases.read_current(self.settings)
+        if current is not None:
+            releases.announce(self.link, self.settings, current)
+            self._release_announced = current.to_json()
+
     def check_kb(self) -> None:
         """Announce a bundle `posko hub kb-publish` stored while it could not reach the broker."""
         current = kb.read_current(self.settings)
         if current is not None and current.to_json() != self._kb_announced and self.link.connected.is_set():
             log.info("announcing knowledge base %s", current.version)
             self.announce_kb()
+        release = releases.read_current(self.settings)
+        if release is not None and release.to_json() != self._release_announced \
+                and self.link.connected.is_set():
+            log.info("announcing release %s", release.version)
+            self.announce_release()
 
     def _unit_from_topic(self, topic: str, index: int) -> str | None:
         try:
@@ -120,6 +139,11 @@ class Ingest:
                 unit.models = json.loads(_clean(json.dumps(beat.models)))
                 unit.talk_group = _clean(beat.talk_group)[:64]
                 unit.interval_s = max(1.0, beat.interval_s)
+                update = beat.parts.get("update") if isinstance(beat.parts, dict) else None
+                if isinstance(update, dict):
+                    unit.update_state = _clean(str(update.get("state", "")))[:32]
+                    unit.update_detail = _clean(" ".join(
+                        str(update.get(k, "")) for k in ("version", "reason") if update.get(k)))[:240]
             db.add(Event(kind="unit", at=utcnow(),
                          data={"unit": unit_id, "status": unit.status, "was": before}))
             db.commit()
@@ -177,9 +201,18 @@ def run(settings) -> None:
     ingest = Ingest(settings).start()
     log.info("ingest subscribed to %s and %s on %s:%s", topics.all_unit_status(ingest.root),
              topics.all_alerts(ingest.root), settings.mqtt.host, settings.mqtt.port)
+    # Under systemd the loop below pings the watchdog (posko-hub-ingest.service): a hung
+    # ingest stops pinging and is restarted.
+    watchdog = Watchdog().start()
+    watchdog.ready()
     ticks = 0
+    next_check = time.monotonic() + KB_CHECK_S
     try:
-        while not stop.wait(KB_CHECK_S):
+        while not stop.wait(min(1.0, KB_CHECK_S)):
+            watchdog.beat()
+            if time.monotonic() < next_check:
+                continue
+            next_check = time.monotonic() + KB_CHECK_S
             ticks += 1
             try:
                 ingest.check_kb()
@@ -192,4 +225,5 @@ def run(settings) -> None:
             except Exception:
                 log.exception("prune failed")
     finally:
+        watchdog.stopping()
         ingest.stop()

@@ -82,6 +82,10 @@ class Unit(Base):
     last_seen_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     status: Mapped[str] = mapped_column(String(16), default="unknown")  # online | offline | unknown
     version: Mapped[str] = mapped_column(String(64), default="")
+    # The unit's updater (firmware/updater.py): idle | waiting | installing | trying | ok |
+    # rolled-back | failed, and the version and reason it reported.
+    update_state: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    update_detail: Mapped[str] = mapped_column(String(240), default="", server_default="")
     uptime_s: Mapped[float] = mapped_column(Float, default=0.0)
     disk_free_mb: Mapped[float] = mapped_column(Float, default=0.0)
     outbox_pending: Mapped[int] = mapped_column(Integer, default=0)

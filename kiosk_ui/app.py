@@ -106,7 +106,7 @@ def create_app(settings_or_test_config: Settings | dict[str, Any] | None = None)
     k = settings.kiosk
     outbox = Outbox.open(outbox_dir(settings))
     token_provider = config.get("TOKEN_PROVIDER") or default_token_provider(settings)
-    client = HubClient(k.hub_url, token_provider, timeout_s=k.http_timeout_s)
+    client = HubClient(k.hub_url, token_provider, timeout_s=k.http_timeout_s, ca_file=k.hub_ca_file)
     link = LinkState()
     fanout = Fanout()
     brain = BrainHandle(settings.assistant.kb_dir, brain=config.get("BRAIN"), settings=settings)

@@ -179,7 +179,7 @@ def outbox_reconcile(days: float, as_json: bool) -> None:
     if days <= 0:
         raise click.BadParameter("must be > 0", param_hint="--days")
     settings, box = _open_outbox()
-    client = HubClient(settings.kiosk.hub_url, default_token_provider(settings),
+    client = HubClient(settings.kiosk.hub_url, default_token_provider(settings), ca_file=settings.kiosk.hub_ca_file,
                        timeout_s=settings.kiosk.http_timeout_s)
     if not client.token():
         click.echo("posko outbox: this unit has no hub token (posko enroll)", err=True)

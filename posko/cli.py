@@ -29,6 +29,9 @@ HELP: dict[str, str] = {
     "arbiter": "Run the talk-group floor arbiter and recorder.",
     "ptt": "Push-to-talk terminal client.",
     "bench": "Benchmarks to run on a real unit.",
+    "watch": "Run a service under systemd's watchdog (pings while it answers).",
+    "status": "One screen: services, since when, restarts, release, update state.",
+    "logs": "The journal of Posko's services, by part (unit, kiosk, hub, ...).",
 }
 # The role whose installer brings a subcommand's packages (for the missing-package message).
 ROLE = {"hub": "hub", "arbiter": "hub", "kiosk-ui": "kiosk", "outbox": "kiosk", "unit": "kiosk",

@@ -235,8 +235,129 @@ def check_audio(settings: Settings) -> Check:
     return Check("audio", OK, f"capture '{want_in}' and playback '{want_out}' present")
 
 
+# --- installed machines (setup.sh): services, clock, certificates, updates -----------------
+
+def check_services(settings: Settings, states=None) -> Check | tuple[Check, ...]:
+    """Every installed Posko service running, and how often systemd restarted it."""
+    from posko.status import service_states
+
+    states = service_states() if states is None else states
+    if states is None:
+        return Check("services", OK, "systemd not running here (a laptop: `posko up` runs the parts)")
+    if not states:
+        return Check("services", WARN, "no Posko services installed", "./setup.sh kiosk|ptt|hub")
+    out = []
+    for s in states:
+        detail = f"{s.active}/{s.sub}" + (f" since {s.since}" if s.since else "") + \
+            (f", {s.restarts} restarts" if s.restarts else "")
+        if not s.healthy:
+            out.append(Check(s.name, FAIL, detail, f"posko logs; sudo systemctl restart {s.name}"))
+        elif s.restarts >= 3:
+            out.append(Check(s.name, WARN, detail, f"it keeps restarting: posko logs --errors (journalctl -u {s.name})"))
+        else:
+            out.append(Check(s.name, OK, detail))
+    return tuple(out)
+
+
+def clock_offset_s(url: str, timeout_s: float = 5.0) -> float:
+    """Local clock minus the hub's (its HTTP Date header, 1 s resolution); OSError if unreachable."""
+    from email.utils import parsedate_to_datetime
+
+    started = time.time()
+    req = urllib.request.Request(url.rstrip("/") + "/api/v1/openapi.json", method="HEAD")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout_s) as resp:
+            date = resp.headers.get("Date")
+    except urllib.error.HTTPError as exc:
+        date = exc.headers.get("Date")
+    except urllib.error.URLError as exc:
+        raise OSError(str(exc.reason)) from None
+    if not date:
+        raise OSError("the hub sent no Date header")
+    midpoint = (started + time.time()) / 2
+    return midpoint - parsedate_to_datetime(date).timestamp()
+
+
+def check_clock(settings: Settings) -> Check:
+    """The unit's clock against the hub's: reports, alerts and TLS need the right time."""
+    try:
+        offset = clock_offset_s(settings.kiosk.hub_url)
+    except OSError as exc:
+        return Check("clock", WARN, f"offset to the hub unknown ({exc}); local time "
+                     f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC", "check the uplink; timedatectl")
+    detail = f"{offset:+.0f} s from the hub"
+    if abs(offset) > 60:
+        return Check("clock", FAIL, detail, "set the time: sudo timedatectl set-ntp true "
+                     "(or sudo date -s '...' from the hub's time), then restart Posko")
+    if abs(offset) > 5:
+        return Check("clock", WARN, detail, "NTP not synchronised? timedatectl timesync-status")
+    return Check("clock", OK, detail)
+
+
+def cert_days_left(path) -> int | None:
+    """Days until the PEM certificate at path expires (None when there is no such file)."""
+    import subprocess
+    from pathlib import Path
+
+    if not Path(path).exists():
+        return None
+    result = subprocess.run(["openssl", "x509", "-in", str(path), "-noout", "-enddate"],
+                            capture_output=True, text=True, timeout=10, check=True)
+    not_after = result.stdout.strip().removeprefix("notAfter=")
+    expires = datetime.strptime(not_after, "%b %d %H:%M:%S %Y %Z").replace(tzinfo=UTC)
+    return (expires - datetime.now(UTC)).days
+
+
+def subprocess_fingerprint(path) -> str:
+    """The certificate's SHA-256 fingerprint (what a maintainer compares at enrolment)."""
+    import subprocess
+
+    result = subprocess.run(["openssl", "x509", "-in", str(path), "-noout", "-fingerprint", "-sha256"],
+                            capture_output=True, text=True, timeout=10)
+    return result.stdout.strip() or "fingerprint unknown"
+
+
+def check_certificates(settings: Settings, hub_cert: str = "/etc/posko/tls/hub.crt",
+                       pinned: str = "/etc/posko/hub-ca.pem") -> Check:
+    """The hub's own certificate (on the hub) or the one this unit pinned at enrolment."""
+    for path, what, fix in ((hub_cert, "the hub's certificate", "make a new one: sudo rm "
+                             f"{hub_cert} && sudo ./setup.sh hub, then re-pin it on every unit"),
+                            (pinned, "the pinned hub certificate", "the hub's certificate changed or "
+                             f"expires: sudo rm {pinned} && sudo ./setup.sh kiosk|ptt --hub URL --code CODE")):
+        days = cert_days_left(path)
+        if days is None:
+            continue
+        if days < 0:
+            return Check("tls", FAIL, f"{what} ({path}) expired {-days} days ago", fix)
+        if days < 30:
+            return Check("tls", WARN, f"{what} ({path}) expires in {days} days", fix)
+        fingerprint = subprocess_fingerprint(path)
+        return Check("tls", OK, f"{what} ({path}) valid for {days} more days; {fingerprint}")
+    return Check("tls", OK, "no certificate installed here (a laptop, or a hub URL over plain HTTP)")
+
+
+def check_update(settings: Settings) -> Check:
+    """The unit's last update (firmware/updater.py) and the release it runs."""
+    from posko.status import running_release, update_state
+
+    state, release = update_state(settings), running_release()
+    where = f"running {release}" if release else "not an installed release (checkout)"
+    s = state.get("state", "idle")
+    if s in ("rolled-back", "failed"):
+        return Check("update", WARN, f"{where}; {state.get('version', '')} {s}: {state.get('reason', '')}",
+                     "the unit kept the release that works; fix the release on the hub and publish a new one "
+                     "(posko logs update)")
+    if s == "trying":
+        return Check("update", WARN, f"{where}; checking {state.get('version', '')} after the switch",
+                     "wait up to 5 minutes; it rolls back by itself if unhealthy")
+    if s == "waiting":
+        return Check("update", OK, f"{where}; {state.get('version', '')} waits: {state.get('reason', '')}")
+    return Check("update", OK, f"{where}; last update {s} {state.get('version', '')}".rstrip())
+
+
 CHECKS: list[Callable[[Settings], Check | tuple[Check, ...]]] = [
     check_config, check_disk, check_broker, check_hub, check_enrolment, check_outbox, check_audio,
+    check_services, check_clock, check_certificates, check_update,
 ]
 
 

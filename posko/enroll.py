@@ -52,7 +52,7 @@ def enrol(settings: Settings, hub_url: str, code: str, unit_id: str | None = Non
     """Call POST /api/v1/enroll (through the units' one hub client) and store the token;
     EnrolError on any failure, a captive portal's page included."""
     unit = unit_id or settings.posko.unit_id
-    client = HubClient(hub_url, lambda: None, timeout_s=timeout_s)
+    client = HubClient(hub_url, lambda: None, timeout_s=timeout_s, ca_file=settings.kiosk.hub_ca_file)
     try:
         answer = client.enrol(unit, code.strip())
     except HubUnreachable as exc:

@@ -79,12 +79,16 @@ class HubClient:
     """One hub base URL, one unit token (read on every call, so a new enrolment is used at once)."""
 
     def __init__(self, base_url: str, token_provider: Callable[[], str | None],
-                 timeout_s: float = 10.0) -> None:
+                 timeout_s: float = 10.0, ca_file: str = "") -> None:
+        """ca_file: the hub's pinned certificate ([kiosk] hub_ca_file); "" trusts public CAs."""
         self.base = base_url.rstrip("/") + "/api/v1"
         self.token_provider = token_provider
         self.timeout_s = timeout_s
         self.session = requests.Session()
         self.session.trust_env = False  # the hub is on our own network; never a proxy from env
+        # Passed on every call too, so that nothing but the pin decides whom HTTPS trusts.
+        self.verify: str | bool = ca_file or True
+        self.session.verify = self.verify
 
     def token(self) -> str | None:
         return self.token_provider()
@@ -102,7 +106,7 @@ class HubClient:
             # Never follow a redirect: a hub does not send one, a captive portal does.
             resp = self.session.request(method, self.base + path, data=data, params=params,
                                         headers=headers, timeout=timeout_s or self.timeout_s,
-                                        allow_redirects=False)
+                                        allow_redirects=False, verify=self.verify)
             text = resp.text
         except requests.RequestException as exc:
             raise HubUnreachable(f"{type(exc).__name__}: {exc}") from None
@@ -147,7 +151,7 @@ class HubClient:
             headers["Authorization"] = f"Bearer {token}"
         url = self.base[:-len("/api/v1")] + path
         try:
-            with self.session.get(url, headers=headers, stream=True,
+            with self.session.get(url, headers=headers, stream=True, verify=self.verify,
                                   timeout=timeout_s or self.timeout_s) as resp:
                 body = bytearray()
                 for chunk in resp.iter_content(64 * 1024):

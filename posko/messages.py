@@ -240,3 +240,27 @@ class KbCurrent:
         d = _load(payload, cls.KIND)
         return cls(version=_get(d, cls.KIND, "version", str),
                    sha256=_get(d, cls.KIND, "sha256", str), path=_get(d, cls.KIND, "path", str))
+
+
+@dataclass(frozen=True)
+class ReleaseCurrent:
+    """The hub's retained pointer to the current Posko release (a wheel), on release/current."""
+
+    KIND: ClassVar[str] = "release current"
+
+    version: str
+    sha256: str  # of the wheel
+    path: str  # HTTP path of the wheel on the hub
+    size: int  # bytes
+
+    def to_json(self) -> bytes:
+        return _dump(self)
+
+    @classmethod
+    def from_json(cls, payload: bytes | str) -> ReleaseCurrent:
+        d = _load(payload, cls.KIND)
+        msg = cls(version=_get(d, cls.KIND, "version", str), sha256=_get(d, cls.KIND, "sha256", str),
+                  path=_get(d, cls.KIND, "path", str), size=_get(d, cls.KIND, "size", int))
+        if len(msg.sha256) != 64 or not msg.path.startswith("/") or msg.size <= 0:
+            raise BadMessage(f"{cls.KIND}: sha256, path or size is not valid")
+        return msg

@@ -61,6 +61,10 @@ def kb_current(root: str = ROOT) -> str:
     return f"{root}/kb/current"
 
 
+def release_current(root: str = ROOT) -> str:
+    return f"{root}/release/current"
+
+
 # Subscription patterns.
 def all_unit_status(root: str = ROOT) -> str:
     return f"{root}/unit/+/status"

@@ -14,6 +14,7 @@ class KioskSettings:
     bind: str = setting("127.0.0.1", "Address the kiosk web app listens on.")
     port: int = setting(18081, "TCP port of the kiosk web app.", min=1, max=65535)
     hub_url: str = setting("http://127.0.0.1:18080", "Base URL of the central hub.")
+    hub_ca_file: str = setting("", "The hub's certificate pinned at enrolment (PEM; ./setup.sh writes /etc/posko/hub-ca.pem): HTTPS to the hub trusts only it. Empty: the usual public CAs.")
     idle_reset_s: int = setting(90, "Seconds without a touch before the screen returns to Beranda and clears every field.", unit="s", min=1, max=3600)
     threads: int = setting(16, "Request threads of the kiosk web server (each open live-update stream holds one).", min=4, max=64)
     outbox_path: str = setting("", "Folder of the report outbox (SQLite database and photos); empty means <state_dir>/kiosk/outbox.")

@@ -32,6 +32,8 @@ class PttSettings:
     ptt_pin: int = setting(17, "GPIO (BCM) of the push-to-talk button.", min=0, max=53)
     ptt_pull: str = setting("up", "PTT button's internal resistor: up (button to ground), down (button to 3.3 V), none (external).", choices=("up", "down", "none"))
     ptt_active: str = setting("low", "Level of the PTT pin while pressed; must be low with pull up and high with pull down.", choices=("low", "high"))
+    cos_pin: int = setting(-1, "GPIO of a radio's squelch / COS output (through an optocoupler, hw/README.md): while it is active the radio's received audio is sent to the talk group, as if PTT were held; -1 for none.", min=-1, max=53)
+    cos_active: str = setting("low", "Level of the COS pin while the radio's squelch is open: low with the optocoupler pulling the pin to ground (internal pull-up), high with it driving 3.3 V (internal pull-down).", choices=("low", "high"))
     next_group_pin: int = setting(27, "GPIO of the next-group button (same wiring as the PTT button); -1 for none.", min=-1, max=53)
     tx_led_pin: int = setting(22, "GPIO of the red TX LED; -1 for none.", min=-1, max=53)
     rx_led_pin: int = setting(23, "GPIO of the green RX LED; -1 for none.", min=-1, max=53)

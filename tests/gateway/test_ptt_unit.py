@@ -93,3 +93,32 @@ def test_busy_blinks_rx_and_beeps_and_next_group_cycles(unit_component, net) -> 
     assert wait_until(lambda: comp.client.group == "ojol-batang", 2)
     assert comp.status()["group"] == "ojol-batang"
     assert dataclasses.asdict(comp.client.counters)["denials"] == 1
+
+
+@pytest.fixture
+def radio_gateway(mock_pins, mqtt_settings, net, tmp_path):
+    """A unit wired to an analogue radio: COS on GPIO 26 through an optocoupler (active low)."""
+    env = {"POSKO_MQTT_PORT": str(mqtt_settings.port), "POSKO_MQTT_TOPIC_ROOT": mqtt_settings.topic_root,
+           "POSKO_POSKO_UNIT_ID": "radio-gw-1", "POSKO_POSKO_STATE_DIR": str(tmp_path / "var"),
+           "POSKO_PTT_COS_PIN": "26"}
+    settings = load_settings(environ=env)
+    link = MqttLink(settings.mqtt, "radio-gw-1-agent").start()
+    assert link.wait_connected(5)
+    comp = PttComponent(settings, sink=RecordingSink(), source_factory=lambda: ListSource(tone_frames(0.6)))
+    comp.start(UnitContext(settings, link, NoPanel(), settings.state_dir))
+    yield comp, mock_pins
+    comp.stop()
+    link.stop()
+
+
+def test_the_radios_squelch_keys_the_talk_group_like_the_ptt_button(radio_gateway, net) -> None:
+    comp, pins = radio_gateway
+    net.arbiter()
+    assert wait_until(lambda: comp.status()["mode"] == "arbiter", 5)
+    listener = net.unit("pos-3")
+    assert pins.pin(26).state  # idle: the pull-up holds the line high (squelch closed)
+    pins.pin(26).drive_low()  # the radio hears someone: the optocoupler pulls the line low
+    assert wait_until(lambda: comp._panel.tx_led.is_lit, 2)
+    assert wait_until(lambda: listener.client.counters.spurts_heard == 1, 3)
+    pins.pin(26).drive_high()  # squelch closes
+    assert wait_until(lambda: not comp._panel.tx_led.is_lit, 2)

@@ -73,3 +73,28 @@ def test_readme_gives_the_two_commands_and_ci_runs_the_test_one() -> None:
 def test_python_m_posko_runs() -> None:
     result = subprocess.run([sys.executable, "-m", "posko", "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and posko.__version__ in result.stdout
+
+
+def _setup(*args: str) -> subprocess.CompletedProcess:
+    """setup.sh with arguments it refuses before making any change (safe on this machine)."""
+    return subprocess.run(["bash", str(ROOT / "setup.sh"), *args], capture_output=True, text=True, timeout=30)
+
+
+def test_setup_roles_refuse_bad_options_before_changing_anything() -> None:
+    assert "unknown option '--bogus'" in _setup("ptt", "--bogus").stderr
+    assert "--tls-cert needs --tls-key" in _setup("hub", "--tls-cert", str(ROOT / "setup.sh")).stderr
+    assert "for kiosk and ptt units" in _setup("hub", "--read-only-root").stderr
+    assert "letters, digits and '-' only" in _setup("ptt", "--unit-id", "bad id;rm").stderr
+    if subprocess.run(["sh", "-c", "command -v raspi-config"], capture_output=True).returncode != 0:
+        assert "needs Raspberry Pi OS" in _setup("kiosk", "--read-only-root").stderr
+
+
+def test_a_ptt_unit_gets_no_web_server_and_a_hub_no_desktop() -> None:
+    ptt = _setup("packages", "ptt").stdout.split()
+    hub = _setup("packages", "hub").stdout.split()
+    kiosk = _setup("packages", "kiosk").stdout.split()
+    assert "mosquitto" in ptt and "libopus0" in ptt
+    assert not {"nginx", "chromium", "cage"} & set(ptt)
+    assert "nginx" in hub and not {"chromium", "cage", "portaudio19-dev"} & set(hub)
+    assert {"cage", "chromium"} <= set(kiosk) and "nginx" not in kiosk
+    assert _setup("packages", "dev").stdout.split()[0] == "mosquitto"  # dev's list is unchanged
