@@ -34,3 +34,6 @@ class HubSettings:
     session_hours: int = setting(12, "An officer's login lasts this long (one shift).", unit="h", min=1, max=168)
     display_tz: str = setting("Asia/Jakarta", "Time zone the dashboard shows times in (WIB; Asia/Makassar for WITA, Asia/Jayapura for WIT).")
     page_size: int = setting(50, "Reports per page in the queue.", min=5, max=500)
+    alert_rate_limit: int = setting(5, "New alerts one unit may raise per alert_rate_window_s; more are counted on its newest open alert (the first always passes).", min=1, max=1000)
+    alert_rate_window_s: float = setting(60.0, "Window of alert_rate_limit.", unit="s", min=1.0, max=3600.0)
+    alert_collapse_s: float = setting(600.0, "An open alert takes identical repeats (same unit, source and text) heard within this long as a count.", unit="s", min=0.0, max=86400.0)
