@@ -14,6 +14,8 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from posko import topics
+from posko.config import load_settings
+from posko.doctor import FAIL, OK, check_ingest
 from posko.messages import Alert, AlertAck
 from tests.hub.support import HubProcess, Officer, wait_until
 
@@ -64,8 +66,13 @@ def test_an_ack_taken_while_the_broker_was_away_reaches_the_kiosk(broker_factory
         sender.disconnect()
         wait_until(lambda: f'data-alert-id="{alert.id}"' in officer.get("/peringatan").text, timeout=20)
         listener = PersistentListener(broker.port, topics.alert_ack(unit_id, "posko/v1"))
+        doctor_settings = load_settings(None, environ={"POSKO_POSKO_STATE_DIR": str(hub.state_dir)})
+        ok = wait_until(lambda: (c := check_ingest(doctor_settings)) and c.status == OK and c, timeout=15)
+        assert "connected to 127.0.0.1:" in ok.detail
 
         broker.process.stop()
+        down = wait_until(lambda: (c := check_ingest(doctor_settings)) and c.status == FAIL and c, timeout=15)
+        assert "not connected" in down.detail and down.fix  # posko doctor on the hub says so
         response = officer.post(f"/peringatan/{alert.id}/terima", headers={"Accept": "application/json"})
         assert response.status_code == 200 and response.json()["first"] is True
         time.sleep(1.0)  # the ingest has seen the event, and holds an unsent ack
