@@ -160,7 +160,7 @@ class Gate:
     def open(self) -> None:
         import socket
 
-        self._listener = socket.create_server(("127.0.0.1", self.port), reuse_port=False)
+        self._listener = socket.create_server(("127.0.0.1", self.port))
         threading.Thread(target=self._accept, args=(self._listener,), daemon=True).start()
 
     def _accept(self, listener) -> None:
@@ -199,6 +199,10 @@ class Gate:
         import socket
 
         if self._listener is not None:
+            try:  # wakes the thread blocked in accept() (close alone would not, on Linux)
+                self._listener.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             self._listener.close()
             self._listener = None
         for sock in self._conns:
