@@ -124,3 +124,14 @@ def write_password_file(path: Path, credentials: Mapping[str, str]) -> Path:
     for user in credentials:
         topics.check_id("unit", user)
     return make_password_file(path, dict(credentials))
+
+
+def dev_acl(settings) -> str:
+    """The ACL of `posko up`'s one broker (entry point `posko.broker_acl` = dev): the same
+    rules as a deployment, with the kiosk app and a read-only `watch` user of the dev unit
+    on the same broker (posko.broker.dev_users names them)."""
+    from posko.broker import dev_users
+
+    users = dev_users(settings.posko.unit_id)
+    return render_acl(settings.mqtt.topic_root, arbiter_user=users["arbiter"], hub_user=users["hub"],
+                      kiosks={users["kiosk"]: users["unit"]}, readers=(users["watch"],))

@@ -16,13 +16,14 @@ import subprocess
 import click
 import requests
 
+from posko.broker import dev_client_env
 from posko.procs import ProcessSpec, python_module_argv
 
 
 def _env(settings) -> dict[str, str]:
-    return {"POSKO_POSKO_STATE_DIR": str(settings.state_dir),
-            "POSKO_MQTT_HOST": "127.0.0.1" if settings.broker.bind in ("0.0.0.0", "") else settings.broker.bind,
-            "POSKO_MQTT_PORT": str(settings.broker.port)}
+    # The kiosk app logs in as its own user, not as the unit: the broker's ACL lets it send
+    # the unit commands and alerts but never speak as the unit's assistant.
+    return {"POSKO_POSKO_STATE_DIR": str(settings.state_dir), **dev_client_env(settings, "kiosk")}
 
 
 def _run(settings, *args: str) -> subprocess.CompletedProcess:

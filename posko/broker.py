@@ -7,13 +7,18 @@ Mosquitto's own config language is small; writing it here keeps every option vis
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import pwd
+import re
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -231,6 +236,72 @@ def deployment_files() -> dict[str, str]:
                        central="hub.polres.example:8883", cafile=Path("/etc/posko/central-ca.pem"),
                        password_file=etc / "posko-local.passwd", acl_file=etc / "posko-local.acl")
     return {"posko-central.conf": central.render(system=True), "posko-unit.conf": unit.render(system=True)}
+
+
+# The dev stack's broker users (`posko up`): role -> user name. The unit's user is its id
+# ([posko] unit_id), `posko ptt` talks as ptt-<hostname> (a second terminal as ptt-2).
+DEV_USERS_FILE = "users.json"  # under <state_dir>/broker/, 0600: user -> password
+
+
+def ptt_terminal_id() -> str:
+    """The unit id `posko ptt` talks as by default on this machine: ptt-<hostname>."""
+    host = re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname())[:50] or "laptop"
+    return f"ptt-{host}"
+
+
+def dev_users(unit_id: str) -> dict[str, str]:
+    """role -> MQTT user name of every client of the dev stack."""
+    return {"hub": "hub", "arbiter": "arbiter", "unit": unit_id, "kiosk": "kiosk",
+            "watch": "watch", "ptt": ptt_terminal_id(), "ptt2": "ptt-2"}
+
+
+def dev_credentials(state_dir: Path, users: Iterable[str] = ()) -> dict[str, str]:
+    """user -> password of the dev stack's broker, from <state_dir>/broker/users.json; users
+    not in it yet get a new random password (kept, 0600). Every dev-stack client reads its
+    login from here, the same file `posko up` makes the broker's password file from."""
+    path = state_dir / "broker" / DEV_USERS_FILE
+    try:
+        known = json.loads(path.read_text())
+    except FileNotFoundError:
+        known = {}
+    except (OSError, ValueError) as exc:
+        raise BrokerError(f"{path}: unreadable ({exc}); delete it and run posko up again") from None
+    missing = [u for u in users if u not in known]
+    if missing:
+        for user in missing:
+            known[topics.check_id("unit", user)] = secrets.token_urlsafe(18)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(known, fh, indent=1, sort_keys=True)
+        os.replace(tmp, path)
+    return known
+
+
+def dev_client_env(settings, role: str) -> dict[str, str]:
+    """POSKO_MQTT_* for a dev-stack child that logs in to the dev broker as `role`."""
+    user = dev_users(settings.posko.unit_id)[role]
+    password = dev_credentials(settings.state_dir, [user])[user]
+    bind = settings.broker.bind
+    return {"POSKO_MQTT_HOST": "127.0.0.1" if bind in ("0.0.0.0", "") else bind,
+            "POSKO_MQTT_PORT": str(settings.broker.port),
+            "POSKO_MQTT_USERNAME": user, "POSKO_MQTT_PASSWORD": password}
+
+
+def with_dev_login(settings, user: str):
+    """`settings` logging in to the dev broker as `user` when no [mqtt] username is set and
+    `posko up` made a password for that user in this state dir; else settings unchanged."""
+    if settings.mqtt.username:
+        return settings
+    path = settings.state_dir / "broker" / DEV_USERS_FILE
+    if not path.exists():
+        return settings
+    password = dev_credentials(settings.state_dir).get(user)
+    if password is None:
+        return settings
+    return dataclasses.replace(settings, mqtt=dataclasses.replace(
+        settings.mqtt, username=user, password=password))
 
 
 def find_mosquitto(binary: str = "mosquitto") -> str:

@@ -301,6 +301,10 @@ CHECKS: list[Callable[[Settings], Check | tuple[Check, ...]]] = [
 
 
 def run_checks(settings: Settings) -> list[Check]:
+    from posko.broker import with_dev_login
+
+    # Next to `posko up` (no [mqtt] username): log in to its broker as the dev unit.
+    settings = with_dev_login(settings, settings.posko.unit_id)
     results: list[Check] = []
     for check in CHECKS:
         try:
