@@ -61,10 +61,14 @@ def test_an_ack_taken_while_the_broker_was_away_reaches_the_kiosk(broker_factory
         sender = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"unit-{uuid.uuid4().hex[:6]}")
         sender.connect("127.0.0.1", broker.port)
         sender.loop_start()
-        sender.publish(topics.alert(unit_id, "posko/v1"), alert.to_json(), qos=1).wait_for_publish(5)
+
+        def listed() -> bool:  # sent again until the ingest (maybe still subscribing) has it
+            sender.publish(topics.alert(unit_id, "posko/v1"), alert.to_json(), qos=1).wait_for_publish(5)
+            return f'data-alert-id="{alert.id}"' in officer.get("/peringatan").text
+
+        wait_until(listed, timeout=30, interval=0.5)
         sender.loop_stop()
         sender.disconnect()
-        wait_until(lambda: f'data-alert-id="{alert.id}"' in officer.get("/peringatan").text, timeout=20)
         listener = PersistentListener(broker.port, topics.alert_ack(unit_id, "posko/v1"))
         doctor_settings = load_settings(None, environ={"POSKO_POSKO_STATE_DIR": str(hub.state_dir)})
         ok = wait_until(lambda: (c := check_ingest(doctor_settings)) and c.status == OK and c, timeout=15)

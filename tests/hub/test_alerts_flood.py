@@ -58,6 +58,17 @@ def _rows(officer: Officer, unit_id: str) -> list[tuple[str, int]]:
     return [(aid, int(count)) for aid, count, unit in found if unit == unit_id]
 
 
+def _ingest_listening(hub, officer: Officer, client, unit_id: str) -> None:
+    """Wait until the hub's ingest hears this unit (a retained heartbeat reaches it however
+    late it subscribes), so that what follows is not sent before anyone listens."""
+    marker = f"ready-{uuid.uuid4().hex[:6]}"
+    status = topics.unit_status(unit_id, hub.topic_root)
+    client.publish(status, Heartbeat(unit=unit_id, state="online", version=marker, interval_s=30).to_json(),
+                   qos=1, retain=True)
+    wait_until(lambda: marker in officer.get("/armada/tabel").text, timeout=30, interval=0.3)
+    client.publish(status, b"", qos=1, retain=True)
+
+
 @pytest.mark.broker
 @pytest.mark.timeout(120)
 def test_a_flood_of_300_alerts_in_half_a_second_becomes_a_few_counted_alerts(hub_server, mqtt_client) -> None:
@@ -65,6 +76,7 @@ def test_a_flood_of_300_alerts_in_half_a_second_becomes_a_few_counted_alerts(hub
     officer = Officer(hub, *hub.add_user("operator"))
     unit_id, _token = hub.add_unit()
     sender = mqtt_client()
+    _ingest_listening(hub, officer, sender, unit_id)
     topic = topics.alert(unit_id, hub.topic_root)
     first = Alert(id=str(uuid.uuid4()), unit=unit_id, posko="Posko Banjir", source="panic_button")
     flood = [first] + [Alert(id=str(uuid.uuid4()), unit=unit_id, posko="Posko Banjir", source="panic_button")
@@ -117,6 +129,7 @@ def test_ticked_alerts_are_acknowledged_in_bulk_from_the_page(hub_server, mqtt_c
     officer = Officer(hub, *hub.add_user("operator"))
     units = [hub.add_unit()[0] for _ in range(3)]
     sender = mqtt_client()
+    _ingest_listening(hub, officer, sender, units[0])
     alerts = [Alert(id=str(uuid.uuid4()), unit=u, posko=f"Posko {u}", source="kiosk_darurat") for u in units]
     for a in alerts:
         sender.publish(topics.alert(a.unit, hub.topic_root), a.to_json(), qos=1)
@@ -137,15 +150,20 @@ def test_status_from_an_unknown_unit_id_makes_no_ghost_unit(hub_server, mqtt_cli
     known, _token = hub.add_unit()
     client = mqtt_client()
     ghost = f"ghost-{uuid.uuid4().hex[:6]}"
+    # Retained, so the ingest hears them however late it subscribed.
     client.publish(topics.unit_status(ghost, hub.topic_root),
-                   Heartbeat(unit=ghost, state="online", interval_s=30).to_json(), qos=1)
+                   Heartbeat(unit=ghost, state="online", interval_s=30).to_json(), qos=1, retain=True)
     client.publish(topics.unit_status(known, hub.topic_root), b"{not json", qos=1)
     client.publish(topics.unit_status(known, hub.topic_root),
-                   Heartbeat(unit=known, state="online", version="9.9-known", interval_s=30).to_json(), qos=1)
+                   Heartbeat(unit=known, state="online", version="9.9-known", interval_s=30).to_json(),
+                   qos=1, retain=True)
     wait_until(lambda: f'data-unit="{known}"' in (h := officer.get("/armada/tabel").text)
                and "9.9-known" in h)  # the ingest has read past the ghost's message
+    time.sleep(0.5)
     assert f'data-unit="{ghost}"' not in officer.get("/armada/tabel").text
     with hub.db() as db:
         from hub.models import Unit
 
         assert db.get(Unit, ghost) is None
+    for unit in (ghost, known):
+        client.publish(topics.unit_status(unit, hub.topic_root), b"", qos=1, retain=True)
