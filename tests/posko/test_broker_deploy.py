@@ -157,3 +157,27 @@ def test_a_new_unit_password_works_after_a_reload_without_a_restart(tmp_path) ->
         assert proc.proc.pid == pid and proc.proc.poll() is None  # the same broker, never restarted
     finally:
         proc.stop()
+
+
+def test_the_unit_bridge_carries_only_the_units_own_messages_out() -> None:
+    from posko.broker import unit_bridge_topics
+
+    lines = unit_bridge_topics("kiosk-7")
+    out = [line for line in lines if " out " in line]
+    assert all("kiosk-7" in line for line in out)  # nothing under another unit's id
+    assert not [line for line in lines if "assistant" in line]  # residents' questions stay home
+    assert [line for line in lines if "/audio/" in line] == [
+        "posko/v1/tg/+/audio/kiosk-7 out 0", "posko/v1/tg/+/audio/+ in 0"]  # audio at QoS 0 only
+    assert "posko/v1/alert/kiosk-7 out 1" in lines and "posko/v1/alert/kiosk-7/ack in 1" in lines
+    with pytest.raises(ValueError):
+        unit_bridge_topics("kiosk/#")
+
+
+def test_dev_logins_are_made_once_and_kept_private(tmp_path) -> None:
+    from posko.broker import dev_credentials
+
+    first = dev_credentials(tmp_path, ["hub", "kiosk-1"])
+    again = dev_credentials(tmp_path, ["hub", "watch"])
+    assert again["hub"] == first["hub"] and again["kiosk-1"] == first["kiosk-1"] and again["watch"]
+    assert len({first["hub"], first["kiosk-1"], again["watch"]}) == 3
+    assert (tmp_path / "broker" / "users.json").stat().st_mode & 0o777 == 0o600
