@@ -30,7 +30,7 @@ TOPICS = ("sim", "skck", "kehilangan", "lapor", "lalu-lintas", "pidana", "darura
 LANGS = ("id", "en")
 MIN_QUESTIONS = 8
 MAX_SPEECH_WORDS = 25
-ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*\Z")
 REQUIRED = ("id", "topic", "title", "questions", "answer", "speech", "sources", "checked")
 OPTIONAL = ("featured", "related")
 # Numbers the brief forbids quoting as emergency numbers (their owners are unconfirmed).

@@ -1,12 +1,23 @@
-"""Kiosk outbox bench: durable submit latency (fsync'd) and sync throughput to a hub process.
+"""Kiosk outbox soak: N random field faults between a real kiosk and a real hub.
 
-    .venv/bin/python bench/outbox.py [--quick] [--reports N]
+    nice .venv/bin/python bench/outbox.py [--faults N] [--seed S]
 
-Submit: reports committed to a fresh outbox (WAL, synchronous=FULL), without a photo and
-with one photo (a 1600x1200 camera-like image, scaled and re-encoded as the kiosk does).
-Sync: the same reports sent by the sync worker over real HTTP to the minimal intake server
-of the tests (tests/kiosk_ui/intake_server.py) in another process.
-Prints figures, then ONE JSON line.
+`posko kiosk-ui` (gunicorn + sync worker) sends to `posko hub serve` (SQLite) through a
+captive-portal proxy and a cutting TCP proxy, all on loopback. Residents submit reports
+(a third with a photo) while one random fault of these kinds is applied at a time:
+
+* kill      SIGKILL of the kiosk's process group at a random instant, then a restart;
+* cut       the next connection is cut after a few hundred bytes (mid-request);
+* portal    for 1-3 s every request is answered `200 text/html` ("kuota habis");
+* redirect  for 1-3 s every request is answered `302` to a login page;
+* clock     what a clock stepped back an hour leaves in the outbox: every waiting report's
+            next attempt an hour further away (the kiosk's process clock itself cannot be
+            stepped without root-wide tools; the stored times are what the step changes);
+* hub       SIGKILL of the hub, down for 1-3 s, then a restart.
+
+Then the link is left clean, and once the outbox has drained it prints tickets shown /
+at the hub / lost / duplicated / photos intact, then ONE JSON line. The goal is 0 lost and
+0 duplicated over 200 faults. Nothing here is part of the test run's pass/fail.
 """
 
 from __future__ import annotations
@@ -15,10 +26,9 @@ import argparse
 import io
 import json
 import random
-import statistics
-import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -26,87 +36,130 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import requests  # noqa: E402
-from PIL import Image, ImageFilter  # noqa: E402
+from PIL import Image  # noqa: E402
 
-from kiosk_ui.outbox import Outbox  # noqa: E402
-from kiosk_ui.photos import prepare_photo  # noqa: E402
-from kiosk_ui.sync import SyncWorker  # noqa: E402
-from posko.broker import free_port  # noqa: E402
-from posko.hubclient import HubClient  # noqa: E402
+from tests.kiosk_ui.captive import CaptivePortal  # noqa: E402
+from tests.kiosk_ui.conftest import RealHub  # noqa: E402
+from tests.kiosk_ui.test_faults import KioskProcess  # noqa: E402
+from tests.support.tcpproxy import TcpProxy  # noqa: E402
 
-REPORT = {"category": "pencurian", "description": "motor beat hitam plat G 1234 XY hilang di parkiran pasar",
-          "occurred_at": "2026-11-20T21:10:00+07:00", "location": {"text": "Posko Alun-alun"}}
+KINDS = ("kill", "cut", "portal", "redirect", "clock", "hub")
 
 
-def camera_like_png(seed: int) -> bytes:
-    """Smooth noise: compresses like a real photo, not like pure noise."""
+def photo(seed: int) -> bytes:
     rnd = random.Random(seed)
-    img = Image.frombytes("RGB", (400, 300), rnd.randbytes(400 * 300 * 3)).resize((1600, 1200))
     out = io.BytesIO()
-    img.filter(ImageFilter.GaussianBlur(2)).save(out, "PNG")
+    Image.frombytes("RGB", (320, 240), rnd.randbytes(320 * 240 * 3)).save(out, "PNG")
     return out.getvalue()
 
 
-def pct(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(q * len(values)))]
+def submit(kiosk: KioskProcess, description: str, image: bytes | None) -> str | None:
+    """The ticket the kiosk showed, or None (no ticket shown: the resident would try again)."""
+    form = {"category": "pencurian", "description": description, "where": "here", "when_offset_min": "0"}
+    files = {"photo": ("p.png", image, "image/png")} if image else None
+    try:
+        answer = requests.post(kiosk.url + "/api/lapor", data=form, files=files, timeout=15)
+    except requests.RequestException:
+        return None
+    if answer.status_code != 200:
+        return None
+    return answer.json()["ticket"].replace("-", "")
+
+
+def step_clock_back(kiosk: KioskProcess) -> None:
+    import sqlite3
+
+    db = sqlite3.connect(kiosk.folder / "var" / "kiosk" / "outbox" / "outbox.db", timeout=10)
+    try:
+        db.execute("UPDATE outbox SET next_attempt_at = next_attempt_at + 3600 WHERE state='pending'")
+        db.commit()
+    finally:
+        db.close()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer reports (about 10 s)")
-    parser.add_argument("--reports", type=int, default=0)
+    parser.add_argument("--faults", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=20261224)
+    parser.add_argument("--drain-timeout", type=float, default=180.0)
     args = parser.parse_args()
-    n = args.reports or (40 if args.quick else 200)
+    rng = random.Random(args.seed)
+    counts = dict.fromkeys(KINDS, 0)
+    shown: dict[str, str] = {}
+    attempted = 0
+    started = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
-        box = Outbox.open(Path(tmp) / "outbox")
-        plain, with_photo, prep = [], [], []
-        m = 10 if args.quick else 25
-        photos_raw = [camera_like_png(i) for i in range(m)]  # distinct: each one is really written
-        for i in range(n):
-            started = time.perf_counter()
-            box.submit(dict(REPORT, description=f"{REPORT['description']} #{i}"))
-            plain.append((time.perf_counter() - started) * 1000)
-        for i in range(m):
-            started = time.perf_counter()
-            photo = prepare_photo(photos_raw[i], 1600)
-            prepared = time.perf_counter()
-            box.submit(dict(REPORT, description=f"foto #{i}"), [photo])
-            prep.append((prepared - started) * 1000)
-            with_photo.append((time.perf_counter() - prepared) * 1000)
-        total = len(box.list())
-        print(f"submit without photo: n={len(plain)} p50 {statistics.median(plain):.1f} ms, "
-              f"p95 {pct(plain, 0.95):.1f} ms")
-        print(f"photo scale+re-encode (1600x1200): p50 {statistics.median(prep):.0f} ms")
-        print(f"submit with one photo (photo fsync + commit): p50 {statistics.median(with_photo):.1f} ms")
-
-        port = free_port()
-        server = subprocess.Popen([sys.executable, "-m", "tests.kiosk_ui.intake_server", "--port", str(port),
-                                   "--db", str(Path(tmp) / "hub.db"), "--token", "bench"],
-                                  cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        hub = RealHub(Path(tmp) / "hub").start()
+        cutter = TcpProxy(hub.port)
+        portal = CaptivePortal(cutter.port, "pass")
+        folder = Path(tmp) / "kiosk"
+        folder.mkdir()
+        kiosk = KioskProcess(folder, portal.url, hub.token).start()
         try:
-            url = f"http://127.0.0.1:{port}"
-            for _ in range(200):
-                try:
-                    requests.get(url + "/api/v1/openapi.json", timeout=1)
+            for i in range(args.faults):
+                kind = rng.choice(KINDS)
+                counts[kind] += 1
+                killer = None
+                if kind == "kill":
+                    killer = threading.Timer(rng.uniform(0.0, 0.4), kiosk.kill)
+                    killer.start()
+                elif kind == "cut":
+                    cutter.cut_next(after_bytes=rng.randint(50, 4000))
+                elif kind in ("portal", "redirect"):
+                    portal.mode = kind
+                elif kind == "clock":
+                    step_clock_back(kiosk)
+                elif kind == "hub":
+                    hub.stop()
+                for j in range(rng.randint(1, 2)):
+                    description = f"soak {i}.{j}"
+                    attempted += 1
+                    ticket = submit(kiosk, description, photo(i * 10 + j) if rng.random() < 0.33 else None)
+                    if ticket:
+                        shown[ticket] = description
+                if killer:
+                    killer.join()
+                time.sleep(rng.uniform(0.2, 1.5) if kind in ("portal", "redirect", "hub") else rng.uniform(0, 0.4))
+                portal.mode = "pass"
+                if kind == "hub":
+                    hub.start()
+                if not kiosk.alive():
+                    kiosk.start()
+                if (i + 1) % 20 == 0:
+                    print(f"{i + 1} faults, {len(shown)} tickets shown", file=sys.stderr, flush=True)
+            drain_started = time.monotonic()
+            while time.monotonic() - drain_started < args.drain_timeout:
+                if kiosk.outbox().stats()["pending"] == 0:
                     break
-                except requests.RequestException:
-                    time.sleep(0.05)
-            worker = SyncWorker(box, HubClient(url, lambda: "bench"), blocklist_refresh_s=1e9)
-            started = time.perf_counter()
-            while box.stats()["pending"]:
-                worker.run_once()
-            elapsed = time.perf_counter() - started
+                time.sleep(0.5)
+            drain_s = time.monotonic() - drain_started
+            time.sleep(1.0)  # a late duplicate would show here
+            state = hub.state()
+            stats = kiosk.outbox().stats()
         finally:
-            server.kill()
-            server.wait()
-        rate = total / elapsed
-        print(f"sync to a hub process: {total} reports in {elapsed:.2f} s = {rate:.1f} reports/s")
-    print(json.dumps({"submit_p50_ms": round(statistics.median(plain), 2),
-                      "submit_p95_ms": round(pct(plain, 0.95), 2),
-                      "photo_prepare_p50_ms": round(statistics.median(prep), 1),
-                      "submit_with_photo_p50_ms": round(statistics.median(with_photo), 2),
-                      "sync_reports_per_s": round(rate, 1), "reports": total}))
+            kiosk.kill()
+            portal.close()
+            cutter.close()
+            hub.close()
+    tickets = [r["ticket"] for r in state["reports"]]
+    by_ticket = {r["ticket"]: r for r in state["reports"]}
+    descriptions = [r["description"] for r in state["reports"]]
+    lost = [t for t in shown if t not in by_ticket]
+    duplicated = (len(tickets) - len(set(tickets))) + (len(descriptions) - len(set(descriptions)))
+    wrong = [t for t, d in shown.items() if t in by_ticket and by_ticket[t]["description"] != d]
+    named = [p for r in state["reports"] for p in r["photos"]]
+    intact = sum(1 for p in named if p in state["photos"])
+    print(f"faults: {args.faults} ({', '.join(f'{k} {v}' for k, v in counts.items())})")
+    print(f"submissions: {attempted}, tickets shown: {len(shown)}, at hub: {len(state['reports'])}")
+    print(f"lost: {len(lost)}, duplicated: {duplicated}, wrong body: {len(wrong)}, "
+          f"photos intact: {intact}/{len(named)}")
+    print(f"outbox after drain ({drain_s:.1f} s): pending {stats['pending']}, parked {stats['parked']}; "
+          f"quarantined at hub: {len(state['quarantine'])}; kiosk kills: {kiosk.kills}")
+    print(json.dumps({"faults": args.faults, "kinds": counts, "shown": len(shown),
+                      "at_hub": len(state["reports"]), "lost": len(lost), "duplicated": duplicated,
+                      "wrong_body": len(wrong), "photos": len(named), "photos_intact": intact,
+                      "pending_after": stats["pending"], "parked_after": stats["parked"],
+                      "drain_s": round(drain_s, 1), "seconds": round(time.monotonic() - started, 1)}))
 
 
 if __name__ == "__main__":

@@ -116,9 +116,11 @@ def worker(args: argparse.Namespace) -> None:
     cpu0, wall0 = time.process_time(), time.monotonic()
     sent0: dict[str, int] = {}
     link_bytes: list[int] = []
+    down_bytes: list[int] = []
     while (line := sys.stdin.readline().strip()) not in ("stop", ""):
         if line == "go":
             sent0 = {t.unit: tcp_bytes_sent(t.link) for t in talkers}
+            received0 = {t.unit: tcp_bytes_sent(t.link, "bytes_received") for t in talkers}
             for _ in range(args.spurts):
                 for t in talkers:
                     t.press()
@@ -130,6 +132,7 @@ def worker(args: argparse.Namespace) -> None:
                     t.release()
                 time.sleep(0.3)
             link_bytes = [tcp_bytes_sent(t.link) - sent0[t.unit] for t in talkers]
+            down_bytes = [tcp_bytes_sent(t.link, "bytes_received") - received0[t.unit] for t in talkers]
             print("done", flush=True)
     cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
     poller.stop()
@@ -140,19 +143,20 @@ def worker(args: argparse.Namespace) -> None:
         r.client.loop_stop()
         r.client.disconnect()
     Path(args.out).write_text(json.dumps({"plays": plays, "events": events, "cpu_s": cpu, "wall_s": wall,
-                                          "link_bytes": link_bytes,
+                                          "link_bytes": link_bytes, "down_bytes": down_bytes,
                                           "listeners": len(clients) - len(talkers) + len(raw)}))
 
 
-def tcp_bytes_sent(link: MqttLink) -> int:
+def tcp_bytes_sent(link: MqttLink, field: str = "bytes_sent") -> int:
     """What this end of the link has sent so far (TCP payload: MQTT packets whole), as the
-    kernel counts it (`ss`)."""
+    kernel counts it (`ss`); field "bytes_received" for what it received."""
     addr = link.local_address
     if addr is None:
         return 0
     out = subprocess.run(["ss", "-tinH", "state", "established", "src", f"{addr[0]}:{addr[1]}"],
                          capture_output=True, text=True, check=True).stdout
-    match = re.search(r"bytes_sent:(\d+)", out) or re.search(r"bytes_acked:(\d+)", out)
+    match = re.search(rf"{field}:(\d+)", out) or (
+        field == "bytes_sent" and re.search(r"bytes_acked:(\d+)", out))
     return int(match.group(1)) if match else 0
 
 
@@ -338,6 +342,10 @@ def run_scenario(name: str, port: int, groups: int, listeners_per_group: int, se
     kbps = mqtt_bytes * 8 / talk_s / 1000 if talk_s else float("nan")
     kbps_link = (statistics.mean(link_bytes) * 8 / talk_s / 1000
                  if talk_s and link_bytes else float("nan"))
+    # What the talker's link received while it talked: floor answers and acknowledgements
+    # only, since its audio subscription has No Local (its own frames were 36.8 kbit/s).
+    down = [b for kind, r in results if kind == "t" for b in r.get("down_bytes", [])]
+    kbps_down = statistics.mean(down) * 8 / talk_s / 1000 if talk_s and down else float("nan")
     cpu = [r["cpu_s"] / r["wall_s"] / r["listeners"] * 100 for kind, r in results
            if kind == "l" and r["listeners"]]
     expected = len(tx_frames) * listeners_per_group
@@ -346,7 +354,7 @@ def run_scenario(name: str, port: int, groups: int, listeners_per_group: int, se
         "grant_ms_p50": pct(grants, 50), "grant_ms_p95": pct(grants, 95), "grant_ms_p99": pct(grants, 99),
         "m2e_ms_p50": pct(m2e, 50), "m2e_ms_p95": pct(m2e, 95), "m2e_ms_p99": pct(m2e, 99),
         "kbps_per_talker": round(kbps, 2), "kbps_frames": round(kbps_frames, 2),
-        "kbps_talker_link": round(kbps_link, 2),
+        "kbps_talker_link": round(kbps_link, 2), "kbps_talker_down": round(kbps_down, 2),
         "cpu_pct_per_listener": round(statistics.mean(cpu), 2) if cpu else None,
         "frames_expected": expected, "frames_played": played,
         "delivery": round(played / expected, 4) if expected else None, "concealed": plc,
@@ -404,7 +412,8 @@ def main() -> None:
                 print(f"{name:>9}: grant p50/p95/p99 {fig['grant_ms_p50']}/{fig['grant_ms_p95']}/"
                       f"{fig['grant_ms_p99']} ms | {'capture-to-arrival' if name.endswith('raw') else 'mouth-to-ear'} p50/p95/p99 {fig['m2e_ms_p50']}/"
                       f"{fig['m2e_ms_p95']}/{fig['m2e_ms_p99']} ms | {fig['kbps_per_talker']} kbit/s "
-                      f"(frames {fig['kbps_frames']}, whole link {fig['kbps_talker_link']}) | CPU/listener "
+                      f"(frames {fig['kbps_frames']}, whole link {fig['kbps_talker_link']}, "
+                      f"received {fig['kbps_talker_down']}) | CPU/listener "
                       f"{fig['cpu_pct_per_listener']} % | delivered {fig['delivery']}", flush=True)
         finally:
             broker.stop()
@@ -416,6 +425,7 @@ def main() -> None:
         "m2e_ms_p95": max(f["m2e_ms_p95"] for f in full),
         "kbps_per_talker": headline["kbps_per_talker"],
         "kbps_frames": headline["kbps_frames"], "kbps_talker_link": headline["kbps_talker_link"],
+        "kbps_talker_down": headline["kbps_talker_down"],
         "goals_met": None, "seconds": round(time.monotonic() - started, 1),
         "scenarios": all_figures,
     }

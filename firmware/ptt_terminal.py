@@ -23,9 +23,10 @@ import click
 
 from firmware.errors import AudioDeviceError
 from firmware.ptt_audio import MicSource, NullSink, SpeakerSink, WavSink, WavSource, find_device
-from gateway.client import Hooks, TalkGroupClient, Tx
+from gateway.client import Hooks, TalkGroupClient
 from gateway.codec import CodecParams
 from gateway.errors import GatewayError
+from gateway.transmit import Tx
 from posko import topics
 from posko.config import Settings
 from posko.messages import Heartbeat

@@ -9,7 +9,10 @@ broker round trip after it asked. Its own presence is the retained `arbiter/stat
 
 A unit's priority is capped by configuration (`ptt.command_units`, `ptt.supervisor_units`):
 the MQTT user name is the unit id and the broker's ACL stops a unit from publishing a
-request under another id, so a unit cannot claim the command center's priority.
+request under another id, so a unit cannot claim the command center's priority. Emergency
+is the exception, as in MCPTT: every unit has an emergency button, so any unit may claim
+it (`ptt.emergency_allowed`, on by default; off, an emergency claim is capped like the
+others). An emergency grant is logged as a warning.
 """
 
 from __future__ import annotations
@@ -109,7 +112,9 @@ class Arbiter:
                     "groups": {g: (p.holder.unit if p.holder else "") for g, p in self._groups.items()},
                     "unauthorised": dict(self.unauthorised), **self.counters,
                     "recordings": self.recorder.saved_count if self.recorder is not None else 0,
-                    "recording_errors": self.recorder.errors if self.recorder is not None else 0}
+                    "recording_errors": self.recorder.errors if self.recorder is not None else 0,
+                    "recording_out_of_range": (self.recorder.out_of_range
+                                               if self.recorder is not None else 0)}
 
     # --- handlers (paho network thread) -------------------------------------------
     def _policy(self, group: str) -> FloorPolicy:
@@ -131,7 +136,13 @@ class Arbiter:
             return None
         return group, unit
 
-    def allowed_priority(self, unit: str) -> Priority:
+    def allowed_priority(self, unit: str, wanted: Priority = Priority.EMERGENCY) -> Priority:
+        """The priority `unit` gets when it asks for `wanted`."""
+        if wanted is Priority.EMERGENCY and self.ptt.emergency_allowed:
+            return Priority.EMERGENCY
+        return min(wanted, self._cap(unit))
+
+    def _cap(self, unit: str) -> Priority:
         if unit in self.ptt.command_units:
             return Priority.COMMAND
         if unit in self.ptt.supervisor_units:
@@ -161,8 +172,10 @@ class Arbiter:
             else:
                 self.counters["requests"] += 1
                 wanted = Priority.parse(req.priority)
-                decision = policy.request(unit, min(wanted, self.allowed_priority(unit)),
-                                          req.spurt, now)
+                priority = self.allowed_priority(unit, wanted)
+                decision = policy.request(unit, priority, req.spurt, now)
+                if priority is Priority.EMERGENCY and decision.event is not Event.DENY:
+                    log.warning("floor %s: EMERGENCY from %s", group, unit)
                 self._count(decision)
             self._publish(group, decision)
 

@@ -5,10 +5,15 @@ decides; a unit whose arbiter is unreachable falls back to `ListenBeforeTalk`. N
 class reads a clock, a socket or a device: every call takes `now_ms`, so tests can play
 out a night on the radio in microseconds.
 
-Rules (issue 7): first come, first served; priorities normal < supervisor < command =
-emergency; a higher priority pre-empts a lower one; the floor is released when the holder
+Rules (issue 7): first come, first served; priorities normal < supervisor < command <
+emergency (as in 3GPP MCPTT, an emergency call outranks every other, the dispatcher's
+included); a higher priority pre-empts a lower one; the floor is released when the holder
 releases, falls silent for `silence_release_ms` (not the command center, which may hold a
-group quiet), holds it longer than `max_hold_ms`, or goes offline (its last-will).
+group quiet), holds it longer than `max_hold_ms`, or goes offline (its last-will). An
+emergency holder is released by silence like anyone else: any unit may claim emergency,
+and nothing can pre-empt it, so a silent one must not keep a group (the dispatcher's
+included) for the whole maximum hold; a caller who pauses presses again and gets it back
+at once.
 """
 
 from __future__ import annotations
@@ -18,12 +23,12 @@ from dataclasses import dataclass
 
 
 class Priority(enum.IntEnum):
-    """Higher wins. Command center and emergency rank the same."""
+    """Higher wins. An emergency outranks the command center (MCPTT's emergency call)."""
 
     NORMAL = 0
     SUPERVISOR = 1
     COMMAND = 2
-    EMERGENCY = 2
+    EMERGENCY = 3
 
     @classmethod
     def parse(cls, name: str) -> Priority:
@@ -139,7 +144,7 @@ class FloorPolicy:
         current = self.holder
         if current is None:
             return None
-        exempt = self.silence_exempt is not None and current.priority >= self.silence_exempt
+        exempt = current.priority == self.silence_exempt
         if not exempt and now_ms - self._last_audio_ms >= self.silence_release_ms:
             self.holder = None
             return Decision(Event.SILENCE, current.unit, current.spurt, None)

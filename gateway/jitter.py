@@ -9,7 +9,11 @@ The receiver pushes every frame as it arrives and pulls one frame per playout ti
 * PLC   — missing with nothing to rebuild from: run Opus packet-loss concealment;
 * END   — the spurt is over (its END frame was played, or it fell silent): roger beep.
 
-Playout of a spurt starts `target_ms` after its first frame arrived. The target starts
+Playout of a spurt starts `target_ms` after its first frame should have arrived, judged
+from the first few frames (`ANCHOR_FRAMES`), not the first alone: when the first frame
+came late (it waited behind the floor request) and the next ones on time, playout starts
+on their schedule instead of carrying the first frame's delay through the whole spurt.
+The target starts
 at `start_ms` (60 ms) and adapts: it follows the RFC 3550 interarrival-jitter estimate
 between spurts, grows by one frame when a frame arrives too late to be played or the
 buffer runs dry mid-spurt, and the buffer drops a frame when it holds far more than the
@@ -75,6 +79,7 @@ class JitterBuffer:
     """Frames of one talker in, one playout decision per tick out."""
 
     MAX_SEQ_JUMP = 500  # 10 s of 20 ms frames: anything further is not this stream
+    ANCHOR_FRAMES = 5  # frames whose arrival may move the start of playout earlier
 
     def __init__(self, frame_ms: int = 20, start_ms: float = 60.0, min_ms: float = 20.0,
                  max_ms: float = 300.0, max_frames: int = 150, plc_max_frames: int = 5,
@@ -101,6 +106,9 @@ class JitterBuffer:
         self._next = 0  # extended seq to play next
         self._end_at: int | None = None  # extended seq of the END frame, when known
         self._play_at = 0.0
+        self._base = 0  # extended seq of the spurt's first frame heard
+        self._anchor = 0.0  # when that frame should have arrived (ms), from the first few
+        self._anchor_left = 0  # frames still allowed to move _play_at earlier
         self._last_arrival = 0.0
         self._prev_transit: float | None = None
         self._missing_run = 0
@@ -157,7 +165,10 @@ class JitterBuffer:
         self.stats.spurts += 1
         self._highest = frame.seq
         self._next = frame.seq  # late entry: whatever arrives first is where we start
+        self._base = frame.seq
+        self._anchor = now_ms
         self._play_at = now_ms + self.target_ms
+        self._anchor_left = self.ANCHOR_FRAMES  # this one included, below
         self.stats.target_history.append(self.target_ms)
         self._store(frame.seq, frame, now_ms)
 
@@ -169,6 +180,13 @@ class JitterBuffer:
         if frame.end:
             self._end_at = ext
         self._last_arrival = now_ms
+        if self._anchor_left > 0 and not self.playing:
+            # When the first frame should have arrived, if this frame was on time; the
+            # earliest of these estimates is the least delayed path through the network.
+            self._anchor_left -= 1
+            self._anchor = min(self._anchor, now_ms - (ext - self._base) * self.frame_ms)
+            due = self._anchor + (self._next - self._base) * self.frame_ms + self.target_ms
+            self._play_at = min(self._play_at, due)
         transit = now_ms - frame.timestamp / SAMPLES_PER_MS
         if self._prev_transit is not None:
             self.jitter_ms += (abs(transit - self._prev_transit) - self.jitter_ms) / 16.0
@@ -190,6 +208,7 @@ class JitterBuffer:
             if now_ms < self._play_at:
                 return None
             self.playing = True
+            self._anchor_left = 0  # from now on only growing the target moves playout
         if self._end_at is not None and self._next > self._end_at:
             return self._finish(implicit=False)
         self._trim_excess()

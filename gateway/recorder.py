@@ -3,7 +3,12 @@
 Frames are collected per (group, unit, spurt) as they arrive, in sequence order, with
 duplicates dropped; the spurt is written when its END frame arrives or when it has been
 silent for `idle_ms` (its END frame was lost). Lost frames inside a spurt are filled with
-encoded silence so the file keeps real time. Beside each `.opus` file a `.json` sidecar
+encoded silence so the file keeps real time, within bounds, because the sequence numbers
+come from the talker: a frame further than `MAX_SEQ_JUMP` from the stream is not of it
+(dropped and counted, as the listener's jitter buffer does), one gap is filled with at
+most `max_fill_frames` of silence, and a spurt never gets more silence than it has audio.
+Without these, a floor holder whose sequence numbers jump by 32767 made a 2 s spurt a
+18-hour file and held up the arbiter while it was built. Beside each `.opus` file a `.json` sidecar
 holds group, unit, spurt, start, duration and losses; the hub lists recordings from these.
 
 Layout: <dir>/<group>/<YYYY-MM-DD>/<HHMMSS>_<unit>_<spurt hex>.opus (UTC).
@@ -23,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from gateway.codec import DEFAULT_PARAMS, CodecParams, Encoder
+from gateway.jitter import JitterBuffer
 from gateway.ogg import OUTPUT_RATE, write_ogg_opus
 from gateway.packet import Frame, seq_delta
 from gateway.recordings import Recording
@@ -45,12 +51,17 @@ class _Open:
 class Recorder:
     """Collects frames per spurt and writes finished spurts to `folder`."""
 
+    MAX_SEQ_JUMP = JitterBuffer.MAX_SEQ_JUMP  # frames: further away is not this stream
+
     def __init__(self, folder: Path, params: CodecParams = DEFAULT_PARAMS, idle_ms: float = 2000.0,
-                 max_frames: int = 4000, background: bool = False) -> None:
+                 max_frames: int = 4000, max_fill_frames: int = 50, background: bool = False) -> None:
         self.folder = Path(folder)
         self.params = params
         self.idle_ms = idle_ms
         self.max_frames = max_frames  # 80 s of 20 ms frames: longer than any allowed spurt
+        self.max_fill_frames = max_fill_frames  # silence for one gap: 1 s of 20 ms frames
+        self.out_of_range = 0  # frames dropped: sequence number implausibly far away
+        self.trimmed = 0  # lost frames not filled with silence (gaps beyond the bounds)
         self._open: dict[tuple[str, str, int], _Open] = {}
         self._encoder = Encoder(params)
         self._silence = self._encoder.encode(bytes(params.frame_bytes))
@@ -77,6 +88,9 @@ class Recorder:
                           first=frame.seq, highest=frame.seq)
             self._open[key] = spurt
         ext = spurt.highest + seq_delta(frame.seq, spurt.highest & 0xFFFF)
+        if abs(ext - spurt.highest) > self.MAX_SEQ_JUMP:
+            self.out_of_range += 1
+            return None
         spurt.last_arrival = now
         if frame.payload and ext >= spurt.first and len(spurt.frames) < self.max_frames:
             spurt.frames.setdefault(ext, frame.payload)
@@ -116,14 +130,21 @@ class Recorder:
         spurt = self._open.pop(key)
         if not spurt.frames:
             return None
-        first, last = min(spurt.frames), max(spurt.frames)
-        packets, lost = [], 0
-        for ext in range(first, last + 1):
-            packet = spurt.frames.get(ext)
-            if packet is None:
-                lost += 1
-                packet = self._silence
-            packets.append(packet)
+        # Walk the frames received, not the range of sequence numbers (which a talker can
+        # make huge); each gap gets its silence within the bounds.
+        budget = len(spurt.frames)  # never more silence than audio
+        packets, lost, previous = [], 0, None
+        for ext in sorted(spurt.frames):
+            if previous is not None and ext - previous > 1:
+                gap = ext - previous - 1
+                fill = min(gap, self.max_fill_frames, budget)
+                budget -= fill
+                lost += fill
+                packets.extend([self._silence] * fill)
+                if fill < gap:
+                    self.trimmed += gap - fill
+            packets.append(spurt.frames[ext])
+            previous = ext
         if self._queue is not None:
             self._queue.put((spurt, packets, lost))
             return None

@@ -61,6 +61,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     auth.login_manager.init_app(app)
     for blueprint in (api.bp, auth.bp, dashboard.bp, fleet.bp, alerts.bp, live.bp, talkgroups.bp):
         app.register_blueprint(blueprint)
+    app.register_blueprint(__import__("hub.alert_intake", fromlist=["bp"]).bp)  # POST /api/v1/alerts
 
     from hub.timefmt import local
 

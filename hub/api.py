@@ -5,6 +5,7 @@ Every error is JSON: {"error": code, "message": ..., "fields": {field: problem}}
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from functools import cache
 from pathlib import Path
@@ -17,12 +18,15 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from hub import intake, secrets_store, throttle, units
 from hub.db import get_db, sessions
-from hub.models import PhoneBlock, Report, utcnow
+from hub.models import Report, utcnow
 from hub.texts import label, message
 from hub.validation import Invalid
 from posko.tickets import format_ticket, is_valid_pin, parse_ticket
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+SERVICE = "posko-hub"  # named by GET /ping; posko.hubclient.SERVICE checks it
+RECEIPTS_MAX = 500
 
 OPENAPI_FILE = Path(__file__).resolve().parent / "data" / "openapi.yaml"
 
@@ -57,7 +61,7 @@ def _limits() -> None:
 
 
 def _json_body() -> Any:
-    raw = request.get_data(cache=False)
+    raw = request.get_data(cache=request.endpoint == "api.post_report")
     try:
         return json.loads(raw, parse_constant=_reject_constant)
     except (ValueError, RecursionError):
@@ -68,20 +72,36 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _bearer() -> str:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
 def _authenticated_unit():
     """(id, name) of the calling unit, looked up on a reader so no write lock is held yet."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = _bearer()
+    if not token:
         return None
     # A bare connection, not an ORM session: this runs on every API call.
     with sessions().engine.connect() as conn:
-        return units.unit_for_token(conn, token.strip())
+        return units.unit_for_token(conn, token)
 
 
 def _need_unit():
     unit = _authenticated_unit()
     if unit is None:
+        token = _bearer()
+        if token:
+            with sessions().reader() as reader:  # random tokens cost no write
+                duplicate = units.replaced_token_owner(reader, token)
+            if duplicate:
+                with sessions().writer() as writer:
+                    units.note_duplicate(writer, duplicate)
+                return None, error(
+                    401, "token_replaced",
+                    f"unit {duplicate} was enrolled again elsewhere: this machine's token was "
+                    "replaced (two machines on one unit id); enrol this machine under its own id",
+                    headers={"WWW-Authenticate": 'Bearer realm="posko"'})
         return None, error(401, "unauthorized", "a valid unit token is required (Authorization: Bearer …)",
                            headers={"WWW-Authenticate": 'Bearer realm="posko"'})
     g.unit = unit
@@ -108,6 +128,15 @@ def api_http_error(exc: HTTPException):
 @bp.get("/openapi.json")
 def openapi():
     return jsonify(_openapi())
+
+
+@bp.get("/ping")
+def ping():
+    """Who answers, and the hub's clock: a kiosk's probe checks it is the hub (not a captive
+    portal) and learns how far its own clock is off (a Pi has no real-time clock)."""
+    now = dt.datetime.now(dt.UTC)
+    return jsonify({"service": SERVICE, "api": 1,
+                    "time": now.isoformat(timespec="milliseconds").replace("+00:00", "Z")})
 
 
 @cache
@@ -156,7 +185,19 @@ def post_report():
     unit, failure = _need_unit()
     if failure:
         return failure
-    clean, digest = intake.prepare(_json_body())
+    raw = request.get_data(cache=True)
+    if request.content_length is not None and len(raw) != request.content_length:
+        # The connection broke mid-body: nothing to judge (and nothing to quarantine); the
+        # kiosk never sees this answer and sends the whole body again.
+        return error(400, "incomplete", "the body ended before its Content-Length")
+    try:
+        clean, digest = intake.prepare(_json_body())
+    except Invalid as exc:
+        # Kept for an officer (fleet page) instead of lost: its ticket may have been shown.
+        get_db().rollback()
+        with sessions().writer() as writer:
+            intake.quarantine(writer, unit.id, raw, exc.fields)
+        raise
     status, answer = current_app.extensions["posko_batcher"].submit(unit, clean, digest)
     response = jsonify(answer)
     response.status_code = status
@@ -214,17 +255,23 @@ def get_ticket(ticket: str):
     })
 
 
-@bp.get("/blocked-phones")
-def blocked_phones():
-    _unit, failure = _need_unit()
+@bp.post("/receipts")
+def post_receipts():
+    """Proof of delivery: {"ids": [...]} -> {"receipts": {id: digest}} for this unit's
+    reports the hub holds (an id it lacks is absent). At most RECEIPTS_MAX ids a call."""
+    unit, failure = _need_unit()
     if failure:
         return failure
-    db = get_db()
-    hashes = sorted(set(db.scalars(select(PhoneBlock.phone_key).where(PhoneBlock.lifted_at.is_(None)))))
-    return jsonify({"algorithm": "hmac-sha256",
-                    "key": secrets_store.hub_secret(db, secrets_store.PHONE_KEY),
-                    "normalisation": "+62 followed by the national number without its leading 0",
-                    "hashes": hashes, "updated": intake.iso(utcnow())})
+    body = _json_body()
+    if not isinstance(body, dict) or set(body) - {"ids"}:
+        raise Invalid({"body": "must be a JSON object with ids"})
+    ids = body.get("ids")
+    if not isinstance(ids, list) or len(ids) > RECEIPTS_MAX or not all(isinstance(i, str) and len(i) <= 64
+                                                                        for i in ids):
+        raise Invalid({"ids": f"must be a list of at most {RECEIPTS_MAX} report ids"})
+    found = intake.receipts(get_db(), unit.id, sorted(set(ids)))
+    return jsonify({"receipts": found, "unit": unit.id,
+                    "time": intake.iso(utcnow())})
 
 
 @bp.get("/kb/<version>")

@@ -1,16 +1,19 @@
 """Fleet page: every unit, online or offline, last seen, version, outbox, disk; admins
-add units and revoke or rotate their tokens here."""
+add units and revoke or rotate their tokens here. It also shows what would otherwise be
+silent: a second machine using one unit's id, and report bodies the hub refused (kept in
+the quarantine, readable here by officers)."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from sqlalchemy import func, select
 
 from hub import units
 from hub.auth import requires_role
 from hub.db import get_db
-from hub.models import Unit, utcnow
+from hub.models import Quarantine, Unit, utcnow
 
 bp = Blueprint("fleet", __name__)
 
@@ -28,16 +31,39 @@ def _rows():
     return [(u, is_online(u, now, hub.heartbeat_offline_factor)) for u in units.list_units(get_db())]
 
 
+def _quarantined() -> dict[str, int]:
+    """Refused report bodies per unit id."""
+    rows = get_db().execute(select(Quarantine.unit_id, func.count()).group_by(Quarantine.unit_id))
+    return {unit_id: count for unit_id, count in rows}
+
+
 @bp.get("/armada")
 @requires_role("operator")
 def fleet():
-    return render_template("fleet/fleet.html", rows=_rows(), new_code=None)
+    return render_template("fleet/fleet.html", rows=_rows(), quarantined=_quarantined(), new_code=None)
 
 
 @bp.get("/armada/tabel")
 @requires_role("operator")
 def table():
-    return render_template("fleet/_table.html", rows=_rows())
+    return render_template("fleet/_table.html", rows=_rows(), quarantined=_quarantined())
+
+
+@bp.get("/armada/karantina")
+@requires_role("operator")
+def quarantine():
+    """Every refused report body, newest first: what the kiosk sent and why it was refused."""
+    items = list(get_db().scalars(select(Quarantine).order_by(Quarantine.last_at.desc()).limit(200)))
+    return render_template("fleet/quarantine.html", items=items)
+
+
+@bp.get("/armada/karantina/<int:item_id>")
+@requires_role("operator")
+def quarantine_item(item_id: int):
+    item = get_db().get(Quarantine, item_id)
+    if item is None:
+        abort(404)
+    return render_template("fleet/quarantine.html", items=[item], one=True)
 
 
 @bp.post("/armada/tambah")
@@ -52,7 +78,7 @@ def add():
         get_db().rollback()
         flash(f"Unit tidak dapat ditambahkan: {exc}", "error")
         return redirect(url_for("fleet.fleet")), 303
-    return render_template("fleet/fleet.html", rows=_rows(),
+    return render_template("fleet/fleet.html", rows=_rows(), quarantined=_quarantined(),
                            new_code=(unit_id, code, hub.enrol_code_valid_h))
 
 
@@ -65,7 +91,7 @@ def rotate(unit_id: str):
     except units.UnitError as exc:
         flash(str(exc), "error")
         return redirect(url_for("fleet.fleet")), 303
-    return render_template("fleet/fleet.html", rows=_rows(),
+    return render_template("fleet/fleet.html", rows=_rows(), quarantined=_quarantined(),
                            new_code=(unit_id, code, hub.enrol_code_valid_h))
 
 

@@ -3,6 +3,12 @@
 Every function commits its own transaction or writes nothing, and answers with a
 (status, JSON body) pair the API sends as it is. Reports are idempotent by their
 client-made id: the same id with the same body is answered 200 again, any other body 409.
+
+The answer to a report is its receipt: it names the report's id and the digest of the
+body stored (`posko.reports.digest`), which the kiosk compares before it marks the report
+synced. A report from a blocked number is kept and marked (its ticket was shown to the
+resident; the officer decides), and one with an implausible time is kept and marked too.
+A body refused as invalid is kept in the quarantine for an officer to read.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
+import json
 from typing import Any
 
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -18,8 +25,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hub import secrets_store
-from hub.models import AuditEntry, Event, PhoneBlock, Photo, Report, Unit, utcnow
-from hub.texts import label, message
+from hub.models import AuditEntry, Event, PhoneBlock, Photo, Quarantine, Report, Unit, utcnow
+from hub.texts import label
 from hub.timefmt import local
 from hub.validation import CleanReport, body_hash, check_report
 from posko.tickets import format_ticket, phone_key
@@ -75,13 +82,10 @@ def write_report(session: Session, unit: Unit, clean: CleanReport, digest: str) 
     existing = _find(session, clean.id)
     if existing is not None:
         return _repeat(session, existing, unit, digest)
-    if clean.reporter_phone and phone_is_blocked(session, clean.reporter_phone):
-        text = message("phone_blocked")
-        return 403, {"error": "phone_blocked", "fields": {"reporter.phone": "is blocked"},
-                     "message": text["id"], "message_en": text["en"]}
+    blocked = bool(clean.reporter_phone) and phone_is_blocked(session, clean.reporter_phone)
     try:
         with session.begin_nested():
-            _insert_report(session, unit, clean, digest)
+            _insert_report(session, unit, clean, digest, blocked)
     except IntegrityError:  # the ticket is taken, or the same id arrived at the same instant
         existing = _find(session, clean.id)
         if existing is None:
@@ -89,7 +93,7 @@ def write_report(session: Session, unit: Unit, clean: CleanReport, digest: str) 
                          "fields": {"ticket": "another report already has this ticket; make a new one"},
                          "message": "ticket already used"}
         return _repeat(session, existing, unit, digest)
-    return 201, {"id": clean.id, "ticket": clean.ticket, "state": "baru",
+    return 201, {"id": clean.id, "ticket": clean.ticket, "state": "baru", "digest": digest,
                  "missing_photos": missing_photos(session, clean.photos)}
 
 
@@ -108,10 +112,51 @@ def _repeat(session: Session, existing, unit: Unit, digest: str) -> Answer:
     if existing.unit_id != unit.id or existing.body_hash != digest:
         return _conflict(existing.id)
     return 200, {"id": existing.id, "ticket": existing.ticket, "state": existing.state,
+                 "digest": existing.body_hash,
                  "missing_photos": missing_photos(session, list(existing.photos or []))}
 
 
-def _insert_report(session: Session, unit: Unit, clean: CleanReport, digest: str) -> None:
+def receipts(session: Session, unit_id: str, ids: list[str]) -> dict[str, str]:
+    """{report id: digest} for those of `ids` this unit sent and the hub holds."""
+    if not ids:
+        return {}
+    rows = session.execute(select(Report.id, Report.body_hash).where(
+        Report.id.in_(ids), Report.unit_id == unit_id))
+    return {row.id: row.body_hash for row in rows}
+
+
+def quarantine(session: Session, unit_id: str, raw: bytes, errors: dict[str, str]) -> None:
+    """Keep a refused body (one row per unit and digest; a repeat bumps the count). Commits."""
+    text = raw.decode("utf-8", errors="replace")
+    digest = hashlib.sha256(raw).hexdigest()
+    report_id = ""
+    try:
+        parsed = json.loads(text)
+    except (ValueError, RecursionError):
+        parsed = None
+    if isinstance(parsed, dict):
+        if isinstance(parsed.get("id"), str):
+            report_id = parsed["id"][:64]
+        if "pin" in parsed:  # officers read this copy; the resident's PIN is not theirs to see
+            parsed["pin"] = "****"
+            text = json.dumps(parsed, ensure_ascii=False)
+    now = utcnow()
+    row = session.scalar(select(Quarantine).where(Quarantine.unit_id == unit_id,
+                                                  Quarantine.digest == digest))
+    if row is None:
+        session.add(Quarantine(unit_id=unit_id, report_id=report_id, digest=digest, body=text,
+                               errors=dict(errors), first_at=now, last_at=now, count=1))
+    else:
+        row.last_at = now
+        row.count = (row.count or 0) + 1
+    try:
+        session.commit()
+    except IntegrityError:  # the same body arrived at the same instant from another worker
+        session.rollback()
+
+
+def _insert_report(session: Session, unit: Unit, clean: CleanReport, digest: str,
+                   blocked: bool = False) -> None:
     key = None
     if clean.reporter_phone:
         key = phone_key(clean.reporter_phone, secrets_store.hub_secret(session, secrets_store.PHONE_KEY))
@@ -123,16 +168,27 @@ def _insert_report(session: Session, unit: Unit, clean: CleanReport, digest: str
         location_text=clean.location_text, lat=clean.lat, lon=clean.lon,
         reporter_name=clean.reporter_name, reporter_phone=clean.reporter_phone, phone_key=key,
         photos=clean.photos, state="baru", reject_reason="", public_note="", assigned_to=None,
-        received_at=now, updated_at=now,
+        received_at=now, updated_at=now, time_suspect=clean.time_suspect, phone_blocked=blocked,
     ))
     session.execute(insert(AuditEntry.__table__).values(
         report_id=clean.id, actor=f"unit:{unit.id}", action="diterima", detail=unit.name or unit.id,
         at=now))
+    if blocked:
+        session.execute(insert(AuditEntry.__table__).values(
+            report_id=clean.id, actor=f"unit:{unit.id}", action="nomor_diblokir",
+            detail="nomor pelapor sedang diblokir; laporan tetap diterima untuk diputuskan petugas",
+            at=now))
+    if clean.time_suspect:
+        session.execute(insert(AuditEntry.__table__).values(
+            report_id=clean.id, actor=f"unit:{unit.id}", action="waktu_janggal",
+            detail="waktu kejadian dari kiosk tidak masuk akal (jam kiosk salah?); urutan memakai waktu diterima",
+            at=now))
     session.execute(insert(Event.__table__).values(kind="report", at=now, data={
         "id": clean.id, "ticket": format_ticket(clean.ticket), "category": clean.category,
         "category_label": label("categories", clean.category), "unit": unit.id,
         "state": "baru", "state_label": label("states", "baru"),
         "received_at": iso(now), "received_local": local(now, _tz(session)),
+        "blocked_number": blocked, "time_suspect": clean.time_suspect,
         "description": clean.description[:160], "location": clean.location_text[:80],
     }))
 

@@ -28,7 +28,7 @@ from posko.messages import BadMessage, KbCurrent
 
 log = logging.getLogger(__name__)
 
-VERSION = re.compile(r"^[0-9a-f]{12}$")
+VERSION = re.compile(r"^[0-9a-f]{12}\Z")
 _FIXED_MTIME = 0
 
 

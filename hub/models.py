@@ -18,6 +18,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -88,6 +89,11 @@ class Unit(Base):
     models: Mapped[dict] = mapped_column(JSON, default=dict)
     talk_group: Mapped[str] = mapped_column(String(64), default="")
     interval_s: Mapped[float] = mapped_column(Float, default=30.0)
+    # The token an enrolment replaced: a request that still carries it comes from a second
+    # machine on this unit id (a cloned SD card, a re-enrolled spare).
+    previous_token_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    duplicate_seen_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    duplicate_count: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Report(Base):
@@ -116,6 +122,32 @@ class Report(Base):
     assigned_to: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     received_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    # occurred_at is the kiosk's value, implausible for the hub's clock (posko.reports):
+    # kept and marked; lists order by received_at.
+    time_suspect: Mapped[bool] = mapped_column(Boolean, default=False)
+    # the reporter's number was blocked when the report arrived: kept (its ticket was shown)
+    # and marked for the officer, who decides.
+    phone_blocked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Quarantine(Base):
+    """A report body the hub refused (422) from an enrolled unit, kept for an officer to read.
+
+    One row per unit and body digest: a kiosk retrying the same body bumps `count`.
+    """
+
+    __tablename__ = "quarantine"
+    __table_args__ = (UniqueConstraint("unit_id", "digest", name="uq_quarantine_unit_digest"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    unit_id: Mapped[str] = mapped_column(String(64), index=True)
+    report_id: Mapped[str] = mapped_column(String(64), default="")
+    digest: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    errors: Mapped[dict] = mapped_column(JSON, default=dict)
+    first_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    last_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    count: Mapped[int] = mapped_column(Integer, default=1)
 
 
 class Photo(Base):

@@ -65,6 +65,10 @@ def enrol(session: Session, unit_id: str, code: str) -> str | None:
     if unit.code_expires_at < utcnow() or sha256_hex(normalise_code(code)) != unit.code_hash:
         return None
     token = new_token()
+    if unit.token_hash:
+        # Kept so that a request still carrying the replaced token is known for what it
+        # is: a second machine on this unit id (note_replaced_token).
+        unit.previous_token_hash = unit.token_hash
     unit.token_hash = sha256_hex(token)
     unit.token_created_at = utcnow()
     unit.code_hash = None
@@ -90,6 +94,23 @@ def unit_for_token(session: Session, token: str):
     # Only the columns requests need: the hot path does not load the whole row.
     return session.execute(select(Unit.id, Unit.name).where(Unit.token_hash == sha256_hex(token),
                                                            Unit.revoked_at.is_(None))).first()
+
+
+def replaced_token_owner(session: Session, token: str) -> str | None:
+    """The unit whose last enrolment replaced this token, or None (read only)."""
+    if not token or "\x00" in token:
+        return None
+    return session.scalar(select(Unit.id).where(Unit.previous_token_hash == sha256_hex(token)))
+
+
+def note_duplicate(session: Session, unit_id: str) -> None:
+    """Count a request from a second machine on this unit id (the fleet page shows it). Commits."""
+    unit = session.get(Unit, unit_id)
+    if unit is None:
+        return
+    unit.duplicate_seen_at = utcnow()
+    unit.duplicate_count = (unit.duplicate_count or 0) + 1
+    session.commit()
 
 
 def list_units(session: Session) -> list[Unit]:

@@ -2,30 +2,32 @@
 
 `check_report(body, now)` returns the cleaned report or raises `Invalid` whose `fields`
 maps each bad field (dotted path, e.g. "location.lat") to what is wrong with it, so the
-API can answer 422 naming every one at once.
+API can answer 422 naming every one at once. The rules themselves (categories, limits,
+the text rule, phone numbers, time plausibility, the digest) are the shared contract in
+`posko.reports`, which the kiosk's form applies before it shows a ticket.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 import math
-import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from posko import reports as contract
+from posko.reports import (
+    CATEGORIES,
+    DESCRIPTION_MAX,
+    LOCATION_FIELDS,
+    LOCATION_TEXT_MAX,
+    NAME_MAX,
+    PHOTOS_MAX,
+    REPORTER_FIELDS,
+    TOP_FIELDS,
+    is_sha256,
+)
 from posko.tickets import is_valid_pin, is_valid_ticket, normalise_phone
-
-CATEGORIES = ("kehilangan", "pencurian", "kecelakaan", "bencana", "kekerasan", "gangguan", "lainnya")
-DESCRIPTION_MAX = 4000
-LOCATION_TEXT_MAX = 500
-NAME_MAX = 200
-PHOTOS_MAX = 10
-TOP_FIELDS = {"id", "category", "description", "occurred_at", "location", "reporter", "photos",
-              "ticket", "pin"}
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 class Invalid(ValueError):
@@ -52,35 +54,22 @@ class CleanReport:
     photos: list[str] = field(default_factory=list)
     ticket: str = ""
     pin: str = ""
+    # occurred_at is implausible (over a day ahead of the hub's clock, or before 2000): kept
+    # as the kiosk sent it and marked, never refused (a Pi has no real-time clock).
+    time_suspect: bool = False
 
 
 def body_hash(body: Any) -> str:
-    """SHA-256 of the body's canonical JSON: the same report sent twice hashes the same."""
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    """SHA-256 of the body's canonical JSON (`posko.reports.digest`): the receipt's digest."""
+    return contract.digest(body)
 
 
-def is_sha256(value: object) -> bool:
-    return isinstance(value, str) and bool(_SHA256.match(value))
-
-
-def _text(errors: dict[str, str], name: str, value: Any, *, required: bool, max_len: int) -> str:
-    if value is None:
-        if required:
-            errors[name] = "is required"
-        return ""
-    if not isinstance(value, str):
-        errors[name] = "must be a string"
-        return ""
-    if "\x00" in value:
-        errors[name] = "must not contain NUL characters"
-        return ""
-    stripped = value.strip()
-    if required and not stripped:
-        errors[name] = "must not be empty"
-    elif len(value) > max_len:
-        errors[name] = f"must be at most {max_len} characters"
-    return stripped
+def _text(errors: dict[str, str], name: str, value: Any, *, required: bool, max_len: int,
+          multiline: bool = False) -> str:
+    text, problem = contract.check_text(value, max_len=max_len, required=required, multiline=multiline)
+    if problem:
+        errors[name] = problem
+    return text
 
 
 def _coordinate(errors: dict[str, str], name: str, value: Any, limit: float) -> float | None:
@@ -102,6 +91,7 @@ def check_report(body: Any, now: dt.datetime | None = None) -> CleanReport:
         raise Invalid({"body": "must be a JSON object"})
     now = now or dt.datetime.now(dt.UTC)
     errors: dict[str, str] = {}
+    time_suspect = False
     for extra in sorted(set(body) - TOP_FIELDS):
         errors[str(extra)[:64]] = "is not a known field"
 
@@ -124,7 +114,7 @@ def check_report(body: Any, now: dt.datetime | None = None) -> CleanReport:
         errors["category"] = "must be one of " + ", ".join(CATEGORIES)
 
     description = _text(errors, "description", body.get("description"), required=True,
-                        max_len=DESCRIPTION_MAX)
+                        max_len=DESCRIPTION_MAX, multiline=True)
 
     occurred = None
     raw_time = body.get("occurred_at")
@@ -147,10 +137,7 @@ def check_report(body: Any, now: dt.datetime | None = None) -> CleanReport:
                 except (OverflowError, ValueError):
                     errors["occurred_at"] = "is out of range"
                 if occurred is not None:
-                    if occurred > now + dt.timedelta(days=1):
-                        errors["occurred_at"] = "is in the future"
-                    elif occurred.year < 2000:
-                        errors["occurred_at"] = "is before the year 2000"
+                    time_suspect = not contract.time_plausible(occurred, now)
 
     location_text, lat, lon = "", None, None
     location = body.get("location")
@@ -159,7 +146,7 @@ def check_report(body: Any, now: dt.datetime | None = None) -> CleanReport:
     elif not isinstance(location, dict):
         errors["location"] = "must be an object with text and optional lat/lon"
     else:
-        for extra in sorted(set(location) - {"text", "lat", "lon"}):
+        for extra in sorted(set(location) - LOCATION_FIELDS):
             errors[f"location.{str(extra)[:64]}"] = "is not a known field"
         location_text = _text(errors, "location.text", location.get("text"), required=True,
                               max_len=LOCATION_TEXT_MAX)
@@ -175,7 +162,7 @@ def check_report(body: Any, now: dt.datetime | None = None) -> CleanReport:
         if not isinstance(reporter, dict):
             errors["reporter"] = "must be an object with optional name and phone"
         else:
-            for extra in sorted(set(reporter) - {"name", "phone"}):
+            for extra in sorted(set(reporter) - REPORTER_FIELDS):
                 errors[f"reporter.{str(extra)[:64]}"] = "is not a known field"
             name = _text(errors, "reporter.name", reporter.get("name"), required=False,
                          max_len=NAME_MAX)
@@ -221,4 +208,5 @@ def check_report(body: Any, now: dt.datetime | None = None) -> CleanReport:
         id=report_id, category=category, description=description,
         occurred_at=occurred.replace(tzinfo=None), location_text=location_text, lat=lat, lon=lon,
         reporter_name=name, reporter_phone=phone, photos=photos, ticket=ticket, pin=pin,
+        time_suspect=time_suspect,
     )

@@ -2,8 +2,9 @@
 
 `create_app(settings)` (a `posko.config.Settings`) is what `posko kiosk-ui` serves: it
 starts the sync worker, the MQTT link and the brain loader. `create_app({...})` is the test
-form: a dict with `SETTINGS` and switches `START_SYNC`, `START_MQTT`, `START_BRAIN`
-(default off, except the brain) and optional `TOKEN_PROVIDER` and `BRAIN` objects.
+form: a dict with `SETTINGS` and switches `START_SYNC`, `START_MQTT`, `START_BRAIN`,
+`START_ALERTS` (the alert sender's retry thread; default off, except the brain) and
+optional `TOKEN_PROVIDER` and `BRAIN` objects.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Any
 
 from flask import Flask
 
+from kiosk_ui import clock
+from kiosk_ui.alertbox import AlertBox, AlertSender, describe
 from kiosk_ui.assistant import BrainHandle
 from kiosk_ui.bus import Fanout, KioskBus
 from kiosk_ui.outbox import Outbox, outbox_dir
@@ -35,14 +38,33 @@ class Kiosk:
     link: LinkState
     fanout: Fanout
     brain: BrainHandle
+    alerts: AlertBox
+    sender: AlertSender
     worker: SyncWorker | None = None
     bus: KioskBus | None = None
 
     def stop(self) -> None:
+        self.sender.stop()
         if self.worker:
             self.worker.stop()
         if self.bus:
             self.bus.stop()
+
+    def alert_seen_on_broker(self, alert) -> None:
+        """An alert of this unit on the local broker: keep it, and count it sent when a
+        bridge to the central broker is up. A panic-button alert opens its screen."""
+        try:
+            new = self.alerts.add(alert)
+        except Exception:
+            log.exception("kiosk: an alert from the broker could not be stored")
+            return
+        if self.bus is not None and self.bus.bridge_up:
+            self.alerts.mark_bridge(alert.id)
+        if new:
+            self.sender.wake()
+            rec = self.alerts.get(alert.id)
+            if rec is not None:
+                self.fanout.publish("alert_new", describe(rec))
 
 
 def default_token_provider(settings: Settings) -> Callable[[], str | None]:
@@ -66,13 +88,14 @@ def create_app(settings_or_test_config: Settings | dict[str, Any] | None = None)
     if isinstance(settings_or_test_config, Settings):
         settings = settings_or_test_config
         config: dict[str, Any] = {"START_SYNC": settings.kiosk.sync_enabled, "START_MQTT": True,
-                                  "START_BRAIN": True}
+                                  "START_BRAIN": True, "START_ALERTS": True}
     else:
         config = dict(settings_or_test_config or {})
         settings = config.pop("SETTINGS", None) or load_settings()
         config.setdefault("START_SYNC", False)
         config.setdefault("START_MQTT", False)
         config.setdefault("START_BRAIN", True)
+        config.setdefault("START_ALERTS", False)
 
     app = Flask(__name__)
     app.config.update(
@@ -92,15 +115,26 @@ def create_app(settings_or_test_config: Settings | dict[str, Any] | None = None)
     brain = BrainHandle(settings.assistant.kb_dir, brain=config.get("BRAIN"), settings=settings)
     if config.get("START_BRAIN"):
         brain.start()
-    kiosk = Kiosk(settings, outbox, client, link, fanout, brain)
+    clock.zone(k.display_tz)  # an unknown zone is a clear error at start, not a blank clock
+    alerts = AlertBox.open(outbox_dir(settings).parent / "alerts")
+    alerts.on_change(lambda rec: fanout.publish("alert_state", describe(rec)))
+    sender = AlertSender(alerts, client, interval_s=k.alert_retry_s,
+                         timeout_s=min(3.0, k.http_timeout_s))
+    kiosk = Kiosk(settings, outbox, client, link, fanout, brain, alerts, sender)
     if config.get("START_SYNC"):
         kiosk.worker = SyncWorker(
             outbox, client, interval_s=k.sync_interval_s, base_s=k.sync_backoff_base_s,
             cap_s=k.sync_backoff_cap_s, probe_s=k.sync_probe_s, retention_days=k.retention_days,
-            blocklist_refresh_s=k.blocklist_refresh_s, link=link).start()
+            reconcile_every_s=k.reconcile_every_s, link=link).start()
     if config.get("START_MQTT"):
         kiosk.bus = KioskBus(settings.mqtt, settings.posko.unit_id, settings.posko.posko_name,
-                             fanout).start()
+                             fanout)
+        kiosk.bus.on_alert = kiosk.alert_seen_on_broker
+        kiosk.bus.on_ack = lambda ack: alerts.mark_acked(ack.alert_id, ack.officer, ack.time)
+        sender.publish_mqtt = kiosk.bus.publish_alert
+        kiosk.bus.start()
+    if config.get("START_ALERTS"):
+        sender.start()
     app.extensions["kiosk"] = kiosk
 
     from kiosk_ui import views

@@ -47,13 +47,24 @@ class BrainHandle:
         return self.holder.brain
 
     def ask(self, question: str, lang: str) -> dict[str, Any] | None:
-        """The brain's reply as a dict plus `html`, or None when no brain is available."""
+        """The brain's reply as a dict for the screen, or None when no brain is available.
+
+        The screen shows suggestions as buttons and an emergency's true alert state itself,
+        so `text` loses the fallback's suggestion list and the escalation's "officers are
+        being alerted" lead (the kiosk says that only once it is true)."""
         brain = self.brain
         if brain is None:
             return None
         reply = brain.ask(question, lang=lang)
         data = reply.to_dict() if hasattr(reply, "to_dict") else dict(reply)
-        data["html"] = str(render_markup(data.get("text", "")))
+        data["suggestions"] = [dict(s, title=sentence_case(s.get("title", "")))
+                               for s in data.get("suggestions") or [] if isinstance(s, dict)]
+        text = data.get("text", "") or ""
+        if data.get("action") == "escalate":
+            text = strip_lead(text, _escalation_lead(brain, lang))
+        elif data.get("action") == "fallback" and data["suggestions"]:
+            text = strip_suggestions(text, [s["title"] for s in data["suggestions"]])
+        data["text"] = text
         return data
 
     def featured(self, lang: str) -> list[dict[str, str]]:
@@ -83,6 +94,42 @@ class BrainHandle:
         else:
             text = getattr(answer, lang, None) or getattr(answer, "id", "") or str(answer)
         return render_markup(text) if text else None
+
+
+def _escalation_lead(brain: Any, lang: str) -> str:
+    try:
+        return brain.emergency.common["text"][lang]
+    except (AttributeError, KeyError, TypeError):
+        return ""
+
+
+def sentence_case(title: str) -> str:
+    """First letter upper case ("fee for a SIM" -> "Fee for a SIM"); the rest kept."""
+    title = title.strip()
+    return title[:1].upper() + title[1:]
+
+
+def strip_lead(text: str, lead: str) -> str:
+    """`text` without the lines of `lead` at its start (compared line by line, stripped)."""
+    lead_lines = [ln.strip() for ln in lead.splitlines() if ln.strip()]
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines) and lead_lines and lines[i].strip() == lead_lines[0]:
+        lead_lines.pop(0)
+        i += 1
+    return "\n".join(lines[i:]).strip() if not lead_lines else text
+
+
+def strip_suggestions(text: str, titles: list[str]) -> str:
+    """`text` without its trailing "- title" lines and the lead line just before them."""
+    bullets = {f"- {t.strip()}".lower() for t in titles}
+    lines = text.rstrip().splitlines()
+    cut = len(lines)
+    while cut and lines[cut - 1].strip().lower() in bullets:
+        cut -= 1
+    if cut < len(lines) and cut and lines[cut - 1].strip().endswith(":"):
+        cut -= 1
+    return "\n".join(lines[:cut]).strip()
 
 
 _BOLD = re.compile(r"\*\*(.+?)\*\*")

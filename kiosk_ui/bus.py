@@ -3,6 +3,11 @@
 One `MqttLink` per kiosk process. Messages from `assistant/event` and `alert/{unit}/ack`
 are validated with `posko.messages` and handed to every open screen through `Fanout`
 (each server-sent-events stream holds one queue).
+
+The bus also reads this unit's own `alert/{unit}` topic (the panic button's alerts from the
+unit agent, and the kiosk's own coming back) and the local broker's bridge states
+(`$SYS/broker/connection/+/state`): an alert seen on the local broker while a bridge is up
+counts as sent (kiosk_ui.alertbox).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import queue
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from posko import topics
@@ -21,6 +27,8 @@ from posko.mqtt import MqttLink
 from posko.settings.core import MqttSettings
 
 log = logging.getLogger(__name__)
+
+BRIDGE_STATE_TOPIC = "$SYS/broker/connection/+/state"
 
 
 class Fanout:
@@ -80,6 +88,13 @@ class KioskBus:
         self.link = MqttLink(mqtt_settings, client_id=f"{unit}-kiosk-ui-{uuid.uuid4().hex[:6]}")
         self.link.subscribe(topics.assistant_event(self.unit, self.root), self._on_event, qos=0)
         self.link.subscribe(topics.alert_ack(self.unit, self.root), self._on_ack, qos=1)
+        self.link.subscribe(topics.alert(self.unit, self.root), self._on_alert, qos=1)
+        self.link.subscribe(BRIDGE_STATE_TOPIC, self._on_bridge_state, qos=0)
+        self.bridges: dict[str, bool] = {}
+        # Set by the app: on_alert(alert) for every alert seen on this unit's topic,
+        # on_ack(ack) for every acknowledgement.
+        self.on_alert: Callable[[Alert], None] | None = None
+        self.on_ack: Callable[[AlertAck], None] | None = None
 
     def start(self) -> KioskBus:
         self.link.start()
@@ -107,7 +122,34 @@ class KioskBus:
         except BadMessage as exc:
             log.warning("dropped a bad alert ack: %s", exc)
             return
+        if self.on_ack is not None:
+            self.on_ack(ack)
         self.fanout.publish("ack", {"alert_id": ack.alert_id, "officer": ack.officer, "time": ack.time})
+
+    def _on_alert(self, topic: str, payload: bytes) -> None:
+        try:
+            alert = Alert.from_json(payload)
+        except BadMessage as exc:
+            log.warning("dropped a bad alert on %s: %s", topic, exc)
+            return
+        if alert.unit != self.unit or self.on_alert is None:
+            return
+        self.on_alert(alert)
+
+    def _on_bridge_state(self, topic: str, payload: bytes) -> None:
+        name = topic.split("/")[3] if topic.count("/") >= 4 else topic
+        self.bridges[name] = payload.strip() == b"1"
+
+    @property
+    def bridge_up(self) -> bool:
+        """The local broker reports a bridge to the central broker connected (now)."""
+        return self.connected and any(self.bridges.values())
+
+    def publish_alert(self, alert: Alert) -> None:
+        """Publish an alert (QoS 1) on this unit's topic; raises when there is no link now."""
+        if not self.connected:
+            raise ConnectionError("no MQTT link to the local broker")
+        self.link.publish(topics.alert(self.unit, self.root), alert.to_json(), qos=1)
 
     def listen(self, lang: str, session: str = "") -> str:
         """Ask the unit's voice assistant to listen; returns the session id."""
@@ -119,16 +161,3 @@ class KioskBus:
     def stop_listening(self, session: str, lang: str) -> None:
         cmd = AssistantCommand(command="stop", session=session, lang=lang)
         self.link.publish(topics.assistant_command(self.unit, self.root), cmd.to_json(), qos=0)
-
-    def alert(self, source: str = "kiosk_darurat", text: str = "") -> tuple[Alert, bool]:
-        """Publish an alert (QoS 1: queued and sent on reconnect if the link is down).
-
-        `source` is "kiosk_darurat" (the Darurat screen) or "assistant" (a typed question
-        the brain escalated; `text` is the question). Returns the alert and whether the
-        broker link was up when it was sent.
-        """
-        alert = Alert(id=str(uuid.uuid4()), unit=self.unit, posko=self.posko_name,
-                      source=source, text=text[:2000])
-        was_connected = self.connected
-        self.link.publish(topics.alert(self.unit, self.root), alert.to_json(), qos=1)
-        return alert, was_connected

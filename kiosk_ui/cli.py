@@ -160,3 +160,44 @@ def outbox_purge(synced: bool, older_than_days: float | None) -> None:
         raise click.BadParameter("must be >= 0", param_hint="--older-than-days")
     count = box.purge_synced(days * 86400.0)
     click.echo(f"purged {count} synced reports older than {days:g} days")
+
+
+@outbox.command("reconcile")
+@click.option("--days", type=float, default=2.0, show_default=True,
+              help="Compare the synced reports made in the last this many days.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON line.")
+def outbox_reconcile(days: float, as_json: bool) -> None:
+    """Proof of delivery: compare synced reports' ids and digests with the hub's receipts.
+
+    A report the hub lacks is queued again (the running kiosk sends it) and listed; exit
+    status 1 when any was missing or differs, 2 when the hub cannot be asked.
+    """
+    from kiosk_ui.app import default_token_provider
+    from kiosk_ui.sync import SyncWorker
+    from posko.hubclient import HubClient, HubUnreachable
+
+    if days <= 0:
+        raise click.BadParameter("must be > 0", param_hint="--days")
+    settings, box = _open_outbox()
+    client = HubClient(settings.kiosk.hub_url, default_token_provider(settings),
+                       timeout_s=settings.kiosk.http_timeout_s)
+    if not client.token():
+        click.echo("posko outbox: this unit has no hub token (posko enroll)", err=True)
+        sys.exit(2)
+    try:
+        summary = SyncWorker(box, client).reconcile(days)
+    except HubUnreachable as exc:
+        click.echo(f"posko outbox: the hub cannot be asked: {exc}", err=True)
+        sys.exit(2)
+    if as_json:
+        click.echo(json.dumps(summary))
+    else:
+        click.echo(f"{summary['checked']} synced reports of the last {days:g} days checked: "
+                   f"{summary['at_hub']} at the hub, {summary['resent']} missing (queued again), "
+                   f"{len(summary['mismatched'])} differ")
+        for report_id in summary["missing"]:
+            click.echo(f"missing   {report_id}  queued again")
+        for report_id in summary["mismatched"]:
+            click.echo(f"differs   {report_id}  the hub holds another body for this id")
+    if summary["missing"] or summary["mismatched"]:
+        sys.exit(1)

@@ -6,8 +6,14 @@ one transaction. A crash between the two leaves only an unreferenced photo file,
 next start removes (`Outbox.open` sweeps orphans and temporary files).
 
 States of a report in the outbox: `pending` (waiting for the hub), `synced` (the hub
-answered 200/201 and has every photo), `parked` (the hub refused it for good; the reason is
-kept for maintainers and the report is never deleted silently).
+acknowledged it, naming its id and the digest of what it stored, and has every photo),
+`parked` (the hub refused it for good; the reason is kept for maintainers and the report is
+never deleted silently).
+
+The schema is versioned with `PRAGMA user_version`: `SCHEMA` is version 0 (what every kiosk
+before versioning made with CREATE TABLE IF NOT EXISTS), and `MIGRATIONS[i]` takes version
+i to i+1 in one transaction. Units are upgraded in the field with unsynced reports on them,
+so a migration only ever adds or drops what no waiting report needs.
 
 Every method opens its own short connection, so the web threads, the sync worker and the
 `posko outbox` command can use the same outbox at once.
@@ -21,6 +27,7 @@ import hashlib
 import hmac
 import json
 import os
+import shutil
 import sqlite3
 import time
 import uuid
@@ -70,6 +77,20 @@ CREATE TABLE IF NOT EXISTS blocked_phones (key TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
+# MIGRATIONS[i]: the statements that take schema version i to i+1 (run in one transaction).
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # 1: the hub's receipt (the digest it names) and the last reconciliation are kept; the
+    # kiosk no longer holds a phone block list (only the hub decides, issue "one key").
+    ("ALTER TABLE outbox ADD COLUMN hub_digest TEXT NOT NULL DEFAULT ''",
+     "ALTER TABLE outbox ADD COLUMN reconciled_at REAL",
+     "DROP TABLE IF EXISTS blocked_phones",
+     "DELETE FROM meta WHERE key IN ('blocklist_secret', 'blocklist_fetched_at')"),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+# Below this much free space (or 5 % of a smaller disk) the outbox reports itself full (the
+# heartbeat and doctor say so).
+LOW_SPACE_BYTES = 1 << 20
+
 STATES = ("pending", "synced", "parked")
 
 
@@ -83,6 +104,10 @@ class OutboxFull(OutboxError, OSError):
 
 class NotFound(OutboxError, LookupError):
     """No report with that id (or ticket) in the outbox."""
+
+
+class TooNew(OutboxError):
+    """The outbox was made by a newer Posko (its schema version is unknown here)."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +148,7 @@ class Item:
     synced_at: float | None
     body: dict[str, Any]
     photos: list[dict[str, Any]]
+    hub_digest: str = ""
 
 
 def outbox_dir(settings) -> Path:
@@ -143,6 +169,33 @@ def outbox_stats(settings) -> dict[str, Any]:
     return Outbox(folder, create=False).stats()
 
 
+def migrate(db: sqlite3.Connection) -> int:
+    """Bring an open database to SCHEMA_VERSION; returns the version it had.
+
+    Raises TooNew for a database from a newer Posko (it is left untouched).
+    """
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise TooNew(f"outbox schema version {version} is newer than this Posko's "
+                         f"({SCHEMA_VERSION}); upgrade Posko, do not delete the outbox")
+        if version == 0:
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+        for step in range(version, SCHEMA_VERSION):
+            for statement in MIGRATIONS[step]:
+                db.execute(statement)
+        if version != SCHEMA_VERSION:
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+    return version
+
+
 class Outbox:
     """The outbox in one folder: `outbox.db` and `photos/<sha256>.jpg`."""
 
@@ -150,11 +203,14 @@ class Outbox:
         self.folder = Path(folder)
         self.db_path = self.folder / "outbox.db"
         self.photo_dir = self.folder / "photos"
+        # The last storage failure of this process (the disk was full): kept in memory,
+        # because a full disk cannot record it. Cleared by the next write that succeeds.
+        self.storage_error = ""
         if create:
             self.folder.mkdir(parents=True, exist_ok=True)
             self.photo_dir.mkdir(exist_ok=True)
             with self._connect() as db:
-                db.executescript(SCHEMA)
+                migrate(db)
             # Held open for the life of this object: while one connection is open SQLite keeps
             # the -wal and -shm files, so the outbox stays readable (and the sync worker can
             # drain it) even when the disk is full and no new file could be created.
@@ -193,14 +249,20 @@ class Outbox:
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._connect() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+        try:
+            with self._connect() as db:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield db
+                except BaseException:
+                    with contextlib.suppress(sqlite3.Error):
+                        db.execute("ROLLBACK")
+                    raise
+                db.execute("COMMIT")
+        except OutboxFull as exc:
+            self.storage_error = str(exc)
+            raise
+        self.storage_error = ""
 
     # -- submit ------------------------------------------------------------------------
     def submit(self, report: dict[str, Any], photos: list[Photo] = ()) -> Receipt:
@@ -228,7 +290,9 @@ class Outbox:
                     continue
                 return Receipt(report_id, ticket, pin)
             raise OutboxError("could not find a free ticket code")
-        except BaseException:
+        except BaseException as exc:
+            if isinstance(exc, OutboxFull):
+                self.storage_error = str(exc)
             for path in written:
                 if not self._photo_referenced(path.stem):
                     with contextlib.suppress(OSError):
@@ -302,17 +366,29 @@ class Outbox:
                 rows = db.execute(_ITEM_SQL + " ORDER BY r.created_at LIMIT ?", (limit,)).fetchall()
             return [self._item(db, row) for row in rows]
 
-    def due(self, now: float, limit: int = 20) -> list[Item]:
-        """Pending reports whose next attempt time has come, oldest first."""
+    def due(self, now: float, limit: int = 20, max_wait_s: float = float("inf")) -> list[Item]:
+        """Pending reports whose next attempt time has come, oldest first.
+
+        A next attempt more than `max_wait_s` (the backoff cap) after `now` cannot have been
+        set by this clock: the clock was stepped back, and the report is due now, not an
+        hour later.
+        """
         with self._connect() as db:
-            rows = db.execute(_ITEM_SQL + " WHERE o.state = 'pending' AND o.next_attempt_at <= ? "
-                              "ORDER BY r.created_at LIMIT ?", (now, limit)).fetchall()
+            rows = db.execute(_ITEM_SQL + " WHERE o.state = 'pending' AND (o.next_attempt_at <= ? "
+                              "OR o.next_attempt_at > ?) ORDER BY r.created_at LIMIT ?",
+                              (now, now + max_wait_s, limit)).fetchall()
             return [self._item(db, row) for row in rows]
 
-    def next_due_at(self) -> float | None:
+    def next_due_at(self, now: float | None = None, max_wait_s: float = float("inf")) -> float | None:
+        """The earliest next attempt of a pending report (0 for one due after a clock step)."""
         with self._connect() as db:
-            row = db.execute("SELECT MIN(next_attempt_at) FROM outbox WHERE state='pending'").fetchone()
-            return row[0]
+            row = db.execute("SELECT MIN(next_attempt_at), MAX(next_attempt_at) FROM outbox "
+                             "WHERE state='pending'").fetchone()
+        if row[0] is None:
+            return None
+        if now is not None and row[1] > now + max_wait_s:
+            return 0.0
+        return row[0]
 
     def find_ticket(self, ticket: str, pin: str) -> Item | None:
         """A report made on this kiosk, if ticket and PIN both match."""
@@ -330,7 +406,8 @@ class Outbox:
                     next_attempt_at=row["next_attempt_at"], last_error=row["last_error"],
                     parked_reason=row["parked_reason"], hub_state=row["hub_state"],
                     posted=bool(row["posted"]), created_at=row["created_at"],
-                    synced_at=row["synced_at"], body=json.loads(row["body"]), photos=photos)
+                    synced_at=row["synced_at"], body=json.loads(row["body"]), photos=photos,
+                    hub_digest=row["hub_digest"])
 
     def body_bytes(self, report_id: str) -> bytes:
         with self._connect() as db:
@@ -346,15 +423,25 @@ class Outbox:
                 "SELECT COUNT(*), MIN(r.created_at) FROM outbox o JOIN reports r ON r.id=o.report_id "
                 "WHERE o.state='pending'").fetchone()
             parked = db.execute("SELECT COUNT(*) FROM outbox WHERE state='parked'").fetchone()[0]
+            refused = db.execute("SELECT COUNT(*) FROM outbox WHERE state='parked' "
+                                 "AND parked_reason LIKE '422%'").fetchone()[0]
+        try:
+            usage = shutil.disk_usage(self.folder)
+            free, low = usage.free, min(LOW_SPACE_BYTES, usage.total // 20)
+        except OSError:
+            free, low = 0, 1
+        full = bool(self.storage_error) or free < low
         return {"pending": int(pending), "oldest_pending_s": max(0.0, now - oldest) if oldest else 0.0,
-                "parked": int(parked)}
+                "parked": int(parked), "refused": int(refused), "storage_full": full,
+                "storage_error": self.storage_error, "free_bytes": int(free)}
 
     # -- the sync worker's writes ------------------------------------------------------
-    def mark_posted(self, report_id: str, hub_state: str, missing: list[str]) -> None:
-        """The hub has the report; photos not in `missing` need no upload."""
+    def mark_posted(self, report_id: str, hub_state: str, missing: list[str], hub_digest: str = "") -> None:
+        """The hub acknowledged the report (naming `hub_digest`); photos not in `missing`
+        need no upload."""
         with self._tx() as db:
-            db.execute("UPDATE outbox SET posted=1, hub_state=?, updated_at=? WHERE report_id=?",
-                       (hub_state, time.time(), report_id))
+            db.execute("UPDATE outbox SET posted=1, hub_state=?, hub_digest=?, updated_at=? "
+                       "WHERE report_id=?", (hub_state, hub_digest, time.time(), report_id))
             lacking = set(missing)
             for (sha,) in db.execute("SELECT sha256 FROM photos WHERE report_id=?", (report_id,)).fetchall():
                 if sha not in lacking:
@@ -392,6 +479,36 @@ class Outbox:
             db.execute("UPDATE outbox SET state='pending', parked_reason='', next_attempt_at=0, "
                        "updated_at=? WHERE report_id=? AND state != 'synced'", (time.time(), item.id))
         return self.get(item.id)
+
+    def retry_parked(self, reason_prefix: str) -> int:
+        """Put back every parked report whose reason starts with `reason_prefix`; how many."""
+        with self._tx() as db:
+            return db.execute("UPDATE outbox SET state='pending', parked_reason='', next_attempt_at=0, "
+                              "updated_at=? WHERE state='parked' AND parked_reason LIKE ?",
+                              (time.time(), reason_prefix.replace("%", "") + "%")).rowcount
+
+    def synced_since(self, since: float) -> list[tuple[str, str]]:
+        """(id, digest the kiosk expects) of every synced report made at or after `since`."""
+        from posko.reports import digest
+
+        with self._connect() as db:
+            rows = db.execute("SELECT r.id, r.body FROM reports r JOIN outbox o ON o.report_id=r.id "
+                              "WHERE o.state='synced' AND r.created_at >= ? ORDER BY r.created_at",
+                              (since,)).fetchall()
+        return [(row[0], digest(json.loads(row[1]))) for row in rows]
+
+    def requeue(self, report_id: str, reason: str) -> None:
+        """A synced report the hub turned out not to hold: send it (and its photos) again."""
+        with self._tx() as db:
+            db.execute("UPDATE outbox SET state='pending', posted=0, hub_digest='', synced_at=NULL, "
+                       "next_attempt_at=0, last_error=?, updated_at=? WHERE report_id=?",
+                       (reason, time.time(), report_id))
+            db.execute("UPDATE photos SET uploaded=0 WHERE report_id=?", (report_id,))
+
+    def mark_reconciled(self, ids: list[str], now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        with self._tx() as db:
+            db.executemany("UPDATE outbox SET reconciled_at=? WHERE report_id=?", [(now, i) for i in ids])
 
     def wake_all(self) -> int:
         """Make every pending report due now (connectivity came back)."""
@@ -452,16 +569,9 @@ class Outbox:
             return None
         return json.loads(row["answer"]), row["checked_at"]
 
-    def set_blocklist(self, keys: list[str], meta: dict[str, str]) -> None:
+    def set_meta(self, key: str, value: str) -> None:
         with self._tx() as db:
-            db.execute("DELETE FROM blocked_phones")
-            db.executemany("INSERT OR IGNORE INTO blocked_phones(key) VALUES (?)", [(k,) for k in keys])
-            for key, value in meta.items():
-                db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
-
-    def blocklist(self) -> set[str]:
-        with self._connect() as db:
-            return {r[0] for r in db.execute("SELECT key FROM blocked_phones")}
+            db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
 
     def get_meta(self, key: str, default: str = "") -> str:
         with self._connect() as db:
@@ -470,7 +580,8 @@ class Outbox:
 
 
 _ITEM_SQL = ("SELECT r.id, r.ticket, r.pin, r.body, r.created_at, o.state, o.attempts, "
-             "o.next_attempt_at, o.last_error, o.parked_reason, o.hub_state, o.posted, o.synced_at "
+             "o.next_attempt_at, o.last_error, o.parked_reason, o.hub_state, o.posted, o.synced_at, "
+             "o.hub_digest "
              "FROM reports r JOIN outbox o ON o.report_id = r.id")
 
 

@@ -1,8 +1,9 @@
 """Check what the Lapor screens send and build the hub's report fields (pure, no I/O).
 
-The result follows the hub's intake contract (category, description, occurred_at with an
-offset, location.text, optional reporter); id, ticket, pin and photos are added by the
-outbox when the report is committed.
+The result follows the hub's intake contract (`posko.reports`: categories, lengths, the
+control-character rule, phone numbers), applied here the same way the hub applies it, so
+no report gets a ticket that the hub would refuse. id, ticket, pin and photos are added by
+the outbox when the report is committed.
 """
 
 from __future__ import annotations
@@ -12,12 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kiosk_ui.ticketing import normalise_phone
+from posko.reports import CATEGORIES, DESCRIPTION_MAX, LOCATION_TEXT_MAX, NAME_MAX, check_text
+from posko.tickets import normalise_phone
 
-CATEGORIES = ("kehilangan", "pencurian", "kecelakaan", "bencana", "kekerasan", "gangguan", "lainnya")
-MAX_DESCRIPTION = 4000
-MAX_LOCATION = 300
-MAX_NAME = 100
 MAX_OFFSET_MIN = 7 * 24 * 60  # the screen offers up to "yesterday"; a week is the hard limit
 
 
@@ -33,22 +31,35 @@ def _text(form: Mapping[str, Any], key: str) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
+def _field(errors: list[str], form: Mapping[str, Any], key: str, error_name: str, *,
+           max_len: int, required: bool, multiline: bool = False) -> str:
+    """One free-text field under the contract's text rule; its name joins `errors` if bad."""
+    text, problem = check_text(form.get(key, ""), max_len=max_len, required=required,
+                               multiline=multiline)
+    if problem:
+        errors.append(error_name)
+    return text
+
+
 def build_report(form: Mapping[str, Any], posko_name: str, now: dt.datetime) -> FormResult:
     """Validate the Lapor form; `now` must be timezone-aware (the kiosk's local time)."""
     errors: list[str] = []
     category = _text(form, "category")
     if category not in CATEGORIES:
         errors.append("category")
-    description = _text(form, "description")
-    if not 1 <= len(description) <= MAX_DESCRIPTION:
-        errors.append("description")
+    description = _field(errors, form, "description", "description", max_len=DESCRIPTION_MAX,
+                         required=True, multiline=True)
     where = _text(form, "where") or "here"
     if where == "here":
-        location = posko_name
+        # The configured name is not the resident's to fix: cleaned to what the hub accepts.
+        location = check_text(posko_name[:LOCATION_TEXT_MAX], max_len=LOCATION_TEXT_MAX,
+                              required=True)[0] or "Posko"
+    elif where != "other":
+        errors.append("location")
+        location = ""
     else:
-        location = _text(form, "location")
-        if where != "other" or not 1 <= len(location) <= MAX_LOCATION:
-            errors.append("location")
+        location = _field(errors, form, "location", "location", max_len=LOCATION_TEXT_MAX,
+                          required=True)
     try:
         offset = int(_text(form, "when_offset_min") or "0")
         if not 0 <= offset <= MAX_OFFSET_MIN:
@@ -56,9 +67,7 @@ def build_report(form: Mapping[str, Any], posko_name: str, now: dt.datetime) -> 
     except ValueError:
         errors.append("occurred")
         offset = 0
-    name = _text(form, "name")
-    if len(name) > MAX_NAME:
-        errors.append("name")
+    name = _field(errors, form, "name", "name", max_len=NAME_MAX, required=False)
     phone_text = _text(form, "phone")
     phone = ""
     if phone_text:

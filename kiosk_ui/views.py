@@ -8,6 +8,7 @@ import json
 import queue
 import re
 import time
+import uuid
 from typing import Any
 from urllib.parse import urlparse
 
@@ -27,12 +28,15 @@ from flask import (
     stream_with_context,
 )
 
-from kiosk_ui import ticketing
+from kiosk_ui import clock, ticketing
+from kiosk_ui.alertbox import AlertBoxError, describe
 from kiosk_ui.i18n import LANGS, Texts
 from kiosk_ui.outbox import OutboxError, OutboxFull
 from kiosk_ui.photos import BadPhoto, prepare_photo
 from kiosk_ui.reportform import CATEGORIES, build_report
+from kiosk_ui.sync import CLOCK_OFFSET_KEY
 from posko.hubclient import HubUnreachable
+from posko.messages import Alert
 
 bp = Blueprint("kiosk", __name__)
 
@@ -45,8 +49,34 @@ def kiosk():
     return current_app.extensions["kiosk"]
 
 
+# Everything the kiosk pages load comes from the kiosk itself; no inline script or style
+# attribute runs, so text injected into a page (an MQTT event, say) cannot execute.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+       "media-src 'self' blob: mediastream:; connect-src 'self'; font-src 'self'; object-src 'none'; "
+       "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+
+def allowed_hosts(settings) -> frozenset[str]:
+    """Host names the kiosk app answers to: loopback, its bind address and the setting's extras."""
+    names = {"127.0.0.1", "localhost", "::1", settings.kiosk.bind.strip().lower()}
+    names |= {h.strip().lower() for h in settings.kiosk.allowed_hosts.split(",") if h.strip()}
+    return frozenset(names - {"", "0.0.0.0", "::"})
+
+
+def host_name(host: str) -> str:
+    """The name part of a Host header value ("[::1]:8080" -> "::1", "a:1" -> "a")."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1:host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
 @bp.before_app_request
 def _setup() -> None:
+    # DNS rebinding: a page from evil.example whose name now points at this kiosk sends
+    # Host (and Origin) evil.example; answer only the kiosk's own names.
+    if host_name(request.host) not in allowed_hosts(kiosk().settings):
+        abort(421)
     default = kiosk().settings.posko.language
     lang = request.cookies.get(LANG_COOKIE, default)
     g.lang = lang if lang in LANGS else default
@@ -64,6 +94,9 @@ def _no_store(resp: Response) -> Response:
     if not request.path.startswith("/static/"):
         resp.headers["Cache-Control"] = "no-store"
     resp.headers["X-Content-Type-Options"] = "nosniff"
+    resp.headers["Content-Security-Policy"] = CSP
+    resp.headers["X-Frame-Options"] = "DENY"
+    resp.headers["Referrer-Policy"] = "no-referrer"
     return resp
 
 
@@ -73,6 +106,9 @@ def _globals() -> dict[str, Any]:
     return {"t": g.t, "lang": g.lang, "other_lang": "en" if g.lang == "id" else "id",
             "posko_name": k.settings.posko.posko_name,
             "idle_reset_s": k.settings.kiosk.idle_reset_s,
+            "idle_warn_s": k.settings.kiosk.idle_warn_s,
+            "display_tz": k.settings.kiosk.display_tz,
+            "tz_label": clock.zone_label(k.settings.kiosk.display_tz),
             "default_lang": k.settings.posko.language}
 
 
@@ -105,8 +141,14 @@ def cek() -> str:
 
 @bp.get("/darurat")
 def darurat() -> str:
-    numbers = kiosk().brain.entry_answer("darurat-nomor", g.lang)
-    return _page("darurat.html", screen="darurat", numbers=numbers)
+    """Darurat: confirm first; `?alert=<id>` shows an alert already raised (the panic button)."""
+    k = kiosk()
+    follow = None
+    wanted = request.args.get("alert", "")
+    if wanted and len(wanted) <= 64:
+        rec = k.alerts.get(wanted)
+        follow = describe(rec) if rec else None
+    return _page("darurat.html", screen="darurat", follow=follow)
 
 
 @bp.get("/bahasa/<lang>")
@@ -138,7 +180,8 @@ def status() -> Response:
         link.set(k.client.ping(timeout_s=2.0), "probe failed")
     return jsonify(online=bool(link.online), enrolled=link.enrolled,
                    mqtt=bool(k.bus and k.bus.connected), brain=k.brain.status,
-                   time=dt.datetime.now().astimezone().isoformat(timespec="seconds"))
+                   time=dt.datetime.now(clock.zone(k.settings.kiosk.display_tz)).isoformat(timespec="seconds"),
+                   tz=k.settings.kiosk.display_tz, tz_label=clock.zone_label(k.settings.kiosk.display_tz))
 
 
 @bp.get("/api/outbox")
@@ -170,27 +213,40 @@ def api_tanya() -> Response:
     except Exception:
         current_app.logger.exception("assistant failed on a question")
         return jsonify(available=True, error="failed", message=texts("tanya.error")), 500
-    note, warn, alert_id = "", "", ""
+    alert: dict[str, Any] | None = None
     if reply and reply.get("action") == "escalate":
-        # The brain tells the resident officers are being notified: make it true.
-        alert_id = _escalate(question)
-        note, warn = (texts("tanya.escalated"), "") if alert_id else ("", texts("tanya.escalate_failed"))
-    return jsonify(available=True, question=question, reply=reply, note=note, warn=warn,
-                   alert_id=alert_id)
+        # The brain says officers are being alerted: raise the alert, and let the screen
+        # show only what is true about it (not sent / sent / acknowledged).
+        alert = _raise_alert("assistant", question)
+    return jsonify(available=True, question=question, reply=reply, alert=alert,
+                   alert_id=(alert or {}).get("alert_id", ""))
 
 
-def _escalate(question: str) -> str:
-    """Publish the escalated question as an alert; its id, or "" when it could not go out."""
-    bus = kiosk().bus
-    if bus is None:
-        return ""
+def _raise_alert(source: str, text: str = "") -> dict[str, Any] | None:
+    """Store an alert durably, try once to deliver it, and describe its state.
+
+    None when it could not even be stored on the kiosk (the screen then says: call 110)."""
+    k = kiosk()
+    alert = Alert(id=str(uuid.uuid4()), unit=k.settings.posko.unit_id, posko=k.settings.posko.posko_name,
+                  source=source, text=text[:2000])
     try:
-        alert, connected = bus.alert(source="assistant", text=question)
-    except Exception:
-        current_app.logger.exception("escalation alert could not be published")
-        return ""
-    current_app.logger.warning("tanya: escalated question published as alert %s", alert.id)
-    return alert.id if connected else ""
+        k.alerts.add(alert)
+    except AlertBoxError:
+        current_app.logger.exception("an alert could not be stored on the kiosk")
+        return None
+    rec = k.sender.send_now(alert.id)
+    current_app.logger.warning("%s: alert %s stored, %s", source, alert.id,
+                               f"sent via {rec.sent_via}" if rec and rec.sent_via else "not sent yet")
+    return describe(rec) if rec else None
+
+
+@bp.get("/api/alerts/<alert_id>")
+def alert_status(alert_id: str) -> Response:
+    """The state of one alert of this kiosk (the screens also get it live as events)."""
+    rec = kiosk().alerts.get(alert_id) if len(alert_id) <= 64 else None
+    if rec is None:
+        return jsonify(error="not_found"), 404
+    return jsonify(describe(rec))
 
 
 @bp.post("/api/listen")
@@ -211,7 +267,7 @@ def api_listen() -> Response:
 
 
 # The page makes the session id, so events of its question are known as its own at once.
-_SESSION_RE = re.compile(r"^[0-9a-f]{16,64}$")
+_SESSION_RE = re.compile(r"^[0-9a-f]{16,64}\Z")
 
 
 @bp.get("/events")
@@ -242,19 +298,21 @@ def events() -> Response:
 def api_lapor() -> Response:
     k = kiosk()
     t = g.t
-    now = dt.datetime.now().astimezone()
-    result = build_report(request.form, k.settings.posko.posko_name, now)
+    result = build_report(request.form, k.settings.posko.posko_name, _hub_now())
     upload = request.files.get("photo")
     photo_bytes = upload.read() if upload else b""
-    if result.errors:
-        return _field_error(result.errors)
-    if result.phone and _is_blocked(result.phone):
-        return jsonify(ok=False, error="blocked", message=t("lapor.blocked")), 403
+    # A chosen file with no bytes is a broken photo, not a report without one.
+    empty_photo = upload is not None and bool(upload.filename) and not photo_bytes
+    if result.errors or empty_photo:
+        return _field_error(result.errors + (["photo"] if empty_photo else []))
+    # No block-list check here: only the hub decides about a blocked number, and it keeps
+    # the report (marked) so the ticket shown below stays true (posko.reports, hub.intake).
     photos = []
     if photo_bytes:
         try:
             photos.append(prepare_photo(photo_bytes, k.settings.kiosk.photo_max_px,
-                                        k.settings.kiosk.photo_quality))
+                                        k.settings.kiosk.photo_quality,
+                                        k.settings.kiosk.photo_max_pixels))
         except BadPhoto:
             return _field_error(["photo"])
     try:
@@ -273,20 +331,47 @@ def api_lapor() -> Response:
                    online=bool(k.link.online))
 
 
+_UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+@bp.get("/api/laporan/<report_id>")
+def report_status(report_id: str) -> Response:
+    """Whether the hub has a report made here: the ticket screen says "diterima" only then.
+
+    By the report's id (a UUID only the screen that made it knows), never by ticket."""
+    from kiosk_ui.outbox import NotFound
+
+    if not _UUID_RE.fullmatch(report_id):
+        return jsonify(error="id"), 404
+    try:
+        item = kiosk().outbox.get(report_id)
+    except NotFound:
+        return jsonify(error="not_found"), 404
+    received = item.state == "synced" or item.posted
+    state = "received" if received else ("parked" if item.state == "parked" else "waiting")
+    when = item.synced_at if item.synced_at else None
+    return jsonify(state=state, received_at=when,
+                   received_text=g.t("lapor.saved_received",
+                                     time=clock.show(when or time.time(), kiosk().settings.kiosk.display_tz,
+                                                     "%H:%M")) if received else "")
+
+
+def _hub_now() -> dt.datetime:
+    """Now on the hub's clock as far as the kiosk knows it (a Pi has no real-time clock):
+    the local time plus the offset the sync worker learned from the hub's ping."""
+    now = dt.datetime.now().astimezone()
+    try:
+        offset = float(kiosk().outbox.get_meta(CLOCK_OFFSET_KEY) or 0.0)
+    except (ValueError, OutboxError):
+        offset = 0.0
+    return now + dt.timedelta(seconds=offset) if abs(offset) > 1.0 else now
+
+
 def _field_error(fields: list[str]) -> Response:
     t = g.t
     names = ", ".join(t(f"lapor.field_names.{f}") for f in fields)
     return jsonify(ok=False, error="fields", fields=fields,
                    message=t("lapor.fix_fields", fields=names)), 422
-
-
-def _is_blocked(phone: str) -> bool:
-    box = kiosk().outbox
-    secret = box.get_meta("blocklist_secret")
-    keys = box.blocklist()
-    if not keys:
-        return False
-    return ticketing.phone_key(phone, secret) in keys if secret else phone in keys
 
 
 def qr_svg(text: str) -> str:
@@ -317,6 +402,9 @@ def api_cek() -> Response:
     except HubUnreachable:
         k.link.set(False, "ticket check failed")
         return _offline_answer(ticket, pin, local)
+    if not answer.from_hub:  # a captive portal's page is not the hub's word on a ticket
+        k.link.set(False, answer.describe())
+        return _offline_answer(ticket, pin, local)
     k.link.set(True)
     if answer.status == 200 and isinstance(answer.data, dict):
         k.outbox.remember_ticket(ticket, pin, answer.data)
@@ -336,7 +424,7 @@ def _offline_answer(ticket: str, pin: str, local) -> Response:
     body: dict[str, Any] = {"ok": True, "offline": True, "offline_message": t("cek.offline")}
     if cached is not None:
         data, checked_at = cached
-        when = dt.datetime.fromtimestamp(checked_at).astimezone().strftime("%d-%m-%Y %H:%M")
+        when = clock.show(checked_at, kiosk().settings.kiosk.display_tz)
         body.update(_present(data), last_known=t("cek.last_known", when=when))
     elif local is not None:
         body.update(_present_local(local))
@@ -349,8 +437,14 @@ def _present(data: dict[str, Any]) -> dict[str, Any]:
     t = g.t
     state = data.get("state") if data.get("state") in HUB_STATES else ""
     note = data.get("public_note") or data.get("note") or ""
+    # A note written for an earlier state (the hub may say which) is not shown as current:
+    # at "selesai" a resident must not read "mohon tunggu kabar berikutnya".
+    note_state = data.get("note_state")
+    if isinstance(note_state, str) and note_state and note_state != data.get("state"):
+        note = ""
     updated = data.get("updated_at") or data.get("last_update") or data.get("updated") or ""
     return {"state": state, "state_label": t(f"cek.states.{state}") if state else str(data.get("state", "")),
+            "state_note": t(f"cek.state_notes.{state}") if state else "",
             "note": note if isinstance(note, str) else "",
             "updated": _human_time(updated) if isinstance(updated, str) else ""}
 
@@ -358,34 +452,28 @@ def _present(data: dict[str, Any]) -> dict[str, Any]:
 def _present_local(item) -> dict[str, Any]:
     t = g.t
     if item.state == "parked":
-        return {"state": "menunggu", "state_label": t("cek.states.menunggu"), "note": t("cek.parked_here"),
-                "updated": ""}
+        return {"state": "menunggu", "state_label": t("cek.states.menunggu"), "state_note": t("cek.parked_here"),
+                "note": "", "updated": ""}
     if item.state == "synced":
         return {"state": item.hub_state or "baru",
                 "state_label": t(f"cek.states.{item.hub_state}") if item.hub_state in HUB_STATES else t("cek.states.baru"),
-                "note": "", "updated": ""}
-    return {"state": "menunggu", "state_label": t("cek.states.menunggu"), "note": t("cek.waiting_here"),
-            "updated": ""}
+                "state_note": t(f"cek.state_notes.{item.hub_state}") if item.hub_state in HUB_STATES
+                else t("cek.state_notes.baru"), "note": "", "updated": ""}
+    return {"state": "menunggu", "state_label": t("cek.states.menunggu"), "state_note": t("cek.waiting_here"),
+            "note": "", "updated": ""}
 
 
 def _human_time(value: str) -> str:
     try:
-        return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone().strftime("%d-%m-%Y %H:%M")
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return value[:40]
+    return clock.show(moment, kiosk().settings.kiosk.display_tz)
 
 
 @bp.post("/api/darurat")
 def api_darurat() -> Response:
-    k = kiosk()
-    t = g.t
-    if k.bus is None:
-        return jsonify(ok=False, message=t("darurat.failed")), 503
-    try:
-        alert, connected = k.bus.alert()
-    except Exception:
-        current_app.logger.exception("alert could not be published")
-        return jsonify(ok=False, message=t("darurat.failed")), 503
-    current_app.logger.warning("darurat: alert %s published (broker link up: %s)", alert.id, connected)
-    return jsonify(ok=True, alert_id=alert.id, sent=connected,
-                   message=t("darurat.sent_note") if connected else t("darurat.queued"))
+    alert = _raise_alert("kiosk_darurat")
+    if alert is None:
+        return jsonify(ok=False, message=g.t("darurat.failed")), 503
+    return jsonify(ok=True, alert=alert, alert_id=alert["alert_id"])

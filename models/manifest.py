@@ -11,8 +11,8 @@ from posko.errors import PoskoError
 
 SHIPPED = Path(__file__).with_name("manifest.toml")
 LOCAL_NAME = "manifest.local.toml"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
-_SHA = re.compile(r"^[0-9a-f]{64}$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}\Z")
+_SHA = re.compile(r"^[0-9a-f]{64}\Z")
 
 
 class ModelError(PoskoError, RuntimeError):

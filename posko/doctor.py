@@ -25,6 +25,7 @@ import click
 from posko import __version__
 from posko.config import Settings, load_settings
 from posko.enroll import read_token
+from posko.hubclient import SERVICE
 from posko.kiosk_status import kiosk_url, outbox_figures
 
 OK, WARN, FAIL = "ok", "warn", "fail"
@@ -225,18 +226,43 @@ def check_hub(settings: Settings, timeout_s: float = 5.0) -> Check:
                          "install the hub's CA or renew its certificate")
         except OSError as exc:
             return Check("hub", FAIL, f"{url} unreachable: {exc}", "check the uplink and the hub")
+    # GET /api/v1/ping names the service: a captive portal or a proxy's login page answers
+    # HTTP too, and must not pass for the hub (posko.hubclient checks the same way).
     try:
-        with urllib.request.urlopen(f"{url}/api/v1/openapi.json", timeout=timeout_s) as resp:
-            status = resp.status
+        with urllib.request.urlopen(f"{url}/api/v1/ping", timeout=timeout_s) as resp:
+            status, ctype, raw = resp.status, resp.headers.get("Content-Type", ""), resp.read(65536)
     except urllib.error.HTTPError as exc:
-        status = exc.code
+        status, ctype, raw = exc.code, exc.headers.get("Content-Type", "") if exc.headers else "", b""
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         return Check("hub", FAIL, f"{url} unreachable: {reason}",
                      "reports wait safely in the outbox; check the uplink (modem, Wi-Fi, APN)")
     if status >= 500:
         return Check("hub", FAIL, f"{url} answers HTTP {status}", "look at the hub's logs")
-    return Check("hub", OK, f"{url} answers (HTTP {status}){detail}")
+    try:
+        data = json.loads(raw) if ctype.split(";")[0].strip() == "application/json" else None
+    except ValueError:
+        data = None
+    if status != 200 or not isinstance(data, dict) or data.get("service") != SERVICE:
+        kind = ctype.split(";")[0].strip() or "no content type"
+        return Check("hub", FAIL, f"something answers at {url}, but not the Posko hub (HTTP {status}, {kind}): "
+                     "a captive portal, a login page or a proxy",
+                     "open the uplink's portal page or top up the data package; check [kiosk] hub_url")
+    offset = _clock_offset(data.get("time"))
+    if offset is not None and abs(offset) > 120:
+        return Check("hub", WARN, f"{url} answers; this unit's clock is {-offset:+.0f} s off the hub's{detail}",
+                     "reports still sort by the hub's receive time; set the clock (NTP) or fit an RTC")
+    return Check("hub", OK, f"{url} answers as the Posko hub (HTTP {status}){detail}")
+
+
+def _clock_offset(value: object) -> float | None:
+    """The hub's time (ISO 8601) minus ours, in seconds; None when it cannot be read."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() - time.time()
+    except (ValueError, OverflowError):
+        return None
 
 
 def check_enrolment(settings: Settings) -> Check:
@@ -258,6 +284,12 @@ def check_outbox(settings: Settings) -> Check | tuple[Check, ...]:
     pending, parked = stats.get("pending", 0), stats.get("parked", 0)
     oldest = stats.get("oldest_pending_s", 0.0)
     detail = f"{pending} waiting (oldest {oldest / 60:.0f} min), {parked} parked"
+    refused = stats.get("refused", 0)
+    if refused:
+        detail += f" ({refused} refused by the hub as invalid: kept in the hub's quarantine)"
+    if stats.get("storage_full"):
+        return Check("outbox", FAIL, detail + "; the outbox disk is FULL: new reports cannot be saved",
+                     "free space: posko outbox purge --synced, remove old logs/recordings")
     if parked:
         return Check("outbox", WARN, detail, "posko outbox list; posko outbox show ID; posko outbox retry ID")
     if pending and oldest > 3600:

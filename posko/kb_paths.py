@@ -20,7 +20,7 @@ from posko.config import Settings
 POINTER = "current"
 # Written into each unpacked bundle: the hub's bundle version, shown in the heartbeat.
 MARKER = ".bundle-version"
-VERSION_PATTERN = re.compile(r"^[0-9a-f]{12}$")
+VERSION_PATTERN = re.compile(r"^[0-9a-f]{12}\Z")
 
 
 def kb_store(settings: Settings) -> Path:

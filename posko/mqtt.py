@@ -5,6 +5,10 @@ subscriptions that survive a broker restart (re-sent on every connect), handlers
 topic pattern, a last-will, and a `connected` event to wait on. A broker that is down at
 start is not an error: the link keeps trying every `reconnect_max_s` at most.
 
+Every socket sets TCP_NODELAY: Posko's messages are small and answer each other (a floor
+request, its grant, the first audio frame), and with Nagle's algorithm a small write that
+follows another waits for the peer's delayed ACK (~40 ms on Linux).
+
 Every subscription's SUBACK is checked: one the broker refuses (an ACL that does not
 allow it) is logged as an error and listed in `refused` (pattern -> reason), which the
 process reports (the heartbeat, `posko doctor`), instead of failing silently.
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import socket
 import threading
 import uuid
 from collections.abc import Callable
@@ -48,7 +53,7 @@ class MqttLink:
         self.settings = settings
         self.client_id = client_id or f"posko-{uuid.uuid4().hex[:10]}"
         self.connected = threading.Event()
-        self._subs: dict[str, tuple[int, Handler]] = {}
+        self._subs: dict[str, tuple[int, bool, Handler]] = {}  # pattern -> (qos, no_local, handler)
         # (pattern, handler) pairs for the network thread, replaced (never changed) on every
         # subscribe/unsubscribe, so a message reads it without taking the lock or copying.
         self._handlers: tuple[tuple[str, Handler], ...] = ()
@@ -78,6 +83,7 @@ class MqttLink:
         self._client.on_disconnect = self._handle_disconnect
         self._client.on_message = self._handle_message
         self._client.on_subscribe = self._handle_subscribe
+        self._client.on_socket_open = _no_delay
         self._started = False
 
     @property
@@ -124,19 +130,24 @@ class MqttLink:
             self._started = False
         self.connected.clear()
 
-    def subscribe(self, pattern: str, handler: Handler, qos: int = 1) -> None:
-        """Call handler(topic, payload) for every message matching pattern, across reconnects."""
+    def subscribe(self, pattern: str, handler: Handler, qos: int = 1, *,
+                  no_local: bool = False) -> None:
+        """Call handler(topic, payload) for every message matching pattern, across reconnects.
+
+        no_local: MQTT 5's No Local option; the broker does not send back what this link
+        published itself (a talker's own audio frames)."""
         with self._lock:
-            self._subs[pattern] = (qos, handler)
-            self._handlers = tuple((p, h) for p, (_q, h) in self._subs.items())
+            self._subs[pattern] = (qos, no_local, handler)
+            self._handlers = tuple((p, h) for p, (_q, _n, h) in self._subs.items())
             # Decided under the lock: a connect in progress either sees this pattern (below,
             # as a late one) or has already set `connected` (then it is sent here).
             send = self.connected.is_set()
         if send:
-            self._send_subscribe(self._client, pattern, qos)
+            self._send_subscribe(self._client, pattern, qos, no_local)
 
-    def _send_subscribe(self, client, pattern: str, qos: int) -> None:
-        result, mid = client.subscribe(pattern, qos)
+    def _send_subscribe(self, client, pattern: str, qos: int, no_local: bool = False) -> None:
+        options = mqtt.SubscribeOptions(qos=qos, noLocal=no_local)
+        result, mid = client.subscribe(pattern, options=options)
         if result != mqtt.MQTT_ERR_SUCCESS or mid is None:
             return  # not sent (connection just dropped): the next connect sends it again
         with self._lock:
@@ -157,7 +168,7 @@ class MqttLink:
     def unsubscribe(self, pattern: str) -> None:
         with self._lock:
             self._subs.pop(pattern, None)
-            self._handlers = tuple((p, h) for p, (_q, h) in self._subs.items())
+            self._handlers = tuple((p, h) for p, (_q, _n, h) in self._subs.items())
         if self.connected.is_set():
             self._client.unsubscribe(pattern)
 
@@ -202,14 +213,15 @@ class MqttLink:
             self._granted.clear()
             self._sub_mids.clear()
             self._early_acks.clear()
-        for pattern, (qos, _handler) in subs.items():
-            self._send_subscribe(client, pattern, qos)
+        for pattern, (qos, no_local, _handler) in subs.items():
+            self._send_subscribe(client, pattern, qos, no_local)
         with self._lock:
             self.connected.set()
             # Patterns added while the ones above were sent were not sent by subscribe().
-            late = [(p, q) for p, (q, _h) in self._subs.items() if subs.get(p, (None,))[0] != q]
-        for pattern, qos in late:
-            self._send_subscribe(client, pattern, qos)
+            late = [(p, q, n) for p, (q, n, _h) in self._subs.items()
+                    if subs.get(p, (None, None))[:2] != (q, n)]
+        for pattern, qos, no_local in late:
+            self._send_subscribe(client, pattern, qos, no_local)
         log.info("mqtt %s connected to %s:%s", self.client_id, self.settings.host, self.settings.port)
         if self._on_connect_cb:
             self._on_connect_cb()
@@ -235,18 +247,18 @@ class MqttLink:
         code = reason_codes[0] if reason_codes else None
         failed = code is None or getattr(code, "is_failure", False) or (
             isinstance(code, int) and code >= 0x80)
+        reason = str(code) if code is not None else "no answer code"
+        if failed:  # logged before waiters hear of it, so the log is there when they look
+            log.error("mqtt %s: the broker REFUSED the subscription %s (%s): messages on it "
+                      "will not arrive; check this user's ACL", self.client_id, pattern, reason)
         with self.granted:
             if failed:
-                self.refused[pattern] = str(code) if code is not None else "no answer code"
+                self.refused[pattern] = reason
                 self._granted.discard(pattern)
             else:
                 self.refused.pop(pattern, None)
                 self._granted.add(pattern)
             self.granted.notify_all()
-        if failed:
-            log.error("mqtt %s: the broker REFUSED the subscription %s (%s): messages on it "
-                      "will not arrive; check this user's ACL", self.client_id, pattern,
-                      self.refused[pattern])
 
     def _handle_message(self, client, userdata, msg: mqtt.MQTTMessage) -> None:
         for pattern, handler in self._handlers:
@@ -255,6 +267,14 @@ class MqttLink:
                     handler(msg.topic, msg.payload)
                 except Exception:  # a bad message must not kill the network thread
                     log.exception("handler for %s failed on %s", pattern, msg.topic)
+
+
+def _no_delay(client, userdata, sock) -> None:
+    """paho's on_socket_open: before CONNECT is sent, so every packet goes out at once."""
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except (OSError, AttributeError) as exc:  # not a TCP socket (a Unix socket, a wrapper)
+        log.debug("mqtt: no TCP_NODELAY on %r: %s", sock, exc)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -20,8 +20,9 @@ ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 TICKET_LENGTH = 8
 PIN_LENGTH = 4
 
-_TICKET_RE = re.compile(f"^[{ALPHABET}]{{{TICKET_LENGTH}}}$")
-_PIN_RE = re.compile(r"^[0-9]{4}$")
+# Used with fullmatch: "^…$" with match() also accepts a trailing newline ("TJTJP9QB\n").
+_TICKET_RE = re.compile(f"[{ALPHABET}]{{{TICKET_LENGTH}}}")
+_PIN_RE = re.compile(r"[0-9]{4}")
 
 
 def new_ticket() -> str:
@@ -36,12 +37,12 @@ def new_pin() -> str:
 
 def is_valid_ticket(value: object) -> bool:
     """True for exactly 8 characters of ALPHABET (canonical form: upper case, no dash)."""
-    return isinstance(value, str) and bool(_TICKET_RE.match(value))
+    return isinstance(value, str) and _TICKET_RE.fullmatch(value) is not None
 
 
 def is_valid_pin(value: object) -> bool:
     """True for exactly 4 ASCII digits."""
-    return isinstance(value, str) and bool(_PIN_RE.match(value))
+    return isinstance(value, str) and _PIN_RE.fullmatch(value) is not None
 
 
 def format_ticket(ticket: str) -> str:

@@ -10,7 +10,7 @@ import re
 
 ROOT = "posko/v1"
 
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}\Z")
 
 
 def check_id(kind: str, value: str) -> str:

@@ -24,6 +24,7 @@
         $("cek-last-known").hidden = !d.last_known;
         $("cek-last-known").textContent = d.last_known || "";
         $("cek-state").textContent = d.state_label || "";
+        $("cek-state-note").textContent = d.state_note || "";
         $("cek-note").textContent = d.note || "–";
         $("cek-updated").textContent = d.updated || "–";
         $("cek-result").hidden = false;

@@ -1,38 +1,33 @@
-/* Darurat: confirm, publish the alert, then a calm screen that shows the officer's ack. */
+/* Darurat: confirm, store and send the alert, then show its one true state, live. */
 (function () {
   "use strict";
   var $ = function (id) { return document.getElementById(id); };
-  var alertId = null;
-  var acked = false;
+  var box = $("alert-state");
 
-  function markAcked() {
-    acked = true;
-    var ack = $("ack");
-    ack.textContent = ack.dataset.acked;
-    ack.classList.add("acked");
+  function failed(message) {
+    $("confirm").hidden = true;
+    $("sent").hidden = true;
+    $("darurat-failed").hidden = false;
+    $("darurat-error").textContent = message || "";
+    $("darurat-error").hidden = !message;
+    if (window.PoskoKiosk) window.PoskoKiosk.emergencyOpen = true;
   }
 
-  if (window.EventSource) {
-    var es = new EventSource("/events");
-    es.addEventListener("ack", function (e) {
-      var d = JSON.parse(e.data);
-      if (alertId && d.alert_id === alertId && !acked) markAcked();
-    });
-    window.addEventListener("pagehide", function () { es.close(); });
-  }
+  var already = JSON.parse($("darurat-follow").textContent);
+  if (already) window.PoskoAlert.follow(box, already);  /* e.g. the panic button's alert */
 
   $("call").addEventListener("click", function () {
     var btn = $("call");
     btn.disabled = true;
+    if (window.PoskoKiosk) window.PoskoKiosk.emergencyOpen = true;
     fetch("/api/darurat", { method: "POST" })
       .then(function (r) { return r.json(); })
       .then(function (d) {
-        if (!d.ok) { $("darurat-error").textContent = d.message; $("darurat-error").hidden = false; btn.disabled = false; return; }
-        alertId = d.alert_id;
-        $("sent-note").textContent = d.message;
+        if (!d.ok || !d.alert) { failed(d.message); return; }
         $("confirm").hidden = true;
         $("sent").hidden = false;
+        window.PoskoAlert.follow(box, d.alert);
       })
-      .catch(function () { btn.disabled = false; });
+      .catch(function () { failed(""); });
   });
 })();

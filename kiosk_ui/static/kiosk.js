@@ -4,15 +4,22 @@
   var body = document.body;
   var lang = body.dataset.lang || "id";
 
-  /* clock: the kiosk's own time, minutes resolution */
+  /* clock: the kiosk's display zone (a setting, WIB by default), labelled, minutes resolution */
   var clock = document.getElementById("clock");
   function tick() {
     if (!clock) return;
     var now = new Date();
     var locale = lang === "en" ? "en-GB" : "id-ID";
-    var date = now.toLocaleDateString(locale, { weekday: "long", day: "numeric", month: "long" });
-    var time = now.toLocaleTimeString(locale, { hour: "2-digit", minute: "2-digit" });
-    clock.textContent = date + " · " + time;
+    var zone = { timeZone: body.dataset.tz };
+    var date, time;
+    try {
+      date = now.toLocaleDateString(locale, Object.assign({ weekday: window.innerWidth < 1000 ? "short" : "long", day: "numeric", month: "long" }, zone));
+      time = now.toLocaleTimeString(locale, Object.assign({ hour: "2-digit", minute: "2-digit" }, zone));
+    } catch (e) {  /* a zone this browser does not know: the machine's, still labelled */
+      date = now.toLocaleDateString(locale, { weekday: "long", day: "numeric", month: "long" });
+      time = now.toLocaleTimeString(locale, { hour: "2-digit", minute: "2-digit" });
+    }
+    clock.textContent = date + " · " + time + " " + (body.dataset.tzLabel || "");
   }
   tick();
   setInterval(tick, 1000);
@@ -32,20 +39,47 @@
   }
   poll();
   setInterval(poll, 10000);
-  window.PoskoKiosk = { showStatus: showStatus, lang: lang };
+  window.PoskoKiosk = { showStatus: showStatus, lang: lang, emergencyOpen: false };
 
-  /* idle reset: after the configured time without a touch, back to Beranda, all fields gone */
+  /* forms never submit by themselves (no inline handlers: the page's CSP forbids them) */
+  document.querySelectorAll("form").forEach(function (f) {
+    f.addEventListener("submit", function (e) { e.preventDefault(); });
+  });
+
+  /* idle reset: after the configured time without a touch, ask "Masih di sini?" with a
+     countdown, then back to Beranda with every field gone. Never while an emergency of this
+     screen is not acknowledged (window.PoskoKiosk.emergencyOpen, set by alertstate.js). */
   var idleMs = (parseFloat(body.dataset.idleS) || 90) * 1000;
-  var idleTimer = null;
-  function idleReset() {
-    var pristine = body.dataset.screen === "home" && lang === body.dataset.defaultLang;
-    if (pristine) { armIdle(); return; }
+  var warnS = parseInt(body.dataset.idleWarnS, 10) || 20;
+  var idleTimer = null, countTimer = null;
+  var warnBox = document.getElementById("idle-warn");
+  function clearAndReset() {
     document.querySelectorAll("input, textarea").forEach(function (el) {
       if (el.type === "checkbox") el.checked = false; else el.value = "";
     });
     window.location.replace("/reset");
   }
+  function hideWarn() {
+    if (countTimer) { clearInterval(countTimer); countTimer = null; }
+    if (warnBox) warnBox.hidden = true;
+  }
+  function idleReset() {
+    var pristine = body.dataset.screen === "home" && lang === body.dataset.defaultLang;
+    if (pristine || window.PoskoKiosk.emergencyOpen) { armIdle(); return; }
+    if (!warnBox) { clearAndReset(); return; }
+    var left = warnS;
+    var count = document.getElementById("idle-count");
+    count.textContent = warnBox.dataset.body.replace("{n}", left);
+    warnBox.hidden = false;
+    countTimer = setInterval(function () {
+      if (window.PoskoKiosk.emergencyOpen) { hideWarn(); armIdle(); return; }
+      left -= 1;
+      count.textContent = warnBox.dataset.body.replace("{n}", Math.max(left, 0));
+      if (left <= 0) { hideWarn(); clearAndReset(); }
+    }, 1000);
+  }
   function armIdle() {
+    hideWarn();
     if (idleTimer) clearTimeout(idleTimer);
     idleTimer = setTimeout(idleReset, idleMs);
   }
@@ -56,18 +90,32 @@
   /* a page restored from the back/forward cache must not show the previous person's input */
   window.addEventListener("pageshow", function (e) { if (e.persisted) window.location.replace("/reset"); });
 
-  /* Beranda: the physical Tanya button was pressed: open Tanya and follow that question.
-     (Only from Beranda: a resident halfway through Lapor must never lose the form.) */
-  if (body.dataset.screen === "home" && window.EventSource) {
-    var homeEvents = new EventSource("/events");
-    homeEvents.addEventListener("assistant", function (e) {
-      var ev = JSON.parse(e.data);
-      if (ev.type === "listening" && ev.text === "button" && ev.session) {
-        homeEvents.close();
-        window.location.assign("/tanya?follow=" + encodeURIComponent(ev.session));
-      }
+  /* Every screen: the unit's panic button was held: show that alert's state at once.
+     Beranda also follows the physical Tanya button (only Beranda: a resident halfway
+     through Lapor must never lose the form to a question). */
+  if (window.EventSource && !(body.dataset.screen === "darurat" && /[?&]alert=/.test(window.location.search))) {
+    var pageEvents = new EventSource("/events");
+    var seen = {};
+    try { seen = JSON.parse(sessionStorage.getItem("posko_alerts_seen") || "{}"); } catch (e) { seen = {}; }
+    pageEvents.addEventListener("alert_new", function (e) {
+      var a = JSON.parse(e.data);
+      if (a.source !== "panic_button" || seen[a.alert_id]) return;
+      if (Date.now() / 1000 - a.created > 120) return;  /* an old replayed event */
+      seen[a.alert_id] = 1;
+      try { sessionStorage.setItem("posko_alerts_seen", JSON.stringify(seen)); } catch (e2) { /* private mode */ }
+      pageEvents.close();
+      window.location.assign("/darurat?alert=" + encodeURIComponent(a.alert_id));
     });
-    window.addEventListener("pagehide", function () { homeEvents.close(); });
+    if (body.dataset.screen === "home") {
+      pageEvents.addEventListener("assistant", function (e) {
+        var ev = JSON.parse(e.data);
+        if (ev.type === "listening" && ev.text === "button" && ev.session) {
+          pageEvents.close();
+          window.location.assign("/tanya?follow=" + encodeURIComponent(ev.session));
+        }
+      });
+    }
+    window.addEventListener("pagehide", function () { pageEvents.close(); });
   }
 
   /* on-screen keyboard */
@@ -156,8 +204,21 @@
     osk.hidden = false;
     body.classList.add("osk-open");
     body.style.setProperty("--osk-h", osk.offsetHeight + "px");
-    setTimeout(function () { el.scrollIntoView({ block: "nearest" }); }, 0);
+    setTimeout(keepVisible, 0);
   }
+
+  /* The focused field stays between the top bar and the keyboard: scrollIntoView alone
+     knows neither the sticky top bar nor the fixed keyboard. */
+  function keepVisible() {
+    if (!target || osk.hidden) return;
+    var r = target.getBoundingClientRect();
+    var bar = document.querySelector(".topbar");
+    var top = (bar ? bar.getBoundingClientRect().bottom : 0) + 6;
+    var bottom = osk.getBoundingClientRect().top - 6;
+    if (r.bottom > bottom) window.scrollBy(0, Math.min(r.bottom - bottom, r.top - top));
+    else if (r.top < top) window.scrollBy(0, r.top - top);
+  }
+  window.addEventListener("resize", keepVisible);
 
   function close() {
     if (!osk) return;

@@ -118,6 +118,9 @@
     video.hidden = true;
     $("no-camera").hidden = false;
     $("take").hidden = true;
+    /* the hint names the Take photo button: with no camera it would point at nothing */
+    $("photo-hint").hidden = true;
+    $("photo-hint-none").hidden = false;
   }
   function stopCamera() {
     if (stream) stream.getTracks().forEach(function (t) { t.stop(); });
@@ -213,7 +216,9 @@
     $("ticket").textContent = d.ticket;
     $("pin").textContent = d.pin;
     $("qr").innerHTML = d.qr_svg; /* made by the kiosk's own server from the ticket text */
-    $("saved-offline").hidden = !!d.online;
+    /* saved here is all that is true now; "diterima" only once the hub has it */
+    $("saved-offline").hidden = false;
+    followReport(d.id);
     $("progress").hidden = true;
     $("back").hidden = true;
     $("next").hidden = true;
@@ -223,6 +228,27 @@
     ["description", "location", "name", "phone"].forEach(function (id) { $(id).value = ""; });
     $("consent").checked = false;
     state.photo = null;
+  }
+
+  function followReport(id) {
+    fetch("/api/laporan/" + encodeURIComponent(id), { cache: "no-store" })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (s) {
+        if (!s) return;
+        $("saved-offline").hidden = s.state !== "waiting";
+        $("saved-parked").hidden = s.state !== "parked";
+        if (s.state === "received") {
+          if (window.PoskoKiosk) window.PoskoKiosk.showStatus(true);  /* the hub just answered */
+          var box = $("saved-received");
+          box.querySelector("span").textContent = s.received_text;
+          box.hidden = false;
+        }
+        return s.state;
+      })
+      .catch(function () { return null; })
+      .then(function (state) {
+        if (state !== "received" && !sections.done.hidden) setTimeout(function () { followReport(id); }, 3000);
+      });
   }
 
   goto(0);

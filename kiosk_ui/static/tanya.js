@@ -1,53 +1,114 @@
-/* Tanya: typed questions go to the kiosk's brain; the mic asks the unit's voice assistant. */
+/* Tanya: typed questions go to the kiosk's brain; the mic asks the unit's voice assistant.
+   Answers are built as DOM nodes from the reply's data (text nodes only): a reply that
+   arrives over MQTT can carry no markup or script onto this screen. */
 (function () {
   "use strict";
   var T = JSON.parse(document.getElementById("tanya-texts").textContent);
   var $ = function (id) { return document.getElementById(id); };
   var lang = window.PoskoKiosk.lang;
   var session = null;
-  var alertId = null;
+  var voiceEscalatedAt = 0;
+  var lastUnitAlert = null;  /* {alert, at}: the unit's own escalation alert, seen on the broker */
 
-  function escapeHtml(s) {
-    return String(s).replace(/[&<>"']/g, function (c) {
-      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
-    });
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    return e;
   }
-  /* same markup as the KB (and kiosk_ui.assistant.render_markup): paragraphs, "- ", "1. ", **bold** */
+
+  /* one line of KB markup: plain text with **bold** parts, as text nodes and <strong> */
+  function inline(parent, line) {
+    String(line).split(/\*\*(.+?)\*\*/).forEach(function (part, i) {
+      if (!part) return;
+      parent.appendChild(i % 2 ? el("strong", "", part) : document.createTextNode(part));
+    });
+    return parent;
+  }
+
+  /* KB markup (as kiosk_ui.assistant.render_markup): paragraphs, "- " bullets, "1. " steps */
   function markup(text) {
-    var out = [], list = null, items = [];
-    function flush() { if (list) out.push("<" + list + ">" + items.map(function (i) { return "<li>" + i + "</li>"; }).join("") + "</" + list + ">"); list = null; items = []; }
+    var frag = document.createDocumentFragment();
+    var list = null;
     String(text || "").split("\n").forEach(function (raw) {
       var line = raw.trim();
-      if (!line) { flush(); return; }
-      var kind = /^- /.test(line) ? "ul" : (/^\d+\.\s+/.test(line) ? "ol" : null);
-      var body = kind === "ul" ? line.slice(2) : (kind === "ol" ? line.replace(/^\d+\.\s+/, "") : line);
-      body = escapeHtml(body).replace(/\*\*(.+?)\*\*/g, "<strong>$1</strong>");
-      if (kind) { if (list !== kind) { flush(); list = kind; } items.push(body); }
-      else { flush(); out.push("<p>" + body + "</p>"); }
+      if (!line) { list = null; return; }
+      var kind = /^- /.test(line) ? "UL" : (/^\d+\.\s+/.test(line) ? "OL" : null);
+      if (kind) {
+        if (!list || list.tagName !== kind) { list = el(kind.toLowerCase()); frag.appendChild(list); }
+        list.appendChild(inline(el("li"), kind === "UL" ? line.slice(2) : line.replace(/^\d+\.\s+/, "")));
+      } else {
+        list = null;
+        frag.appendChild(inline(el("p"), line));
+      }
     });
-    flush();
-    return out.join("");
+    return frag;
   }
 
-  function showAnswer(html, extra, busy) {
+  function showNodes(nodes, busy) {
     var box = $("answer");
-    box.innerHTML = html + (extra || "");
+    /* the emergency parts live in the page: park them before the box is emptied */
+    var keep = $("emergency-parts");
+    [$("alert-state"), $("tanya-numbers")].forEach(function (n) {
+      if (nodes.indexOf(n) < 0 && box.contains(n)) { n.hidden = true; keep.appendChild(n); }
+    });
+    box.textContent = "";
+    nodes.forEach(function (n) { if (n) box.appendChild(n); });
     box.hidden = false;
     box.setAttribute("aria-busy", busy ? "true" : "false");  /* "thinking" is not the answer */
     var sug = $("suggested");
     if (sug) sug.hidden = true;
     $("intro").hidden = true;
   }
+  function showText(text, cls, busy) { showNodes([el("p", cls || "", text)], busy); }
 
-  function renderReply(reply, note, warn) {
-    var html = reply.html || markup(reply.text);
-    if (warn) html = "<p class='notice warn' data-test='warn'>" + escapeHtml(warn) + "</p>" + html;
-    var extra = "";
-    if (note) extra += "<p class='notice'>" + escapeHtml(note) + "</p>";
+  /* tappable suggestions: tapping one asks it */
+  function suggestions(reply) {
+    var list = (reply.suggestions || []).filter(function (s) { return s && s.title; });
+    if (!list.length || reply.action === "escalate") return null;
+    var wrap = el("div", "suggest-box");
+    wrap.dataset.test = "suggestions";
+    wrap.appendChild(el("h2", "", reply.action === "fallback" ? T.related : T.see_also));
+    var row = el("div", "suggest-list");
+    list.forEach(function (s) {
+      var b = el("button", "btn suggest", s.title);
+      b.type = "button";
+      b.dataset.test = "suggestion";
+      b.addEventListener("click", function () { $("question").value = s.title; ask(s.title); });
+      row.appendChild(b);
+    });
+    wrap.appendChild(row);
+    return wrap;
+  }
+
+  /* an emergency reply: the alert's true state first, the numbers, then the advice */
+  function emergencyNodes(alert) {
+    var state = $("alert-state");
+    var numbers = $("tanya-numbers");
+    state.hidden = false;
+    numbers.hidden = false;
+    if (alert) window.PoskoAlert.follow(state, alert);
+    else { state.dataset.state = "not_sent"; window.PoskoKiosk.emergencyOpen = true; }
+    return [state, numbers];
+  }
+
+  function renderReply(reply, alert) {
+    reply = reply || {};
+    var nodes = [];
+    if (reply.action === "escalate") nodes = emergencyNodes(alert);
+    var body = el("div", "answer-text");
+    body.appendChild(markup(reply.text));
+    nodes.push(body);
+    nodes.push(suggestions(reply));
     if (reply.sources && reply.sources.length) {
-      extra += "<p class='sources'>" + escapeHtml(T.sources) + ": " + reply.sources.map(escapeHtml).join("; ") + "</p>";
+      nodes.push(el("p", "sources", T.sources + ": " + reply.sources.join("; ")));
     }
-    showAnswer(html, extra);
+    /* an emergency not yet acknowledged stays on top of every later answer */
+    if (reply.action !== "escalate" && window.PoskoKiosk.emergencyOpen) {
+      $("alert-state").hidden = false;
+      nodes.unshift($("alert-state"));
+    }
+    showNodes(nodes);
   }
 
   function showTranscript(text) {
@@ -58,19 +119,18 @@
 
   function ask(q) {
     q = (q || "").trim();
-    if (!q) { showAnswer("<p>" + escapeHtml(T.empty) + "</p>"); return; }
+    if (!q) { showText(T.empty); return; }
     window.PoskoKiosk.closeKeyboard();
     showTranscript(q);
-    showAnswer("<p>" + escapeHtml(T.thinking) + "</p>", "", true);
+    showText(T.thinking, "", true);
     fetch("/api/tanya", { method: "POST", headers: { "Content-Type": "application/json" },
                           body: JSON.stringify({ q: q, lang: lang }) })
       .then(function (r) { return r.json(); })
       .then(function (d) {
-        alertId = d.alert_id || null;
-        if (d.reply) renderReply(d.reply, d.note, d.warn);
-        else showAnswer("<p class='notice'>" + escapeHtml(d.message || T.error) + "</p>");
+        if (d.reply) renderReply(d.reply, d.alert);
+        else showText(d.message || T.error, "notice");
       })
-      .catch(function () { showAnswer("<p class='notice'>" + escapeHtml(T.error) + "</p>"); });
+      .catch(function () { showText(T.error, "notice"); });
   }
 
   $("ask").addEventListener("click", function () { ask($("question").value); });
@@ -100,13 +160,13 @@
          may reach the page before that answer does */
       micState(true);
       showTranscript("");
-      showAnswer("<p>" + escapeHtml(T.listening) + "</p>", "", true);
+      showText(T.listening, "", true);
     }
     fetch("/api/listen", { method: "POST", headers: { "Content-Type": "application/json" },
                            body: JSON.stringify({ lang: lang, stop: stopping, session: session }) })
       .then(function (r) { return r.json(); })
       .then(function (d) {
-        if (!d.ok) { micState(false); session = null; showAnswer("<p class='notice'>" + escapeHtml(d.message || T.voice_unavailable) + "</p>"); return; }
+        if (!d.ok) { micState(false); session = null; showText(d.message || T.voice_unavailable, "notice"); return; }
         if (stopping) { micState(false); session = null; }
       })
       .catch(function () { micState(false); });
@@ -117,7 +177,7 @@
   if (follow && /^[A-Za-z0-9_-]{1,64}$/.test(follow)) {
     session = follow;
     micState(true);
-    showAnswer("<p>" + escapeHtml(T.listening) + "</p>", "", true);
+    showText(T.listening, "", true);
   }
 
   if (window.EventSource) {
@@ -131,21 +191,26 @@
         showTranscript("");
       }
       if (!session || ev.session !== session) return;
-      if (ev.type === "listening") showAnswer("<p>" + escapeHtml(T.listening) + "</p>", "", true);
+      if (ev.type === "listening") showText(T.listening, "", true);
       else if (ev.type === "partial" || ev.type === "transcript") showTranscript(ev.text);
-      else if (ev.type === "answer") renderReply(ev.reply || {}, ev.reply && ev.reply.action === "escalate" ? T.escalated : "");
-      else if (ev.type === "error") { micState(false); showAnswer("<p class='notice'>" + escapeHtml(ev.text || T.error) + "</p>"); }
+      else if (ev.type === "answer") {
+        var reply = ev.reply || {};
+        /* the unit raised this alert itself: its state follows when the kiosk sees it
+           on the broker (alert_new); until then it is not known to be sent */
+        var known = lastUnitAlert && Date.now() - lastUnitAlert.at < 60000 ? lastUnitAlert.alert : null;
+        if (reply.action === "escalate" && !known) voiceEscalatedAt = Date.now();
+        renderReply(reply, reply.action === "escalate" ? known : null);
+      }
+      else if (ev.type === "error") { micState(false); showText(ev.text || T.error, "notice"); }
       if (ev.type === "done" || ev.type === "error" || ev.type === "answer") micState(false);
     });
-    es.addEventListener("ack", function (e) {
-      var d = JSON.parse(e.data);
-      if (!alertId || d.alert_id !== alertId) return;
-      alertId = null;
-      var p = document.createElement("p");
-      p.className = "notice acked";
-      p.dataset.test = "acked";
-      p.textContent = T.acked;
-      $("answer").appendChild(p);
+    es.addEventListener("alert_new", function (e) {
+      var a = JSON.parse(e.data);
+      if (a.source === "assistant") lastUnitAlert = { alert: a, at: Date.now() };
+      if (a.source === "assistant" && voiceEscalatedAt && Date.now() - voiceEscalatedAt < 60000) {
+        voiceEscalatedAt = 0;
+        window.PoskoAlert.follow($("alert-state"), a);
+      }
     });
     window.addEventListener("pagehide", function () { es.close(); });
   }

@@ -134,15 +134,23 @@ def test_an_emergency_typed_at_the_kiosk_reaches_the_dashboard_and_the_ack_comes
     # While the kiosk waits for the assistant the box says "Sebentar…" and is aria-busy.
     resident.wait_for_selector('[data-test="answer"]:not([hidden])[aria-busy="false"]', timeout=30000)
     shown = resident.text_content('[data-test="answer"]')
-    assert "110" in shown and "Petugas" in shown
+    assert "110" in shown and "112" in shown and "119" in shown
+    # the kiosk says "sent" only once the hub has it (here: its HTTP receipt), and says when
+    resident.wait_for_selector('[data-test="answer"] [data-test="state-sent"]', state="visible", timeout=30000)
+    assert "WIB" in resident.text_content('[data-test="sent-when"]')
+    resident.screenshot(path=str(artifacts / "e2e-kiosk-alert-sent.png"))
 
     card = hub.wait_for_selector(".alert-card", timeout=30000)
     text = card.inner_text()
     assert "orangnya berdarah" in text and "Posko Alun-alun Batang" in text
+    hub.wait_for_timeout(1000)
+    # MQTT and HTTP both carried it: one alert on the dashboard
+    assert hub.locator(".alert-card", has_text="orangnya berdarah").count() == 1
     hub.screenshot(path=str(artifacts / "e2e-hub-alert.png"))
     hub.click(".alert-card button.ack")
-    resident.wait_for_selector('[data-test="acked"]', timeout=30000)
-    assert "Petugas sudah menerima" in resident.text_content('[data-test="acked"]')
+    resident.wait_for_selector('[data-test="answer"] [data-test="state-acked"]', state="visible", timeout=30000)
+    assert "Petugas sudah menerima" in resident.text_content('[data-test="state-acked"]')
+    assert resident.is_hidden('[data-test="state-sent"]') and resident.is_hidden('[data-test="state-not-sent"]')
     resident.screenshot(path=str(artifacts / "e2e-kiosk-acked.png"))
     assert resident.console_errors == []
 

@@ -6,7 +6,7 @@ import pytest
 
 from gateway.floor import Event, FloorPolicy, LbtVerdict, ListenBeforeTalk, Priority
 
-N, S, C = Priority.NORMAL, Priority.SUPERVISOR, Priority.COMMAND
+N, S, C, E = Priority.NORMAL, Priority.SUPERVISOR, Priority.COMMAND, Priority.EMERGENCY
 
 
 def test_first_come_first_served() -> None:
@@ -41,10 +41,33 @@ def test_higher_priority_preempts_and_names_the_cut_holder() -> None:
 
 
 def test_priority_order_and_parse() -> None:
-    assert N < S < C
-    assert Priority.parse("emergency") == Priority.parse("command")
+    assert N < S < C < E
+    assert Priority.parse("emergency") is E and E.name.lower() == "emergency"  # its own value
+    assert Priority.parse("command") is C
     with pytest.raises(ValueError, match="priority must be one of"):
         Priority.parse("boss")
+
+
+def test_an_emergency_preempts_the_command_center_and_nothing_preempts_it() -> None:
+    floor = FloorPolicy()
+    floor.request("command-center", C, 1, 0)
+    d = floor.request("ojol-base", E, 2, 50)
+    assert d.event is Event.PREEMPT and d.cut.unit == "command-center"
+    assert d.holder.priority is E
+    assert floor.request("command-center", C, 3, 60).event is Event.DENY
+    assert floor.request("polda", E, 4, 70).event is Event.DENY  # first emergency keeps it
+
+
+def test_a_silent_emergency_holder_is_released_but_the_command_center_is_not() -> None:
+    """Nothing pre-empts an emergency, so a silent one (a rogue unit's claim) must not hold
+    a group, the dispatcher's included, for the whole maximum hold."""
+    floor = FloorPolicy(silence_release_ms=2000, max_hold_ms=65000)
+    floor.request("ojol-base", E, 1, 0)
+    assert floor.tick(1999) is None
+    assert floor.tick(2000).event is Event.SILENCE
+    floor.request("command-center", C, 2, 3000)
+    assert floor.tick(10000) is None  # the dashboard may hold a group quiet
+    assert floor.request("ojol-base", E, 3, 10001).event is Event.PREEMPT  # back at once
 
 
 def test_silent_holder_loses_the_floor_after_two_seconds() -> None:

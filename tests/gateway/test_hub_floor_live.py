@@ -248,3 +248,23 @@ def test_the_page_shows_the_talker_and_the_free_floor_without_reload(
     page.request.post(f"{served_hub}/keluar")
     page.wait_for_selector("#floor-live[data-state=closed]", timeout=6000)
     page.screenshot(path=str(artifacts / "ptt_hub_floor_closed.png"), full_page=True)
+
+
+def test_an_emergency_holder_is_shown_as_an_emergency_not_as_the_command_center(
+        hub_app, net, quick_stream) -> None:  # noqa: F811
+    """Emergency was an alias of command, so the hub showed "(pusat komando)" for it."""
+    net.arbiter()
+    ojol = net.unit("ojol-base", EndlessSource, priority="emergency")
+    stream = Stream(login(hub_app, "op"))
+    try:
+        ojol.client.press()
+        talking = stream.floor_until(lambda v: holder(v) == "ojol-base", 5)
+        assert talking is not None, stream.text
+        assert talking["groups"][GROUP]["priority"] == "emergency"
+        sup = login(hub_app, "sup")
+        sup.post("/grup-bicara/tambah", data={"group_id": GROUP})
+        page = sup.get("/grup-bicara").get_data(as_text=True)
+        assert '<span class="muted prio">(darurat)</span>' in page
+        assert "(pusat komando)" not in page
+    finally:
+        stream.close()

@@ -188,3 +188,18 @@ def test_random_valid_and_repeated_frames_never_break_the_buffer() -> None:
             assert p is None or p.action in Action
     s = buf.stats
     assert s.accepted > 0 and s.duplicates + s.late > 0
+
+
+def test_a_late_first_frame_does_not_delay_the_whole_spurt() -> None:
+    """Issue 18: playout was timed from the first frame's arrival, so a first frame that
+    waited (behind the floor request) delayed every frame of the spurt by as much."""
+    buf = JitterBuffer(start_ms=60)
+    arrivals = {5 + 20 * i: [frame(i, end=(i == 20))] for i in range(1, 21)}
+    arrivals[45] = arrivals.get(45, []) + [frame(0)]  # 40 ms late, after frames 1 and 2
+    out = run(buf, arrivals, 800)
+    plays = [(t, p) for t, p in out if p.action is Action.PLAY]
+    assert [payload_index(p) for _, p in plays] == list(range(21))
+    # On the schedule of the frames that came on time (due at 5 + 60 ms): not at 45 + 60.
+    assert plays[0][0] == 80
+    assert buf.stats.plc == 0 and buf.stats.late == 0
+

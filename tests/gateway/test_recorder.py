@@ -118,3 +118,54 @@ def test_safe_path_refuses_escapes(tmp_path) -> None:
     for bad in ("../etc/passwd", "g1/../../x.opus", result.file.replace(".opus", ".json"), "nope.opus"):
         with pytest.raises(RecordingError):
             safe_recording_path(tmp_path, bad)
+
+
+def jumping(frames: int, spurt: int, step: int) -> list[Frame]:
+    """A floor holder's valid frames whose sequence number jumps by `step` each time."""
+    out = []
+    for i, f in enumerate(encode_spurt(frames, spurt=spurt)):
+        out.append(Frame(seq=(f.seq + i * (step - 1)) & 0xFFFF, timestamp=f.timestamp, spurt=spurt,
+                         payload=f.payload, start=f.start, end=f.end))
+    return out
+
+
+def test_sequence_jumps_of_32767_do_not_make_a_day_long_recording(tmp_path) -> None:
+    """Issue 16 item 14: each jump was filled with silence, 2 s became 64,879 s (31 MB)."""
+    rec = Recorder(tmp_path)
+    other = encode_spurt(100, spurt=2)  # a normal spurt in another group at the same time
+    results = {}
+    t0 = time.time()
+    for i, (bad, good) in enumerate(zip(jumping(100, 1, 32767), other, strict=True)):
+        now = t0 + i * 0.02
+        results["bad"] = rec.add("g-attack", "evil", bad, now=now) or results.get("bad")
+        results["good"] = rec.add("g-other", "dewi", good, now=now) or results.get("good")
+    rec.tick(now=t0 + 10)  # the attacker's END frame jumped out too: saved when silent
+    bad = results.get("bad") or list(rec.recent)[-1]
+    assert bad.unit == "evil" and bad.duration_s < 3.0 and bad.frames <= 100
+    # 2 x 32767 is -2 modulo 65536: every other frame lands back near the stream and is
+    # kept; the others are dropped as out of range.
+    assert rec.out_of_range >= 45
+    assert (tmp_path / bad.file).stat().st_size < 50_000
+    good = results["good"]
+    assert good.frames == 100 and good.lost == 0  # the other group is untouched
+    assert abs(ffprobe_duration(tmp_path / good.file) - 2.0) < 0.05
+
+
+def test_jumps_within_range_get_bounded_silence_never_more_than_the_audio(tmp_path) -> None:
+    rec = Recorder(tmp_path, max_fill_frames=50)
+    t0 = time.time()
+    result = None
+    for i, f in enumerate(jumping(100, 3, 400)):  # each jump below the out-of-range limit
+        result = rec.add("g1", "evil", f, now=t0 + i * 0.02) or result
+    assert result is not None and result.frames - result.lost == 100
+    assert result.lost <= 100 and result.duration_s <= 4.05  # at most as much silence as audio
+    assert rec.trimmed > 0
+
+
+def test_a_real_dropout_of_one_second_keeps_real_time(tmp_path) -> None:
+    rec = Recorder(tmp_path)
+    frames = encode_spurt(150, spurt=4, skip=set(range(50, 100)))  # Wi-Fi gone for 1 s
+    for f in frames:
+        result = rec.add("g1", "u1", f)
+    assert result.lost == 50 and result.frames == 150 and rec.trimmed == 0
+    assert abs(decoded_seconds(tmp_path / result.file) - 3.0) < 0.03

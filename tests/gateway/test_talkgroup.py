@@ -11,6 +11,8 @@ import time
 import pytest
 
 from gateway import tones
+from gateway.codec import Encoder
+from gateway.messages import FloorRequest
 from gateway.packet import Frame
 from posko import topics
 from tests.gateway.conftest import EndlessSource, ListSource, tone_frames, wait_until
@@ -258,3 +260,81 @@ def test_a_unit_without_a_playout_thread_plays_only_when_its_clock_ticks(net) ->
     assert len(pos2.sink.frames) == 90  # one frame per tick
     assert pos2.sink.audible() >= 45
     assert pos2.client.counters.spurts_heard == 1 and pos2.seen("rx_end")
+
+
+def test_an_emergency_preempts_the_command_center_and_is_published_as_emergency(
+        net, mqtt_settings, mqtt_client) -> None:
+    arb = net.arbiter()
+    cc = net.unit("command-center", EndlessSource, priority="command")
+    ojol = net.unit("ojol-base", lambda: ListSource(tone_frames(1.5)), priority="emergency")
+    listener = net.unit("pos-2")
+    watcher = mqtt_client()
+    watcher.subscribe(topics.tg_floor_state("batang-kota", mqtt_settings.topic_root))
+    states: list[dict] = []
+
+    def seen_holder(unit: str) -> bool:
+        while not watcher.messages.empty():
+            states.append(json.loads(watcher.messages.get().payload))
+        return any(s["holder"] == unit for s in states)
+
+    cc.client.press()
+    assert wait_until(lambda: cc.seen("grant"), 2)
+    ojol.client.press()  # any unit's emergency button outranks the command center
+    assert wait_until(lambda: cc.cuts, 2) and cc.cuts == ["preempted"]
+    assert wait_until(lambda: ojol.seen("grant"), 2)
+    assert wait_until(lambda: seen_holder("ojol-base"), 2)
+    held = [s for s in states if s["holder"] == "ojol-base"][-1]
+    assert held["priority"] == "emergency" and held["event"] == "preempt"
+    # The command center cannot take it back while the emergency lasts.
+    cc.client.press()
+    assert cc.busy.wait(2)
+    assert floor_state(arb) == "ojol-base"
+    assert wait_until(lambda: any(e["unit"] == "ojol-base" for e in listener.seen("play")), 3)
+
+
+def test_emergency_claims_are_capped_when_the_arbiter_does_not_allow_them(net) -> None:
+    net.arbiter(emergency_allowed=False)
+    dewi = net.unit("dewi", EndlessSource)
+    ojol = net.unit("ojol-base", priority="emergency")
+    dewi.client.press()
+    assert wait_until(lambda: dewi.seen("grant"), 2)
+    ojol.client.press()
+    assert ojol.busy.wait(2)
+    assert not dewi.cuts
+
+
+def test_a_talker_gets_none_of_its_own_audio_back(net) -> None:
+    """MQTT 5 No Local on the audio subscription: the broker keeps a talker's frames from it."""
+    net.arbiter()
+    dewi = net.unit("dewi", lambda: ListSource(tone_frames(1.0)))
+    listener = net.unit("pos-2")
+    dewi.client.press()
+    assert wait_until(lambda: dewi.seen("tx_end"), 5)
+    assert wait_until(lambda: listener.seen("rx_end"), 3)
+    assert len(dewi.seen("tx")) >= 45
+    assert dewi.client.counters.own_frames == 0
+    assert listener.client.counters.own_frames == 0
+
+
+def test_a_holder_jumping_sequence_numbers_gets_a_short_recording(net, mqtt_client, topic_prefix) -> None:
+    """Issue 16 item 14, through the arbiter: a floor holder's frames jumping by 32767."""
+    arb = net.arbiter()
+    evil = mqtt_client()
+    req = FloorRequest(action="request", spurt=99, priority="normal")
+    evil.publish(topics.tg_floor_request("g-attack", "evil", topic_prefix), req.to_json(), qos=1)
+    assert wait_until(lambda: floor_state(arb, "g-attack") == "evil", 3)
+    dewi = net.unit("dewi", lambda: ListSource(tone_frames(1.0)), group="g-other")
+    payload = Encoder().encode(tone_frames(0.02)[0])
+    dewi.client.press()
+    for i in range(100):  # 2 s of frames, each 32767 further on
+        f = Frame(seq=(i * 32767) & 0xFFFF, timestamp=i * 320, spurt=99, payload=payload, start=i == 0,
+                  end=i == 99)
+        evil.client.publish(topics.tg_audio("g-attack", "evil", topic_prefix), f.to_bytes(), qos=0)
+        time.sleep(0.02)
+    assert wait_until(lambda: arb.status()["recordings"] == 2, 6)
+    assert arb.status()["recording_out_of_range"] >= 45
+    recs = {json.loads(p.read_text())["unit"]: json.loads(p.read_text())
+            for p in (net.tmp / "recordings").rglob("*.json")}
+    assert recs["evil"]["duration_s"] < 3.0
+    assert abs(recs["dewi"]["duration_s"] - 1.0) < 0.1 and recs["dewi"]["lost"] == 0
+    assert dewi.seen("grant")

@@ -13,7 +13,8 @@ import pytest
 import requests
 from PIL import Image
 
-from posko.tickets import format_ticket, normalise_phone, phone_key
+from hub.validation import body_hash
+from posko.tickets import format_ticket, normalise_phone
 from tests.hub.support import Officer, clean_env, report_body
 
 pytestmark = [pytest.mark.broker, pytest.mark.timeout(120)]
@@ -86,7 +87,8 @@ def test_idempotent_by_id(hub_server):
     body = report_body()
     first = post(hub, token, body)
     assert first.status_code == 201
-    assert first.json() == {"id": body["id"], "ticket": body["ticket"], "state": "baru", "missing_photos": []}
+    assert first.json() == {"id": body["id"], "ticket": body["ticket"], "state": "baru", "missing_photos": [],
+                            "digest": body_hash(body)}
     second = post(hub, token, body)
     assert second.status_code == 200 and second.json() == first.json()
     changed = dict(body, description=body["description"] + " (ubah)")
@@ -123,7 +125,7 @@ def test_too_large_is_413(hub_server):
     assert response.status_code == 413 and response.json()["error"] == "too_large"
 
 
-def test_blocked_phone_after_three_pranks(hub_server):
+def test_blocked_phone_after_three_pranks_is_kept_and_marked_and_can_be_lifted(hub_server):
     hub = hub_server
     _unit, token = hub.add_unit()
     supervisor = Officer(hub, *hub.add_user("supervisor"))
@@ -134,16 +136,19 @@ def test_blocked_phone_after_three_pranks(hub_server):
         done = supervisor.post(f"/laporan/{body['id']}/status",
                                {"state": "ditolak", "reason": "laporan palsu"}, allow_redirects=False)
         assert done.status_code == 303
-    refused = post(hub, token, report_body(reporter={"phone": phone.replace("0813", "+62 813")}))
-    assert refused.status_code == 403
-    assert refused.json()["error"] == "phone_blocked" and "Bapak/Ibu" in refused.json()["message"]
-    assert "phone number" in refused.json()["message_en"]
+    # The kiosk showed this resident a ticket: the hub keeps the report, marked for the officer.
+    kept_body = report_body(reporter={"phone": phone.replace("0813", "+62 813")})
+    kept = post(hub, token, kept_body)
+    assert kept.status_code == 201
+    with hub.db() as db:
+        from hub.models import AuditEntry, Report
 
-    listing = requests.get(f"{hub.base}/api/v1/blocked-phones", headers={"Authorization": f"Bearer {token}"},
-                           timeout=10).json()
-    assert listing["algorithm"] == "hmac-sha256"
-    assert phone_key(normalise_phone(phone), listing["key"]) in listing["hashes"]
-    assert requests.get(f"{hub.base}/api/v1/blocked-phones", timeout=10).status_code == 401
+        stored = db.get(Report, kept_body["id"])
+        assert stored.phone_blocked is True and stored.state == "baru"
+        assert "nomor_diblokir" in [a.action for a in db.query(AuditEntry).filter_by(report_id=stored.id)]
+    # No unit is handed the key that keys phone numbers in the database (nor any list).
+    assert requests.get(f"{hub.base}/api/v1/blocked-phones", headers={"Authorization": f"Bearer {token}"},
+                        timeout=10).status_code == 404
 
     page = supervisor.get("/blokir").text
     assert normalise_phone(phone) in page
@@ -152,10 +157,12 @@ def test_blocked_phone_after_three_pranks(hub_server):
     pattern = r'data-block-id="(\d+)">\s*<td class="mono">' + re.escape(normalise_phone(phone))
     block_id = re.search(pattern, page).group(1)
     assert supervisor.post(f"/blokir/{block_id}/cabut", page="/blokir").status_code == 200
-    assert post(hub, token, report_body(reporter={"phone": phone})).status_code == 201
-    after = requests.get(f"{hub.base}/api/v1/blocked-phones", headers={"Authorization": f"Bearer {token}"},
-                         timeout=10).json()
-    assert phone_key(normalise_phone(phone), after["key"]) not in after["hashes"]
+    lifted_body = report_body(reporter={"phone": phone})
+    assert post(hub, token, lifted_body).status_code == 201
+    with hub.db() as db:
+        from hub.models import Report
+
+        assert db.get(Report, lifted_body["id"]).phone_blocked is False
 
 
 def _jpeg_with_gps() -> bytes:

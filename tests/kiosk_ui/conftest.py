@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -54,6 +55,7 @@ def serve_kiosk(tmp_path: Path) -> Iterator[Callable[..., ServedApp]]:
     def make(env: dict[str, str] | None = None, folder: Path | None = None, **config) -> ServedApp:
         settings = make_settings(folder or tmp_path / f"kiosk{len(served)}", **(env or {}))
         config.setdefault("START_BRAIN", False)
+        config.setdefault("START_ALERTS", True)  # alerts are retried as on a real kiosk
         app = create_app({"SETTINGS": settings, **config})
         running = ServedApp(app)
         served.append(running)
@@ -62,68 +64,6 @@ def serve_kiosk(tmp_path: Path) -> Iterator[Callable[..., ServedApp]]:
     yield make
     for running in served:
         running.stop()
-
-
-class IntakeHub:
-    """The minimal intake server (tests/kiosk_ui/intake_server.py) as a separate process."""
-
-    def __init__(self, folder: Path, token: str = "unit-token-1", block: tuple[str, ...] = ()) -> None:
-        from posko.broker import free_port
-
-        self.folder = folder
-        folder.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.token = token
-        self.block = block
-        self.proc = None
-
-    def start(self) -> IntakeHub:
-        import subprocess
-        import sys
-        import time
-
-        import requests
-
-        argv = [sys.executable, "-m", "tests.kiosk_ui.intake_server", "--port", str(self.port),
-                "--db", str(self.folder / "intake.db"), "--token", self.token]
-        for phone in self.block:
-            argv += ["--block", phone]
-        with open(self.folder / "log", "ab") as log:
-            self.proc = subprocess.Popen(argv, cwd=Path(__file__).resolve().parents[2],
-                                         stdout=subprocess.DEVNULL, stderr=log)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                requests.get(self.url + "/api/v1/openapi.json", timeout=1)
-                return self
-            except requests.RequestException:
-                time.sleep(0.05)
-        raise RuntimeError("intake server did not start")
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(5)
-
-    def state(self) -> dict:
-        import requests
-
-        return requests.get(self.url + "/_test/state", timeout=5).json()
-
-
-@pytest.fixture
-def intake_hub(tmp_path: Path) -> Iterator[Callable[..., IntakeHub]]:
-    hubs: list[IntakeHub] = []
-
-    def make(**kwargs) -> IntakeHub:
-        hub = IntakeHub(tmp_path / f"hub{len(hubs)}", **kwargs).start()
-        hubs.append(hub)
-        return hub
-
-    yield make
-    for hub in hubs:
-        hub.stop()
 
 
 @pytest.fixture
@@ -163,7 +103,8 @@ def fill_disk(folder: Path) -> Path:
 class RealHub:
     """The real hub (`posko hub serve`, gunicorn, SQLite) with one enrolled unit.
 
-    Same surface as IntakeHub: url, port, token, start(), stop(), state().
+    `url`, `port`, `token`, `unit`; `start()`, `stop()` (SIGKILL), `state()` (what its
+    database holds), `add_unit()` (another enrolled unit), `block_phone()`.
     """
 
     kind = "real hub"
@@ -179,6 +120,7 @@ class RealHub:
         self.unit = unit
         self.token = ""
         self.proc = None
+        self._sessions = None
         self.env = dict(os.environ)
         self.env.update({"POSKO_CONFIG": str(folder / "posko.toml"),
                          "POSKO_POSKO_STATE_DIR": str(folder / "var"),
@@ -186,46 +128,86 @@ class RealHub:
                          "POSKO_HUB_THREADS": "8", "POSKO_HUB_MQTT_INGEST": "false",
                          "POSKO_POSKO_LOG_LEVEL": "WARNING"})
 
-    def _posko(self, *args: str) -> str:
-        import subprocess
-        import sys
-
-        done = subprocess.run([sys.executable, "-m", "posko", *args], env=self.env,
-                              capture_output=True, text=True, timeout=60,
-                              cwd=Path(__file__).resolve().parents[2])
-        if done.returncode != 0:
-            raise RuntimeError(f"posko {' '.join(args)}: {done.stderr or done.stdout}")
-        return done.stdout
+    @property
+    def db_path(self) -> Path:
+        return self.folder / "var" / "hub" / "hub.db"
 
     def start(self) -> RealHub:
         import subprocess
-        import sys
         import time
 
         import requests
 
+        from posko.procs import python_module_argv  # as the product spawns: cwd not on sys.path
+
         with open(self.folder / "hub.log", "ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "posko", "hub", "serve"], env=self.env,
-                                         cwd=Path(__file__).resolve().parents[2], stdout=log, stderr=log,
+            self.proc = subprocess.Popen(python_module_argv("hub", "serve"), env=self.env,
+                                         cwd=self.folder, stdout=log, stderr=log,
                                          start_new_session=True)
         deadline = time.monotonic() + 40
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError((self.folder / "hub.log").read_text()[-2000:])
             try:
-                requests.get(self.url + "/api/v1/openapi.json", timeout=1)
+                requests.get(self.url + "/api/v1/ping", timeout=1)
                 break
             except requests.RequestException:
                 time.sleep(0.1)
         else:
             raise RuntimeError("hub did not start")
         if not self.token:
-            code = self._posko("hub", "units", "add", self.unit).strip().splitlines()[-1]
-            answer = requests.post(self.url + "/api/v1/enroll", json={"unit": self.unit, "code": code},
-                                   timeout=10)
-            answer.raise_for_status()
-            self.token = answer.json()["token"]
+            self.token = self.add_unit(self.unit)
         return self
+
+    def sessions(self):
+        if self._sessions is None:
+            from hub.db import Sessions, make_engine
+
+            self._sessions = Sessions(make_engine(f"sqlite:///{self.db_path}"))
+        return self._sessions
+
+    def add_unit(self, unit_id: str) -> str:
+        """Add and enrol a unit (as an admin and the unit would); returns its token."""
+
+        from hub.units import add_unit
+
+        with self.sessions().writer() as db:
+            code = add_unit(db, unit_id, f"Posko {unit_id}", 24)
+        return self.enrol(unit_id, code)
+
+    def new_code(self, unit_id: str) -> str:
+        from hub.units import rotate
+
+        with self.sessions().writer() as db:
+            return rotate(db, unit_id, 24)
+
+    def enrol(self, unit_id: str, code: str) -> str:
+        import requests
+
+        answer = requests.post(self.url + "/api/v1/enroll", json={"unit": unit_id, "code": code}, timeout=10)
+        answer.raise_for_status()
+        return answer.json()["token"]
+
+    def block_phone(self, phone: str) -> None:
+        """Block a number as the dashboard does after a prank report."""
+        from hub import secrets_store
+        from hub.models import PhoneBlock, utcnow
+        from posko.tickets import normalise_phone, phone_key
+
+        number = normalise_phone(phone)
+        with self.sessions().writer() as db:
+            key = phone_key(number, secrets_store.hub_secret(db, secrets_store.PHONE_KEY))
+            db.add(PhoneBlock(phone_key=key, phone=number, reason="laporan palsu", created_at=utcnow()))
+            db.commit()
+
+    def set_state(self, report_id: str, state: str, note: str = "") -> None:
+        """An officer's workflow step, straight in the database (the dashboard is tested apart)."""
+        from hub.models import Report, utcnow
+
+        with self.sessions().writer() as db:
+            report = db.get(Report, report_id)
+            report.state, report.public_note, report.updated_at = state, note, utcnow()
+            db.commit()
 
     def stop(self) -> None:
         import signal
@@ -234,39 +216,86 @@ class RealHub:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(5)
 
-    def state(self) -> dict:
-        """What the hub holds, read from its SQLite database."""
+    def close(self) -> None:
+        self.stop()
+        if self._sessions is not None:
+            self._sessions.engine.dispose()
+
+    def state(self, unit: str | None = None) -> dict:
+        """What the hub holds (of one unit, if given), read from its SQLite database."""
         import json
         import sqlite3
 
-        db = sqlite3.connect(f"file:{self.folder / 'var' / 'hub' / 'hub.db'}?mode=ro", uri=True, timeout=10)
+        db = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=10)
         try:
-            reports = [{"id": r[0], "ticket": r[1], "description": r[2], "photos": json.loads(r[3] or "[]")}
-                       for r in db.execute("SELECT id, ticket, description, photos FROM reports")]
-            photos = {r[0]: r[1] for r in db.execute("SELECT sha256, size FROM photos")}
+            where, args = ("WHERE unit_id = ?", (unit,)) if unit else ("", ())
+            reports = [{"id": r[0], "ticket": r[1], "description": r[2], "photos": json.loads(r[3] or "[]"),
+                        "unit": r[4], "time_suspect": bool(r[5]), "phone_blocked": bool(r[6]),
+                        "occurred_at": r[7], "received_at": r[8], "body_hash": r[9]}
+                       for r in db.execute("SELECT id, ticket, description, photos, unit_id, time_suspect, "
+                                           f"phone_blocked, occurred_at, received_at, body_hash FROM reports {where}",
+                                           args)]
+            names = {p for r in reports for p in r["photos"]}
+            photos = {r[0]: r[1] for r in db.execute("SELECT sha256, size FROM photos") if not unit or r[0] in names}
+            quarantine = [{"unit": r[0], "report_id": r[1], "body": r[2], "errors": json.loads(r[3]), "count": r[4]}
+                          for r in db.execute(f"SELECT unit_id, report_id, body, errors, count FROM quarantine {where}",
+                                              args)]
+            units = {r[0]: {"duplicate_count": r[1], "duplicate_seen_at": r[2]}
+                     for r in db.execute("SELECT id, duplicate_count, duplicate_seen_at FROM units")}
         finally:
             db.close()
-        return {"reports": reports, "photos": photos, "posts": []}
+        return {"reports": reports, "photos": photos, "quarantine": quarantine, "units": units}
 
 
-def real_hub_built() -> bool:
-    import importlib.util
+@dataclass
+class HubUnit:
+    """One enrolled unit of a shared running hub: what a test's kiosk talks to."""
 
-    return importlib.util.find_spec("hub.cli") is not None
+    hub: RealHub
+    unit: str
+    token: str
+
+    @property
+    def url(self) -> str:
+        return self.hub.url
+
+    @property
+    def port(self) -> int:
+        return self.hub.port
+
+    def state(self) -> dict:
+        return self.hub.state(self.unit)
+
+
+@pytest.fixture(scope="session")
+def shared_hub(tmp_path_factory) -> Iterator[RealHub]:
+    """One real hub for the tests that do not stop it (each gets its own unit: hub_unit)."""
+    hub = RealHub(tmp_path_factory.mktemp("shared-hub")).start()
+    try:
+        yield hub
+    finally:
+        hub.close()
 
 
 @pytest.fixture
-def hub_process(tmp_path: Path, intake_hub) -> Iterator[Callable[[], object]]:
-    """The real hub when this build has it, else the minimal intake server (said in the test id)."""
+def hub_unit(shared_hub: RealHub) -> HubUnit:
+    """A fresh enrolled unit on the shared real hub; state() shows only its reports."""
+    import uuid
+
+    unit = f"kiosk-{uuid.uuid4().hex[:8]}"
+    return HubUnit(shared_hub, unit, shared_hub.add_unit(unit))
+
+
+@pytest.fixture
+def hub_process(tmp_path: Path) -> Iterator[Callable[[], RealHub]]:
+    """A real hub of the test's own (for tests that stop and start it)."""
     hubs: list[RealHub] = []
 
-    def make():
-        if not real_hub_built():
-            return intake_hub()
+    def make() -> RealHub:
         hub = RealHub(tmp_path / f"realhub{len(hubs)}").start()
         hubs.append(hub)
         return hub
 
     yield make
     for hub in hubs:
-        hub.stop()
+        hub.close()

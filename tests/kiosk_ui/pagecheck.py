@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 MEASURE = """() => {
@@ -43,3 +44,15 @@ def check_screen(page, artifacts: Path, name: str, *, allowed_console: tuple[str
     assert not m["small_text"], f"{name}: text under 18 px: {m['small_text']}"
     errors = [e for e in page.console_errors if not any(a in e for a in allowed_console)]
     assert not errors, f"{name}: console errors: {errors}"
+
+
+def wait_js(page, expression: str, timeout: float = 5000) -> None:
+    """Wait until a JS expression is truthy (timeout in ms, like Playwright).
+
+    page.evaluate runs through the DevTools protocol, which the kiosk's strict
+    Content-Security-Policy allows; page.wait_for_function evaluates a string inside the
+    page, which that policy (rightly) refuses."""
+    deadline = time.monotonic() + timeout / 1000
+    while not page.evaluate(f"() => !!({expression})"):
+        assert time.monotonic() < deadline, f"not reached within {timeout} ms: {expression}"
+        page.wait_for_timeout(50)

@@ -12,8 +12,8 @@ import time
 import pytest
 
 from posko import topics
-from posko.messages import Alert, AlertAck, AssistantCommand, AssistantEvent
-from tests.kiosk_ui.pagecheck import check_screen
+from posko.messages import AssistantCommand, AssistantEvent
+from tests.kiosk_ui.pagecheck import check_screen, wait_js
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
@@ -77,7 +77,7 @@ def test_lapor_whole_flow_with_fake_camera_take_retake_and_keyboard(serve_kiosk,
     with page.expect_navigation():
         page.click('[data-test="go-lapor"]')
     visible(page, "step-category")
-    page.wait_for_function("document.getElementById('progress-text').textContent !== ''")
+    wait_js(page, "document.getElementById('progress-text').textContent !== ''")
     assert page.text_content("#progress-text") == "Langkah 1 dari 7"
     check_screen(page, artifacts, "lapor-1-kategori")
     page.click('[data-test="cat-pencurian"]')
@@ -107,7 +107,7 @@ def test_lapor_whole_flow_with_fake_camera_take_retake_and_keyboard(serve_kiosk,
     page.click('[data-test="next"]')
 
     visible(page, "step-photo")
-    page.wait_for_function("document.getElementById('video').videoWidth > 0", timeout=10000)
+    wait_js(page, "document.getElementById('video').videoWidth > 0", timeout=10000)
     check_screen(page, artifacts, "lapor-5-kamera")
     page.click('[data-test="photo-take"]')
     visible(page, "snapshot")
@@ -191,8 +191,8 @@ def test_lapor_skip_photo_defaults_to_this_posko_and_now(serve_kiosk, new_page, 
     assert not page.console_errors
 
 
-def test_cek_laporan_online_then_offline_shows_last_known_state(serve_kiosk, intake_hub, new_page, artifacts) -> None:
-    hub = intake_hub()
+def test_cek_laporan_online_then_offline_shows_last_known_state(serve_kiosk, hub_process, new_page, artifacts) -> None:
+    hub = hub_process()
     kiosk = serve_kiosk(env={"POSKO_KIOSK_HUB_URL": hub.url, "POSKO_KIOSK_SYNC_INTERVAL_S": "0.2",
                              "POSKO_KIOSK_SYNC_PROBE_S": "0.5"},
                         TOKEN_PROVIDER=lambda: hub.token, START_SYNC=True)
@@ -204,6 +204,7 @@ def test_cek_laporan_online_then_offline_shows_last_known_state(serve_kiosk, int
     while box.get(synced.id).state != "synced" and time.monotonic() < deadline:
         time.sleep(0.05)
     assert box.get(synced.id).state == "synced"
+    hub.set_state(synced.id, "diverifikasi", "Petugas sudah menghubungi Anda")  # an officer's step
 
     page = new_page(800, 480)
     page.goto(kiosk.url + "/cek")
@@ -218,6 +219,8 @@ def test_cek_laporan_online_then_offline_shows_last_known_state(serve_kiosk, int
     visible(page, "cek-result")
     assert page.text_content('[data-test="cek-state"]') == "Diverifikasi"
     assert "menghubungi" in page.text_content('[data-test="cek-note"]')
+    assert page.text_content('#cek-updated') == "24-12-2026 22:45 WIB"  # the display zone, labelled
+    assert "sudah memeriksa" in page.text_content('[data-test="cek-state-note"]')
     assert page.is_hidden('[data-test="cek-offline"]')
     check_screen(page, artifacts, "cek-online")
 
@@ -238,44 +241,13 @@ def test_cek_laporan_online_then_offline_shows_last_known_state(serve_kiosk, int
     page.fill('[data-test="ticket"]', waiting.ticket)
     page.fill('[data-test="pin"]', waiting.pin)
     page.click('[data-test="check"]')
-    page.wait_for_function("document.getElementById('cek-state').textContent.includes('Menunggu')")
+    wait_js(page, "document.getElementById('cek-state').textContent.includes('Menunggu')")
     # a wrong PIN reveals nothing, online or not
     page.fill('[data-test="pin"]', "0000" if waiting.pin != "0000" else "1111")
     page.click('[data-test="check"]')
     visible(page, "cek-error")
     assert page.is_hidden('[data-test="cek-result"]')
     assert not page.console_errors
-
-
-@pytest.mark.broker
-def test_darurat_publishes_an_alert_and_shows_the_officers_ack(serve_kiosk, broker, mqtt_client, topic_prefix,
-                                                               new_page, artifacts) -> None:
-    unit = "kiosk-darurat-1"
-    kiosk = linked_kiosk(serve_kiosk, broker, topic_prefix, unit, START_BRAIN=True)
-    kiosk.kiosk.brain.wait(60)
-    officer = mqtt_client()
-    officer.subscribe(topics.alert(unit, topic_prefix))
-    page = new_page(800, 480)
-    page.goto(kiosk.url + "/")
-    with page.expect_navigation():
-        page.click('[data-test="go-darurat"]')
-    visible(page, "darurat-confirm")
-    assert officer.messages.empty()  # the confirm step sends nothing
-    page.click('[data-test="darurat-yes"]')
-    msg = officer.expect(5)
-    alert = Alert.from_json(msg.payload)
-    assert (alert.unit, alert.source, alert.posko) == (unit, "kiosk_darurat", "Posko Alun-alun")
-    visible(page, "darurat-sent")
-    numbers = page.text_content('[data-test="numbers"]')
-    assert "110" in numbers
-    if kiosk.kiosk.brain.status == "ready":  # the numbers come from the KB entry darurat-nomor
-        assert "112" in numbers and "119" in numbers
-    assert "117" not in numbers and "129" not in numbers
-    check_screen(page, artifacts, "darurat-terkirim")
-    officer.publish(topics.alert_ack(unit, topic_prefix), AlertAck(alert.id, "Bripka Aziz").to_json())
-    page.wait_for_selector('[data-test="ack"].acked', timeout=5000)
-    assert "Petugas sudah menerima" in page.text_content('[data-test="ack"]')
-    check_screen(page, artifacts, "darurat-diterima")
 
 
 @pytest.mark.broker
@@ -299,7 +271,7 @@ def test_tanya_mic_publishes_listen_and_shows_transcript_and_answer(serve_kiosk,
     assert cmd.command == "listen" and cmd.session
     event_topic = topics.assistant_event(unit, topic_prefix)
     agent.publish(event_topic, AssistantEvent("partial", cmd.session, text="bikin es ka").to_json(), qos=0)
-    page.wait_for_function("document.getElementById('transcript').textContent.includes('bikin es ka')")
+    wait_js(page, "document.getElementById('transcript').textContent.includes('bikin es ka')")
     route, response = held[0]
     route.fulfill(response=response)
     page.wait_for_timeout(300)
@@ -329,9 +301,9 @@ def test_tanya_follows_a_question_started_by_the_physical_button(serve_kiosk, br
     event_topic = topics.assistant_event(unit, topic_prefix)
     # the unit made this session when its Tanya button was pressed; the page never saw it before
     agent.publish(event_topic, AssistantEvent("listening", "btn-1", text="button").to_json(), qos=0)
-    page.wait_for_function("document.querySelector('[data-test=mic]').getAttribute('aria-pressed') === 'true'")
+    wait_js(page, "document.querySelector('[data-test=mic]').getAttribute('aria-pressed') === 'true'")
     agent.publish(event_topic, AssistantEvent("transcript", "btn-1", text="biaya skck").to_json(), qos=0)
-    page.wait_for_function("document.getElementById('transcript').textContent.includes('biaya skck')")
+    wait_js(page, "document.getElementById('transcript').textContent.includes('biaya skck')")
     reply = {"action": "answer", "text": "Biaya SKCK **Rp30.000**.", "sources": ["PP 76/2020"]}
     agent.publish(event_topic, AssistantEvent("answer", "btn-1", reply=reply).to_json(), qos=0)
     page.wait_for_selector('[data-test="answer"] strong')
@@ -376,7 +348,7 @@ def test_tanya_typed_question_uses_the_brain_or_says_it_is_unavailable(serve_kio
     osk_type(page, "biaya skck")
     osk_done(page)
     page.click('[data-test="ask"]')
-    page.wait_for_function("!document.getElementById('answer').hidden && "
+    wait_js(page, "!document.getElementById('answer').hidden && "
                            "!document.getElementById('answer').textContent.includes('Sebentar')")
     answer = page.text_content('[data-test="answer"]')
     if kiosk.kiosk.brain.status == "ready":
@@ -390,11 +362,11 @@ def test_tanya_typed_question_uses_the_brain_or_says_it_is_unavailable(serve_kio
                      allowed_console=("status of 503",))
     # no voice link in this app: the mic says so instead of pretending to listen
     page.click('[data-test="mic"]')
-    page.wait_for_function("document.getElementById('answer').textContent.includes('suara')")
+    wait_js(page, "document.getElementById('answer').textContent.includes('suara')")
 
 
 def test_idle_reset_returns_home_and_clears_every_field(serve_kiosk, new_page, artifacts) -> None:
-    kiosk = serve_kiosk(env={"POSKO_KIOSK_IDLE_RESET_S": "3"})
+    kiosk = serve_kiosk(env={"POSKO_KIOSK_IDLE_RESET_S": "3", "POSKO_KIOSK_IDLE_WARN_S": "3"})
     page = new_page(800, 480)
     page.goto(kiosk.url + "/")
     with page.expect_navigation():
@@ -406,8 +378,17 @@ def test_idle_reset_returns_home_and_clears_every_field(serve_kiosk, new_page, a
     page.fill('[data-test="description"]', "private story of the previous person")
     osk_done(page)
     started = time.monotonic()
-    page.wait_for_url(kiosk.url + "/", timeout=8000)
+    # first "Masih di sini?" with a countdown; a touch keeps everything
+    page.wait_for_selector('[data-test="idle-warn"]', state="visible", timeout=8000)
     assert time.monotonic() - started >= 2.5  # not before the idle time
+    assert re.search(r"\b[1-3] seconds", page.text_content('[data-test="idle-count"]'))  # counting down
+    check_screen(page, artifacts, "masih-di-sini")
+    page.click('[data-test="idle-stay"]')
+    assert page.is_hidden('[data-test="idle-warn"]')
+    assert page.input_value('[data-test="description"]') == "private story of the previous person"
+    started = time.monotonic()
+    page.wait_for_url(kiosk.url + "/", timeout=12000)
+    assert time.monotonic() - started >= 5.5  # idle time plus the countdown
     assert page.is_visible("text=Lapor")  # back in the default language
     page.goto(kiosk.url + "/lapor")
     assert page.input_value('[data-test="description"]') == ""
@@ -415,7 +396,7 @@ def test_idle_reset_returns_home_and_clears_every_field(serve_kiosk, new_page, a
     page.go_back()
     page.goto(kiosk.url + "/tanya")
     page.fill('[data-test="question"]', "pertanyaan rahasia")
-    page.wait_for_url(kiosk.url + "/", timeout=8000)
+    page.wait_for_url(kiosk.url + "/", timeout=12000)
     page.goto(kiosk.url + "/tanya")
     assert page.input_value('[data-test="question"]') == ""
     assert kiosk.kiosk.outbox.list() == []  # an unfinished report is never stored
@@ -432,7 +413,7 @@ def test_english_switch_changes_every_screen(serve_kiosk, new_page, artifacts) -
     check_screen(page, artifacts, "beranda-en")
     with page.expect_navigation():
         page.click('[data-test="go-lapor"]')
-    page.wait_for_function("document.getElementById('progress-text').textContent !== ''")
+    wait_js(page, "document.getElementById('progress-text').textContent !== ''")
     assert page.text_content("#progress-text") == "Step 1 of 7"
     assert page.is_visible("text=What would you like to report?")
     check_screen(page, artifacts, "lapor-en")
@@ -455,7 +436,7 @@ def test_disk_full_shows_a_clear_error_and_no_ticket(serve_kiosk, tiny_fs, new_p
     page.click('[data-test="next"]')
     page.click('[data-test="next"]')
     visible(page, "step-photo")
-    page.wait_for_function("document.getElementById('video').videoWidth > 0", timeout=10000)
+    wait_js(page, "document.getElementById('video').videoWidth > 0", timeout=10000)
     page.click('[data-test="photo-take"]')
     page.click('[data-test="photo-use"]')
     page.click('[data-test="next"]')
@@ -474,30 +455,3 @@ def test_disk_full_shows_a_clear_error_and_no_ticket(serve_kiosk, tiny_fs, new_p
     visible(page, "step-done")
     assert TICKET_RE.match(page.text_content('[data-test="ticket"]'))
     assert len(box.list()) == 1 and len(box.list()[0].photos) == 1
-
-
-@pytest.mark.broker
-def test_a_typed_emergency_question_alerts_the_officers(serve_kiosk, broker, mqtt_client, topic_prefix,
-                                                        new_page, artifacts) -> None:
-    unit = "kiosk-escalate-1"
-    kiosk = serve_kiosk(env={"POSKO_MQTT_PORT": str(broker.port), "POSKO_MQTT_TOPIC_ROOT": topic_prefix,
-                             "POSKO_POSKO_UNIT_ID": unit}, START_MQTT=True, START_BRAIN=True)
-    kiosk.kiosk.brain.wait(60)
-    if kiosk.kiosk.brain.status != "ready":
-        pytest.skip(f"the assistant brain is not available in this build: {kiosk.kiosk.brain.error}")
-    assert kiosk.kiosk.bus.link.wait_connected(5)
-    officer = mqtt_client()
-    officer.subscribe(topics.alert(unit, topic_prefix))
-    question = "Tolong, ada kecelakaan di depan, orangnya berdarah!"
-    page = new_page(800, 480)
-    page.goto(kiosk.url + "/tanya")
-    page.fill('[data-test="question"]', question)
-    page.click('[data-test="ask"]')
-    alert = Alert.from_json(officer.expect(5).payload)
-    assert (alert.source, alert.text, alert.unit) == ("assistant", question, unit)
-    page.wait_for_selector('[data-test="answer"] .notice')
-    assert "110" in page.text_content('[data-test="answer"]')
-    assert page.locator('[data-test="warn"]').count() == 0
-    officer.publish(topics.alert_ack(unit, topic_prefix), AlertAck(alert.id, "Bripka Aziz").to_json())
-    page.wait_for_selector('[data-test="acked"]', timeout=5000)
-    check_screen(page, artifacts, "tanya-darurat")

@@ -43,7 +43,8 @@ def test_defaults_are_this_posko_and_now_without_reporter() -> None:
     ({"category": "lainnya", "description": "x", "when_offset_min": "abc"}, "occurred"),
     ({"category": "lainnya", "description": "x", "phone": "12345", "consent": "1"}, "phone"),
     ({"category": "lainnya", "description": "x", "phone": "081234567890"}, "consent"),
-    ({"category": "lainnya", "description": "x", "name": "y" * 101, "consent": "1"}, "name"),
+    ({"category": "lainnya", "description": "x", "name": "y" * 201, "consent": "1"}, "name"),
+    ({"category": "lainnya", "description": "motor\x00hilang"}, "description"),
 ])
 def test_each_bad_field_is_named(form: dict, field: str) -> None:
     result = build_report(form, "Posko", NOW)

@@ -57,26 +57,53 @@ def test_broker_down_is_a_failure_with_a_fix(tmp_path: Path) -> None:
     assert bridge.status == WARN
 
 
-def test_hub_reachable_and_unreachable(tmp_path: Path) -> None:
+def _serve(handler_body):
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 - http.server's naming
-            self.send_response(200 if self.path == "/api/v1/openapi.json" else 404)
+            status, ctype, body = handler_body(self.path)
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(b"{}")
+            self.wfile.write(body)
 
         def log_message(self, *args):
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_hub_reachable_and_unreachable(tmp_path: Path) -> None:
+    import datetime as dt
+    import json
+
+    def hub(path):
+        if path == "/api/v1/ping":
+            now = dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
+            return 200, "application/json", json.dumps({"service": "posko-hub", "time": now}).encode()
+        return 404, "application/json", b"{}"
+
+    server = _serve(hub)
     try:
         url = f"http://127.0.0.1:{server.server_port}"
         ok = check_hub(settings_for(tmp_path, POSKO_KIOSK_HUB_URL=url))
-        assert ok.status == OK and "HTTP 200" in ok.detail
+        assert ok.status == OK and "HTTP 200" in ok.detail and "Posko hub" in ok.detail
     finally:
         server.shutdown()
         server.server_close()
     down = check_hub(settings_for(tmp_path, POSKO_KIOSK_HUB_URL=url))
     assert down.status == FAIL and "unreachable" in down.detail
     assert "outbox" in down.fix
+
+
+def test_a_captive_portal_is_not_taken_for_the_hub(tmp_path: Path) -> None:
+    server = _serve(lambda path: (200, "text/html", b"<html><h1>Kuota habis</h1></html>"))
+    try:
+        url = f"http://127.0.0.1:{server.server_port}"
+        check = check_hub(settings_for(tmp_path, POSKO_KIOSK_HUB_URL=url))
+        assert check.status == FAIL and "not the Posko hub" in check.detail and "portal" in check.fix
+    finally:
+        server.shutdown()
+        server.server_close()

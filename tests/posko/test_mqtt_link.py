@@ -199,3 +199,50 @@ def test_a_subscription_the_broker_refuses_is_reported_not_silent(tmp_path, capl
     finally:
         link.stop()
         broker.stop()
+
+
+def test_every_link_socket_sends_at_once_without_nagle(broker) -> None:
+    """TCP_NODELAY: a small message after another is not held for the peer's delayed ACK."""
+    import socket
+
+    threaded = MqttLink(MqttSettings(port=broker.port)).start()
+    polled = MqttLink(MqttSettings(port=broker.port))
+    try:
+        assert threaded.wait_connected(5)
+        client = polled.start_polled()
+        for sock in (threaded._client.socket(), client.socket()):
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    finally:
+        threaded.stop()
+        polled.stop()
+
+
+def test_no_local_keeps_a_links_own_messages_from_it(broker, topic_prefix) -> None:
+    own: queue.Queue = queue.Queue()
+    echo: queue.Queue = queue.Queue()
+    other: queue.Queue = queue.Queue()
+    talker = MqttLink(MqttSettings(port=broker.port))
+    plain = MqttLink(MqttSettings(port=broker.port))
+    listener = MqttLink(MqttSettings(port=broker.port))
+    talker.subscribe(f"{topic_prefix}/a/#", lambda t, p: own.put(p), qos=0, no_local=True)
+    plain.subscribe(f"{topic_prefix}/a/#", lambda t, p: echo.put(p), qos=0)
+    listener.subscribe(f"{topic_prefix}/a/#", lambda t, p: other.put(p), qos=0)
+    links = (talker, plain, listener)
+    try:
+        for link in links:
+            link.start()
+            assert link.wait_connected(5) and link.wait_subscribed(f"{topic_prefix}/a/#", 5)
+        for i in range(5):
+            talker.publish(f"{topic_prefix}/a/x", b"t%d" % i, qos=1).wait_for_publish(5)
+            plain.publish(f"{topic_prefix}/a/x", b"p%d" % i, qos=1).wait_for_publish(5)
+        got = sorted(other.get(timeout=5) for _ in range(10))
+        assert got == sorted([b"t%d" % i for i in range(5)] + [b"p%d" % i for i in range(5)])
+        time.sleep(0.3)
+        heard_by_talker = []
+        while not own.empty():
+            heard_by_talker.append(own.get())
+        assert heard_by_talker == [b"p%d" % i for i in range(5)]  # others' yes, its own no
+        assert echo.qsize() == 10  # without No Local a link hears itself too
+    finally:
+        for link in links:
+            link.stop()
