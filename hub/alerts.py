@@ -89,6 +89,53 @@ def record_alert(db, settings, *, alert_id: str, unit_id: str, posko: str, sourc
     return outcome
 
 
+@dataclass(frozen=True)
+class Stored:
+    """What the hub holds for one alert id: the alert itself, or for a repeat its own id
+    with the state (received, acknowledged) of the alert it was counted on."""
+
+    id: str
+    unit_id: str
+    received_at: dt.datetime
+    acked_at: dt.datetime | None
+    acked_by: str
+
+
+def _held(db, alert_id: str) -> Alert | Stored | None:
+    alert = db.get(Alert, alert_id)
+    if alert is not None:
+        return alert
+    repeat = db.get(AlertRepeat, alert_id)
+    if repeat is None:
+        return None
+    target = db.get(Alert, repeat.alert_id)
+    return Stored(id=repeat.id, unit_id=target.unit_id, received_at=repeat.received_at,
+                  acked_at=target.acked_at, acked_by=target.acked_by)
+
+
+def store_alert(db, msg, unit_id: str, settings=None) -> tuple[Alert | Stored, bool]:
+    """`record_alert` for a posko.messages.Alert (the HTTP path, hub.alert_intake):
+    (what the hub holds for msg.id, whether it was stored just now). `settings` defaults
+    to the Flask app's."""
+    if settings is None:
+        from flask import current_app
+
+        settings = current_app.config["POSKO_SETTINGS"]
+    try:
+        sent = dt.datetime.fromtimestamp(msg.time, dt.UTC).replace(tzinfo=None)
+    except (OverflowError, OSError, ValueError):
+        sent = utcnow()
+    outcome = record_alert(db, settings, alert_id=msg.id, unit_id=unit_id, posko=msg.posko,
+                           source=msg.source, text=msg.text, sent_at=sent)
+    return _held(db, _clean(msg.id)[:64]), outcome != "duplicate"
+
+
+def repeat_ids(db, alert_id: str) -> list[str]:
+    """The ids counted on alert_id (each kiosk that raised one waits for its own ack)."""
+    return list(db.scalars(select(AlertRepeat.id).where(AlertRepeat.alert_id == alert_id)
+                           .order_by(AlertRepeat.received_at)))
+
+
 def open_alerts(session) -> list[Alert]:
     return list(session.scalars(select(Alert).where(Alert.acked_at.is_(None))
                                 .order_by(Alert.received_at.desc()).limit(50)))

@@ -29,7 +29,7 @@ import uuid
 from sqlalchemy import delete, select
 
 from hub import kb
-from hub.alerts import record_alert
+from hub.alerts import record_alert, repeat_ids
 from hub.db import Sessions, database_url, make_engine
 from hub.models import Event, KeyValue, Throttle, Unit, utcnow
 from posko import topics
@@ -68,7 +68,7 @@ class Ingest:
         self._kb_announced: bytes | None = None
         self._ack_cursor: int | None = None  # loaded on the first publish_acks()
         self._acks_handed = 0  # highest event id handed to the link
-        self._acks_inflight: dict[int, object] = {}  # event id -> paho MQTTMessageInfo
+        self._acks_inflight: dict[int, list] = {}  # event id -> its paho MQTTMessageInfos
         self._unknown_logged: set[str] = set()
 
     def start(self) -> Ingest:
@@ -104,20 +104,20 @@ class Ingest:
                 row = db.get(KeyValue, ACK_CURSOR)
                 self._ack_cursor = int(row.value) if row is not None else 0
                 self._acks_handed = self._ack_cursor
-            for event_id, info in list(self._acks_inflight.items()):
-                if info.is_published():
+            for event_id, infos in list(self._acks_inflight.items()):
+                if all(info.is_published() for info in infos):
                     del self._acks_inflight[event_id]
-                    self.acks_sent += 1
+                    self.acks_sent += len(infos)
             handed = 0
             if self.link.connected.is_set():  # offline, paho resends what it holds on reconnect
                 new = db.scalars(select(Event).where(Event.kind == "alert_ack", Event.id > self._acks_handed)
                                  .order_by(Event.id).limit(ACK_BATCH)).all()
                 for event in new:
                     self._acks_handed = event.id
-                    info = self._publish_ack(event)
-                    if info is not None:
-                        self._acks_inflight[event.id] = info
-                        handed += 1
+                    infos = self._publish_ack(db, event)
+                    if infos:
+                        self._acks_inflight[event.id] = infos
+                        handed += len(infos)
             cursor = (min(self._acks_inflight) - 1) if self._acks_inflight else self._acks_handed
             if cursor > self._ack_cursor:
                 self._ack_cursor = cursor
@@ -129,16 +129,20 @@ class Ingest:
                 db.commit()
             return handed
 
-    def _publish_ack(self, event: Event):
+    def _publish_ack(self, db, event: Event) -> list:
+        """One AlertAck for the alert and one for every alert counted on it (a kiosk
+        matches the ack to the id it raised). Returns the paho message infos."""
         data = event.data or {}
         try:
             topic = topics.alert_ack(str(data.get("unit", "")), self.root)
         except ValueError:
             log.warning("ack event %s names no valid unit: skipped", event.id)
-            return None
-        ack = AlertAck(alert_id=str(data.get("id", "")), officer=str(data.get("officer", "")),
-                       time=event.at.replace(tzinfo=dt.UTC).timestamp())
-        return self.link.publish(topic, ack.to_json(), qos=1)
+            return []
+        alert_id = str(data.get("id", ""))
+        at = event.at.replace(tzinfo=dt.UTC).timestamp()
+        return [self.link.publish(topic, AlertAck(alert_id=aid, officer=str(data.get("officer", "")),
+                                                  time=at).to_json(), qos=1)
+                for aid in [alert_id, *repeat_ids(db, alert_id)]]
 
     def stop(self) -> None:
         self.link.stop()

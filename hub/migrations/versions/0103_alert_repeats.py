@@ -1,7 +1,7 @@
 """alert_repeats: alerts counted on another one (flood collapsing)
 
-Revision ID: 0102_alert_repeats
-Revises: 0101_talkgroups
+Revision ID: 0103_alert_repeats
+Revises: 0102_reports_field_faults
 Create Date: 2026-12-01
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0102_alert_repeats"
-down_revision = "0101_talkgroups"
+revision = "0103_alert_repeats"
+down_revision = "0102_reports_field_faults"
 branch_labels = None
 depends_on = None
 
