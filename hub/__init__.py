@@ -16,13 +16,16 @@ from flask import Flask, request
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
 
+from posko.files import private_dir
+
 csrf = CSRFProtect()
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """The hub's Flask app. test_config may hold POSKO_SETTINGS (a posko.config.Settings),
     DATABASE_URL, AUTO_MIGRATE and any Flask setting."""
-    from hub import alerts, api, auth, dashboard, db, fleet, live, talkgroups
+    from hub import alerts, api, auth, dashboard, db, export, fleet, live, talkgroups, users
+    from hub import map as map_page
     from hub.secrets_store import ensure_secrets
     from hub.texts import label
     from posko.config import load_settings
@@ -50,6 +53,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         from hub.migrate import upgrade
 
         upgrade(app.config["DATABASE_URL"])
+    if hub.proxy_hops:  # the client address the throttles count by is the proxy's X-Forwarded-For
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hub.proxy_hops, x_proto=hub.proxy_hops)
     db.init_app(app, app.config["DATABASE_URL"], hub.sqlite_synchronous)
     ensure_secrets(app.extensions["posko_db"].engine)
     from hub.batch import ReportBatcher
@@ -59,7 +66,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     csrf.exempt(api.bp)
     auth.login_manager.init_app(app)
-    for blueprint in (api.bp, auth.bp, dashboard.bp, fleet.bp, alerts.bp, live.bp, talkgroups.bp):
+    auth.warm()
+    for blueprint in (api.bp, auth.bp, dashboard.bp, export.bp, map_page.bp, fleet.bp, alerts.bp,
+                      live.bp, talkgroups.bp, users.bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(__import__("hub.alert_intake", fromlist=["bp"]).bp)  # POST /api/v1/alerts
 
@@ -118,7 +127,7 @@ def _error_codes() -> set[str]:
 def secret_key_file(path: Path) -> str:
     """Read the session key kept at path, making it (mode 0600) on first use."""
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         tmp = path.with_name(f".{path.name}.{os.getpid()}")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:

@@ -149,10 +149,12 @@ def _openapi() -> dict[str, Any]:
 def enroll():
     hub = _settings().hub
     key = f"enrol:{request.remote_addr}"
-    db = get_db()
-    if throttle.failures(db, key, 3600) >= hub.enrol_fail_limit:
+    # Counted before the code is checked, in one step (hub.throttle); a right code gives it back.
+    verdict = throttle.take(sessions().writer, [throttle.Limit(key, hub.enrol_fail_limit, 3600)])
+    if not verdict.allowed:
         return error(429, "too_many_tries", "too many wrong enrolment codes; try again later",
-                     headers={"Retry-After": "3600"})
+                     headers={"Retry-After": str(verdict.retry_after_s)})
+    db = get_db()
     body = _json_body()
     fields = {}
     if not isinstance(body, dict):
@@ -174,9 +176,10 @@ def enroll():
     token = units.enrol(db, body["unit"].strip(), body["code"])
     if token is None:
         db.rollback()
-        throttle.record_failure(db, key, 3600)
         return error(403, "bad_code", "unknown unit, or the code is wrong, used or expired",
                      {"code": "is wrong, used or expired"})
+    db.close()
+    throttle.forgive(sessions().writer, [key])
     return jsonify({"token": token, "unit": body["unit"].strip()})
 
 
@@ -227,26 +230,26 @@ def put_photo(sha256: str):
 def get_ticket(ticket: str):
     hub = _settings().hub
     unit = _authenticated_unit()
-    who = f"unit:{unit.id}" if unit is not None else f"ip:{request.remote_addr}"
-    key = f"ticket:{who}"
-    db = get_db()
-    if throttle.failures(db, key, hub.ticket_fail_window_s) >= hub.ticket_fail_limit:
-        return error(429, "too_many_tries", message("too_many_tries"),
-                     headers={"Retry-After": str(hub.ticket_fail_window_s)})
-    pin = request.args.get("pin", "")
-    report = None
     try:
         canonical = parse_ticket(ticket)
     except ValueError:
         canonical = None
+    limits = throttle.ticket_limits(unit.id if unit is not None else None, request.remote_addr or "",
+                                    canonical, hub)
+    verdict = throttle.take(sessions().writer, limits)  # checked and counted in one step
+    if not verdict.allowed:
+        return error(429, "too_many_tries", message("too_many_tries"),
+                     headers={"Retry-After": str(verdict.retry_after_s)})
+    db = get_db()
+    pin = request.args.get("pin", "")
+    report = None
     if canonical and is_valid_pin(pin):
         found = db.scalar(select(Report).where(Report.ticket == canonical))
         if found is not None and found.pin_hash == secrets_store.pin_hash(db, canonical, pin):
             report = found
     if report is None:
-        with sessions().writer() as writer:
-            throttle.record_failure(writer, key, hub.ticket_fail_window_s)
         return error(404, "not_found", message("ticket_not_found"))
+    throttle.forgive(sessions().writer, [lim.key for lim in limits])  # a right PIN is no failure
     return jsonify({
         "ticket": report.ticket, "ticket_display": format_ticket(report.ticket),
         "state": report.state, "state_label": label("states", report.state),

@@ -1,30 +1,54 @@
-"""Officer login: argon2 password hashes, roles, backoff after failed logins.
+"""Officer login: argon2 password hashes, roles, revocable sessions, login throttling.
 
 Other blueprints protect views with `@requires_role("operator" | "supervisor" | "admin")`;
 a higher role may do everything a lower one may.
+
+Sessions live on the hub (`user_sessions`): the signed cookie holds only a random session
+id, and every request looks it up. Logging out deletes that row, so a copied cookie dies
+with it; a password change or a disabled account deletes all of the user's rows.
+
+Login answers the same, in the same time, for a name that exists and one that does not
+(an unknown name is checked against a dummy argon2 hash), and failures are throttled by
+client (per client, and per client and name) but never by name alone, so nobody can lock
+an officer out from somewhere else.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
+import secrets
+from urllib.parse import unquote, urlsplit
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import LoginManager, current_user, login_user, logout_user
 from flask_wtf import FlaskForm
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import DateTime, ForeignKey, String, delete, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from hub.db import get_db
+from hub import offload, throttle
+from hub.db import Base, get_db, sessions
 from hub.models import User, utcnow
 from posko.errors import PoskoError
 
 ROLES = ("operator", "supervisor", "admin")
 _RANK = {role: i for i, role in enumerate(ROLES)}
+SID_KEY = "sid"  # the Flask session's key for the hub-side session id
+MIN_PASSWORD = 10
 
 bp = Blueprint("auth", __name__)
 login_manager = LoginManager()
@@ -35,16 +59,63 @@ _hasher = PasswordHasher()
 
 
 class UserError(PoskoError, ValueError):
-    """A user account that cannot be made."""
+    """A user account that cannot be made or changed."""
+
+
+class UserSession(Base):
+    """One logged-in browser: the SHA-256 of its session id, whose, until when."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+def _sid_hash(sid: str) -> str:
+    return hashlib.sha256(sid.encode("utf-8")).hexdigest()
+
+
+def start_session(db: Session, user_id: int, hours: int) -> str:
+    """Record a new session for user_id (the caller commits); returns its secret id."""
+    sid = secrets.token_urlsafe(32)
+    now = utcnow()
+    db.add(UserSession(id=_sid_hash(sid), user_id=user_id, created_at=now,
+                       expires_at=now + dt.timedelta(hours=hours)))
+    db.execute(delete(UserSession).where(UserSession.expires_at < now))  # tidy as we go
+    return sid
+
+
+def end_session(db: Session, sid: str) -> None:
+    """Forget one session (the caller commits)."""
+    db.execute(delete(UserSession).where(UserSession.id == _sid_hash(sid)))
+
+
+def end_user_sessions(db: Session, user_id: int) -> int:
+    """Forget every session of a user, e.g. after a password reset (the caller commits).
+
+    Returns how many ended.
+    """
+    return db.execute(delete(UserSession).where(UserSession.user_id == user_id)).rowcount or 0
 
 
 @login_manager.user_loader
 def _load_user(user_id: str) -> User | None:
+    sid = session.get(SID_KEY)
+    if not isinstance(sid, str) or not sid:
+        return None
     try:
-        user = get_db().get(User, int(user_id))
+        uid = int(user_id)
     except ValueError:
         return None
-    return user if user is not None and user.active else None
+    row = get_db().execute(
+        select(User, UserSession.expires_at).join(UserSession, UserSession.user_id == User.id)
+        .where(UserSession.id == _sid_hash(sid), User.id == uid)).first()
+    if row is None:
+        return None
+    user, expires_at = row
+    return user if user.active and expires_at > utcnow() else None
 
 
 def has_role(user, role: str) -> bool:
@@ -71,33 +142,95 @@ def requires_role(role: str):
 login_required = requires_role("operator")
 
 
+def check_password(password: str) -> None:
+    """Raises UserError when a new password is too weak."""
+    if len(password) < MIN_PASSWORD:
+        raise UserError(f"password must be at least {MIN_PASSWORD} characters")
+    if len(password) > 256:
+        raise UserError("password must be at most 256 characters")
+
+
+def hash_password(password: str) -> str:
+    """argon2 hash of a new password (checked first; raises UserError)."""
+    check_password(password)
+    return offload.run(_hasher.hash, password)
+
+
 def create_user(session: Session, username: str, password: str, role: str,
                 display_name: str = "") -> User:
     """Add an officer (committed). Raises UserError for a bad role, name or password."""
     if role not in ROLES:
         raise UserError(f"role must be one of {', '.join(ROLES)}")
     username = username.strip()
-    if not username or len(username) > 64:
-        raise UserError("user name must be 1-64 characters")
-    if len(password) < 10:
-        raise UserError("password must be at least 10 characters")
+    if not username or len(username) > 64 or any(ord(c) < 32 for c in username):
+        raise UserError("user name must be 1-64 printable characters")
+    if len(display_name) > 128:
+        raise UserError("display name must be at most 128 characters")
+    password_hash = hash_password(password)
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise UserError(f"user {username} exists already")
     user = User(username=username, display_name=display_name or username,
-                password_hash=_hasher.hash(password), role=role, active=True,
+                password_hash=password_hash, role=role, active=True,
                 failed_logins=0, created_at=utcnow())
     session.add(user)
     session.commit()
     return user
 
 
+def set_password(session: Session, user: User, password: str) -> int:
+    """New password for user; ends all of the user's sessions (the caller commits).
+
+    Returns how many sessions ended. Raises UserError for a weak password.
+    """
+    user.password_hash = hash_password(password)
+    return end_user_sessions(session, user.id)
+
+
 def wait_seconds(user: User, after: int, max_s: int, now: dt.datetime) -> int:
     """How long this user must still wait before the next try (0: may try now)."""
-    if user.failed_logins < after or user.last_failed_at is None:
-        return 0
-    delay = min(2 ** (user.failed_logins - after), max_s)
-    left = (user.last_failed_at + dt.timedelta(seconds=delay) - now).total_seconds()
-    return max(0, int(left + 0.999))
+    return throttle.backoff_wait(user.failed_logins or 0, user.last_failed_at, after, max_s, now)
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """An argon2 hash nobody knows the password of, with the hasher's current parameters."""
+    return _hasher.hash(secrets.token_hex(16))
+
+
+def warm() -> None:
+    """Make the dummy hash now, so the first unknown name is not slower than the rest."""
+    _dummy_hash()
+
+
+def _verify_hash(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def safe_next(target: str | None) -> str | None:
+    """`target` if it is a path on this site, else None.
+
+    Browsers drop tabs and newlines from URLs and read a backslash as a slash, so
+    `/\\t/evil.example` and `/\\\\evil.example` lead off-site as `//evil.example` does:
+    anything with control characters, spaces or backslashes is refused outright.
+    """
+    if not target or len(target) > 2000:
+        return None
+    if any(ord(c) < 0x21 or ord(c) == 0x7F for c in target) or "\\" in target:
+        return None
+    if not target.startswith("/") or target.startswith("//"):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    # The path once more after percent-decoding: a proxy or framework that decodes it
+    # must not find `//host` or a tab there either (the query may hold anything encoded).
+    path = unquote(parts.path)
+    if path.startswith("//") or "\\" in path or any(ord(c) < 0x21 or ord(c) == 0x7F for c in path):
+        return None
+    return target
 
 
 class LoginForm(FlaskForm):
@@ -105,51 +238,71 @@ class LoginForm(FlaskForm):
     password = PasswordField("Kata sandi", validators=[DataRequired(), Length(max=256)])
 
 
+def _client() -> str:
+    return request.remote_addr or "unknown"
+
+
+def login_limits(client: str, name: str) -> list[throttle.Limit]:
+    """The login throttles of one try: per client, and per client and user name."""
+    hub = current_app.config["POSKO_SETTINGS"].hub
+    return [
+        throttle.Limit(f"login-client:{client}", hub.login_client_fail_limit,
+                       hub.login_client_window_s),
+        throttle.Limit(f"login-pair:{client}:{name.casefold()}", 10 ** 9,
+                       max(hub.login_backoff_max_s * 4, 3600),
+                       backoff_after=hub.login_backoff_after, backoff_max_s=hub.login_backoff_max_s),
+    ]
+
+
 @bp.route("/masuk", methods=["GET", "POST"])
 def login():
     form = LoginForm()
-    status = 200
-    if form.validate_on_submit():
-        hub = current_app.config["POSKO_SETTINGS"].hub
-        db = get_db()
-        name = form.username.data.strip().replace("\x00", "")
-        user = db.scalar(select(User).where(User.username == name))
-        now = utcnow()
-        wait = wait_seconds(user, hub.login_backoff_after, hub.login_backoff_max_s, now) if user else 0
-        if wait:
-            flash(f"Terlalu banyak percobaan gagal. Coba lagi dalam {wait} detik.", "error")
-            return render_template("auth/login.html", form=form), 429
-        if user is not None and user.active and _verify(user, form.password.data):
-            user.failed_logins = 0
-            user.last_failed_at = None
-            if _hasher.check_needs_rehash(user.password_hash):
-                user.password_hash = _hasher.hash(form.password.data)
-            db.commit()
-            login_user(user, remember=False)
-            target = request.args.get("next", "")
-            if not target.startswith("/") or target.startswith("//"):
-                target = url_for("dashboard.queue")
-            return redirect(target)
-        if user is not None:
-            user.failed_logins += 1
-            user.last_failed_at = now
-            db.commit()
-        flash("Nama pengguna atau kata sandi salah.", "error")
-        status = 401
-    elif request.method == "POST":
-        status = 400
-    return render_template("auth/login.html", form=form), status
-
-
-def _verify(user: User, password: str) -> bool:
-    try:
-        return _hasher.verify(user.password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
+    if request.method == "POST" and not form.validate_on_submit():
+        return render_template("auth/login.html", form=form, problem="invalid"), 400
+    if request.method != "POST":
+        return render_template("auth/login.html", form=form, problem=None), 200
+    hub = current_app.config["POSKO_SETTINGS"].hub
+    name = form.username.data.strip().replace("\x00", "")
+    factories = sessions()
+    limits = login_limits(_client(), name)
+    # Counted before the password is checked, in one step: parallel tries cannot slip past.
+    verdict = throttle.take(factories.writer, limits)
+    if not verdict.allowed:
+        response = current_app.make_response(
+            (render_template("auth/login.html", form=form, problem="throttled",
+                             wait=verdict.retry_after_s), 429))
+        response.headers["Retry-After"] = str(verdict.retry_after_s)
+        return response
+    with factories.reader() as reader:
+        found = reader.execute(select(User.id, User.password_hash, User.active)
+                               .where(User.username == name)).first()
+    # The same argon2 work for an unknown name as for a real one (same time, same answer).
+    ok = offload.run(_verify_hash, found.password_hash if found else _dummy_hash(),
+                     form.password.data)
+    if found is None or not found.active or not ok:
+        throttle.touch(factories.writer, [limits[1].key])
+        return render_template("auth/login.html", form=form, problem="wrong"), 401
+    throttle.clear(factories.writer, [limits[1].key])
+    throttle.forgive(factories.writer, [limits[0].key])
+    db = get_db()
+    user = db.get(User, found.id)
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = offload.run(_hasher.hash, form.password.data)
+    sid = start_session(db, user.id, hub.session_hours)
+    db.commit()
+    session.clear()
+    session[SID_KEY] = sid
+    login_user(user, remember=False)
+    return redirect(safe_next(request.args.get("next")) or url_for("dashboard.queue"))
 
 
 @bp.post("/keluar")
 def logout():
+    sid = session.get(SID_KEY)
+    if isinstance(sid, str) and sid:
+        db = get_db()
+        end_session(db, sid)
+        db.commit()
     logout_user()
-    flash("Anda sudah keluar.", "info")
-    return redirect(url_for("auth.login"))
+    session.clear()
+    return redirect(url_for("auth.login", out=1))

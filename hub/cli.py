@@ -52,8 +52,11 @@ def serve(workers: int | None, bind: str | None, no_migrate: bool, no_ingest: bo
     from hub.db import database_url, make_engine
     from hub.migrate import upgrade
     from hub.secrets_store import ensure_secrets
+    from posko.files import private_dir, private_umask
 
+    private_umask()  # everything the hub and its children make is 0600 / 0700
     settings = load_settings()
+    private_dir(settings.state_dir / "hub")
     if not no_migrate:
         upgrade(database_url(settings))
     engine = make_engine(database_url(settings))
@@ -64,7 +67,11 @@ def serve(workers: int | None, bind: str | None, no_migrate: bool, no_ingest: bo
     address = bind or f"{settings.hub.bind}:{settings.hub.port}"
     options = {
         "bind": address, "workers": workers or settings.hub.workers,
-        "worker_class": "gthread", "threads": settings.hub.threads,
+        # gevent: one greenlet per connection. With gthread every connection that sends
+        # its headers slowly held a thread, so ~64 slow clients (or ~35 live-stream tabs)
+        # stopped intake; here 500 slow clients and 50 streams cost greenlets only. CPU-heavy
+        # steps (photo decoding, argon2) run on the worker's real thread pool (hub.offload).
+        "worker_class": "gevent", "worker_connections": settings.hub.worker_connections,
         "timeout": 60, "graceful_timeout": 5, "keepalive": 5,
         "accesslog": None, "errorlog": "-", "loglevel": settings.posko.log_level.lower(),
         "proc_name": "posko-hub", "control_socket_disable": True,
@@ -77,7 +84,9 @@ def serve(workers: int | None, bind: str | None, no_migrate: bool, no_ingest: bo
 
         def load(self):
             from hub import create_app
+            from hub.offload import configure
 
+            configure(settings.hub.threads)
             return create_app()
 
     ingest = None
@@ -271,3 +280,83 @@ def users_add(username: str, role: str, display_name: str, password_stdin: bool)
     with _session(load_settings()) as db:
         create_user(db, username, password, role, display_name)
     click.echo(f"user {username} ({role}) created")
+
+
+def _user_or_exit(db, username: str):
+    from sqlalchemy import select
+
+    from hub.models import User
+
+    user = db.scalar(select(User).where(User.username == username))
+    if user is None:
+        click.echo(f"error: no user {username}", err=True)
+        sys.exit(2)
+    return user
+
+
+@users_group.command("passwd")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="Read the new password from standard input.")
+def users_passwd(username: str, password_stdin: bool) -> None:
+    """Set a user's password; every session of that user ends."""
+    from hub.auth import UserError
+    from hub.users import reset_password
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    with _session(load_settings()) as db:
+        user = _user_or_exit(db, username)
+        try:
+            ended = reset_password(db, user, password, actor="cli")
+        except UserError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+    click.echo(f"user {username}: password changed, {ended} session(s) ended")
+
+
+@users_group.command("disable")
+@click.argument("username")
+def users_disable(username: str) -> None:
+    """Disable a user's account; every session of that user ends."""
+    from hub.auth import UserError
+    from hub.users import set_active
+
+    with _session(load_settings()) as db:
+        user = _user_or_exit(db, username)
+        try:
+            set_active(db, user, False, actor="cli")
+        except UserError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+    click.echo(f"user {username} disabled")
+
+
+@users_group.command("enable")
+@click.argument("username")
+def users_enable(username: str) -> None:
+    """Enable a disabled account again."""
+    from hub.users import set_active
+
+    with _session(load_settings()) as db:
+        set_active(db, _user_or_exit(db, username), True, actor="cli")
+    click.echo(f"user {username} enabled")
+
+
+@users_group.command("list")
+def users_list() -> None:
+    """Every dashboard account with its role and state."""
+    from sqlalchemy import select
+
+    from hub.models import User
+
+    with _session(load_settings()) as db:
+        click.echo(f"{'user':<24} {'role':<11} {'state':<9} name")
+        for u in db.scalars(select(User).order_by(User.username)):
+            click.echo(f"{u.username:<24} {u.role:<11} {'active' if u.active else 'disabled':<9} {u.display_name}")
+
+
+from hub.tiles import _cli as _tiles_cli  # noqa: E402 - `posko hub tiles` (offline map)
+
+hub.add_command(_tiles_cli())

@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import fcntl
 import os
+import threading
+import time
 from pathlib import Path
 
 from flask import Flask, g
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from posko.files import private_dir, private_file
 
 
 class Base(DeclarativeBase):
@@ -28,7 +32,7 @@ def database_url(settings) -> str:
     if settings.hub.database_url:
         return settings.hub.database_url
     path = settings.state_dir / "hub" / "hub.db"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     return f"sqlite:///{path}"
 
 
@@ -43,8 +47,11 @@ def make_engine(url: str, synchronous: str = "FULL") -> Engine:
         lock_path = None
         if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
             db_path = Path(url[len("sqlite:///"):])
-            db_path.parent.mkdir(parents=True, exist_ok=True)
+            # Made 0600 in a 0700 folder before SQLite opens it: SQLite creates the -wal
+            # and -shm files with the database file's mode, so they stay private too.
+            private_file(db_path, narrow_dir=False)
             lock_path = f"{db_path}.writelock"
+            private_file(lock_path, narrow_dir=False)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
@@ -67,12 +74,23 @@ def make_engine(url: str, synchronous: str = "FULL") -> Engine:
         # SQLite's own busy handler sleeps up to 100 ms between retries, so queued writers
         # idle while the lock is free. An flock on a side file wakes the next writer (in any
         # worker process) the moment the previous one has committed and returned its connection.
+        # Writers of this process queue on a process lock first, then on the flock. Under
+        # gevent every greenlet shares one OS thread: a greenlet blocked in flock() while a
+        # sibling greenlet holds the flock would stop the whole worker for good. The process
+        # lock (gevent-aware once monkey-patched) makes the flock wait only on other processes.
+        process_lock = threading.Lock()
+
         @event.listens_for(engine, "begin")
         def _begin(conn) -> None:
             immediate = conn.get_execution_options().get("posko_writer")
             if immediate and lock_path and "posko_lock_fd" not in conn.info:
-                fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-                fcntl.flock(fd, fcntl.LOCK_EX)
+                process_lock.acquire()
+                try:
+                    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+                    _flock(fd)
+                except BaseException:
+                    process_lock.release()
+                    raise
                 conn.info["posko_lock_fd"] = fd
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
@@ -81,9 +99,29 @@ def make_engine(url: str, synchronous: str = "FULL") -> Engine:
             fd = record.info.pop("posko_lock_fd", None)
             if fd is not None:
                 os.close(fd)  # closing the descriptor drops its flock
+                process_lock.release()
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def _flock(fd: int) -> None:
+    """Take the write lock's flock. Under gevent a blocking flock() would stop every
+    greenlet of the worker while another process writes; there it is polled instead,
+    sleeping cooperatively (1 ms, doubling to 10 ms) between tries."""
+    from hub.offload import patched
+
+    if not patched():
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return
+    delay = 0.001
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            time.sleep(delay)  # gevent's sleep once patched: the worker keeps serving
+            delay = min(delay * 2, 0.01)
 
 
 class Sessions:

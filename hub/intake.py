@@ -15,16 +15,15 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import io
 import json
 from typing import Any
 
-from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from hub import secrets_store
+from hub import secrets_store, severity
+from hub.images import PHOTO_FORMATS, PhotoRejected, clean_image  # noqa: F401 - decoding lives there
 from hub.models import AuditEntry, Event, PhoneBlock, Photo, Quarantine, Report, Unit, utcnow
 from hub.texts import label
 from hub.timefmt import local
@@ -32,8 +31,6 @@ from hub.validation import CleanReport, body_hash, check_report
 from posko.tickets import format_ticket, phone_key
 
 Answer = tuple[int, dict[str, Any]]
-
-PHOTO_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 
 
 def iso(value: dt.datetime | None) -> str | None:
@@ -167,7 +164,8 @@ def _insert_report(session: Session, unit: Unit, clean: CleanReport, digest: str
         category=clean.category, description=clean.description, occurred_at=clean.occurred_at,
         location_text=clean.location_text, lat=clean.lat, lon=clean.lon,
         reporter_name=clean.reporter_name, reporter_phone=clean.reporter_phone, phone_key=key,
-        photos=clean.photos, state="baru", reject_reason="", public_note="", assigned_to=None,
+        photos=clean.photos, severity=severity.assess(clean.category, clean.description, clean.location_text),
+        state="baru", reject_reason="", public_note="", assigned_to=None,
         received_at=now, updated_at=now, time_suspect=clean.time_suspect, phone_blocked=blocked,
     ))
     session.execute(insert(AuditEntry.__table__).values(
@@ -196,46 +194,6 @@ def _insert_report(session: Session, unit: Unit, clean: CleanReport, digest: str
 def _tz(session: Session) -> str:
     """The display time zone, set on the session's info by the app (WIB by default)."""
     return session.info.get("display_tz", "Asia/Jakarta")
-
-
-class PhotoRejected(ValueError):
-    """The uploaded bytes are not an acceptable image."""
-
-
-def clean_image(data: bytes, max_pixels: int) -> tuple[bytes, str, int, int]:
-    """Decode JPEG/PNG/WebP and re-encode it with no metadata (EXIF, GPS, XMP, text chunks).
-
-    Returns (bytes, mime, width, height). Raises PhotoRejected for anything else.
-    """
-    # The size is checked below from the header, before decoding; Pillow's global
-    # MAX_IMAGE_PIXELS is left alone so other code in the process keeps its own limits.
-    try:
-        with Image.open(io.BytesIO(data), formats=list(PHOTO_FORMATS)) as img:
-            fmt = img.format
-            if img.width * img.height > max_pixels:
-                raise PhotoRejected(f"image is larger than {max_pixels} pixels")
-            img.load()
-            upright = ImageOps.exif_transpose(img)
-    except PhotoRejected:
-        raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning,
-            OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise PhotoRejected(f"not a readable JPEG, PNG or WebP image ({type(exc).__name__})") from None
-    if fmt == "JPEG":
-        mode = "L" if upright.mode in ("L", "1") else "RGB"
-    else:
-        mode = "RGBA" if upright.mode in ("RGBA", "LA", "P", "PA") else ("L" if upright.mode == "L" else "RGB")
-    converted = upright.convert(mode)
-    # A fresh image from raw pixels carries no info dict: nothing of the original metadata.
-    bare = Image.frombytes(converted.mode, converted.size, converted.tobytes())
-    out = io.BytesIO()
-    if fmt == "JPEG":
-        bare.save(out, "JPEG", quality=90, optimize=False)
-    elif fmt == "PNG":
-        bare.save(out, "PNG", optimize=False)
-    else:
-        bare.save(out, "WEBP", quality=90)
-    return out.getvalue(), PHOTO_FORMATS[fmt], bare.width, bare.height
 
 
 def store_photo(sessions, unit: Unit, sha256: str, data: bytes, max_pixels: int) -> Answer:

@@ -94,6 +94,8 @@ class Unit(Base):
     previous_token_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     duplicate_seen_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     duplicate_count: Mapped[int] = mapped_column(Integer, default=0)
+    lat: Mapped[float | None] = mapped_column(Float, nullable=True)  # the posko on the map
+    lon: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class Report(Base):
@@ -120,6 +122,7 @@ class Report(Base):
     reject_reason: Mapped[str] = mapped_column(String(200), default="")
     public_note: Mapped[str] = mapped_column(String(500), default="")
     assigned_to: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    severity: Mapped[str] = mapped_column(String(8), default="normal", index=True)  # hub.severity
     received_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     # occurred_at is the kiosk's value, implausible for the hub's clock (posko.reports):
@@ -178,6 +181,18 @@ class AuditEntry(Base):
     at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class ReportNote(Base):
+    """An officer's note in a report's thread (kept apart from the audit trail)."""
+
+    __tablename__ = "report_notes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    report_id: Mapped[str] = mapped_column(ForeignKey("reports.id"), index=True)
+    author: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
 class PhoneBlock(Base):
     """A phone number blocked from filing reports (after repeated 'laporan palsu')."""
 
@@ -214,7 +229,7 @@ class Event(Base):
     __tablename__ = "events"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))  # report | alert | alert_ack | unit
+    kind: Mapped[str] = mapped_column(String(16))  # report | report_state | alert | alert_ack | unit
     data: Mapped[dict] = mapped_column(JSON, default=dict)
     at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
 

@@ -22,6 +22,7 @@ import json
 import random
 import threading
 import time
+from zoneinfo import ZoneInfo
 
 from flask import (
     Blueprint,
@@ -174,14 +175,29 @@ def index():
 def _page(error: str = "") -> str:
     db = get_db()
     groups = list(db.scalars(select(TalkGroup).order_by(TalkGroup.id)))
+    # Groups heard by the recorder (or holding a floor) but never made on this page are
+    # listed too, marked as not registered: the page and the recordings page agree.
+    known = {g.id for g in groups}
+    recorded = recorded_groups(_recordings_folder())
+    broker = _broker(_settings())
+    broker.first_states()
+    floor = broker.snapshot()[1]
+    unregistered = sorted((set(recorded) | set(floor)) - known)
+    groups = sorted(groups + [TalkGroup(id=g, name="") for g in unregistered], key=lambda g: g.id)
     members = {g.id: [] for g in groups}
     for m in db.scalars(select(TalkGroupMember).order_by(TalkGroupMember.unit_id)):
         members.setdefault(m.group_id, []).append(m.unit_id)
-    broker = _broker(_settings())
-    broker.first_states()
     return render_template("talkgroups/index.html", groups=groups, members=members,
-                           command_unit=_command_unit(), error=error,
-                           floor=broker.snapshot()[1], now=time.time())
+                           command_unit=_command_unit(), error=error, floor=floor, now=time.time(),
+                           unregistered=set(unregistered), recorded=recorded)
+
+
+def recorded_groups(folder) -> dict[str, int]:
+    """Groups that have recordings, with how many (newest listing of the recorder's folder)."""
+    counts: dict[str, int] = {}
+    for rec in list_recordings(folder):
+        counts[rec.group] = counts.get(rec.group, 0) + 1
+    return counts
 
 
 def floor_view(states: dict[str, FloorState], online: bool) -> dict:
@@ -322,18 +338,21 @@ def recordings():
         except ValueError:
             return render_template("talkgroups/recordings.html", rows=[], group=group, day=day,
                                    groups=[], error="Grup: ID tidak sah"), 400
+    tz = ZoneInfo(_settings().hub.display_tz)
     if day:
         try:
-            start = dt.datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=dt.UTC)
+            start = dt.datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=tz)
         except ValueError:
             return render_template("talkgroups/recordings.html", rows=[], group=group, day=day,
                                    groups=[], error="Tanggal: gunakan format TTTT-BB-HH"), 400
         since, until = start.timestamp(), (start + dt.timedelta(days=1)).timestamp()
     folder = _recordings_folder()
-    rows = list_recordings(folder, group=group, since=since, until=until)[:500]
-    groups = sorted({r.group for r in list_recordings(folder)})
+    rows = [(r, dt.datetime.fromtimestamp(r.start, tz).strftime("%d-%m-%Y %H:%M:%S"))
+            for r in list_recordings(folder, group=group, since=since, until=until)[:500]]
+    registered = set(get_db().scalars(select(TalkGroup.id)))
+    groups = sorted({r.group for r in list_recordings(folder)} | registered)
     return render_template("talkgroups/recordings.html", rows=rows, group=group, day=day,
-                           groups=groups, error="")
+                           groups=groups, error="", tz=tz)
 
 
 @bp.get("/grup-bicara/rekaman/berkas/<path:rel>")

@@ -83,7 +83,7 @@
     var head = el("div", "alert-head");
     head.appendChild(el("span", "badge", "DARURAT"));
     head.appendChild(document.createTextNode(" " + (a.posko || a.unit) + " "));
-    head.appendChild(el("small", null, "(" + a.unit + ", " + a.received_local + ")"));
+    head.appendChild(el("small", null, "(" + a.unit + ", " + a.received_local + " " + (document.body.dataset.tz || "") + ")"));
     var body = el("div", "alert-body");
     body.appendChild(el("span", "alert-source", a.source_label));
     if (a.text) {
@@ -107,29 +107,97 @@
     updateAlarm();
   }
 
+  // --- new reports: a count in the tab title and a short chime on every page -------------
+  var baseTitle = document.title;
+  var unseen = 0;
+  function showUnseen() {
+    document.title = unseen ? "(" + unseen + ") " + baseTitle : baseTitle;
+    document.body.dataset.unseen = String(unseen);
+  }
+  // Seen once the officer comes back to the tab (or presses "Tandai terbaca").
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "visible" && unseen) { unseen = 0; showUnseen(); }
+  });
+  window.poskoMarkSeen = function () { unseen = 0; showUnseen(); };
+
+  function chime() {
+    document.body.dataset.reportBeeps = String(Number(document.body.dataset.reportBeeps || 0) + 1);
+    try {
+      if (!audio) audio = new (window.AudioContext || window.webkitAudioContext)();
+      if (audio.state === "suspended") { audio.resume(); if (soundButton) soundButton.hidden = false; }
+      var osc = audio.createOscillator(), gain = audio.createGain(), start = audio.currentTime;
+      osc.frequency.value = 990;
+      osc.type = "sine";
+      gain.gain.setValueAtTime(0.12, start);
+      gain.gain.exponentialRampToValueAtTime(0.001, start + 0.35);
+      osc.connect(gain).connect(audio.destination);
+      osc.start(start);
+      osc.stop(start + 0.36);
+    } catch (e) { /* no audio device: the title count and the toast still show */ }
+  }
+
   function addReport(r) {
+    unseen += 1;
+    showUnseen();
+    chime();
     toast("Laporan baru " + r.ticket + ": " + r.category_label + " — " + r.location);
     var rows = document.getElementById("report-rows");
-    if (!rows || rows.dataset.live !== "1") return;
+    if (!rows) return;
+    if (rows.dataset.live !== "1") {
+      var note = document.getElementById("new-reports");
+      if (note) note.hidden = false;
+      return;
+    }
     if (rows.querySelector('[data-report-id="' + CSS.escape(r.id) + '"]')) return;
-    var empty = rows.querySelector("tr.empty");
-    if (empty) empty.remove();
-    var tr = el("tr", "fresh");
-    tr.dataset.reportId = r.id;
-    var link = el("a", null, r.ticket);
-    link.href = "/laporan/" + encodeURIComponent(r.id);
-    var tdTicket = el("td", "mono"); tdTicket.appendChild(link);
-    tr.appendChild(tdTicket);
-    tr.appendChild(el("td", null, r.received_local));
-    tr.appendChild(el("td", null, r.category_label));
-    tr.appendChild(el("td", "desc", r.description));
-    tr.appendChild(el("td", null, r.location));
-    tr.appendChild(el("td", null, r.unit));
-    var tdState = el("td"); tdState.appendChild(el("span", "state state-" + r.state, r.state_label));
-    tr.appendChild(tdState);
-    rows.prepend(tr);
-    var count = document.getElementById("report-count");
-    if (count) count.textContent = String(Number(count.textContent) + 1);
+    // The row comes from the server (escaped there), so it shows severity, duplicates and
+    // age exactly as a reload would.
+    fetch("/laporan/" + encodeURIComponent(r.id) + "/baris", {credentials: "same-origin"})
+      .then(function (resp) { return resp.ok ? resp.text() : null; })
+      .then(function (html) {
+        if (!html || rows.querySelector('[data-report-id="' + CSS.escape(r.id) + '"]')) return;
+        var holder = document.createElement("tbody");
+        holder.innerHTML = html.trim();
+        var tr = holder.querySelector("tr");
+        if (!tr) return;
+        tr.classList.add("fresh");
+        var empty = rows.querySelector("tr.empty");
+        if (empty) empty.remove();
+        // Keep the default order: severity first, then newest.
+        var rank = {high: 3, medium: 2, normal: 1};
+        var mine = rank[tr.dataset.severity] || 1;
+        var before = null;
+        rows.querySelectorAll("tr[data-report-id]").forEach(function (other) {
+          if (!before && (rank[other.dataset.severity] || 1) <= mine) before = other;
+        });
+        rows.insertBefore(tr, before);
+        var count = document.getElementById("report-count");
+        if (count) count.textContent = String(Number(count.textContent) + 1);
+        document.dispatchEvent(new CustomEvent("posko:row-added", {detail: tr}));
+      });
+  }
+
+  // Another officer (or this one, in another tab) moved a report: show it where it is shown.
+  function stateChanged(s) {
+    var row = document.querySelector('#report-rows tr[data-report-id="' + CSS.escape(s.id) + '"]');
+    if (row) {
+      var badge = row.querySelector(".state");
+      badge.className = "state state-" + s.state;
+      badge.textContent = s.state_label;
+      row.dataset.state = s.state;
+      if (s.state !== "baru" && s.state !== "diverifikasi") {
+        var mark = row.querySelector(".overdue-mark");
+        if (mark) { mark.hidden = true; delete row.dataset.overdueAt; row.classList.remove("overdue"); }
+      }
+    }
+    var here = document.getElementById("report-state");
+    if (here && here.dataset.reportId === s.id && here.dataset.state !== s.state) {
+      var notice = document.getElementById("state-changed");
+      if (notice) {
+        notice.querySelector(".who").textContent = s.by;
+        notice.querySelector(".what").textContent = s.state_label;
+        notice.hidden = false;
+      }
+    }
   }
 
   var fleetTimer = null;
@@ -155,4 +223,5 @@
   source.addEventListener("alert", function (e) { addAlert(JSON.parse(e.data)); });
   source.addEventListener("alert_ack", function (e) { removeAlert(JSON.parse(e.data)); });
   source.addEventListener("unit", function () { refreshFleet(); });
+  source.addEventListener("report_state", function (e) { stateChanged(JSON.parse(e.data)); });
 })();

@@ -1,7 +1,7 @@
 """alert_repeats: alerts counted on another one (flood collapsing)
 
-Revision ID: 0103_alert_repeats
-Revises: 0102_reports_field_faults
+Revision ID: 0105_alert_repeats
+Revises: 0104_dashboard_severity_notes
 Create Date: 2026-12-01
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0103_alert_repeats"
-down_revision = "0102_reports_field_faults"
+revision = "0105_alert_repeats"
+down_revision = "0104_dashboard_severity_notes"
 branch_labels = None
 depends_on = None
 
