@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import subprocess
+import time
 
 import click
 import requests
@@ -44,10 +45,16 @@ def enrol_with_dev_hub(settings) -> str:
     if importlib.util.find_spec("hub.cli") is None:
         return "kiosk: not enrolled (hub not built)"
     hub_url = settings.kiosk.hub_url
-    try:
-        requests.get(hub_url.rstrip("/") + "/api/v1/openapi.json", timeout=3)
-    except requests.RequestException:
-        return f"kiosk: not enrolled (no hub answering at {hub_url})"
+    # The hub's port opens before its workers answer (gevent workers boot for a few seconds).
+    deadline = time.monotonic() + 30.0
+    while True:
+        try:
+            requests.get(hub_url.rstrip("/") + "/api/v1/openapi.json", timeout=3)
+            break
+        except requests.RequestException:
+            if time.monotonic() > deadline:
+                return f"kiosk: not enrolled (no hub answering at {hub_url})"
+            time.sleep(0.5)
     added = _run(settings, "hub", "units", "add", unit, "--name", settings.posko.posko_name)
     if added.returncode != 0:  # the unit exists (token lost): a fresh code replaces the old token
         added = _run(settings, "hub", "units", "rotate", unit)
