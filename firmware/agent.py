@@ -107,6 +107,7 @@ class Agent:
         self._started_mono = time.monotonic()
         self._notifier = None
         self._failed: dict[str, str] = {}  # components whose start() raised
+        self._refused_seen: dict[str, str] = {}
 
     def _default_components(self) -> list[UnitComponent]:
         out: list[UnitComponent] = []
@@ -153,6 +154,7 @@ class Agent:
 
     def heartbeat(self) -> Heartbeat:
         s = self.settings
+        refused = self._watch_refusals()
         parts: dict[str, Any] = {}
         models: dict[str, Any] = {}
         for c in self.components:
@@ -169,7 +171,10 @@ class Agent:
         if outbox:
             parts["outbox"] = outbox
         parts["agent"] = {"rss_mb": round(rss_mb()), "status_led": "blinking" if self.panel.status.blinking else "steady",
-                          "problems": sorted(self.panel.status.problems)}
+                          "problems": sorted(self.panel.status.problems),
+                          # Subscriptions the broker refused (pattern -> reason): messages on
+                          # them never arrive; the hub and `posko doctor` show it.
+                          "mqtt_refused": refused}
         return Heartbeat(
             unit=self.unit, state="online", version=__version__,
             uptime_s=round(time.monotonic() - self._started_mono, 1),
@@ -211,10 +216,25 @@ class Agent:
         finally:
             self.shutdown()
 
+    def _watch_refusals(self) -> dict[str, str]:
+        """A refused subscription blinks the status LED and goes out in a heartbeat at once.
+        Returns the refusals now (pattern -> reason)."""
+        refused = dict(self.link.refused)
+        if refused == self._refused_seen:
+            return refused
+        self._refused_seen = refused
+        if refused:
+            self.panel.status.problem("mqtt_acl")
+        else:
+            self.panel.status.resolved("mqtt_acl")
+        self._wake.set()
+        return refused
+
     def loop(self) -> None:
         interval = self.settings.unit.heartbeat_s
         next_beat = 0.0
         while not self._stop.is_set():
+            self._watch_refusals()
             now = time.monotonic()
             if now >= next_beat or self._wake.is_set():
                 self._wake.clear()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import click
 
+from posko.broker import dev_client_env
 from posko.config import Settings
 from posko.procs import ProcessSpec, python_module_argv
 
@@ -42,8 +43,7 @@ def dev_services(settings: Settings) -> list[ProcessSpec]:
     mic, speaker, note = _sound_devices(settings)
     env = {
         "POSKO_UNIT_PIN_FACTORY": "mock",
-        "POSKO_MQTT_HOST": settings.broker.bind if settings.broker.bind != "0.0.0.0" else "127.0.0.1",
-        "POSKO_MQTT_PORT": str(settings.broker.port),
+        **dev_client_env(settings, "unit"),  # user = the unit id
         "POSKO_POSKO_STATE_DIR": str(settings.state_dir),
         "POSKO_VOICE_INPUT_DEVICE": settings.voice.input_device if mic else "",
         "POSKO_VOICE_OUTPUT_DEVICE": settings.voice.output_device if speaker else "",

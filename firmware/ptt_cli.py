@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-import re
-import socket
 import sys
 import tomllib
 from pathlib import Path
 
 import click
 
+from posko.broker import ptt_terminal_id, with_dev_login
 from posko.config import Settings, load_settings
 
 
@@ -27,8 +26,7 @@ def _logging(settings: Settings, verbose: bool = False) -> None:
 def _default_unit(settings: Settings) -> str:
     if settings.mqtt.username:
         return settings.mqtt.username
-    host = re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname())[:50] or "laptop"
-    return f"ptt-{host}"
+    return ptt_terminal_id()
 
 
 @click.command("ptt")
@@ -68,9 +66,11 @@ def ptt(group: str | None, unit: str | None, send_file: Path | None, record_dir:
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint=name) from None
     _logging(settings, verbose)
+    unit = unit or _default_unit(settings)
+    settings = with_dev_login(settings, unit)  # next to `posko up`: its login for this id
     code = run_terminal_client(
         settings, texts=_texts(settings.posko.language), group=group or settings.ptt.group,
-        unit=unit or _default_unit(settings), send_file=send_file, record_dir=record_dir,
+        unit=unit, send_file=send_file, record_dir=record_dir,
         priority=priority, listen_s=listen, speaker=not no_speaker,
         wait_floor_free_s=wait_floor_free, trace_file=trace_file,
         input_device=input_device, output_device=output_device)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from posko.broker import with_dev_login
 from posko.config import load_settings
 
 
@@ -186,7 +187,7 @@ def kb_publish(kb_dir: str | None, timeout_s: float) -> None:
     click.echo(f"knowledge base {current.version} stored (sha256 {current.sha256})")
     for line in expired_in(folder):
         click.echo(f"warning: {line} has passed; units answer it as past information", err=True)
-    link = MqttLink(settings.mqtt, client_id=f"posko-kb-publish-{uuid.uuid4().hex[:8]}").start()
+    link = MqttLink(with_dev_login(settings, "hub").mqtt, client_id=f"posko-kb-publish-{uuid.uuid4().hex[:8]}").start()
     try:
         if not link.wait_connected(timeout_s):
             click.echo(f"warning: broker {settings.mqtt.host}:{settings.mqtt.port} not reachable; "
@@ -226,7 +227,7 @@ def release_publish(wheel: Path, timeout_s: float) -> None:
         click.echo(f"error: release NOT published: {exc}", err=True)
         sys.exit(2)
     click.echo(f"release {current.version} stored (sha256 {current.sha256}, {current.size} bytes)")
-    link = MqttLink(settings.mqtt, client_id=f"posko-release-publish-{uuid.uuid4().hex[:8]}").start()
+    link = MqttLink(with_dev_login(settings, "hub").mqtt, client_id=f"posko-release-publish-{uuid.uuid4().hex[:8]}").start()
     try:
         if not link.wait_connected(timeout_s):
             click.echo(f"warning: broker {settings.mqtt.host}:{settings.mqtt.port} not reachable; "

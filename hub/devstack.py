@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 
+from posko.broker import dev_client_env
 from posko.procs import ProcessSpec, python_module_argv
 
 DEV_ADMIN = "admin"
@@ -53,8 +54,7 @@ def dev_services(settings) -> list[ProcessSpec]:
     port = settings.hub.port
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
     password_file = settings.state_dir / "hub" / "dev-admin-password"
-    env = {"POSKO_MQTT_HOST": settings.broker.bind if settings.broker.bind != "0.0.0.0" else "127.0.0.1",
-           "POSKO_MQTT_PORT": str(settings.broker.port),
+    env = {**dev_client_env(settings, "hub"),  # the web workers' and the ingest's login
            "POSKO_POSKO_STATE_DIR": str(settings.state_dir)}
     return [ProcessSpec(
         name="hub",

@@ -1,9 +1,18 @@
-"""The hub's one MQTT client: unit heartbeats and alerts into the database, and the
-retained `kb/current` announcement of the knowledge-base bundle (see hub/kb.py).
+"""The hub's one MQTT client: unit heartbeats and alerts into the database, alert
+acknowledgements out to the units, and the retained `kb/current` announcement of the
+knowledge-base bundle (see hub/kb.py).
 
 `posko hub serve` runs this as its own child process, so exactly one process subscribes
 however many gunicorn workers there are. Each message becomes a row update plus an
-`events` row that every worker's live streams pick up.
+`events` row that every worker's live streams pick up. The other way, every `alert_ack`
+event a worker wrote is published here (QoS 1); a cursor in the database advances only
+past acks the broker confirmed, so an ack survives a broker that is away, a recycled web
+worker and a restarted ingest (at least once; the kiosk ignores a repeat).
+
+Status heartbeats from unit ids the hub does not know are ignored (counted and logged):
+anyone on the broker could otherwise fill the fleet page with ghost units. The ingest's
+own state (connection, refused subscriptions, counters) is written to
+`<state_dir>/hub/ingest-status.json` for `posko doctor`.
 """
 
 from __future__ import annotations
@@ -11,30 +20,32 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import signal
 import threading
 import time
 import uuid
 
 from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
 
 from hub import kb, releases
+from hub.alerts import record_alert, repeat_ids
 from hub.db import Sessions, database_url, make_engine
-from hub.models import Alert, Event, Throttle, Unit, utcnow
-from hub.texts import label
-from hub.timefmt import local
+from hub.models import Event, KeyValue, Throttle, Unit, utcnow
 from posko import topics
 from posko.messages import Alert as AlertMessage
-from posko.messages import BadMessage, Heartbeat
+from posko.messages import AlertAck, BadMessage, Heartbeat
 from posko.mqtt import MqttLink
 from posko.service import Watchdog
 
 log = logging.getLogger(__name__)
 
 EVENTS_KEEP = dt.timedelta(days=2)
+TICK_S = 0.5  # how often new acknowledgements are looked for
 KB_CHECK_S = 10.0  # how often a newly stored kb/current is looked for
-PRUNE_EVERY = 6  # prune old events every this many checks (one minute)
+PRUNE_S = 60.0  # how often old events are pruned
+ACK_CURSOR = "ingest_ack_cursor"  # KeyValue: id of the last alert_ack event confirmed sent
+ACK_BATCH = 200
 
 
 def _clean(text: str) -> str:
@@ -52,8 +63,15 @@ class Ingest:
         self.link = MqttLink(settings.mqtt, client_id=f"posko-hub-ingest-{uuid.uuid4().hex[:8]}",
                              on_connect=self._on_connect)
         self.bad_messages = 0
+        self.unknown_units = 0  # status heartbeats from ids the hub does not know
+        self.alerts = {"new": 0, "repeat": 0, "duplicate": 0}
+        self.acks_sent = 0
         self._kb_announced: bytes | None = None
         self._release_announced: bytes | None = None
+        self._ack_cursor: int | None = None  # loaded on the first publish_acks()
+        self._acks_handed = 0  # highest event id handed to the link
+        self._acks_inflight: dict[int, list] = {}  # event id -> its paho MQTTMessageInfos
+        self._unknown_logged: set[str] = set()
 
     def _on_connect(self) -> None:
         self.announce_kb()
@@ -65,6 +83,72 @@ class Ingest:
         self.link.subscribe(topics.all_alerts(self.root), self.on_alert, qos=1)
         self.link.start()
         return self
+
+    def status(self) -> dict:
+        """What `posko doctor` and the log show about this process (JSON-ready)."""
+        return {"pid": os.getpid(), "time": time.time(), "connected": self.link.connected.is_set(),
+                "broker": f"{self.settings.mqtt.host}:{self.settings.mqtt.port}",
+                "refused": dict(self.link.refused), "bad_messages": self.bad_messages,
+                "unknown_units": self.unknown_units, "alerts": dict(self.alerts),
+                "acks_sent": self.acks_sent, "acks_waiting": len(self._acks_inflight)}
+
+    def write_status(self) -> None:
+        """<state_dir>/hub/ingest-status.json, replaced atomically (0600)."""
+        folder = self.settings.state_dir / "hub"
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".ingest-status.{os.getpid()}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(self.status(), fh)
+        os.replace(tmp, folder / "ingest-status.json")
+
+    def publish_acks(self) -> int:
+        """Publish `alert_ack` events not yet confirmed by the broker; returns how many were
+        handed to the link. The cursor moves only past acks the broker acknowledged."""
+        with self.db.writer() as db:
+            if self._ack_cursor is None:
+                row = db.get(KeyValue, ACK_CURSOR)
+                self._ack_cursor = int(row.value) if row is not None else 0
+                self._acks_handed = self._ack_cursor
+            for event_id, infos in list(self._acks_inflight.items()):
+                if all(info.is_published() for info in infos):
+                    del self._acks_inflight[event_id]
+                    self.acks_sent += len(infos)
+            handed = 0
+            if self.link.connected.is_set():  # offline, paho resends what it holds on reconnect
+                new = db.scalars(select(Event).where(Event.kind == "alert_ack", Event.id > self._acks_handed)
+                                 .order_by(Event.id).limit(ACK_BATCH)).all()
+                for event in new:
+                    self._acks_handed = event.id
+                    infos = self._publish_ack(db, event)
+                    if infos:
+                        self._acks_inflight[event.id] = infos
+                        handed += len(infos)
+            cursor = (min(self._acks_inflight) - 1) if self._acks_inflight else self._acks_handed
+            if cursor > self._ack_cursor:
+                self._ack_cursor = cursor
+                row = db.get(KeyValue, ACK_CURSOR)
+                if row is None:
+                    db.add(KeyValue(name=ACK_CURSOR, value=str(cursor)))
+                else:
+                    row.value = str(cursor)
+                db.commit()
+            return handed
+
+    def _publish_ack(self, db, event: Event) -> list:
+        """One AlertAck for the alert and one for every alert counted on it (a kiosk
+        matches the ack to the id it raised). Returns the paho message infos."""
+        data = event.data or {}
+        try:
+            topic = topics.alert_ack(str(data.get("unit", "")), self.root)
+        except ValueError:
+            log.warning("ack event %s names no valid unit: skipped", event.id)
+            return []
+        alert_id = str(data.get("id", ""))
+        at = event.at.replace(tzinfo=dt.UTC).timestamp()
+        return [self.link.publish(topic, AlertAck(alert_id=aid, officer=str(data.get("officer", "")),
+                                                  time=at).to_json(), qos=1)
+                for aid in [alert_id, *repeat_ids(db, alert_id)]]
 
     def stop(self) -> None:
         self.link.stop()
@@ -120,11 +204,12 @@ class Ingest:
                 return
         with self.db.writer() as db:
             unit = db.get(Unit, unit_id)
-            if unit is None:  # heard before anyone added it: shown, but it has no token
-                unit = Unit(id=unit_id, name=unit_id, created_at=utcnow(), status="unknown",
-                            version="", uptime_s=0.0, disk_free_mb=0.0, outbox_pending=0,
-                            outbox_oldest_s=0.0, models={}, talk_group="", interval_s=30.0)
-                db.add(unit)
+            if unit is None:  # not added on the hub: no ghost units on the fleet page
+                self.unknown_units += 1
+                if unit_id not in self._unknown_logged and len(self._unknown_logged) < 1000:
+                    self._unknown_logged.add(unit_id)
+                    log.warning("status from unknown unit id %r ignored (add it: posko hub units add)", unit_id)
+                return
             before = unit.status
             if beat is None or beat.state != "online":
                 unit.status = "offline"
@@ -158,27 +243,14 @@ class Ingest:
             self.bad_messages += 1
             log.warning("bad alert on %s: %s", topic, exc)
             return
-        alert_id = _clean(msg.id)[:64]
         try:
             sent = dt.datetime.fromtimestamp(msg.time, dt.UTC).replace(tzinfo=None)
         except (OverflowError, OSError, ValueError):
             sent = utcnow()
         with self.db.writer() as db:
-            if db.get(Alert, alert_id) is not None:
-                return  # a repeat (QoS 1 redelivery): already on every dashboard
-            now = utcnow()
-            posko, text = _clean(msg.posko)[:200], _clean(msg.text)
-            db.add(Alert(id=alert_id, unit_id=unit_id, posko=posko, source=msg.source,
-                         text=text, sent_at=sent, received_at=now, acked_by=""))
-            db.add(Event(kind="alert", at=now, data={
-                "id": alert_id, "unit": unit_id, "posko": posko, "source": msg.source,
-                "source_label": label("alert_sources", msg.source), "text": text[:500],
-                "received_at": now.isoformat() + "Z",
-                "received_local": local(now, self.settings.hub.display_tz, "%H:%M:%S")}))
-            try:
-                db.commit()
-            except IntegrityError:
-                db.rollback()
+            outcome = record_alert(db, self.settings, alert_id=msg.id, unit_id=unit_id,
+                                   posko=msg.posko, source=msg.source, text=msg.text, sent_at=sent)
+        self.alerts[outcome] = self.alerts.get(outcome, 0) + 1
 
     def prune(self) -> None:
         """Forget old live events and throttle rows."""
@@ -205,25 +277,30 @@ def run(settings) -> None:
     # ingest stops pinging and is restarted.
     watchdog = Watchdog().start()
     watchdog.ready()
-    ticks = 0
-    next_check = time.monotonic() + KB_CHECK_S
+    jobs = [(TICK_S, ingest.publish_acks, "publishing acknowledgements"),
+            (KB_CHECK_S, ingest.check_kb, "announcing the knowledge base"),
+            (PRUNE_S, ingest.prune, "prune"),
+            (5.0, ingest.write_status, "writing the status file")]
+    due = {name: 0.0 for _every, _job, name in jobs}
+    due["prune"] = time.monotonic() + PRUNE_S
+    reported: dict[str, str] = {}
     try:
-        while not stop.wait(min(1.0, KB_CHECK_S)):
+        while not stop.wait(TICK_S):
             watchdog.beat()
-            if time.monotonic() < next_check:
-                continue
-            next_check = time.monotonic() + KB_CHECK_S
-            ticks += 1
-            try:
-                ingest.check_kb()
-            except Exception:
-                log.exception("announcing the knowledge base failed")
-            if ticks % PRUNE_EVERY:
-                continue
-            try:
-                ingest.prune()
-            except Exception:
-                log.exception("prune failed")
+            now = time.monotonic()
+            for every, job, name in jobs:
+                if now < due[name]:
+                    continue
+                due[name] = now + every
+                try:
+                    job()
+                except Exception:
+                    log.exception("%s failed", name)
+            if ingest.link.refused != reported:  # say it once per change, loudly
+                reported = dict(ingest.link.refused)
+                for pattern, why in reported.items():
+                    log.error("the broker refused the ingest's subscription %s (%s): "
+                              "nothing on it reaches the hub; check the hub user's ACL", pattern, why)
     finally:
         watchdog.stopping()
         ingest.stop()

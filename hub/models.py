@@ -255,3 +255,15 @@ class KeyValue(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class AlertRepeat(Base):
+    """An alert counted on another (a flood or a repeat; see hub.alert_flood). Its own id is
+    kept so that the same alert arriving again (MQTT and HTTP, a QoS 1 redelivery) is not
+    counted twice."""
+
+    __tablename__ = "alert_repeats"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    alert_id: Mapped[str] = mapped_column(String(64), ForeignKey("alerts.id"), index=True)
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

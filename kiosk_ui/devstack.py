@@ -12,17 +12,19 @@ from __future__ import annotations
 import importlib.util
 import os
 import subprocess
+import time
 
 import click
 import requests
 
+from posko.broker import dev_client_env
 from posko.procs import ProcessSpec, python_module_argv
 
 
 def _env(settings) -> dict[str, str]:
-    return {"POSKO_POSKO_STATE_DIR": str(settings.state_dir),
-            "POSKO_MQTT_HOST": "127.0.0.1" if settings.broker.bind in ("0.0.0.0", "") else settings.broker.bind,
-            "POSKO_MQTT_PORT": str(settings.broker.port)}
+    # The kiosk app logs in as its own user, not as the unit: the broker's ACL lets it send
+    # the unit commands and alerts but never speak as the unit's assistant.
+    return {"POSKO_POSKO_STATE_DIR": str(settings.state_dir), **dev_client_env(settings, "kiosk")}
 
 
 def _run(settings, *args: str) -> subprocess.CompletedProcess:
@@ -43,10 +45,16 @@ def enrol_with_dev_hub(settings) -> str:
     if importlib.util.find_spec("hub.cli") is None:
         return "kiosk: not enrolled (hub not built)"
     hub_url = settings.kiosk.hub_url
-    try:
-        requests.get(hub_url.rstrip("/") + "/api/v1/openapi.json", timeout=3)
-    except requests.RequestException:
-        return f"kiosk: not enrolled (no hub answering at {hub_url})"
+    # The hub's port opens before its workers answer (gevent workers boot for a few seconds).
+    deadline = time.monotonic() + 30.0
+    while True:
+        try:
+            requests.get(hub_url.rstrip("/") + "/api/v1/openapi.json", timeout=3)
+            break
+        except requests.RequestException:
+            if time.monotonic() > deadline:
+                return f"kiosk: not enrolled (no hub answering at {hub_url})"
+            time.sleep(0.5)
     added = _run(settings, "hub", "units", "add", unit, "--name", settings.posko.posko_name)
     if added.returncode != 0:  # the unit exists (token lost): a fresh code replaces the old token
         added = _run(settings, "hub", "units", "rotate", unit)

@@ -113,6 +113,97 @@ def check_broker(settings: Settings, timeout_s: float = 3.0) -> tuple[Check, Che
     return broker, bridge
 
 
+def check_subscriptions(settings: Settings, timeout_s: float = 3.0) -> Check:
+    """Subscriptions the broker refused (an ACL that does not allow them), as the unit agent
+    reports them in its retained heartbeat (`parts.agent.mqtt_refused`); doctor's own
+    subscription to that heartbeat is checked the same way (its SUBACK)."""
+    import paho.mqtt.client as mqtt
+
+    from posko import topics
+    from posko.messages import BadMessage, Heartbeat
+
+    m = settings.mqtt
+    try:
+        topic = topics.unit_status(settings.posko.unit_id, m.topic_root)
+    except ValueError as exc:
+        return Check("mqtt acl", FAIL, str(exc), "set [posko] unit_id")
+    got: list[bytes] = []
+    suback: list[object] = []
+    done = threading.Event()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"posko-doctor-{time.time_ns()}")
+    if m.username:
+        client.username_pw_set(m.username, m.password or None)
+    client.on_connect = lambda c, u, f, rc, p: (
+        done.set() if getattr(rc, "is_failure", False) else c.subscribe(topic, 1))
+    client.on_subscribe = lambda c, u, mid, codes, p: (suback.extend(codes), done.set())
+
+    def on_message(c, u, msg) -> None:
+        got.append(msg.payload)
+
+    client.on_message = on_message
+    try:
+        client.connect(m.host, m.port, keepalive=10)
+    except OSError:
+        return Check("mqtt acl", WARN, "unknown (local broker down)")
+    client.loop_start()
+    try:
+        done.wait(timeout_s)
+        deadline = time.monotonic() + 1.0  # a retained message comes right after the SUBACK
+        while suback and not got and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    if not suback:
+        return Check("mqtt acl", WARN, "the local broker did not answer a subscription")
+    code = suback[0]
+    if getattr(code, "is_failure", False) or (isinstance(code, int) and code >= 0x80):
+        return Check("mqtt acl", FAIL, f"the broker refused doctor's subscription to {topic} ({code})",
+                     "the ACL of this user ([mqtt] username) must let it read its own status")
+    if not got or not got[-1]:
+        return Check("mqtt acl", WARN, f"no heartbeat from unit {settings.posko.unit_id} on the local broker",
+                     "systemctl status posko-unit")
+    try:
+        beat = Heartbeat.from_json(got[-1])
+    except BadMessage:
+        beat = None
+    if beat is None or beat.state != "online":
+        return Check("mqtt acl", WARN, f"unit {settings.posko.unit_id} is offline (its last-will)",
+                     "systemctl status posko-unit; journalctl -u posko-unit")
+    refused = (beat.parts.get("agent") or {}).get("mqtt_refused") or {}
+    if refused:
+        listed = ", ".join(f"{p} ({why})" for p, why in sorted(refused.items()))
+        return Check("mqtt acl", FAIL, f"the broker REFUSED the unit's subscriptions: {listed}",
+                     "messages on them never arrive; regenerate the broker's ACL (gateway.acl) "
+                     "and reload it: systemctl reload mosquitto")
+    return Check("mqtt acl", OK, "every subscription of the unit agent granted")
+
+
+def check_ingest(settings: Settings, stale_s: float = 60.0) -> Check | tuple[Check, ...]:
+    """On a hub: the ingest's own status file (hub/ingest.py); nothing on a unit."""
+    path = settings.state_dir / "hub" / "ingest-status.json"
+    if not path.exists():
+        return ()
+    try:
+        status = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        return Check("ingest", WARN, f"unreadable {path}: {exc}")
+    age = time.time() - float(status.get("time", 0))
+    if age > stale_s:
+        return Check("ingest", FAIL, f"the hub's MQTT ingest last wrote its status {age:.0f} s ago",
+                     "systemctl status posko-hub; journalctl -u posko-hub")
+    refused = status.get("refused") or {}
+    if refused:
+        return Check("ingest", FAIL, "the broker REFUSED the ingest's subscriptions: "
+                     + ", ".join(sorted(refused)), "the hub user's ACL must read unit status and alerts")
+    if not status.get("connected"):
+        return Check("ingest", FAIL, f"the hub's MQTT ingest is not connected to {status.get('broker')}",
+                     "systemctl status mosquitto; check [mqtt] username/password of the hub")
+    return Check("ingest", OK, f"connected to {status.get('broker')}; {status.get('acks_sent', 0)} acks "
+                 f"sent, {status.get('acks_waiting', 0)} waiting; {status.get('unknown_units', 0)} status "
+                 "messages from unknown units ignored")
+
+
 def check_hub(settings: Settings, timeout_s: float = 5.0) -> Check:
     """The hub answers over HTTP(S); for HTTPS, how long its certificate stays valid."""
     url = settings.kiosk.hub_url.rstrip("/")
@@ -356,12 +447,17 @@ def check_update(settings: Settings) -> Check:
 
 
 CHECKS: list[Callable[[Settings], Check | tuple[Check, ...]]] = [
-    check_config, check_disk, check_broker, check_hub, check_enrolment, check_outbox, check_audio,
-    check_services, check_clock, check_certificates, check_update,
+    check_config, check_disk, check_broker, check_subscriptions, check_ingest, check_hub,
+    check_enrolment, check_outbox, check_audio, check_services, check_clock, check_certificates,
+    check_update,
 ]
 
 
 def run_checks(settings: Settings) -> list[Check]:
+    from posko.broker import with_dev_login
+
+    # Next to `posko up` (no [mqtt] username): log in to its broker as the dev unit.
+    settings = with_dev_login(settings, settings.posko.unit_id)
     results: list[Check] = []
     for check in CHECKS:
         try:

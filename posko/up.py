@@ -18,7 +18,16 @@ from types import FrameType
 
 import click
 
-from posko.broker import BrokerConfig, BrokerError, MosquittoProcess, port_is_free, wait_for_port
+from posko.broker import (
+    BrokerConfig,
+    BrokerError,
+    MosquittoProcess,
+    dev_credentials,
+    dev_users,
+    make_password_file,
+    port_is_free,
+    wait_for_port,
+)
 from posko.config import Settings, load_settings
 from posko.errors import PoskoError
 from posko.plugins import DEV_SERVICES, load, registered
@@ -27,6 +36,7 @@ from posko.procs import Child, ProcessSpec
 # Order matters: a part may rely on the parts above it being up. Each is an entry point of
 # `posko.dev_services` (posko/plugins.py), owned by its package.
 COMPONENTS: list[str] = ["hub", "arbiter", "kiosk", "unit"]
+BROKER_ACL = "posko.broker_acl"  # entry point group: the ACL generator (gateway.acl:dev_acl)
 
 
 class UpError(PoskoError, RuntimeError):
@@ -68,12 +78,7 @@ def run_stack(settings: Settings, only: set[str] | None = None, exit_after: floa
     old_term = signal.signal(signal.SIGTERM, on_signal)
     out = click.echo
     try:
-        broker_cfg = BrokerConfig(
-            state_dir=state / "broker",
-            port=settings.broker.port,
-            bind=settings.broker.bind,
-            websockets_port=settings.broker.websockets_port,
-        )
+        broker_cfg = _broker_config(settings)
         if not port_is_free(broker_cfg.port, broker_cfg.bind):
             raise UpError(
                 f"port {broker_cfg.port} ({broker_cfg.bind}) is already in use; stop what holds it "
@@ -91,6 +96,12 @@ def run_stack(settings: Settings, only: set[str] | None = None, exit_after: floa
         out(f"broker   mqtt://{broker_cfg.bind}:{broker_cfg.port}  (mosquitto pid {broker.proc.pid}, config {broker.conf_path})")
         if broker_cfg.websockets_port:
             out(f"broker   ws://{broker_cfg.bind}:{broker_cfg.websockets_port}  (WebSocket listener)")
+        watch = dev_users(settings.posko.unit_id)["watch"]
+        watch_pw = dev_credentials(state)[watch]
+        shown = "127.0.0.1" if broker_cfg.bind in ("0.0.0.0", "") else broker_cfg.bind
+        out(f"broker   no anonymous clients; logins in {broker_cfg.state_dir / 'users.json'}. Watch (read-only): "
+            f"mosquitto_sub -h {shown} -p {broker_cfg.port} -u {watch} -P {watch_pw} "
+            f"-t '{settings.mqtt.topic_root}/#' -v")
 
         for name in COMPONENTS:
             if only and name not in only:
@@ -129,6 +140,28 @@ def run_stack(settings: Settings, only: set[str] | None = None, exit_after: floa
         signal.signal(signal.SIGINT, old_int)
         signal.signal(signal.SIGTERM, old_term)
     out("stopped.")
+
+
+def _broker_config(settings: Settings) -> BrokerConfig:
+    """The dev broker as a deployment runs it: no anonymous clients, a password per dev-stack
+    client (kept in <state_dir>/broker/users.json) and the ACL a deployment generates."""
+    folder = settings.state_dir / "broker"
+    users = dev_users(settings.posko.unit_id)
+    credentials = dev_credentials(settings.state_dir, users.values())
+    ep = registered(BROKER_ACL).get("dev")
+    if ep is None:
+        raise UpError("the broker's ACL generator is not registered (reinstall: ./setup.sh dev)")
+    acl = folder / "acl"
+    acl.write_text(load(ep)(settings))
+    acl.chmod(0o600)
+    try:
+        password_file = make_password_file(folder / "passwd", {u: credentials[u] for u in users.values()})
+    except BrokerError as exc:
+        raise UpError(str(exc)) from None
+    return BrokerConfig(
+        state_dir=folder, port=settings.broker.port, bind=settings.broker.bind,
+        websockets_port=settings.broker.websockets_port,
+        password_file=password_file, acl_file=acl, allow_anonymous=False)
 
 
 def _start(spec: ProcessSpec, log_dir, out) -> Child:

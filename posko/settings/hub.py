@@ -45,3 +45,6 @@ class HubSettings:
     map_tiles: str = setting("", "MBTiles file of the offline map (PNG or JPEG raster tiles); empty means <state_dir>/hub/tiles.mbtiles, which `posko hub tiles install` writes.")
     map_center: str = setting("-6.9075,109.7300", "Where the map opens when no report or posko has a position yet: latitude,longitude (Batang).")
     export_max_rows: int = setting(20000, "Most reports one CSV or GeoJSON export holds.", min=100, max=1000000)
+    alert_rate_limit: int = setting(5, "New alerts one unit may raise per alert_rate_window_s; more are counted on its newest open alert (the first always passes).", min=1, max=1000)
+    alert_rate_window_s: float = setting(60.0, "Window of alert_rate_limit.", unit="s", min=1.0, max=3600.0)
+    alert_collapse_s: float = setting(600.0, "An open alert takes identical repeats (same unit, source and text) heard within this long as a count.", unit="s", min=0.0, max=86400.0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from posko.broker import free_port
+from posko.config import load_settings
 from tests.support.procs import descendants, read_until, still_running
 
 pytestmark = pytest.mark.broker
@@ -38,12 +40,15 @@ def test_up_runs_a_broker_debian_clients_can_use_and_stops_on_ctrl_c(tmp_path: P
         assert "broker" in text
         kids = descendants(proc.pid)
         assert kids, "posko up started no processes"
-        sub = subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port),
-                                "-t", "posko/v1/test", "-C", "1", "-W", "10"],
+        # Debian's clients with the logins `posko up` keeps in its state dir (no anonymous ones).
+        logins = json.loads((tmp_path / "var" / "broker" / "users.json").read_text())
+        unit = load_settings(None, environ={}).posko.unit_id
+        sub = subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-u", "watch",
+                                "-P", logins["watch"], "-t", f"posko/v1/unit/{unit}/status", "-C", "1", "-W", "10"],
                                stdout=subprocess.PIPE, text=True)
         time.sleep(0.5)
-        subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port),
-                        "-t", "posko/v1/test", "-m", "halo"], check=True, timeout=10)
+        subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-u", unit, "-P", logins[unit],
+                        "-t", f"posko/v1/unit/{unit}/status", "-m", "halo"], check=True, timeout=10)
         assert sub.communicate(timeout=15)[0].strip() == "halo"
 
         proc.send_signal(signal.SIGINT)

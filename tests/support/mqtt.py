@@ -67,13 +67,18 @@ class Client:
 
     def __init__(self, port: int, *, host: str = "127.0.0.1", username: str | None = None,
                  password: str | None = None, client_id: str | None = None,
-                 transport: str = "tcp") -> None:
+                 transport: str = "tcp", tls_ca: Path | None = None,
+                 protocol: int = mqtt.MQTTv311) -> None:
         self.messages: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
         self._connected = threading.Event()
         self.connect_rc: object = None
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
                                   client_id=client_id or f"test-{uuid.uuid4().hex[:8]}",
-                                  transport=transport)
+                                  transport=transport, protocol=protocol)
+        self.disconnects = 0
+        self.client.on_disconnect = self._on_disconnect
+        if tls_ca is not None:
+            self.client.tls_set(ca_certs=str(tls_ca))
         if username is not None:
             self.client.username_pw_set(username, password)
         self.client.on_connect = self._on_connect
@@ -84,6 +89,9 @@ class Client:
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         self.connect_rc = reason_code
         self._connected.set()
+
+    def _on_disconnect(self, *args) -> None:
+        self.disconnects += 1
 
     def wait_connected(self, timeout: float = 5.0) -> bool:
         """True when the broker accepted the connection within timeout."""
@@ -113,3 +121,93 @@ class Client:
     def close(self) -> None:
         self.client.loop_stop()
         self.client.disconnect()
+
+
+def make_tls(folder: Path, host: str = "localhost") -> tuple[Path, Path, Path]:
+    """A throwaway CA and a server certificate for `host` (and 127.0.0.1), made with the
+    openssl command line: (ca.crt, server.crt, server.key)."""
+    import subprocess
+
+    folder.mkdir(parents=True, exist_ok=True)
+    ca_key, ca, key, csr, crt = (folder / n for n in ("ca.key", "ca.crt", "server.key", "server.csr", "server.crt"))
+
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=Posko test CA",
+        "-keyout", str(ca_key), "-out", str(ca))
+    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={host}", "-keyout", str(key), "-out", str(csr))
+    ext = folder / "san.ext"
+    ext.write_text(f"subjectAltName=DNS:{host},IP:127.0.0.1\n")
+    run("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key), "-CAcreateserial",
+        "-days", "2", "-extfile", str(ext), "-out", str(crt))
+    return ca, crt, key
+
+
+class Gate:
+    """A TCP forwarder on a fixed loopback port that can be shut (every connection cut,
+    new ones refused: an uplink that is down) and opened again on the same port."""
+
+    def __init__(self, target_port: int, target_host: str = "127.0.0.1") -> None:
+        from posko.broker import free_port as _free
+
+        self.target = (target_host, target_port)
+        self.port = _free()
+        self._listener = None
+        self._conns: list = []
+        self.open()
+
+    def open(self) -> None:
+        import socket
+
+        self._listener = socket.create_server(("127.0.0.1", self.port))
+        threading.Thread(target=self._accept, args=(self._listener,), daemon=True).start()
+
+    def _accept(self, listener) -> None:
+        import socket
+
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                server = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            server.settimeout(None)
+            self._conns += [client, server]
+            for src, dst in ((client, server), (server, client)):
+                threading.Thread(target=self._pipe, args=(src, dst), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src, dst) -> None:
+        try:
+            while data := src.recv(16384):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                try:
+                    sock.close()
+                except OSError:
+                    pass
+
+    def shut(self) -> None:
+        import socket
+
+        if self._listener is not None:
+            try:  # wakes the thread blocked in accept() (close alone would not, on Linux)
+                self._listener.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self._listener.close()
+            self._listener = None
+        for sock in self._conns:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self._conns = []
