@@ -122,6 +122,10 @@ def receipts(session: Session, unit_id: str, ids: list[str]) -> dict[str, str]:
     return {row.id: row.body_hash for row in rows}
 
 
+def _visible_nul(text: str) -> str:
+    return text.replace("\x00", "\\u0000")
+
+
 def quarantine(session: Session, unit_id: str, raw: bytes, errors: dict[str, str]) -> None:
     """Keep a refused body (one row per unit and digest; a repeat bumps the count). Commits."""
     text = raw.decode("utf-8", errors="replace")
@@ -137,6 +141,9 @@ def quarantine(session: Session, unit_id: str, raw: bytes, errors: dict[str, str
         if "pin" in parsed:  # officers read this copy; the resident's PIN is not theirs to see
             parsed["pin"] = "****"
             text = json.dumps(parsed, ensure_ascii=False)
+    # PostgreSQL text and JSON cannot hold NUL: keep it visible as the escape \u0000.
+    text, report_id = _visible_nul(text), _visible_nul(report_id)
+    errors = {_visible_nul(str(k)): _visible_nul(str(v)) for k, v in errors.items()}
     now = utcnow()
     row = session.scalar(select(Quarantine).where(Quarantine.unit_id == unit_id,
                                                   Quarantine.digest == digest))

@@ -56,3 +56,24 @@ def test_idempotent_intake_in_storage(migrated):
         trail = db.scalars(select(hub.models.AuditEntry)
                            .where(hub.models.AuditEntry.report_id == body["id"])).all()
         assert [e.action for e in trail] == ["diterima"]
+
+
+def test_a_refused_body_with_nul_characters_is_quarantined_on_both_databases(migrated):
+    """PostgreSQL's text and JSON refuse NUL; the officer's copy keeps it visible as \\u0000
+    (schemathesis found a 500 here)."""
+    from hub.models import Quarantine
+
+    unit_id = f"nul-{uuid.uuid4().hex[:8]}"
+    parsed = b'{"id": "abc\\u0000def", "description": "a\\u0000b", "pin": "1234"}'  # JSON escapes
+    raw = b'{"description": "a\x00b"}\x00'  # raw NULs: not even JSON
+    with migrated.writer() as db:
+        intake.quarantine(db, unit_id, parsed, {"description\x00": "control character \x00"})
+        intake.quarantine(db, unit_id, raw, {"body": "not JSON"})
+    with migrated.reader() as db:
+        rows = {r.digest: r for r in db.scalars(select(Quarantine).where(Quarantine.unit_id == unit_id))}
+    assert len(rows) == 2
+    for row in rows.values():
+        assert "\x00" not in row.body and "\\u0000" in row.body
+        assert all("\x00" not in k + v for k, v in row.errors.items())
+    first = next(r for r in rows.values() if r.report_id)
+    assert first.report_id == "abc\\u0000def" and "1234" not in first.body  # the PIN is masked
