@@ -1,7 +1,7 @@
 """The central hub: report intake API, officer dashboard, fleet, alerts.
 
 `create_app(test_config=None)` builds the Flask app: one blueprint per area (api, auth,
-dashboard, fleet, alerts, live, talk groups).
+dashboard, fleet, alerts, live, talk groups, knowledge-base editor).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ csrf = CSRFProtect()
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """The hub's Flask app. test_config may hold POSKO_SETTINGS (a posko.config.Settings),
     DATABASE_URL, AUTO_MIGRATE and any Flask setting."""
-    from hub import alerts, api, auth, dashboard, db, fleet, live, talkgroups
+    from hub import alerts, api, auth, dashboard, db, fleet, kb_editor, kb_review, live, talkgroups, unanswered
     from hub.secrets_store import ensure_secrets
     from hub.texts import label
     from posko.config import load_settings
@@ -59,7 +59,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     csrf.exempt(api.bp)
     auth.login_manager.init_app(app)
-    for blueprint in (api.bp, auth.bp, dashboard.bp, fleet.bp, alerts.bp, live.bp, talkgroups.bp):
+    for blueprint in (api.bp, auth.bp, dashboard.bp, fleet.bp, alerts.bp, live.bp, talkgroups.bp,
+                      kb_editor.bp, kb_review.bp, unanswered.bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(__import__("hub.alert_intake", fromlist=["bp"]).bp)  # POST /api/v1/alerts
 

@@ -120,6 +120,9 @@ class Ingest:
                 unit.models = json.loads(_clean(json.dumps(beat.models)))
                 unit.talk_group = _clean(beat.talk_group)[:64]
                 unit.interval_s = max(1.0, beat.interval_s)
+                kb_part = beat.parts.get("kb") if isinstance(beat.parts, dict) else None
+                if isinstance(kb_part, dict):  # a unit without a KB updater sends none
+                    unit.kb_version = _clean(str(kb_part.get("installed") or ""))[:16]
             db.add(Event(kind="unit", at=utcnow(),
                          data={"unit": unit_id, "status": unit.status, "was": before}))
             db.commit()
