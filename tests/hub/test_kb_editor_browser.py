@@ -223,7 +223,7 @@ def test_a_draft_that_breaks_emergency_recall_is_flagged(hub, new_page) -> None:
     # a second person cannot approve it without confirming the drop
     reviewer = login(new_page, hub, hub.add_user("supervisor"), page.url.replace(hub.base, ""))
     reviewer.click("#approve-form button")
-    assert "menurunkan" in reviewer.inner_text(".flash-error")
+    assert "escalate_recall" in reviewer.inner_text(".flash-error")
     assert reviewer.locator("#change-state").get_attribute("data-state") == "draft"
 
 
