@@ -66,7 +66,10 @@ def parse_items(body: Any) -> list[dict[str, Any]]:
         key = raw.get("key") if isinstance(raw.get("key"), str) and raw.get("key").strip() else q
         best = raw.get("best") if isinstance(raw.get("best"), str) else ""
         action = raw.get("action") if raw.get("action") in ("fallback", "refuse", "escalate", "answer") else "fallback"
-        canon = json.dumps({"day": day, "q": q, "key": key, "action": action, "best": best}, sort_keys=True,
+        # n: the line's number in the unit's log, so two residents asking the same on one day
+        # stay two lines while a resend of the same line stays one.
+        n = raw.get("n") if isinstance(raw.get("n"), int) and not isinstance(raw.get("n"), bool) else None
+        canon = json.dumps({"day": day, "q": q, "key": key, "action": action, "best": best, "n": n}, sort_keys=True,
                            ensure_ascii=False)
         out.append({"day": day, "q": " ".join(q.split())[:500], "key": " ".join(key.lower().split())[:500],
                     "action": action, "best": best[:80],
