@@ -214,7 +214,8 @@ def _valid_date(value: str) -> bool:
 
 
 def _readable(data: dict[str, Any]) -> str:
-    return yaml.dump(data, Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=100)
+    # No wrapping: one changed sentence is one changed line of the diff.
+    return yaml.dump(data, Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=1_000_000)
 
 
 def _pair(value: Any) -> dict[str, str]:
