@@ -288,3 +288,56 @@ def test_unanswered_questions_from_two_kiosks_are_grouped_with_counts(hub, new_p
     parking.locator("button:text('Abaikan')").click()
     page.wait_for_selector(".flash-ok")
     assert page.locator("tr.group", has_text=f"parkir sepeda {tag}").count() == 0
+
+
+def test_the_try_box_asks_the_draft_next_to_the_published_kb(hub, new_page) -> None:
+    editor = hub.add_user("kb_editor")
+    marker = f"Biaya uji {uuid.uuid4().hex[:6]}"
+    page = login(new_page, hub, editor, f"/kb/entri/{ENTRY}")
+    page.fill("textarea[name=answer_id]", f"{marker}. " + page.input_value("textarea[name=answer_id]"))
+    page.click("#save-draft")
+    page.wait_for_selector("#change-state[data-state=draft]", timeout=60000)
+    page.goto(hub.base + "/kb/coba")
+    page.fill("#try-form input[name=q]", QUESTION)
+    page.click("#try-form button")
+    page.wait_for_selector("#try-result", timeout=60000)
+    draft, published = page.locator("#try-draft"), page.locator("#try-published")
+    assert draft.locator(".action").inner_text() == "answer" and draft.locator(".entry").inner_text() == ENTRY
+    assert marker in draft.locator(".answer").inner_text()
+    assert published.locator(".entry").inner_text() == ENTRY and marker not in published.locator(".answer").inner_text()
+    assert float(draft.locator(".confidence").inner_text()) > 0
+    page.screenshot(path="tests/artifacts/hub-kb-try.png")
+
+
+def test_a_unit_sends_its_log_and_a_group_becomes_example_questions(hub, new_page, tmp_path) -> None:
+    from assistant.brain import Reply
+    from assistant.unanswered import UnansweredLog
+    from firmware.unanswered_upload import UnansweredUploader, log_path
+
+    unit_id, token = hub.add_unit("Posko Stasiun")
+    settings = load_settings(path=None, environ={"POSKO_POSKO_UNIT_ID": unit_id,
+                                                 "POSKO_POSKO_STATE_DIR": str(tmp_path),
+                                                 "POSKO_KIOSK_HUB_URL": hub.base})
+    write_token(settings, token)
+    tag = uuid.uuid4().hex[:5]
+    unlog = UnansweredLog(log_path(settings))
+    for q in (f"kalau sim hilang di stasiun {tag} nomor saya 081234567890 gimana",
+              f"sim hilang di stasiun {tag} gimana ngurusnya"):
+        unlog.record(q, Reply("fallback", "", ""))
+    uploader = UnansweredUploader(interval_s=0)
+    uploader.ctx = types.SimpleNamespace(settings=settings)
+    assert uploader.upload_once() == 2
+    assert uploader.upload_once() == 0  # nothing new: nothing sent twice
+
+    page = login(new_page, hub, hub.add_user("kb_editor"), "/kb/tak-terjawab")
+    group = page.locator("tr.group", has_text=f"stasiun {tag}")
+    assert group.count() == 1 and group.get_attribute("data-count") == "2"
+    text = group.inner_text()
+    assert "081234567890" not in text and "[telepon]" in text and "Posko Stasiun: 2" in text
+    group.locator("select[name=entry_id]").select_option("sim-hilang-rusak")
+    group.locator("button:text('Jadikan contoh pertanyaan')").click()
+    page.wait_for_selector("#change-state[data-state=draft]", timeout=60000)
+    added = page.locator("pre.diff .diff-add").all_inner_texts()
+    assert any(f"sim hilang di stasiun {tag} gimana ngurusnya" in line for line in added)
+    page.goto(hub.base + "/kb/tak-terjawab")
+    assert page.locator("tr.group", has_text=f"stasiun {tag}").count() == 0
