@@ -57,14 +57,14 @@ def parse_items(body: Any) -> list[dict[str, Any]]:
     for i, raw in enumerate(items):
         if not isinstance(raw, dict):
             raise UnansweredInvalid({f"items[{i}]": "must be an object"})
-        q = raw.get("q")
+        q = _text(raw.get("q"))
         if not isinstance(q, str) or not q.strip() or len(q) > 500:
             raise UnansweredInvalid({f"items[{i}].q": "must be a question of 1-500 characters"})
         day = raw.get("day")
         if not isinstance(day, str) or not DAY.match(day):
             raise UnansweredInvalid({f"items[{i}].day": "must be a date YYYY-MM-DD"})
-        key = raw.get("key") if isinstance(raw.get("key"), str) and raw.get("key").strip() else q
-        best = raw.get("best") if isinstance(raw.get("best"), str) else ""
+        key = _text(raw.get("key")) or q
+        best = _text(raw.get("best")) or ""
         action = raw.get("action") if raw.get("action") in ("fallback", "refuse", "escalate", "answer") else "fallback"
         # n: the line's number in the unit's log, so two residents asking the same on one day
         # stay two lines while a resend of the same line stays one.
@@ -75,6 +75,17 @@ def parse_items(body: Any) -> list[dict[str, Any]]:
                     "action": action, "best": best[:80],
                     "digest": hashlib.sha256(canon.encode("utf-8")).hexdigest()})
     return out
+
+
+def _text(value: Any) -> str | None:
+    """A string the databases can hold (UTF-8, no NUL), else None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate from JSON "\ud800"
+        return None
+    return value.replace("\x00", "")  # PostgreSQL text holds no NUL
 
 
 def words(key: str) -> frozenset[str]:
