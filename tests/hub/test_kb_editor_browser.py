@@ -202,6 +202,17 @@ def test_edit_approve_publish_reaches_the_unit_and_rollback_returns_it(hub, unit
     assert cell.locator(".kb-stale").count() == 1
     page2.screenshot(path="tests/artifacts/hub-kb-fleet.png")
 
+    # every step is in the audit trail, with who did it
+    from sqlalchemy import select
+
+    from hub.models import AuditEntry
+
+    with hub.db() as db:
+        trail = [(a.action, a.actor) for a in db.scalars(select(AuditEntry).where(AuditEntry.action.like("kb_%")))]
+    for step in (("kb_edit", editor[0]), ("kb_approve", reviewer[0]), ("kb_publish", reviewer[0]),
+                 ("kb_rollback", reviewer[0])):
+        assert step in trail, trail
+
 
 def test_a_draft_that_breaks_emergency_recall_is_flagged(hub, new_page) -> None:
     editor = hub.add_user("kb_editor")
