@@ -140,6 +140,7 @@ def quarantine(session: Session, unit_id: str, raw: bytes, errors: dict[str, str
         if "pin" in parsed:  # officers read this copy; the resident's PIN is not theirs to see
             parsed["pin"] = "****"
             text = json.dumps(parsed, ensure_ascii=False)
+    text = text.replace("\x00", "\ufffd")  # PostgreSQL text holds no NUL; the digest keeps the bytes
     now = utcnow()
     row = session.scalar(select(Quarantine).where(Quarantine.unit_id == unit_id,
                                                   Quarantine.digest == digest))

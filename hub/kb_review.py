@@ -254,6 +254,7 @@ def reject(db, change: KbChange, note: str) -> None:
 
 def publish(db, settings):
     """Bundle the working copy and make it current. Raises PublishProblem."""
+    kb_editor.seed(db, settings)  # never an empty bundle from a working copy not made yet
     entries = [r.data for r in kb_editor.working_entries(db)]
     problems = [f"{d['id']}: {p}" for d in entries for p in kb_editor.publish_problems(d)]
     if problems:
@@ -419,6 +420,7 @@ def try_box():
     lang = request.args.get("lang") if request.args.get("lang") in ("id", "en") else "id"
     result = None
     error = ""
+    kb_editor.seed(db, _settings())
     if q:
         drafts = list(db.scalars(select(KbChange).where(KbChange.state == "draft").order_by(KbChange.id)))
         try:

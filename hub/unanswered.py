@@ -174,7 +174,10 @@ def _rows_of(db, ids: list[int]) -> list[KbUnanswered]:
 @bp.get("/kb/tak-terjawab")
 @requires_role("kb_editor")
 def groups():
+    from hub import kb_editor
+
     db = get_db()
+    kb_editor.seed(db, current_app.config["POSKO_SETTINGS"])
     entries = list(db.scalars(select(KbEntry.id).where(KbEntry.retired.is_(False)).order_by(KbEntry.id)))
     return render_template("kb/unanswered.html", groups=open_groups(db), entries=entries)
 
