@@ -397,7 +397,6 @@ def save(entry_id: str):
 @requires_role("kb_editor")
 def create():
     from assistant.kb import TOPICS
-
     from hub import kb_review
 
     db = get_db()

@@ -269,7 +269,7 @@ def test_unanswered_questions_from_two_kiosks_are_grouped_with_counts(hub, new_p
         (kiosks[1], "2026-12-02", f"samsat keliling {tag} buka jam berapa hari minggu"),
         (kiosks[1], "2026-12-02", f"dimana parkir sepeda {tag} stasiun"),
     ]
-    for i, ((unit_id, token), day, q) in enumerate(sent):
+    for i, ((_unit_id, token), day, q) in enumerate(sent):
         body = {"items": [{"day": day, "q": q, "key": q.lower(), "action": "fallback", "best": None,
                            "n": i}]}
         r = requests.post(f"{hub.base}/api/v1/unanswered", json=body, timeout=10,
