@@ -117,6 +117,9 @@ class Agent:
 
             out.append(VoiceComponent())
             out.append(KbUpdater())  # the hub's knowledge-base bundles
+            from firmware.unanswered_upload import UnansweredUploader
+
+            out.append(UnansweredUploader())  # unanswered questions to the hub's KB editors
         from firmware.ptt_unit import make_component
 
         ptt = make_component(self.settings)

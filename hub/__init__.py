@@ -1,7 +1,7 @@
 """The central hub: report intake API, officer dashboard, fleet, alerts.
 
 `create_app(test_config=None)` builds the Flask app: one blueprint per area (api, auth,
-dashboard, fleet, alerts, live, talk groups).
+dashboard, fleet, alerts, live, talk groups, knowledge-base editor).
 """
 
 from __future__ import annotations
@@ -33,9 +33,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         db,
         export,
         fleet,
+        kb_editor,
+        kb_review,
         live,
         releases,
         talkgroups,
+        unanswered,
         users,
     )
     from hub import map as map_page
@@ -81,7 +84,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     auth.login_manager.init_app(app)
     auth.warm()
     for blueprint in (api.bp, auth.bp, dashboard.bp, export.bp, map_page.bp, fleet.bp, alerts.bp,
-                      live.bp, talkgroups.bp, users.bp):
+                      live.bp, talkgroups.bp, users.bp, kb_editor.bp, kb_review.bp, unanswered.bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(alert_intake.bp)  # POST /api/v1/alerts
     app.register_blueprint(releases.bp)  # Posko releases for units

@@ -277,6 +277,23 @@ def post_receipts():
                     "time": intake.iso(utcnow())})
 
 
+@bp.post("/unanswered")
+def post_unanswered():
+    """A unit's unanswered questions (scrubbed on the unit): {"items": [{day, q, key, action,
+    best}]} -> {"stored": new lines}. A line sent again is not counted twice."""
+    unit, failure = _need_unit()
+    if failure:
+        return failure
+    from hub import unanswered
+
+    try:
+        items = unanswered.parse_items(_json_body())
+    except unanswered.UnansweredInvalid as exc:
+        raise Invalid(exc.fields) from None
+    stored = unanswered.store(get_db(), unit.id, items) if items else 0
+    return jsonify({"stored": stored, "received": len(items), "unit": unit.id})
+
+
 @bp.get("/kb/<version>")
 def get_kb_bundle(version: str):
     """A knowledge-base bundle by version (announced on `kb/current`), for enrolled units."""

@@ -45,7 +45,9 @@ from hub.db import Base, get_db, sessions
 from hub.models import User, utcnow
 from posko.errors import PoskoError
 
-ROLES = ("operator", "supervisor", "admin")
+# kb_editor: edits the knowledge base (hub/kb_editor.py); ranks above an operator, so
+# supervisors and admins may edit and review too.
+ROLES = ("operator", "kb_editor", "supervisor", "admin")
 _RANK = {role: i for i, role in enumerate(ROLES)}
 SID_KEY = "sid"  # the Flask session's key for the hub-side session id
 MIN_PASSWORD = 10

@@ -309,7 +309,7 @@ def users_group() -> None:
 
 @users_group.command("add")
 @click.argument("username")
-@click.option("--role", type=click.Choice(["admin", "supervisor", "operator"]), required=True)
+@click.option("--role", type=click.Choice(["admin", "supervisor", "kb_editor", "operator"]), required=True)
 @click.option("--name", "display_name", default="", help="Name shown on the dashboard.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 def users_add(username: str, role: str, display_name: str, password_stdin: bool) -> None:

@@ -31,6 +31,14 @@ def _rows():
     return [(u, is_online(u, now, hub.heartbeat_offline_factor)) for u in units.list_units(get_db())]
 
 
+def _kb_current() -> str:
+    """The version of the KB bundle in use (hub/kb.py), "" when none was published."""
+    from hub.kb import read_current
+
+    current = read_current(current_app.config["POSKO_SETTINGS"])
+    return current.version if current else ""
+
+
 def _quarantined() -> dict[str, int]:
     """Refused report bodies per unit id."""
     rows = get_db().execute(select(Quarantine.unit_id, func.count()).group_by(Quarantine.unit_id))
@@ -40,13 +48,13 @@ def _quarantined() -> dict[str, int]:
 @bp.get("/armada")
 @requires_role("operator")
 def fleet():
-    return render_template("fleet/fleet.html", rows=_rows(), quarantined=_quarantined(), new_code=None)
+    return render_template("fleet/fleet.html", rows=_rows(), quarantined=_quarantined(), kb_current=_kb_current(), new_code=None)
 
 
 @bp.get("/armada/tabel")
 @requires_role("operator")
 def table():
-    return render_template("fleet/_table.html", rows=_rows(), quarantined=_quarantined())
+    return render_template("fleet/_table.html", rows=_rows(), quarantined=_quarantined(), kb_current=_kb_current())
 
 
 @bp.get("/armada/karantina")
@@ -78,7 +86,7 @@ def add():
         get_db().rollback()
         flash(f"Unit tidak dapat ditambahkan: {exc}", "error")
         return redirect(url_for("fleet.fleet")), 303
-    return render_template("fleet/fleet.html", rows=_rows(), quarantined=_quarantined(),
+    return render_template("fleet/fleet.html", rows=_rows(), quarantined=_quarantined(), kb_current=_kb_current(),
                            new_code=(unit_id, code, hub.enrol_code_valid_h))
 
 
@@ -91,7 +99,7 @@ def rotate(unit_id: str):
     except units.UnitError as exc:
         flash(str(exc), "error")
         return redirect(url_for("fleet.fleet")), 303
-    return render_template("fleet/fleet.html", rows=_rows(), quarantined=_quarantined(),
+    return render_template("fleet/fleet.html", rows=_rows(), quarantined=_quarantined(), kb_current=_kb_current(),
                            new_code=(unit_id, code, hub.enrol_code_valid_h))
 
 

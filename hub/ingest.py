@@ -229,6 +229,9 @@ class Ingest:
                     unit.update_state = _clean(str(update.get("state", "")))[:32]
                     unit.update_detail = _clean(" ".join(
                         str(update.get(k, "")) for k in ("version", "reason") if update.get(k)))[:240]
+                kb_part = beat.parts.get("kb") if isinstance(beat.parts, dict) else None
+                if isinstance(kb_part, dict):  # a unit without a KB updater sends none
+                    unit.kb_version = _clean(str(kb_part.get("installed") or ""))[:16]
             db.add(Event(kind="unit", at=utcnow(),
                          data={"unit": unit_id, "status": unit.status, "was": before}))
             db.commit()

@@ -100,6 +100,7 @@ class Unit(Base):
     duplicate_count: Mapped[int] = mapped_column(Integer, default=0)
     lat: Mapped[float | None] = mapped_column(Float, nullable=True)  # the posko on the map
     lon: Mapped[float | None] = mapped_column(Float, nullable=True)
+    kb_version: Mapped[str] = mapped_column(String(16), default="")  # the bundle it runs (heartbeat)
 
 
 class Report(Base):
@@ -266,4 +267,72 @@ class AlertRepeat(Base):
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     alert_id: Mapped[str] = mapped_column(String(64), ForeignKey("alerts.id"), index=True)
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class KbEntry(Base):
+    """The hub's working copy of one knowledge-base entry: what the next publish packs.
+
+    `data` is the entry as the editor holds it (see hub/kb_editor.py): the YAML fields, with
+    sources as {title, regulation, url, checked} mappings and optional valid_from/valid_until.
+    """
+
+    __tablename__ = "kb_entries"
+
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(40), index=True)
+    data: Mapped[dict] = mapped_column(JSON, default=dict)
+    retired: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(64), default="")
+
+
+class KbChange(Base):
+    """A proposed change to one entry (edit, add, retire): a draft until a second person approves."""
+
+    __tablename__ = "kb_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entry_id: Mapped[str] = mapped_column(String(80), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # edit | add | retire
+    before: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    after: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    state: Mapped[str] = mapped_column(String(16), default="draft", index=True)  # draft | approved | rejected
+    author: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    reviewer: Mapped[str] = mapped_column(String(64), default="")
+    reviewed_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    note: Mapped[str] = mapped_column(String(500), default="")
+    evaluation: Mapped[dict] = mapped_column(JSON, default=dict)  # scores of the draft vs published
+
+
+class KbPublication(Base):
+    """One publish (or re-publish) of a bundle from the editor."""
+
+    __tablename__ = "kb_publications"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[str] = mapped_column(String(12), index=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    entries: Mapped[int] = mapped_column(Integer, default=0)
+    by: Mapped[str] = mapped_column(String(64))
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    rollback_of: Mapped[str] = mapped_column(String(12), default="")  # re-published version
+
+
+class KbUnanswered(Base):
+    """One question a kiosk could not answer (already scrubbed of personal data on the unit)."""
+
+    __tablename__ = "kb_unanswered"
+    __table_args__ = (UniqueConstraint("unit_id", "digest", name="uq_kb_unanswered_unit_digest"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    unit_id: Mapped[str] = mapped_column(String(64), index=True)
+    digest: Mapped[str] = mapped_column(String(64))  # of the unit's log line: a resend is no new row
+    day: Mapped[str] = mapped_column(String(10), index=True)  # YYYY-MM-DD, the unit's day
+    question: Mapped[str] = mapped_column(String(500))
+    key: Mapped[str] = mapped_column(String(500))
+    action: Mapped[str] = mapped_column(String(16), default="fallback")
+    best: Mapped[str] = mapped_column(String(80), default="")
+    state: Mapped[str] = mapped_column(String(16), default="open", index=True)  # open | used | dismissed
     received_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

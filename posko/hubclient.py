@@ -142,6 +142,11 @@ class HubClient:
         return self._call("POST", "/receipts", data=json.dumps({"ids": ids}).encode(),
                           content_type="application/json")
 
+    def post_unanswered(self, items: list[dict]) -> Answer:
+        """Lines of the unit's unanswered log (scrubbed) for the KB editors; idempotent per line."""
+        return self._call("POST", "/unanswered", data=json.dumps({"items": items}, ensure_ascii=False).encode(),
+                          content_type="application/json")
+
     def download(self, path: str, max_bytes: int, timeout_s: float | None = None) -> tuple[int, bytes]:
         """GET a file under the API (`path` from the hub's root, e.g. `/api/v1/kb/<v>`):
         (status, body). ValueError when the body grows past `max_bytes`."""

@@ -38,6 +38,7 @@ class HubSettings:
     session_cookie_secure: bool = setting(False, "Send the session cookie only over HTTPS (set true behind TLS).")
     session_hours: int = setting(12, "An officer's login lasts this long (one shift).", unit="h", min=1, max=168)
     display_tz: str = setting("Asia/Jakarta", "Time zone the dashboard shows times in (WIB; Asia/Makassar for WITA, Asia/Jayapura for WIT).")
+    kb_eval_dir: str = setting("", "Folder of the labelled evaluation set (YAML items q/action/entry) the KB editor runs every draft against; empty: no evaluation. A change that lowers escalation or refusal recall is flagged.")
     page_size: int = setting(50, "Reports per page in the queue.", min=5, max=500)
     overdue_high_min: int = setting(15, "A high-severity report still new or only verified this long after it arrived is marked overdue in the queue.", unit="min", min=1, max=10080)
     overdue_medium_min: int = setting(60, "Overdue mark for medium-severity reports (accident, violence, disaster).", unit="min", min=1, max=10080)
