@@ -17,6 +17,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from firmware.voice.tts import rate_for
+
 log = logging.getLogger(__name__)
 
 
@@ -113,7 +115,7 @@ class SpeechCache:
             else:
                 try:
                     pcm = b"".join(synth.synthesize(speech, lang))
-                    self.put(speech, lang, synth.rate_hz, pcm)
+                    self.put(speech, lang, rate_for(synth, lang), pcm)
                     made += 1
                 except Exception as exc:  # one bad answer must not stop the warm-up
                     if cancel is not None and cancel.is_set():
