@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from firmware.errors import ModelNotInstalled, VoiceError
-from firmware.procinfo import rss_mb
+from firmware.procinfo import cpu_count, rss_mb
 from firmware.voice.asr import Transcript, Word
 
 log = logging.getLogger(__name__)
@@ -92,8 +92,10 @@ class WhisperRecognizer:
         from faster_whisper import WhisperModel
 
         before, started = rss_mb(), time.monotonic()
+        # CTranslate2's default of 4 threads oversubscribes a 2-core machine; one per core.
+        threads = self.threads or min(4, cpu_count())
         self.model = WhisperModel(str(self.model_dir), device="cpu", compute_type=self.compute_type,
-                                  cpu_threads=self.threads, num_workers=1)
+                                  cpu_threads=threads, num_workers=1)
         self.load_s = time.monotonic() - started
         self.rss_mb = max(0.0, rss_mb() - before)
         self.mode = (f"whisper {self.language}, beam {self.beam_size}, {self.compute_type}, "

@@ -24,7 +24,7 @@ class VoiceSettings:
     asr_model: str = setting("vosk-model-small-id", "Vosk model: a name from models/manifest.toml (installed under <state_dir>/models/) or a folder path.")
     whisper_model: str = setting("whisper-base", "Whisper model (CTranslate2 format) when asr_engine = 'whisper': a name from models/manifest.toml (whisper-tiny, whisper-base, whisper-small) or a folder path.")
     whisper_language: str = setting("id", "Language Whisper is told the resident speaks (ISO 639-1).")
-    whisper_threads: int = setting(0, "CTranslate2 threads for Whisper; 0 lets it choose (all cores).", min=0, max=16)
+    whisper_threads: int = setting(0, "CTranslate2 threads for Whisper; 0: one per core, at most 4.", min=0, max=16)
     early_decode_ms: int = setting(150, "A non-streaming recogniser (Whisper) starts decoding after this much silence, while the utterance end still waits for silence_ms; 0: decode only at the end.", unit="ms", min=0, max=5000)
     grammar_bias: bool = setting(True, "Bias Vosk toward the knowledge base's words when the model supports runtime grammars (graph/HCLr.fst); '[unk]' is always kept.")
     tts_voice: str = setting("id_ID-news_tts-medium", "Piper voice: a name from models/manifest.toml or a path to its .onnx file.")
