@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from firmware.errors import ModelNotInstalled
-from firmware.voice.benchmark import last_voiced_sample
 from firmware.models_cli import models
+from firmware.voice.benchmark import last_voiced_sample
 from firmware.voice.cache import SpeechCache
 from firmware.voice.pipeline import EventType, VoicePipeline
 from firmware.voice.speech import espeak_pcm
