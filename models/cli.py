@@ -51,7 +51,8 @@ def list_(manifest: str | None) -> None:
         click.echo(f"    licence: {entry.licence}")
         if entry.note:
             click.echo("    note: " + " ".join(entry.note.split()))
-    configured = {settings.voice.asr_model, settings.voice.tts_voice}
+    configured = {settings.voice.asr_model, settings.voice.whisper_model, settings.voice.tts_voice,
+                  settings.voice.tts_voice_en}
     for name in sorted(p.name for p in store.dir.iterdir() if p.is_dir()) if store.dir.is_dir() else ():
         if name not in entries and not name.startswith("."):
             mark = " (configured)" if name in configured else ""
