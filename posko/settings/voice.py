@@ -28,7 +28,7 @@ class VoiceSettings:
     early_decode_ms: int = setting(150, "A non-streaming recogniser (Whisper) starts decoding after this much silence, while the utterance end still waits for silence_ms; 0: decode only at the end.", unit="ms", min=0, max=5000)
     grammar_bias: bool = setting(True, "Bias Vosk toward the knowledge base's words when the model supports runtime grammars (graph/HCLr.fst); '[unk]' is always kept.")
     tts_voice: str = setting("id_ID-news_tts-medium", "Piper voice: a name from models/manifest.toml or a path to its .onnx file.")
-    tts_voice_en: str = setting("en_US-joe-medium", "Piper voice for English answers (the kiosk's English mode): a manifest name or a path to its .onnx; when not installed, English is spoken by espeak-ng -v en.")
+    tts_voice_en: str = setting("en_US-joe-medium", "Piper voice for English answers (the kiosk's English mode): a manifest name or a path to its .onnx; when not installed, English answers are spoken by the Indonesian voice (the espeak-ng fallback switches to -v en).")
     tts_fallback: str = setting("espeak-ng", "Voice used when the Piper voice is not installed; 'none' leaves the kiosk silent.", choices=("espeak-ng", "none"))
     espeak_voice: str = setting("id", "espeak-ng voice of the fallback (and of Piper's phonemiser check).")
     tts_threads: int = setting(0, "onnxruntime threads for Piper; 0 lets onnxruntime choose (all cores).", min=0, max=16)
