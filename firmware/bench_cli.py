@@ -16,13 +16,14 @@ def bench() -> None:
 
 
 @bench.command("voice")
-@click.option("--runs", type=int, default=5, show_default=True, help="Runs per latency figure (median).")
+@click.option("--runs", type=int, default=10, show_default=True, help="Runs per latency figure (p50 and p95).")
 @click.option("--question", default="berapa biaya bikin skck", show_default=True,
               help="Question spoken by espeak-ng into the pipeline.")
 def voice(runs: int, question: str) -> None:
-    """End of speech → first audio (cached, uncached), ASR/TTS real-time factors, memory."""
+    """Last spoken word → first answer audio (p50/p95, cached and uncached) through a
+    microphone paced in real time, ASR/TTS real-time factors, memory."""
     from firmware.voice.benchmark import run_benchmark
-    from firmware.voice.setup import load_brain_from_settings, load_recognizer, load_tts
+    from firmware.voice.setup import load_brain_from_settings, load_recognizer, load_tts, vad_config
     from firmware.voice.speech import espeak_pcm
 
     logging.basicConfig(level=logging.WARNING)
@@ -30,14 +31,16 @@ def voice(runs: int, question: str) -> None:
     brain = load_brain_from_settings(settings, log_unanswered=False)
     recognizer = load_recognizer(settings, brain)
     if recognizer is None:
-        raise click.ClickException("no Vosk model installed: `posko models install PATH` first")
+        raise click.ClickException(f"no {settings.voice.asr_engine} model installed: "
+                                   "`posko models install PATH` first")
     synth = load_tts(settings)
     if synth is None:
         raise click.ClickException("no voice: install a Piper voice or set [voice] tts_fallback = 'espeak-ng'")
     label = f"{synth.engine}:{synth.name}" + (" (FALLBACK)" if synth.engine == "espeak-ng" else "")
     result = run_benchmark(recognizer=recognizer, brain=brain, voices=[(label, synth)],
                            question_pcm=espeak_pcm(question, "id"), runs=runs,
-                           asr_note=f"recognition mode: {recognizer.mode}")
+                           asr_note=f"recognition mode: {recognizer.mode}",
+                           vad=vad_config(settings), early_decode_ms=settings.voice.early_decode_ms)
     for key in ("voice_measured", "uncached_first_audio_s", "cached_first_audio_s", "asr_rtf",
                 "tts_rtf", "peak_rss_mb"):
         click.echo(f"{key:<24} {result[key]}")

@@ -173,7 +173,7 @@ class VoiceComponent:
             brain=brain, recognizer=recognizer, synth=synth, cache=cache, mic=mic, speaker=speaker,
             vad=vad_config(s), is_speech=self.is_speech, speech_gate=self.ctx.speech_gate,
             chime=make_chime(16000) if s.voice.chime else b"", chime_rate_hz=16000,
-            on_event=self._on_pipeline_event)
+            early_decode_ms=s.voice.early_decode_ms, on_event=self._on_pipeline_event)
         if synth is not None and getattr(synth, "engine", "") == "espeak-ng":
             log.warning("voice: FALLBACK espeak-ng in use (%s)", synth.name)
         self.holder.on_swap(self._brain_swapped)
@@ -187,6 +187,11 @@ class VoiceComponent:
         self._watch.start()
         if (s.voice.warm_on_start and cache is not None and synth is not None and speaker is not None
                 and hasattr(brain, "spoken_answers")):
+            # A voice or KB changed while the unit was off: the last generation on disk
+            # keeps serving until the new one is warm.
+            if cache.adopt_previous() is not None:
+                log.info("speech cache %s is being rebuilt; %s serves meanwhile",
+                         cache.generation, cache.previous.generation)
             threading.Thread(target=self._warm, args=(brain, synth, cache), name="voice-warm",
                              daemon=True).start()
         log.info("voice assistant ready: asr=%s tts=%s mic=%s speaker=%s",
@@ -229,10 +234,14 @@ class VoiceComponent:
             return
         s = self.ctx.settings
         changed = old is None or new.kb.version != old.kb.version
+        warm = s.voice.warm_on_start and p.speaker is not None
         with self._lock:
             p.brain = new
             if changed:
+                old_cache = p.cache
                 p.cache = build_cache(s, new, p.synth)
+                if warm and p.cache is not None and old_cache is not None:
+                    p.cache.previous = old_cache  # keeps answering until the new one is warm
                 if p.recognizer is not None and s.voice.grammar_bias:
                     p.recognizer = p.recognizer.with_vocabulary(kb_vocabulary(new))
         if changed and s.voice.warm_on_start and p.cache is not None and p.speaker is not None:
@@ -441,6 +450,8 @@ class VoiceComponent:
             if p.cache is not None:
                 out["cache"] = {"entries": p.cache.entries(), "hits": p.cache.hits,
                                 "misses": p.cache.misses, "generation": p.cache.generation,
+                                "previous_hits": p.cache.previous_hits,
+                                "rebuilding_from": p.cache.previous.generation if p.cache.previous else None,
                                 "warm": self.warm_state}
             out["typed_only"] = p.mic is None or p.recognizer is None or self.mic_state.present is False
         out["models"] = models

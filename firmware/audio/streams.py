@@ -149,6 +149,7 @@ class Speaker:
         stream = self._open(device_rate, block_bytes)
         played = 0
         first = True
+        stopped = False
         try:
             for chunk in chunks:
                 data = resampler.process(chunk)
@@ -173,9 +174,14 @@ class Speaker:
                         first = False
                         if on_first_audio is not None:
                             on_first_audio()
+        except PlaybackStopped:
+            stopped = True
+            raise
         finally:
             if stream is not None:
-                self.system.close_stream(stream)
+                # Stopped by the resident: drop what the card still holds (up to its whole
+                # buffer, 100+ ms on USB cards) instead of letting it play out.
+                self.system.close_stream(stream, discard=stopped)
         return played / device_rate
 
     def _open(self, device_rate: int, block_bytes: int):

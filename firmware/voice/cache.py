@@ -1,8 +1,11 @@
 """Audio of spoken answers, made ahead of time and reused.
 
 Entries live in one generation folder per (knowledge-base version, voice id): when either
-changes, nothing old is found any more, and `prune()` removes the stale generations. Each
-entry is a WAV file named by the SHA-256 of (language, text), written atomically.
+changes, a new generation is built (warmed in the background) and `prune()` removes the
+stale ones once it is complete. Until then the previous generation keeps answering
+(`previous`): audio is keyed by its exact text, so an answer whose words did not change is
+still right, and nothing is silent or slow while the new generation is built. Each entry
+is a WAV file named by the SHA-256 of (language, text), written atomically.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import wave
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from firmware.voice.tts import rate_for
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +50,32 @@ class SpeechCache:
         self.dir = self.folder / self.generation
         self.hits = 0
         self.misses = 0
+        # An older generation that answers while this one is being built (a new KB or
+        # voice): audio is keyed by its exact text, so it still says the right words.
+        self.previous: SpeechCache | None = None
+        self.previous_hits = 0
+
+    def adopt_previous(self) -> SpeechCache | None:
+        """Serve from the newest other generation on disk until this one is warm.
+
+        Returns that generation's cache, or None when there is none.
+        """
+        if not self.folder.is_dir():
+            return None
+        others = [d for d in self.folder.iterdir()
+                  if d.is_dir() and d.name != self.generation and (d / "generation.json").is_file()]
+        if not others:
+            return None
+        newest = max(others, key=lambda d: (d / "generation.json").stat().st_mtime)
+        try:
+            meta = json.loads((newest / "generation.json").read_text())
+        except (OSError, ValueError):
+            return None
+        old = SpeechCache(self.folder, str(meta.get("kb_version", "")), str(meta.get("voice_id", "")))
+        if old.generation != newest.name:
+            return None  # not written by this code: do not guess
+        self.previous = old
+        return old
 
     def _path(self, text: str, lang: str) -> Path:
         return self.dir / f"{_digest(lang, ' '.join(text.split()))[:32]}.wav"
@@ -55,6 +86,10 @@ class SpeechCache:
             with wave.open(str(path), "rb") as w:
                 audio = CachedAudio(w.getframerate(), w.readframes(w.getnframes()))
         except (OSError, EOFError, wave.Error):
+            old = self.previous.get(text, lang) if self.previous is not None else None
+            if old is not None:
+                self.previous_hits += 1
+                return old
             self.misses += 1
             return None
         self.hits += 1
@@ -113,7 +148,7 @@ class SpeechCache:
             else:
                 try:
                     pcm = b"".join(synth.synthesize(speech, lang))
-                    self.put(speech, lang, synth.rate_hz, pcm)
+                    self.put(speech, lang, rate_for(synth, lang), pcm)
                     made += 1
                 except Exception as exc:  # one bad answer must not stop the warm-up
                     if cancel is not None and cancel.is_set():
@@ -123,5 +158,6 @@ class SpeechCache:
             if progress is not None:
                 progress()
         pruned = self.prune()
+        self.previous = None  # complete: the old generation is gone and no longer needed
         return {"made": made, "kept": kept, "failed": failed, "pruned_generations": pruned,
                 "generation": self.generation}

