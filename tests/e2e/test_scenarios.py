@@ -104,6 +104,7 @@ def test_stolen_motorbike_report_reaches_the_hub_once_and_the_resident_reads_the
     hub.wait_for_selector("button[data-state=diverifikasi]")
     hub.click("button[data-state=diverifikasi]")
     hub.wait_for_selector("#audit li[data-action=status]")
+    hub.select_option("#note-template", "sendiri")  # the officer writes their own words
     hub.fill("form[action$='/catatan-publik'] input[name=text]", "Petugas sudah menghubungi Anda")
     hub.click("form[action$='/catatan-publik'] button[type=submit]")
     hub.wait_for_selector("#audit li[data-action=catatan_publik]")
