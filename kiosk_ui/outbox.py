@@ -38,6 +38,7 @@ from typing import Any
 
 from kiosk_ui import ticketing
 from posko.errors import PoskoError
+from posko.files import private_dir, private_file
 from posko.reports import digest
 
 SCHEMA = """
@@ -208,8 +209,11 @@ class Outbox:
         # because a full disk cannot record it. Cleared by the next write that succeeds.
         self.storage_error = ""
         if create:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            self.photo_dir.mkdir(exist_ok=True)
+            # Names, phone numbers and PINs: the folder 0700 and the database 0600 before
+            # SQLite opens it (its -wal and -shm files take the database file's mode).
+            private_dir(self.folder)
+            private_dir(self.photo_dir)
+            private_file(self.db_path, narrow_dir=False)
             with self._connect() as db:
                 migrate(db)
             # Held open for the life of this object: while one connection is open SQLite keeps
@@ -598,7 +602,7 @@ def _write_durably(path: Path, data: bytes) -> None:
     """
     tmp = path.with_suffix(f".{os.getpid()}.{uuid.uuid4().hex[:6]}.tmp")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             view = memoryview(data)
             while view:

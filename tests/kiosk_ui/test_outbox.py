@@ -171,3 +171,24 @@ def test_maintainer_commands_list_show_retry_purge(tmp_path, state_dir) -> None:
     assert result.exit_code == 0 and "purged 1" in result.output
     assert [i.id for i in box.list()] == [parked.id]
     assert runner.invoke(outbox_cli, ["purge"]).exit_code != 0  # --synced is required
+
+
+def test_the_outbox_and_its_wal_and_photos_are_private_to_the_kiosk_user(tmp_path) -> None:
+    """Names, phone numbers and PINs: no other local user may read them (0700 / 0600),
+    even when the process's umask would allow it."""
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        box = Outbox.open(tmp_path / "outbox")
+        box.submit(REPORT, [prepare_photo(png())])
+    finally:
+        os.umask(old)
+    folder = tmp_path / "outbox"
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert stat.S_IMODE((folder / "photos").stat().st_mode) == 0o700
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    assert any(p.name == "outbox.db-wal" for p in files), [p.name for p in files]
+    for path in files:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
