@@ -6,6 +6,7 @@ from alembic import context
 
 import hub.models  # noqa: F401 - registers the hub's tables on Base.metadata
 import hub.talkgroups  # noqa: F401 - and the talk groups' tables
+import hub.phone  # noqa: F401 - and the phone members
 from hub.db import Base, make_engine
 
 config = context.config
