@@ -257,7 +257,9 @@
       if (!this.workletReady) this.workletReady = ctx.audioWorklet.addModule(this.o.workletUrl);
       await this.workletReady;
       const stream = await navigator.mediaDevices.getUserMedia({
-        audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true, autoGainControl: true },
+        // No browser processing: the radio is half duplex like the units (nothing to cancel), and
+        // Opus at 16 kHz carries the voice as said (AGC and noise suppression pumped the level).
+        audio: { channelCount: 1, echoCancellation: false, noiseSuppression: false, autoGainControl: false },
       });
       if (this.tx !== tx) { stream.getTracks().forEach((t) => t.stop()); return; }
       tx.stream = stream;
@@ -370,7 +372,8 @@
         this.stats.late += 1;
         at = Math.max(at + 0.02, ctx.currentTime + 0.005);
       }
-      if (this.audible(g)) {
+      // Half duplex like the units (ptt.half_duplex): nothing plays while this phone talks.
+      if (this.audible(g) && !(this.tx && this.tx.state === "talking")) {
         const buf = ctx.createBuffer(1, n, rate);
         buf.copyToChannel(pcm, 0);
         const src = ctx.createBufferSource();
