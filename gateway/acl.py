@@ -65,6 +65,7 @@ def render_acl(root: str = topics.ROOT, *, arbiter_user: str = "arbiter",
         f"pattern read {root}/alert/%u/ack",
         f"pattern read {root}/tg/+/audio/+",
         f"pattern read {root}/tg/+/floor/state",
+        f"pattern read {root}/tg/+/announce",
         f"pattern read {root}/arbiter/status",
         f"pattern read {root}/kb/current",
     ]

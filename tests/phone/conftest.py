@@ -39,13 +39,14 @@ def best_correlation(heard: np.ndarray, said: np.ndarray) -> float:
     """The largest normalised cross-correlation of `heard` against `said` played in a loop
     (Chromium's fake microphone loops its file), over lags of one loop; 0..1."""
     heard = heard - heard.mean()
-    loop = np.concatenate([said, said, said])
     n = len(heard)
     if n < 1600 or not heard.any():
         return 0.0
-    spec = np.fft.rfft(loop, len(loop) + n)
-    corr = np.fft.irfft(spec * np.conj(np.fft.rfft(heard, len(loop) + n)))[: len(loop) - n]
-    energy = np.sqrt(np.convolve(loop ** 2, np.ones(n), "valid")[: len(corr)]) * np.linalg.norm(heard)
+    loop = np.tile(said, 2 + n // max(len(said), 1))
+    size = len(loop) + n
+    corr = np.fft.irfft(np.fft.rfft(loop, size) * np.conj(np.fft.rfft(heard, size)), size)[: len(loop) - n + 1]
+    power = np.concatenate([[0.0], np.cumsum(loop ** 2)])
+    energy = np.sqrt(np.maximum(power[n:] - power[:-n], 0.0))[: len(corr)] * np.linalg.norm(heard)
     return float(np.max(np.abs(corr) / np.maximum(energy, 1e-9)))
 
 
