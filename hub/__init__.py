@@ -22,7 +22,7 @@ csrf = CSRFProtect()
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """The hub's Flask app. test_config may hold POSKO_SETTINGS (a posko.config.Settings),
     DATABASE_URL, AUTO_MIGRATE and any Flask setting."""
-    from hub import alerts, api, auth, dashboard, db, fleet, live, phone, talkgroups
+    from hub import alerts, api, auth, console, dashboard, db, fleet, live, phone, talkgroups
     from hub.secrets_store import ensure_secrets
     from hub.texts import label
     from posko.config import load_settings
@@ -62,6 +62,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     for blueprint in (api.bp, auth.bp, dashboard.bp, fleet.bp, alerts.bp, live.bp, talkgroups.bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(phone.bp)  # /hp/: the phone app, enrolment by QR (issue 18)
+    app.register_blueprint(console.bp)  # /konsol: the dispatcher's console (issue 18)
     csrf.exempt(phone.redeem)  # the one-time token is the phone's proof; it has no session
     app.register_blueprint(__import__("hub.alert_intake", fromlist=["bp"]).bp)  # POST /api/v1/alerts
 

@@ -20,7 +20,7 @@ import pytest
 from gateway.acl import render_acl
 from posko.broker import BrokerConfig, MosquittoProcess, free_port, make_password_file
 from tests.hub.support import HubProcess, Officer
-from tests.phone.conftest import GROUP, hold, open_phone, wait_online, wait_until
+from tests.phone.conftest import GROUP, hold, open_phone, wait_online
 from tests.support.mqtt import Client
 
 
@@ -165,4 +165,3 @@ def test_member_form_names_the_field(browser, managed_hub) -> None:
     assert r.status_code == 400 and "Berlaku (hari)" in r.text
     operator = Officer(managed_hub, *managed_hub.add_user("operator"))
     assert operator.get("/hp/anggota").status_code == 403
-    assert wait_until(lambda: True)
