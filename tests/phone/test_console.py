@@ -53,12 +53,15 @@ def test_console_preempts_a_talking_unit(browser, hub, ws_broker, root, arbiter,
     time.sleep(1.5)
     talker = ptt.send("pos-kuta-01", long_wav, wait=False)
     row = page.locator(f"tr[data-group='{GROUP}']")
-    page.wait_for_function(f"document.querySelector(\"tr[data-group='{GROUP}'] .talker\").textContent.includes('pos-kuta-01')",
-                           timeout=15000)
+    row.locator(".talker", has_text="pos-kuta-01").wait_for(timeout=15000)
     button = row.locator(".talk").bounding_box()
     page.mouse.move(button["x"] + 20, button["y"] + 10)
+    page.evaluate("window.txs = []; window.poskoPtt.on('tx', (s, w) => window.txs.push([s, w]))")
     page.mouse.down()
-    page.wait_for_selector(f"tr[data-group='{GROUP}'] .talk[data-state='talking']", timeout=5000)
+    try:
+        page.wait_for_selector(f"tr[data-group='{GROUP}'] .talk[data-state='talking']", timeout=5000)
+    except Exception:
+        raise AssertionError(f"{page.evaluate('window.txs')} {page.errors} {_states(watch)}") from None
     time.sleep(2.0)
     page.mouse.up()
     states = _states(watch)
@@ -73,6 +76,7 @@ def test_console_preempts_a_talking_unit(browser, hub, ws_broker, root, arbiter,
     score = best_correlation(got, read_wav(speech[1]))
     print(f"console -> unit: correlation {score:.2f}; talker said: {out[-300:]}")
     assert score > 0.5, f"the unit did not hear the console (correlation {score:.2f})"
+    assert "preempted" in out, out[-500:]  # the unit was cut, not just finished
     assert not page.errors, page.errors
     watch.close()
 

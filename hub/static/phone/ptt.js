@@ -74,8 +74,10 @@
       this.online = false;
     }
 
-    on(name, fn) { this.cb[name] = fn; return this; }
-    emit(name, ...args) { if (this.cb[name]) { try { this.cb[name](...args); } catch (e) { console.error(e); } } }
+    on(name, fn) { (this.cb[name] = this.cb[name] || []).push(fn); return this; }
+    emit(name, ...args) {
+      for (const fn of this.cb[name] || []) { try { fn(...args); } catch (e) { console.error(e); } }
+    }
 
     topic(...parts) { return [this.o.root, ...parts].join("/"); }
 
@@ -143,7 +145,8 @@
       if (tx && tx.group === g) {
         const mine = st.holder === this.o.unit && st.spurt === tx.spurt;
         if (tx.state === "requesting" && st.event_unit === this.o.unit && st.event_spurt === tx.spurt) {
-          if (st.event === "grant" && mine) this.granted();
+          // A grant over another talker comes as "preempt" with us as the new holder.
+          if ((st.event === "grant" || st.event === "preempt") && mine) this.granted();
           else if (st.event === "deny") this.denied();
         } else if (tx.state === "talking" && !mine) {
           this.cutTx(st.event === "preempt" ? "preempt" : st.event);
