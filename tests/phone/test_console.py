@@ -6,7 +6,14 @@ from __future__ import annotations
 import time
 
 from gateway.messages import FloorState
-from tests.phone.conftest import GROUP, best_correlation, hold, open_phone, read_wav, wait_online, wait_until
+from tests.phone.conftest import (
+    GROUP,
+    best_correlation,
+    open_phone,
+    read_wav,
+    wait_online,
+    wait_until,
+)
 from tests.support.mqtt import Client
 
 

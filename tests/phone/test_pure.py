@@ -10,7 +10,14 @@ import pytest
 
 from gateway.acl import render_acl
 from hub.console import announcement
-from hub.phone import PhoneMember, broker_url, parse_groups, password_lines, phone_members_map, ws_origin
+from hub.phone import (
+    PhoneMember,
+    broker_url,
+    parse_groups,
+    password_lines,
+    phone_members_map,
+    ws_origin,
+)
 
 NOW = dt.datetime(2026, 12, 1, 12, 0)
 
