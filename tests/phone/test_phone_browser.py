@@ -72,3 +72,28 @@ def test_unit_speech_reaches_the_phone(browser, hub, ws_broker, root, arbiter, p
     assert abs(len(pcm) - len(said)) < 0.3 * 16000
     page.wait_for_selector("#talker[data-talking='0']", timeout=8000)
     assert not page.errors, page.errors
+
+
+def test_installable_and_opens_offline(browser, hub, ws_broker, root) -> None:
+    """The PWA: a manifest in Bahasa Indonesia, a service worker that keeps the app shell, so
+    the app opens with no network and says it is not connected."""
+    import requests
+
+    manifest = requests.get(f"{hub.base}/hp/manifest.webmanifest", timeout=10)
+    assert manifest.headers["Content-Type"].startswith("application/manifest+json")
+    assert manifest.json()["lang"] == "id" and manifest.json()["display"] == "standalone"
+    page = open_phone(browser, hub, _config(hub, ws_broker, root))
+    wait_online(page)
+    assert page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+    page.reload()  # now under the worker's control, which caches the shell
+    wait_online(page)
+    assert page.evaluate("navigator.serviceWorker.controller !== null")
+    page.context.set_offline(True)
+    page.reload()
+    page.wait_for_selector("#ptt", timeout=10000)
+    try:
+        page.wait_for_selector("#conn[data-state='offline']", timeout=15000)
+    except Exception:
+        raise AssertionError(f"{page.get_attribute('#conn', 'data-state')} {page.errors}") from None
+    assert "Tidak tersambung" in page.text_content("#conn")
+    assert page.locator("#ptt").is_disabled()

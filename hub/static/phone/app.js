@@ -120,7 +120,9 @@
     $("replay").addEventListener("click", () => { client.playReplay(client.group, 0); });
     $("forget").addEventListener("click", () => { localStorage.removeItem(KEY); client.close(); location.reload(); });
     window.addEventListener("online", () => notice(""));
-    window.addEventListener("offline", () => setConn("offline"));
+    window.addEventListener("offline", () => { setConn("offline"); ptt.disabled = true; });
+    ptt.disabled = true; // until the broker accepts the login
+    if (navigator.onLine === false) setConn("offline");
     client.connect();
   }
 
