@@ -29,6 +29,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         alerts,
         api,
         auth,
+        console,
         dashboard,
         db,
         export,
@@ -36,6 +37,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         kb_editor,
         kb_review,
         live,
+        phone,
         releases,
         talkgroups,
         unanswered,
@@ -88,6 +90,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.register_blueprint(blueprint)
     app.register_blueprint(alert_intake.bp)  # POST /api/v1/alerts
     app.register_blueprint(releases.bp)  # Posko releases for units
+    app.register_blueprint(phone.bp)  # /hp/: the phone app, enrolment by QR
+    app.register_blueprint(console.bp)  # /konsol: the dispatcher's console
+    csrf.exempt(phone.redeem)  # the one-time token is the phone's proof; it has no session
 
     from hub.timefmt import local
 

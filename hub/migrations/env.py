@@ -6,6 +6,7 @@ from alembic import context
 
 import hub.auth  # noqa: F401, I001 - officer sessions
 import hub.models  # noqa: F401 - registers the hub's tables on Base.metadata
+import hub.phone  # noqa: F401 - and the phone members
 import hub.talkgroups  # noqa: F401 - and the talk groups' tables
 import hub.throttle  # noqa: F401 - rate-limit counters
 from hub.db import Base, make_engine

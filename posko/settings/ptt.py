@@ -40,3 +40,12 @@ class PttSettings:
     online_led_pin: int = setting(24, "GPIO of the online LED; -1 for none.", min=-1, max=53)
     buzzer_pin: int = setting(-1, "GPIO of an optional buzzer for tones; -1 for none.", min=-1, max=53)
     bounce_ms: int = setting(20, "Debounce time of the panel buttons.", unit="ms", min=0, max=500)
+    # Phones and the dispatcher's console in the browser (hub/phone.py, hub/console.py).
+    phone_broker_url: str = setting("ws://{host}:8080", "WebSocket URL of the broker's websockets listener for phones and the console ({host}: the host name the browser used for the hub; use wss:// with TLS in deployment).")
+    phone_member_days: int = setting(30, "Default validity of a phone member's enrolment.", unit="days", min=1, max=3650)
+    phone_enrol_hours: int = setting(24, "A member's enrolment QR code can be scanned once within this long.", unit="h", min=1, max=720)
+    broker_password_base: str = setting("", "Hashed Mosquitto password file of the deployment's own users (units, hub, arbiter); the hub writes it plus the phone members' entries to broker_password_file. Empty: the hub does not manage broker logins.")
+    broker_password_file: str = setting("", "Password file Mosquitto reads (password_file); written by the hub on every enrolment and revocation.")
+    broker_acl_file: str = setting("", "ACL file Mosquitto reads (acl_file); written by the hub from the membership and the phone members.")
+    broker_pid_file: str = setting("", "Mosquitto's pid_file: the hub sends it SIGHUP to reload logins and ACL (a revoked member is disconnected at once).")
+    console_password: str = setting("", "Broker password of the command-center user (ptt.command_units[0]) that the console's browser logs in with; empty on an anonymous broker.")

@@ -1,0 +1,456 @@
+// Ngobrol Kamtibmas in the browser: the same talk groups, frames and floor rules as the units
+// (docs/ptt.md). MQTT 5 over the broker's WebSocket listener (vendored mqtt.js), Opus through
+// WebCodecs (AudioEncoder/AudioDecoder), 20 ms frames at 16 kHz, one MQTT message per frame.
+//
+// Used by the phone app (app.js) and the dispatcher's console (console.js). No UI here: the
+// client reports through callbacks (onState, onFloor, onTalker, onSpurt, onTone).
+/* global mqtt */
+(function (global) {
+  "use strict";
+
+  const RATE = 16000;
+  const FRAME = 320; // samples per 20 ms frame
+  const FLAG_START = 1, FLAG_END = 2;
+  const PRIORITIES = ["normal", "supervisor", "command", "emergency"];
+  const JITTER_START_S = 0.06; // as the units' jitter buffer (ptt.jitter_start_ms)
+  const JITTER_MAX_S = 0.3;
+  const REPLAY_KEEP = 5; // spurts kept per group for replay
+
+  function rank(p) { return Math.max(0, PRIORITIES.indexOf(p)); }
+
+  // The 12-byte header of docs/ptt.md's wire format, then one Opus packet.
+  function packFrame(flags, seq, ts, spurt, opus) {
+    const out = new Uint8Array(12 + opus.length);
+    const v = new DataView(out.buffer);
+    v.setUint8(0, 1); v.setUint8(1, flags); v.setUint16(2, seq & 0xffff);
+    v.setUint32(4, ts >>> 0); v.setUint32(8, spurt >>> 0);
+    out.set(opus, 12);
+    return out;
+  }
+
+  // null for anything a unit would count as a BadFrame.
+  function parseFrame(buf) {
+    if (!buf || buf.length < 12 || buf.length > 12 + 1275) return null;
+    const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    if (v.getUint8(0) !== 1) return null;
+    const flags = v.getUint8(1);
+    if (flags & ~3) return null;
+    const opus = buf.subarray(12);
+    const end = !!(flags & FLAG_END);
+    if (!opus.length && !end) return null;
+    if (opus.length && (opus[0] & 3) !== 0) return null; // one frame per packet (TOC code 0)
+    return { start: !!(flags & FLAG_START), end: end, seq: v.getUint16(2), ts: v.getUint32(4),
+             spurt: v.getUint32(8), opus: opus };
+  }
+
+  function randomSpurt() {
+    const a = new Uint32Array(1);
+    do { crypto.getRandomValues(a); } while (a[0] === 0);
+    return a[0];
+  }
+
+  // Tones as the units play them (gateway/tones.py): frequencies and lengths in s.
+  const TONES = {
+    goahead: [[880, 0.08], [0, 0.04], [1320, 0.1]],
+    busy: [[480, 0.2], [0, 0.15], [480, 0.2], [0, 0.15], [480, 0.2]],
+    roger: [[1200, 0.07]],
+    cut: [[1000, 0.1], [700, 0.1], [450, 0.15]],
+  };
+
+  class PttClient {
+    // opts: url, username, password, unit, groups (array), group (transmit group), root
+    // (topic root, "posko/v1"), priority ("normal"), requestTimeoutMs (1000).
+    constructor(opts) {
+      this.o = Object.assign({ root: "posko/v1", priority: "normal", requestTimeoutMs: 1000 }, opts);
+      this.group = this.o.group || this.o.groups[0];
+      this.floors = {}; // group -> floor state
+      this.rx = {}; // group -> {unit, spurt, dec, base, lastTs}
+      this.replay = {}; // group -> [{unit, spurt, start, pcm: Float32Array}]
+      this.muted = new Set();
+      this.solo = null;
+      this.tx = null; // {group, spurt, priority, state: requesting|talking, ...}
+      this.cb = {};
+      this.stats = { framesOut: 0, framesIn: 0, bad: 0, late: 0 };
+      this.online = false;
+    }
+
+    on(name, fn) { (this.cb[name] = this.cb[name] || []).push(fn); return this; }
+    emit(name, ...args) {
+      for (const fn of this.cb[name] || []) { try { fn(...args); } catch (e) { console.error(e); } }
+    }
+
+    topic(...parts) { return [this.o.root, ...parts].join("/"); }
+
+    ensureAudio() {
+      if (!this.ctx) this.ctx = new AudioContext({ sampleRate: RATE, latencyHint: "interactive" });
+      if (this.ctx.state === "suspended") this.ctx.resume();
+      return this.ctx;
+    }
+
+    connect() {
+      // mqtt.js reconnects by itself (reconnectPeriod) and re-subscribes (resubscribe).
+      this.client = mqtt.connect(this.o.url, {
+        protocolVersion: 5, username: this.o.username, password: this.o.password,
+        clientId: `${this.o.unit}-web-${Math.random().toString(16).slice(2, 8)}`,
+        clean: true, keepalive: 20, reconnectPeriod: 1500, connectTimeout: 8000,
+        resubscribe: true,
+      });
+      this.client.on("connect", () => {
+        this.online = true;
+        const subs = {};
+        for (const g of this.o.groups) {
+          subs[this.topic("tg", g, "floor", "state")] = { qos: 1 };
+          // No Local: the broker does not send our own frames back (as the units do).
+          subs[this.topic("tg", g, "audio", "+")] = { qos: 0, nl: true };
+          subs[this.topic("tg", g, "announce")] = { qos: 1 };
+        }
+        this.client.subscribe(subs);
+        this.emit("state", "online");
+      });
+      const down = (why) => {
+        if (this.online) this.emit("state", "offline", why);
+        this.online = false;
+        if (this.tx) this.cutTx("offline");
+      };
+      this.client.on("close", () => down("close"));
+      this.client.on("offline", () => down("offline"));
+      this.client.on("error", (e) => this.emit("state", "error", String(e && e.message || e)));
+      this.client.on("message", (topic, payload) => this.onMessage(topic, payload));
+      return this;
+    }
+
+    close() { if (this.client) this.client.end(true); }
+
+    onMessage(topic, payload) {
+      const parts = topic.slice(this.o.root.length + 1).split("/");
+      if (parts[0] !== "tg") return;
+      const g = parts[1];
+      if (parts[2] === "floor" && parts[3] === "state") {
+        let st;
+        try { st = JSON.parse(new TextDecoder().decode(payload)); } catch (e) { return; }
+        this.onFloor(g, st);
+      } else if (parts[2] === "audio" && parts.length === 4) {
+        this.onAudio(g, parts[3], payload);
+      } else if (parts[2] === "announce") {
+        let a;
+        try { a = JSON.parse(new TextDecoder().decode(payload)); } catch (e) { return; }
+        if (a && typeof a.text === "string") this.emit("announce", g, a);
+      }
+    }
+
+    onFloor(g, st) {
+      const before = this.floors[g];
+      this.floors[g] = st;
+      const tx = this.tx;
+      if (tx && tx.group === g) {
+        const mine = st.holder === this.o.unit && st.spurt === tx.spurt;
+        if (tx.state === "requesting" && st.event_unit === this.o.unit && st.event_spurt === tx.spurt) {
+          // A grant over another talker comes as "preempt" with us as the new holder.
+          if ((st.event === "grant" || st.event === "preempt") && mine) this.granted();
+          else if (st.event === "deny") this.denied();
+        } else if (tx.state === "talking" && !mine) {
+          this.cutTx(st.event === "preempt" ? "preempt" : st.event);
+        }
+      }
+      if (before && before.holder && before.holder !== st.holder) this.endRx(g);
+      this.emit("floor", g, st);
+      this.emit("talker", g, st.holder || "", st.priority || "normal");
+    }
+
+    // --- transmit ---------------------------------------------------------------
+
+    // Press: ask for the floor of the transmit group. Resolves to "grant" or "busy"/"noanswer".
+    press(priority) {
+      if (this.tx) return Promise.resolve(this.tx.state);
+      if (!this.online) { this.emit("tx", "offline"); return Promise.resolve("offline"); }
+      const prio = priority || this.o.priority;
+      this.ensureAudio();
+      const spurt = randomSpurt();
+      this.tx = { group: this.group, spurt: spurt, priority: prio, state: "requesting", seq: 0, ts: 0 };
+      // Start the microphone while the arbiter answers, so the first word is not lost.
+      const mic = this.openMic();
+      this.publishFloor("request", this.group, spurt, prio);
+      this.emit("tx", "requesting");
+      return new Promise((resolve) => {
+        this.tx.resolve = resolve;
+        this.tx.timer = setTimeout(() => {
+          if (this.tx && this.tx.state === "requesting") {
+            this.stopTx(false);
+            this.tone("busy");
+            this.emit("tx", "noanswer");
+            resolve("noanswer");
+          }
+        }, this.o.requestTimeoutMs);
+        mic.catch((e) => {
+          this.emit("tx", "nomic", String(e && e.message || e));
+          this.release();
+        });
+      });
+    }
+
+    publishFloor(action, group, spurt, priority) {
+      const msg = { action: action, spurt: spurt, priority: priority, time: Date.now() / 1000 };
+      this.client.publish(this.topic("tg", group, "floor", "request", this.o.unit),
+                          JSON.stringify(msg), { qos: 1 });
+    }
+
+    granted() {
+      const tx = this.tx;
+      clearTimeout(tx.timer);
+      tx.state = "talking";
+      tx.grantedAt = performance.now();
+      this.tone("goahead");
+      this.emit("tx", "talking");
+      if (tx.resolve) tx.resolve("grant");
+    }
+
+    denied() {
+      const tx = this.tx;
+      clearTimeout(tx.timer);
+      this.stopTx(false);
+      this.tone("busy");
+      this.emit("tx", "busy");
+      if (tx.resolve) tx.resolve("busy");
+    }
+
+    // Release: an END frame and the floor release.
+    release() {
+      const tx = this.tx;
+      if (!tx) return;
+      clearTimeout(tx.timer);
+      const talking = tx.state === "talking";
+      this.stopTx(talking);
+      if (tx.state === "requesting" || talking) this.publishFloor("release", tx.group, tx.spurt, tx.priority);
+      if (tx.resolve && !talking) tx.resolve("released");
+      this.emit("tx", "idle");
+    }
+
+    cutTx(why) {
+      const tx = this.tx;
+      if (!tx) return;
+      clearTimeout(tx.timer);
+      this.stopTx(false);
+      if (why !== "offline") this.tone("cut");
+      this.emit("tx", "cut", why);
+    }
+
+    stopTx(sendEnd) {
+      const tx = this.tx;
+      this.tx = null;
+      if (!tx) return;
+      if (tx.node) { tx.node.port.onmessage = null; tx.node.disconnect(); }
+      if (tx.source) tx.source.disconnect();
+      if (tx.stream) tx.stream.getTracks().forEach((t) => t.stop());
+      const finish = () => {
+        if (sendEnd && this.client) {
+          const end = packFrame(FLAG_END, tx.seq, tx.ts, tx.spurt, new Uint8Array(0));
+          this.client.publish(this.topic("tg", tx.group, "audio", this.o.unit), end, { qos: 0 });
+        }
+        if (tx.enc && tx.enc.state !== "closed") tx.enc.close();
+      };
+      if (tx.enc && tx.enc.state === "configured" && sendEnd) {
+        tx.ending = true;
+        tx.enc.flush().then(finish, finish);
+      } else finish();
+    }
+
+    async openMic() {
+      const tx = this.tx;
+      const ctx = this.ensureAudio();
+      if (!this.workletReady) this.workletReady = ctx.audioWorklet.addModule(this.o.workletUrl);
+      await this.workletReady;
+      const stream = await navigator.mediaDevices.getUserMedia({
+        // No browser processing: the radio is half duplex like the units (nothing to cancel), and
+        // Opus at 16 kHz carries the voice as said (AGC and noise suppression pumped the level).
+        audio: { channelCount: 1, echoCancellation: false, noiseSuppression: false, autoGainControl: false },
+      });
+      if (this.tx !== tx) { stream.getTracks().forEach((t) => t.stop()); return; }
+      tx.stream = stream;
+      tx.enc = new AudioEncoder({
+        output: (chunk) => this.onEncoded(tx, chunk),
+        error: (e) => this.emit("tx", "error", String(e)),
+      });
+      tx.enc.configure({ codec: "opus", sampleRate: RATE, numberOfChannels: 1, bitrate: 20000,
+                         bitrateMode: "variable",
+                         opus: { frameDuration: 20000, application: "voip", signal: "voice",
+                                 useinbandfec: true, packetlossperc: 5, complexity: 5 } });
+      tx.source = ctx.createMediaStreamSource(stream);
+      tx.node = new AudioWorkletNode(ctx, "posko-capture", { numberOfInputs: 1, numberOfOutputs: 0,
+                                                           channelCount: 1 });
+      let n = 0;
+      tx.node.port.onmessage = (ev) => {
+        // Frames captured before the grant are dropped except the last 3 (60 ms of lead-in).
+        if (this.tx !== tx || tx.ending) return;
+        const pcm = ev.data;
+        if (tx.state === "requesting") {
+          (tx.pending = tx.pending || []).push(pcm);
+          if (tx.pending.length > 3) tx.pending.shift();
+          return;
+        }
+        const frames = tx.pending ? tx.pending.concat([pcm]) : [pcm];
+        tx.pending = null;
+        for (const f of frames) {
+          tx.enc.encode(new AudioData({ format: "f32", sampleRate: RATE, numberOfFrames: FRAME,
+                                        numberOfChannels: 1, timestamp: (n * FRAME * 1e6) / RATE,
+                                        data: f }));
+          n += 1;
+        }
+      };
+      tx.source.connect(tx.node);
+    }
+
+    onEncoded(tx, chunk) {
+      const opus = new Uint8Array(chunk.byteLength);
+      chunk.copyTo(opus);
+      if (!opus.length) return;
+      const ts = Math.round((chunk.timestamp * RATE) / 1e6);
+      const flags = tx.seq === 0 ? FLAG_START : 0;
+      const frame = packFrame(flags, tx.seq, ts, tx.spurt, opus);
+      tx.seq = (tx.seq + 1) & 0xffff;
+      tx.ts = ts + FRAME;
+      if (this.client) this.client.publish(this.topic("tg", tx.group, "audio", this.o.unit), frame, { qos: 0 });
+      this.stats.framesOut += 1;
+      this.emit("frame", "out", tx.spurt, tx.seq - 1);
+    }
+
+    // --- receive ---------------------------------------------------------------
+
+    audible(g) {
+      if (this.solo) return g === this.solo;
+      return !this.muted.has(g);
+    }
+
+    onAudio(g, unit, payload) {
+      const f = parseFrame(payload);
+      if (!f) { this.stats.bad += 1; return; }
+      const st = this.floors[g];
+      // Only the floor holder's audio is heard (as on the units).
+      if (!st || st.holder !== unit || (st.spurt && st.spurt !== f.spurt)) return;
+      if (unit === this.o.unit) return;
+      this.stats.framesIn += 1;
+      let r = this.rx[g];
+      if (!r || r.spurt !== f.spurt || r.unit !== unit) {
+        this.endRx(g);
+        r = this.startRx(g, unit, f.spurt);
+      }
+      if (f.end) { this.endRx(g, true); return; }
+      if (r.lastSeq !== null && ((f.seq - r.lastSeq) & 0xffff) > 0x8000) return; // old or duplicate
+      if (r.lastSeq === f.seq) return;
+      r.lastSeq = f.seq;
+      r.arrivals[f.ts] = performance.now();
+      r.dec.decode(new EncodedAudioChunk({ type: "key", timestamp: (f.ts * 1e6) / RATE,
+                                           data: f.opus }));
+    }
+
+    startRx(g, unit, spurt) {
+      const ctx = this.ensureAudio();
+      const r = { unit: unit, spurt: spurt, base: null, lastSeq: null, pcm: [], arrivals: {},
+                  start: Date.now(), delay: JITTER_START_S };
+      r.dec = new AudioDecoder({ output: (data) => this.onDecoded(g, r, data),
+                                 error: (e) => console.warn("opus decode", e) });
+      r.dec.configure({ codec: "opus", sampleRate: RATE, numberOfChannels: 1 });
+      this.rx[g] = r;
+      this.emit("spurt", g, unit, "start");
+      void ctx;
+      return r;
+    }
+
+    // A tiny jitter buffer on the audio clock: each frame plays at base + its timestamp;
+    // base is set from the first frame plus the start delay and grows by one frame when a
+    // frame would be late (the units' buffer, gateway/jitter.py, does the same adaptation).
+    onDecoded(g, r, data) {
+      const n = data.numberOfFrames;
+      const rate = data.sampleRate;
+      const pcm = new Float32Array(n);
+      data.copyTo(pcm, { planeIndex: 0, format: "f32-planar" });
+      const tsS = data.timestamp / 1e6;
+      data.close();
+      r.pcm.push({ t: tsS, pcm: pcm, rate: rate });
+      r.lastTs = Math.max(r.lastTs || 0, tsS + n / rate);
+      const ctx = this.ctx;
+      if (r.base === null) r.base = ctx.currentTime + r.delay - tsS;
+      let at = r.base + tsS;
+      if (at < ctx.currentTime + 0.005) {
+        if (r.delay < JITTER_MAX_S) { r.delay += 0.02; r.base += 0.02; }
+        this.stats.late += 1;
+        at = Math.max(at + 0.02, ctx.currentTime + 0.005);
+      }
+      // Half duplex like the units (ptt.half_duplex): nothing plays while this phone talks.
+      if (this.audible(g) && !(this.tx && this.tx.state === "talking")) {
+        const buf = ctx.createBuffer(1, n, rate);
+        buf.copyToChannel(pcm, 0);
+        const src = ctx.createBufferSource();
+        src.buffer = buf;
+        src.connect(ctx.destination);
+        src.start(at);
+      }
+      const arrived = r.arrivals[Math.round(tsS * RATE)];
+      this.emit("frame", "in", r.spurt, tsS, at - ctx.currentTime, arrived);
+    }
+
+    endRx(g, roger) {
+      const r = this.rx[g];
+      if (!r) return;
+      delete this.rx[g];
+      const finish = () => {
+        if (r.dec.state !== "closed") r.dec.close();
+        this.keepSpurt(g, r);
+        this.emit("spurt", g, r.unit, "end");
+      };
+      if (r.dec.state === "configured") r.dec.flush().then(finish, finish);
+      else finish();
+      if (roger && this.audible(g)) this.tone("roger", r.base !== null ? r.base + (r.lastTs || 0) : 0);
+    }
+
+    keepSpurt(g, r) {
+      if (!r.pcm.length) return;
+      r.pcm.sort((a, b) => a.t - b.t);
+      const rate = r.pcm[0].rate;
+      const t0 = r.pcm[0].t;
+      const last = r.pcm[r.pcm.length - 1];
+      const total = Math.round((last.t - t0) * rate) + last.pcm.length;
+      const out = new Float32Array(total);
+      for (const p of r.pcm) out.set(p.pcm, Math.min(total - p.pcm.length, Math.round((p.t - t0) * rate)));
+      const list = (this.replay[g] = this.replay[g] || []);
+      list.push({ unit: r.unit, spurt: r.spurt, start: r.start, rate: rate, pcm: out });
+      while (list.length > REPLAY_KEEP) list.shift();
+      this.emit("replay", g, list);
+    }
+
+    // Play a kept spurt again (index from the newest: 0 = last).
+    playReplay(g, index) {
+      const list = this.replay[g] || [];
+      const item = list[list.length - 1 - (index || 0)];
+      if (!item) return false;
+      const ctx = this.ensureAudio();
+      const buf = ctx.createBuffer(1, item.pcm.length, item.rate);
+      buf.copyToChannel(item.pcm, 0);
+      const src = ctx.createBufferSource();
+      src.buffer = buf;
+      src.connect(ctx.destination);
+      src.start();
+      return true;
+    }
+
+    tone(name, at) {
+      this.emit("tone", name);
+      const ctx = this.ensureAudio();
+      let t = Math.max(at || 0, ctx.currentTime + 0.01);
+      for (const [freq, len] of TONES[name] || []) {
+        if (freq) {
+          const osc = ctx.createOscillator();
+          const gain = ctx.createGain();
+          osc.frequency.value = freq;
+          gain.gain.value = 0.25;
+          osc.connect(gain).connect(ctx.destination);
+          osc.start(t);
+          osc.stop(t + len);
+        }
+        t += len;
+      }
+    }
+  }
+
+  global.PoskoPtt = { PttClient: PttClient, packFrame: packFrame, parseFrame: parseFrame, rank: rank,
+                      PRIORITIES: PRIORITIES };
+})(window);

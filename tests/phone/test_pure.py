@@ -1,0 +1,75 @@
+"""The phone and console helpers without a server: URLs, group choice, password file, ACL,
+announcement payloads."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from gateway.acl import render_acl
+from hub.console import announcement
+from hub.phone import (
+    PhoneMember,
+    broker_url,
+    parse_groups,
+    password_lines,
+    phone_members_map,
+    ws_origin,
+)
+
+NOW = dt.datetime(2026, 12, 1, 12, 0)
+
+
+def _member(mid: str, **kw) -> PhoneMember:
+    values = {"name": mid, "groups": "a,b", "expires_at": NOW + dt.timedelta(days=1),
+              "password_line": f"{mid}:$7$hash", "revoked_at": None, "enrolled_at": NOW}
+    values.update(kw)
+    return PhoneMember(id=mid, **values)
+
+
+def test_broker_url_uses_the_host_the_browser_used() -> None:
+    assert broker_url("ws://{host}:8080", "hub.local:5000") == "ws://hub.local:8080"
+    assert broker_url("wss://{host}:8443/mqtt", "10.0.0.2") == "wss://10.0.0.2:8443/mqtt"
+    assert broker_url("ws://{host}:8080", "[::1]:5000") == "ws://[::1]:8080"
+    assert ws_origin("wss://hub.local:8443/mqtt") == "wss://hub.local:8443"
+
+
+def test_groups_are_checked() -> None:
+    assert parse_groups(["b", " a ", "a", ""], {"a", "b"}) == ["a", "b"]
+    with pytest.raises(ValueError, match="paling sedikit"):
+        parse_groups(["", " "], {"a"})
+    with pytest.raises(ValueError, match="tidak dikenal: x"):
+        parse_groups(["a", "x"], {"a"})
+
+
+def test_password_file_keeps_the_base_and_only_active_members() -> None:
+    base = "# units\nhub:$7$h\npos-1:$7$p\n"
+    members = [_member("hp-ok"), _member("hp-gone", revoked_at=NOW),
+               _member("hp-old", expires_at=NOW - dt.timedelta(seconds=1)),
+               _member("hp-new", password_line=None), _member("pos-1")]
+    text = password_lines(base, members, NOW)
+    users = [line.split(":")[0] for line in text.splitlines()]
+    assert users == ["hub", "pos-1", "hp-ok"]  # a member cannot take a unit's name
+    assert "pos-1:$7$p" in text
+    assert phone_members_map(members, NOW) == {"hp-ok": ["a", "b"], "pos-1": ["a", "b"]}
+
+
+def test_acl_gives_members_their_groups_and_the_console_every_group() -> None:
+    acl = render_acl("r", members={"hp-ok": ["a"]}, talk_everywhere=["command-center"])
+    assert "user hp-ok\ntopic write r/tg/a/audio/hp-ok\ntopic write r/tg/a/floor/request/hp-ok" in acl
+    assert "r/tg/+/audio/hp-ok" not in acl and "pattern write r/tg/+/audio/%u" not in acl
+    assert "user command-center\ntopic write r/tg/+/audio/command-center" in acl
+    assert "pattern read r/tg/+/announce" in acl
+    with pytest.raises(ValueError):
+        render_acl("r", talk_everywhere=["bad/id"])
+
+
+def test_announcement_payload() -> None:
+    body = json.loads(announcement("  Jalan   ditutup \n", "Bripka A", 1.5))
+    assert body == {"text": "Jalan ditutup", "from": "Bripka A", "time": 1.5}
+    with pytest.raises(ValueError, match="isi"):
+        announcement("   ", "x", 0)
+    with pytest.raises(ValueError, match="280"):
+        announcement("a" * 281, "x", 0)
