@@ -223,8 +223,8 @@ def test_fallback_suggestions_are_buttons_that_ask_in_both_languages(serve_kiosk
         page.close()
 
 
-def test_ticket_screen_says_saved_here_until_the_hub_has_it(serve_kiosk, intake_hub, new_page, artifacts) -> None:
-    hub = intake_hub()
+def test_ticket_screen_says_saved_here_until_the_hub_has_it(serve_kiosk, hub_process, new_page, artifacts) -> None:
+    hub = hub_process()
     hub.stop()  # down while the resident submits
     kiosk = serve_kiosk(env={"POSKO_KIOSK_HUB_URL": hub.url, "POSKO_KIOSK_SYNC_INTERVAL_S": "0.2",
                              "POSKO_KIOSK_SYNC_PROBE_S": "0.3", "POSKO_KIOSK_SYNC_BACKOFF_CAP_S": "0.5"},
@@ -254,8 +254,8 @@ def test_ticket_screen_says_saved_here_until_the_hub_has_it(serve_kiosk, intake_
     check_screen(page, artifacts, "lapor-8-tiket-diterima")
 
 
-def test_one_labelled_display_zone_on_the_clock_and_cek(serve_kiosk, intake_hub, new_page) -> None:
-    hub = intake_hub()
+def test_one_labelled_display_zone_on_the_clock_and_cek(serve_kiosk, hub_process, new_page) -> None:
+    hub = hub_process()
     kiosk = serve_kiosk(env={"POSKO_KIOSK_HUB_URL": hub.url, "POSKO_KIOSK_DISPLAY_TZ": "Asia/Makassar"},
                         TOKEN_PROVIDER=lambda: hub.token)
     page = new_page(800, 480)
