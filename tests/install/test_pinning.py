@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import http.server
+import json
 import ssl
 import threading
 from pathlib import Path
 
-from posko.hubclient import HubClient
+from posko.hubclient import SERVICE, HubClient
 from tests.install.test_proxy_slow_clients import make_cert
 
 
 class Hub(http.server.BaseHTTPRequestHandler):
+    """Answers the units' probe as the hub does (GET /api/v1/ping names its service)."""
+
     def do_GET(self) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.end_headers()
-        self.wfile.write(b"{}")
+        self.wfile.write(json.dumps({"service": SERVICE, "api": 1}).encode())
 
     def log_message(self, *args) -> None:
         pass
