@@ -275,6 +275,12 @@ setup_mosquitto_unit() {
   local password="$1" hub_host="${HUB_URL#*://}"
   hub_host="${hub_host%%/*}"; hub_host="${hub_host%%:*}"
   mosquitto_user /etc/mosquitto/posko-local.passwd "$UNIT_ID" "$password"
+  if [ ! -f /etc/mosquitto/posko-local.acl ]; then
+    # The local broker's ACL (gateway.acl.render_local_acl: the agent as the unit, the kiosk
+    # app and read-only users); made from the source with the system Python (stdlib only).
+    python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); from gateway.acl import render_local_acl; sys.stdout.write(render_local_acl(sys.argv[2]))' \
+      "$SRC" "$UNIT_ID" | put_text /etc/mosquitto/posko-local.acl 640 root:mosquitto
+  fi
   # The bridge logs in to the central broker as this unit; its central password is given
   # by the hub's maintainer (docs/install.md) and put in by hand, so it is kept on re-runs.
   sed -e "s/^address .*/address ${hub_host:-hub.polres.example}:8883/" \

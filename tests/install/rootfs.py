@@ -35,6 +35,12 @@ def skip_reason() -> str | None:
                 f"bookworm into {BASE})")
     if not (WHEELHOUSE / ".complete").exists():
         return "no wheelhouse: run `bench/install_root.sh` once (it builds the wheelhouse beside the root)"
+    import hashlib
+
+    want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if (WHEELHOUSE / ".complete").read_text().strip() != want:
+        return ("the wheelhouse was built for another pyproject.toml (dependencies changed): "
+                "run `bench/install_root.sh` again")
     if shutil.which("unshare") is None:
         return "needs unshare (util-linux)"
     return None
