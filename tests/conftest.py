@@ -98,20 +98,29 @@ def mock_pins() -> Iterator[object]:
 
 
 @pytest.fixture(scope="session")
-def chromium() -> Iterator[object]:
+def playwright_session() -> Iterator[object]:
+    """The process's one Playwright (its sync API allows one per thread): every browser a
+    test launches comes from it."""
+    from playwright.sync_api import sync_playwright
+
+    pw = sync_playwright().start()
+    try:
+        yield pw
+    finally:
+        pw.stop()
+
+
+@pytest.fixture(scope="session")
+def chromium(playwright_session) -> Iterator[object]:
     """One headless Debian Chromium for the whole session (Playwright browser object)."""
     path = chromium_path()
     if path is None:
         pytest.fail("Debian's chromium is not installed: run ./setup.sh dev")
-    from playwright.sync_api import sync_playwright
-
-    pw = sync_playwright().start()
-    browser = pw.chromium.launch(executable_path=path, headless=True, args=CHROMIUM_ARGS)
+    browser = playwright_session.chromium.launch(executable_path=path, headless=True, args=CHROMIUM_ARGS)
     try:
         yield browser
     finally:
         browser.close()
-        pw.stop()
 
 
 @pytest.fixture

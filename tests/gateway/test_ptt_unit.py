@@ -71,7 +71,7 @@ def test_receiving_lights_rx_and_holds_the_speech_gate(unit_component, net) -> N
     assert ctx.speech_gate.is_set()  # the kiosk's TTS pauses while the radio speaks
     assert wait_until(lambda: not comp._panel.rx_led.is_lit, 4)
     assert wait_until(lambda: not ctx.speech_gate.is_set(), 2)
-    assert comp._sink.audible() >= 45  # about 1 s of dewi's tone reached the speaker
+    assert comp._sink.audible() >= 40  # most of 1 s of dewi's tone reached the speaker (50 frames; a loaded machine drops a few at the start)
 
 
 def test_busy_blinks_rx_and_beeps_and_next_group_cycles(unit_component, net) -> None:

@@ -106,22 +106,20 @@ def hub(ws_broker, root, tmp_path) -> Iterator[HubProcess]:
 
 
 @pytest.fixture
-def browser(speech) -> Iterator[object]:
-    """A Chromium of its own whose fake microphone says the speech file."""
+def browser(speech, playwright_session) -> Iterator[object]:
+    """A Chromium of its own whose fake microphone says the speech file (launched from the
+    session's one Playwright: a second sync Playwright in the same thread is refused)."""
     path = chromium_path()
     if path is None:
         pytest.fail("Debian's chromium is not installed: run ./setup.sh dev")
-    from playwright.sync_api import sync_playwright
-
-    pw = sync_playwright().start()
-    b = pw.chromium.launch(executable_path=path, headless=True,
-                           args=[*CHROMIUM_ARGS, f"--use-file-for-fake-audio-capture={speech[0]}",
-                                 "--autoplay-policy=no-user-gesture-required"])
+    b = playwright_session.chromium.launch(
+        executable_path=path, headless=True,
+        args=[*CHROMIUM_ARGS, f"--use-file-for-fake-audio-capture={speech[0]}",
+              "--autoplay-policy=no-user-gesture-required"])
     try:
         yield b
     finally:
         b.close()
-        pw.stop()
 
 
 def open_phone(browser, hub: HubProcess, config: dict | None, *, fragment: str = ""):
