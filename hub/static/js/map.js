@@ -8,6 +8,8 @@
   var map = L.map(box, {minZoom: config.tiles ? config.minzoom : 3, maxZoom: config.tiles ? config.maxzoom : 19,
                         attributionControl: Boolean(config.attribution)})
     .setView(config.center, config.tiles ? Math.max(config.minzoom, Math.min(13, config.maxzoom)) : 12);
+  // No link out of the command center: Leaflet's own prefix would point at its web site.
+  if (map.attributionControl) { map.attributionControl.setPrefix(false); }
   if (config.tiles) {
     var layer = L.tileLayer(config.tiles, {minZoom: config.minzoom, maxZoom: config.maxzoom,
                                            attribution: config.attribution || ""});
