@@ -11,6 +11,7 @@ when the panic button is held, and tells systemd it is ready and alive when run 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import uuid
@@ -19,8 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+import sdnotify
+
+from firmware.kb_update import KbUpdater
 from firmware.panel import NoPanel, Panel, StatusLed, build_panel
 from firmware.procinfo import disk_free_mb, rss_mb
+from firmware.ptt_unit import make_component
+from firmware.unanswered_upload import UnansweredUploader
+from firmware.updater import Updater, busy_reasons
 from posko import __version__, topics
 from posko.config import Settings
 from posko.kiosk_status import outbox_figures
@@ -112,28 +119,20 @@ class Agent:
     def _default_components(self) -> list[UnitComponent]:
         out: list[UnitComponent] = []
         if self.settings.unit.assistant_enabled:
-            from firmware.kb_update import KbUpdater
+            # lazy: the voice and the assistant need the kiosk extra, which a PTT-only unit lacks
             from firmware.voice_component import VoiceComponent
 
             out.append(VoiceComponent())
             out.append(KbUpdater())  # the hub's knowledge-base bundles
-            from firmware.unanswered_upload import UnansweredUploader
-
             out.append(UnansweredUploader())  # unanswered questions to the hub's KB editors
-        from firmware.ptt_unit import make_component
-
         ptt = make_component(self.settings)
         if ptt is not None:
             out.append(ptt)
-        from firmware.updater import Updater
-
         out.append(Updater(busy=self.busy_reasons))  # Posko releases from the hub (off in a checkout)
         return out
 
     def busy_reasons(self) -> list[str]:
         """Why an update must wait now: a transmission, a resident being served."""
-        from firmware.updater import busy_reasons
-
         ptt, voice = self.component("ptt"), self.component("voice")
         # The kiosk app's local status: its `busy` flag, when it reports one (a PTT unit: None).
         kiosk = outbox_figures(self.settings) if self.settings.unit.assistant_enabled else None
@@ -279,12 +278,8 @@ class Agent:
         self.panel.close()
 
     def _notify(self, state: str) -> None:
-        import os
-
         if not os.environ.get("NOTIFY_SOCKET"):
             return
         if self._notifier is None:
-            import sdnotify
-
             self._notifier = sdnotify.SystemdNotifier()
         self._notifier.notify(state)

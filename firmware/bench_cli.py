@@ -7,6 +7,9 @@ import logging
 
 import click
 
+from firmware.voice.benchmark import run_benchmark
+from firmware.voice.setup import load_brain_from_settings, load_recognizer, load_tts, vad_config
+from firmware.voice.speech import espeak_pcm
 from posko.config import load_settings
 
 
@@ -22,10 +25,6 @@ def bench() -> None:
 def voice(runs: int, question: str) -> None:
     """Last spoken word → first answer audio (p50/p95, cached and uncached) through a
     microphone paced in real time, ASR/TTS real-time factors, memory."""
-    from firmware.voice.benchmark import run_benchmark
-    from firmware.voice.setup import load_brain_from_settings, load_recognizer, load_tts, vad_config
-    from firmware.voice.speech import espeak_pcm
-
     logging.basicConfig(level=logging.WARNING)
     settings = load_settings()
     brain = load_brain_from_settings(settings, log_unanswered=False)

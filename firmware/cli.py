@@ -7,14 +7,13 @@ import signal
 
 import click
 
+from firmware.agent import Agent
 from posko.config import load_settings
 
 
 @click.command("unit")
 def unit() -> None:
     """Run the unit agent: panel, voice assistant, push-to-talk (when built), heartbeat."""
-    from firmware.agent import Agent
-
     settings = load_settings()
     logging.basicConfig(level=settings.posko.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import click
 
+from firmware.audio.devices import AudioSystem
 from posko.broker import dev_client_env
 from posko.config import Settings
 from posko.procs import ProcessSpec, python_module_argv
@@ -17,8 +18,6 @@ from posko.procs import ProcessSpec, python_module_argv
 def _sound_devices(settings: Settings) -> tuple[str, str, str]:
     """(input, output, note): configured names when they exist here, else ''."""
     try:
-        from firmware.audio.devices import AudioSystem
-
         audio = AudioSystem()
         found = []
         for name, output in ((settings.voice.input_device, False), (settings.voice.output_device, True)):

@@ -26,8 +26,12 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from assistant.errors import KbError
+from assistant.kb import load_kb
 from firmware.errors import FirmwareError
 from posko import topics
+from posko.enroll import read_token
+from posko.hubclient import HubClient, HubUnreachable
 from posko.kb_paths import MARKER, VERSION_PATTERN, installed_version, kb_store, write_pointer
 from posko.messages import BadMessage, KbCurrent
 
@@ -154,9 +158,6 @@ class KbUpdater:
     # -- steps -------------------------------------------------------------------
     def fetch(self, current: KbCurrent) -> bytes:
         """The bundle's bytes, checked against the announced SHA-256 and version."""
-        from posko.enroll import read_token
-        from posko.hubclient import HubClient, HubUnreachable
-
         s = self.ctx.settings
         if not VERSION_PATTERN.match(current.version) or not current.path.startswith("/"):
             raise KbUpdateError(f"malformed announcement (version {current.version!r}, path {current.path!r})")
@@ -184,9 +185,6 @@ class KbUpdater:
 
     def install(self, current: KbCurrent, data: bytes) -> Path:
         """Unpack, validate, rename into place, switch the pointer, prune old versions."""
-        from assistant.errors import KbError
-        from assistant.kb import load_kb
-
         store = kb_store(self.ctx.settings)
         store.mkdir(parents=True, exist_ok=True)
         tmp = store / f"{current.version}.tmp"

@@ -6,7 +6,9 @@ from __future__ import annotations
 import sys
 
 import click
+from tqdm import tqdm
 
+from firmware.voice.setup import build_cache, load_brain_from_settings, load_tts
 from models.cli import _fail, models
 from posko.config import load_settings
 
@@ -14,8 +16,6 @@ from posko.config import load_settings
 @models.command("warm")
 def warm() -> None:
     """Synthesise every knowledge-base spoken answer into the speech cache."""
-    from firmware.voice.setup import build_cache, load_brain_from_settings, load_tts
-
     settings = load_settings()
     brain = load_brain_from_settings(settings)
     synth = load_tts(settings)
@@ -23,8 +23,6 @@ def warm() -> None:
         _fail("no voice available (no Piper voice and the fallback is 'none')")
     cache = build_cache(settings, brain, synth)
     spoken = list(brain.spoken_answers())
-    from tqdm import tqdm
-
     with tqdm(total=len(spoken), desc=f"warm {synth.name}", file=sys.stderr) as bar:
         counts = cache.warm(spoken, synth, progress=lambda: bar.update(1))
     click.echo(f"speech cache {cache.dir}: {counts['made']} made, {counts['kept']} already there, "

@@ -14,6 +14,8 @@ from __future__ import annotations
 import wave
 from pathlib import Path
 
+from firmware.audio import devices, streams
+from firmware.audio.devices import AudioSystem
 from firmware.errors import AudioDeviceError
 from gateway.codec import CHANNELS, SAMPLE_RATE, SAMPLE_WIDTH
 
@@ -27,8 +29,6 @@ def _frame_ms(frame_samples: int) -> int:
 
 def find_device(name: str, *, output: bool) -> str:
     """The full name of the device `name` picks (see MicSource); AudioDeviceError if none."""
-    from firmware.audio.devices import AudioSystem  # PyAudio: only when a device is wanted
-
     return AudioSystem().find(name, output=output, rescan=True).name
 
 
@@ -39,7 +39,6 @@ class _DeviceStream:
 
     def __init__(self, frame_samples: int, device: str = "default", *, system=None) -> None:
         self.frame_samples = frame_samples
-        from firmware.audio import devices, streams  # PyAudio and numpy: only when opened
 
         self._stream = getattr(streams, self.stream_class)(
             system or devices.AudioSystem(), device, SAMPLE_RATE,

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from firmware.errors import FirmwareError
+from posko.enroll import read_token
+from posko.hubclient import HubClient, HubUnreachable
 
 log = logging.getLogger(__name__)
 
@@ -103,9 +105,6 @@ class UnansweredUploader:
         """Send every new line (in batches); returns how many lines the hub acknowledged.
 
         Raises UploadError when the hub is away or refuses."""
-        from posko.enroll import read_token
-        from posko.hubclient import HubClient, HubUnreachable
-
         s = self.ctx.settings
         path = log_path(s)
         marker = path.with_name(path.name + ".sent")

@@ -38,6 +38,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from posko import topics
+from posko.enroll import read_token
+from posko.hubclient import HubClient
+from posko.messages import BadMessage, ReleaseCurrent
+
 log = logging.getLogger(__name__)
 
 HEALTH_DEADLINE_S = 300.0  # a release that is not healthy 5 minutes after the switch goes back
@@ -215,8 +220,6 @@ class Updater:
         return self.ctx.state_dir / "unit" / "update.json"
 
     def start(self, ctx) -> None:
-        from posko import topics
-
         self.ctx = ctx
         self.state = UpdateState.load(self.state_file)
         if not self.releases.enabled:
@@ -257,8 +260,6 @@ class Updater:
 
     # -- announcement -> install -> switch ----------------------------------------------
     def _on_current(self, topic: str, payload: bytes) -> None:
-        from posko.messages import BadMessage, ReleaseCurrent
-
         try:
             self._jobs.put(ReleaseCurrent.from_json(payload))
         except BadMessage as exc:
@@ -298,9 +299,6 @@ class Updater:
 
     def fetch(self, current) -> Path:
         """The announced wheel, size- and SHA-256-checked, in <state_dir>/unit/releases/."""
-        from posko.enroll import read_token
-        from posko.hubclient import HubClient
-
         s = self.ctx.settings
         if current.size > MAX_WHEEL_BYTES:
             raise ValueError(f"release {current.version} is {current.size} bytes (limit {MAX_WHEEL_BYTES})")
@@ -390,8 +388,6 @@ def default_health(ctx, prefix: Path, version: str) -> list[str]:
                                text=True).stdout.strip()
         if state != "active":
             problems.append(f"{service} is {state or 'unknown'}")
-    from posko.enroll import read_token
-    from posko.hubclient import HubClient
 
     token = read_token(ctx.settings)
     if not HubClient(ctx.settings.kiosk.hub_url, lambda: token, ca_file=ctx.settings.kiosk.hub_ca_file).ping():

@@ -10,6 +10,8 @@ import time
 
 import click
 
+from gateway.arbiter import Arbiter
+from gateway.recordings import resolve_folder
 from posko.config import Settings, load_settings
 from posko.service import Watchdog
 
@@ -46,9 +48,6 @@ def _wait_for_signal(exit_after: float = 0.0, done: threading.Event | None = Non
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 def arbiter(exit_after: float, verbose: bool) -> None:
     """Run the talk-group floor arbiter and the spurt recorder until SIGTERM."""
-    from gateway.arbiter import Arbiter
-    from gateway.recordings import resolve_folder
-
     settings = load_settings()
     _logging(settings, verbose)
     folder = resolve_folder(settings.state_dir, settings.ptt.recordings_dir)

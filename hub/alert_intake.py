@@ -18,9 +18,9 @@ import json
 from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy.exc import IntegrityError
 
-from hub import csrf
 from hub.api import _need_unit, error
 from hub.db import get_db
+from hub.extensions import csrf
 from hub.models import Alert, Event, utcnow
 from hub.texts import label
 from hub.timefmt import local

@@ -12,15 +12,16 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request, send_file
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from hub import intake, secrets_store, throttle, units
+from hub import intake, secrets_store, throttle, unanswered, units
 from hub.db import get_db, sessions
+from hub.kb import bundle_path
 from hub.models import Report, utcnow
 from hub.texts import label, message
-from hub.validation import Invalid
+from hub.validation import Invalid, is_sha256
 from posko.tickets import format_ticket, is_valid_pin, parse_ticket
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -212,7 +213,6 @@ def put_photo(sha256: str):
     unit, failure = _need_unit()
     if failure:
         return failure
-    from hub.validation import is_sha256
 
     if not is_sha256(sha256):
         return error(422, "invalid", "the path must end in the photo's SHA-256",
@@ -284,7 +284,6 @@ def post_unanswered():
     unit, failure = _need_unit()
     if failure:
         return failure
-    from hub import unanswered
 
     try:
         items = unanswered.parse_items(_json_body())
@@ -300,9 +299,7 @@ def get_kb_bundle(version: str):
     _unit, failure = _need_unit()
     if failure:
         return failure
-    from flask import send_file
 
-    from hub.kb import bundle_path
 
     path = bundle_path(_settings(), version)
     if path is None:

@@ -4,17 +4,35 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
+import uuid
 from pathlib import Path
 
 import click
+from gunicorn.app.base import BaseApplication
+from sqlalchemy import select
+from sqlalchemy.engine import make_url
 
+from assistant.errors import KbError
+from hub import kb, releases
+from hub.app import create_app
+from hub.auth import UserError, create_user
+from hub.db import Sessions, database_url, make_engine
+from hub.ingest import run as run_ingest
+from hub.migrate import upgrade
+from hub.models import User
+from hub.offload import configure
+from hub.secrets_store import ensure_secrets, secret_key_file
+from hub.units import add_unit, list_units, revoke, rotate
+from hub.users import reset_password, set_active
 from posko.broker import with_dev_login
 from posko.config import load_settings
+from posko.files import private_dir, private_umask
+from posko.mqtt import MqttLink
+from posko.procs import _die_with_parent, python_module_argv
 
 
 def _session(settings):
-    from hub.db import Sessions, database_url, make_engine
-
     return Sessions(make_engine(database_url(settings))).writer()
 
 
@@ -26,9 +44,6 @@ def hub() -> None:
 @hub.command("migrate")
 def migrate() -> None:
     """Create or upgrade the hub's database (alembic upgrade head)."""
-    from hub.db import database_url
-    from hub.migrate import upgrade
-
     settings = load_settings()
     url = database_url(settings)
     upgrade(url)
@@ -36,8 +51,6 @@ def migrate() -> None:
 
 
 def _masked(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
     return make_url(url).render_as_string(hide_password=True)
 
 
@@ -48,13 +61,6 @@ def _masked(url: str) -> str:
 @click.option("--no-ingest", is_flag=True, help="Do not run the MQTT ingest process.")
 def serve(workers: int | None, bind: str | None, no_migrate: bool, no_ingest: bool) -> None:
     """Serve the hub with gunicorn (plus its one MQTT ingest process)."""
-    from gunicorn.app.base import BaseApplication
-
-    from hub import secret_key_file
-    from hub.db import database_url, make_engine
-    from hub.migrate import upgrade
-    from hub.secrets_store import ensure_secrets
-    from posko.files import private_dir, private_umask
 
     private_umask()  # everything the hub and its children make is 0600 / 0700
     settings = load_settings()
@@ -85,9 +91,6 @@ def serve(workers: int | None, bind: str | None, no_migrate: bool, no_ingest: bo
                 self.cfg.set(key, value)
 
         def load(self):
-            from hub import create_app
-            from hub.offload import configure
-
             configure(settings.hub.threads)
             return create_app()
 
@@ -109,8 +112,6 @@ class IngestSupervisor:
     """
 
     def __init__(self, restart_delay_s: float = 2.0) -> None:
-        import threading
-
         self.restart_delay_s = restart_delay_s
         self.proc: subprocess.Popen | None = None
         self.restarts = 0
@@ -118,8 +119,6 @@ class IngestSupervisor:
         self._thread = threading.Thread(target=self._watch, name="ingest-supervisor", daemon=True)
 
     def _spawn(self) -> None:
-        from posko.procs import _die_with_parent, python_module_argv
-
         # Its own session: a SIGTERM to our process group (Ctrl-C, `posko up` stopping) reaches
         # gunicorn, whose exit then stops the child here, instead of looking like a crash.
         self.proc = subprocess.Popen(python_module_argv("hub", "ingest"),
@@ -153,9 +152,7 @@ class IngestSupervisor:
 @hub.command("ingest", hidden=True)
 def ingest_cmd() -> None:
     """Run only the MQTT ingest (heartbeats, alerts); `serve` starts it by itself."""
-    from hub.ingest import run
-
-    run(load_settings())
+    run_ingest(load_settings())
 
 
 @hub.command("kb-publish")
@@ -168,16 +165,10 @@ def kb_publish(kb_dir: str | None, timeout_s: float) -> None:
     KB_DIR defaults to [assistant] kb_dir, else the knowledge base shipped with Posko.
     Exit 2 when the folder is not a valid knowledge base (nothing is published).
     """
-    import uuid
-
-    from assistant.errors import KbError
-    from hub.kb import announce, expired_in, kb_dir_of, publish_dir
-    from posko.mqtt import MqttLink
-
     settings = load_settings()
-    folder = kb_dir_of(settings, kb_dir)
+    folder = kb.kb_dir_of(settings, kb_dir)
     try:
-        current = publish_dir(settings, folder)
+        current = kb.publish_dir(settings, folder)
     except KbError as exc:
         first = exc.problems[0] if exc.problems else str(exc)
         more = f" (and {len(exc.problems) - 1} more; list them with: python -m assistant.kb {folder})" \
@@ -185,7 +176,7 @@ def kb_publish(kb_dir: str | None, timeout_s: float) -> None:
         click.echo(f"error: knowledge base NOT published, {folder} is not valid: {first}{more}", err=True)
         sys.exit(2)
     click.echo(f"knowledge base {current.version} stored (sha256 {current.sha256})")
-    for line in expired_in(folder):
+    for line in kb.expired_in(folder):
         click.echo(f"warning: {line} has passed; units answer it as past information", err=True)
     link = MqttLink(with_dev_login(settings, "hub").mqtt, client_id=f"posko-kb-publish-{uuid.uuid4().hex[:8]}").start()
     try:
@@ -193,7 +184,7 @@ def kb_publish(kb_dir: str | None, timeout_s: float) -> None:
             click.echo(f"warning: broker {settings.mqtt.host}:{settings.mqtt.port} not reachable; "
                        "the hub announces the new bundle when its MQTT link is up", err=True)
             sys.exit(1)
-        info = announce(link, settings, current)
+        info = kb.announce(link, settings, current)
         info.wait_for_publish(timeout_s)
         if not info.is_published():
             click.echo("warning: the broker did not confirm kb/current; the hub announces it again "
@@ -215,15 +206,10 @@ def release_publish(wheel: Path, timeout_s: float) -> None:
     their health and roll back by themselves if the check fails (docs/install.md). Exit 2 when
     the file is not a Posko wheel (nothing is published).
     """
-    import uuid
-
-    from hub.releases import ReleaseError, announce, publish
-    from posko.mqtt import MqttLink
-
     settings = load_settings()
     try:
-        current = publish(settings, wheel)
-    except ReleaseError as exc:
+        current = releases.publish(settings, wheel)
+    except releases.ReleaseError as exc:
         click.echo(f"error: release NOT published: {exc}", err=True)
         sys.exit(2)
     click.echo(f"release {current.version} stored (sha256 {current.sha256}, {current.size} bytes)")
@@ -233,7 +219,7 @@ def release_publish(wheel: Path, timeout_s: float) -> None:
             click.echo(f"warning: broker {settings.mqtt.host}:{settings.mqtt.port} not reachable; "
                        "the hub's ingest announces the release when its MQTT link is up", err=True)
             sys.exit(1)
-        info = announce(link, settings, current)
+        info = releases.announce(link, settings, current)
         info.wait_for_publish(timeout_s)
         if not info.is_published():
             click.echo("warning: the broker did not confirm release/current", err=True)
@@ -253,8 +239,6 @@ def units_group() -> None:
 @click.option("--name", default="", help="Human name, e.g. 'Posko Alun-alun'.")
 def units_add(unit_id: str, name: str) -> None:
     """Add a unit; prints its one-time enrolment code alone on the last line."""
-    from hub.units import add_unit
-
     settings = load_settings()
     with _session(settings) as db:
         code = add_unit(db, unit_id, name, settings.hub.enrol_code_valid_h)
@@ -267,8 +251,6 @@ def units_add(unit_id: str, name: str) -> None:
 @click.argument("unit_id")
 def units_rotate(unit_id: str) -> None:
     """New one-time code; the unit's token is replaced when it enrols with it."""
-    from hub.units import rotate
-
     settings = load_settings()
     with _session(settings) as db:
         code = rotate(db, unit_id, settings.hub.enrol_code_valid_h)
@@ -280,8 +262,6 @@ def units_rotate(unit_id: str) -> None:
 @click.argument("unit_id")
 def units_revoke(unit_id: str) -> None:
     """Stop the unit's token now."""
-    from hub.units import revoke
-
     with _session(load_settings()) as db:
         revoke(db, unit_id)
     click.echo(f"unit {unit_id}: token revoked")
@@ -290,8 +270,6 @@ def units_revoke(unit_id: str) -> None:
 @units_group.command("list")
 def units_list() -> None:
     """Every unit with its token state and last heartbeat."""
-    from hub.units import list_units
-
     with _session(load_settings()) as db:
         rows = list_units(db)
         click.echo(f"{'unit':<24} {'token':<10} {'status':<8} {'last seen (UTC)':<20} version")
@@ -314,8 +292,6 @@ def users_group() -> None:
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 def users_add(username: str, role: str, display_name: str, password_stdin: bool) -> None:
     """Create a dashboard user (the first admin too)."""
-    from hub.auth import create_user
-
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
@@ -326,10 +302,6 @@ def users_add(username: str, role: str, display_name: str, password_stdin: bool)
 
 
 def _user_or_exit(db, username: str):
-    from sqlalchemy import select
-
-    from hub.models import User
-
     user = db.scalar(select(User).where(User.username == username))
     if user is None:
         click.echo(f"error: no user {username}", err=True)
@@ -342,9 +314,6 @@ def _user_or_exit(db, username: str):
 @click.option("--password-stdin", is_flag=True, help="Read the new password from standard input.")
 def users_passwd(username: str, password_stdin: bool) -> None:
     """Set a user's password; every session of that user ends."""
-    from hub.auth import UserError
-    from hub.users import reset_password
-
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
@@ -363,9 +332,6 @@ def users_passwd(username: str, password_stdin: bool) -> None:
 @click.argument("username")
 def users_disable(username: str) -> None:
     """Disable a user's account; every session of that user ends."""
-    from hub.auth import UserError
-    from hub.users import set_active
-
     with _session(load_settings()) as db:
         user = _user_or_exit(db, username)
         try:
@@ -380,8 +346,6 @@ def users_disable(username: str) -> None:
 @click.argument("username")
 def users_enable(username: str) -> None:
     """Enable a disabled account again."""
-    from hub.users import set_active
-
     with _session(load_settings()) as db:
         set_active(db, _user_or_exit(db, username), True, actor="cli")
     click.echo(f"user {username} enabled")
@@ -390,10 +354,6 @@ def users_enable(username: str) -> None:
 @users_group.command("list")
 def users_list() -> None:
     """Every dashboard account with its role and state."""
-    from sqlalchemy import select
-
-    from hub.models import User
-
     with _session(load_settings()) as db:
         click.echo(f"{'user':<24} {'role':<11} {'state':<9} name")
         for u in db.scalars(select(User).order_by(User.username)):

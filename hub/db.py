@@ -15,11 +15,12 @@ import threading
 import time
 from pathlib import Path
 
-from flask import Flask, g
+from flask import Flask, current_app, g, request
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+from hub.offload import patched
 from posko.files import private_dir, private_file
 
 
@@ -109,8 +110,6 @@ def _flock(fd: int) -> None:
     """Take the write lock's flock. Under gevent a blocking flock() would stop every
     greenlet of the worker while another process writes; there it is polled instead,
     sleeping cooperatively (1 ms, doubling to 10 ms) between tries."""
-    from hub.offload import patched
-
     if not patched():
         fcntl.flock(fd, fcntl.LOCK_EX)
         return
@@ -151,8 +150,6 @@ def get_db() -> Session:
     GET and HEAD requests get a reader; every other method a writer (SQLite: the write
     lock is taken when its transaction begins).
     """
-    from flask import current_app, request
-
     if "db_session" not in g:
         sessions: Sessions = current_app.extensions["posko_db"]
         read_only = request.method in ("GET", "HEAD")
@@ -163,6 +160,4 @@ def get_db() -> Session:
 
 def sessions() -> Sessions:
     """The app's session factories (for a separate writer inside a GET, and for streams)."""
-    from flask import current_app
-
     return current_app.extensions["posko_db"]

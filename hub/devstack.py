@@ -5,6 +5,13 @@ from __future__ import annotations
 import os
 import secrets
 
+from argon2 import PasswordHasher
+from sqlalchemy import select
+
+from hub.auth import create_user
+from hub.db import Sessions, database_url, make_engine
+from hub.migrate import upgrade
+from hub.models import User
 from posko.broker import dev_client_env
 from posko.procs import ProcessSpec, python_module_argv
 
@@ -13,12 +20,6 @@ DEV_ADMIN = "admin"
 
 def ensure_dev_admin(settings) -> str:
     """Create the dev admin once; its password is kept (0600) under <state_dir>/hub/."""
-    from sqlalchemy import select
-
-    from hub.auth import create_user
-    from hub.db import Sessions, database_url, make_engine
-    from hub.models import User
-
     path = settings.state_dir / "hub" / "dev-admin-password"
     path.parent.mkdir(parents=True, exist_ok=True)
     engine = make_engine(database_url(settings))
@@ -29,7 +30,6 @@ def ensure_dev_admin(settings) -> str:
                 return path.read_text().strip()
             password = secrets.token_urlsafe(12)
             if exists:  # the password file was lost: set a new one
-                from argon2 import PasswordHasher
 
                 user = db.scalar(select(User).where(User.username == DEV_ADMIN))
                 user.password_hash = PasswordHasher().hash(password)
@@ -45,9 +45,6 @@ def ensure_dev_admin(settings) -> str:
 
 
 def dev_services(settings) -> list[ProcessSpec]:
-    from hub.db import database_url
-    from hub.migrate import upgrade
-
     upgrade(database_url(settings))
     password = ensure_dev_admin(settings)
     host = settings.hub.bind

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from hub import units
 from hub.auth import requires_role
 from hub.db import get_db
+from hub.kb import read_current
 from hub.models import Quarantine, Unit, utcnow
 
 bp = Blueprint("fleet", __name__)
@@ -33,8 +34,6 @@ def _rows():
 
 def _kb_current() -> str:
     """The version of the KB bundle in use (hub/kb.py), "" when none was published."""
-    from hub.kb import read_current
-
     current = read_current(current_app.config["POSKO_SETTINGS"])
     return current.version if current else ""
 

@@ -23,6 +23,8 @@ import re
 import tarfile
 from pathlib import Path
 
+from assistant.kb import SHIPPED_KB, expired_entries, load_kb
+from posko import topics
 from posko.config import Settings
 from posko.messages import BadMessage, KbCurrent
 
@@ -38,7 +40,6 @@ def kb_dir_of(settings: Settings, given: str | Path | None = None) -> Path:
         return Path(given)
     if settings.assistant.kb_dir:
         return settings.resolve(settings.assistant.kb_dir)
-    from assistant.kb import SHIPPED_KB
 
     return SHIPPED_KB
 
@@ -116,8 +117,6 @@ def publish_dir(settings: Settings, kb_dir: str | Path | None = None) -> KbCurre
 
     Raises KbError (from `load_kb`) when the folder is not a valid knowledge base.
     """
-    from assistant.kb import load_kb
-
     folder = kb_dir_of(settings, kb_dir)
     load_kb(folder)
     return store_bundle(settings, build_bundle(folder))
@@ -125,8 +124,6 @@ def publish_dir(settings: Settings, kb_dir: str | Path | None = None) -> KbCurre
 
 def expired_in(kb_dir: str | Path) -> list[str]:
     """"<file>: valid_until <date>" of every entry whose period is over (answered as past)."""
-    from assistant.kb import expired_entries, load_kb
-
     return [f"{e.path}: valid_until {e.valid_until}" for e in expired_entries(load_kb(kb_dir))]
 
 
@@ -149,8 +146,6 @@ def ensure_current(settings: Settings) -> KbCurrent | None:
 
 def announce(link, settings: Settings, current: KbCurrent):
     """Publish `current` retained on `kb/current` (QoS 1); returns paho's message info."""
-    from posko import topics
-
     return link.publish(topics.kb_current(settings.mqtt.topic_root), current.to_json(),
                         qos=1, retain=True)
 

@@ -28,6 +28,10 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from assistant import kb
+from assistant.kb import TOPICS
+from hub import kb as hub_kb
+from hub import kb_review
 from hub.auth import requires_role
 from hub.db import get_db
 from hub.models import AuditEntry, KbChange, KbEntry, utcnow
@@ -94,8 +98,6 @@ def from_yaml(raw: dict[str, Any]) -> dict[str, Any]:
 
 def loader_knows_validity() -> bool:
     """Whether the brain's KB loader reads valid_from/valid_until (the assistant's issue adds them)."""
-    from assistant import kb
-
     return "valid_from" in getattr(kb, "OPTIONAL", ()) or "valid_from" in getattr(kb, "REQUIRED", ())
 
 
@@ -157,8 +159,6 @@ def diff(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[tu
 
 def from_form(form, entry_id: str, topic: str, base: dict[str, Any] | None = None) -> dict[str, Any]:
     """An entry from the editor's form. Raises EntryProblem naming the field."""
-    from assistant.kb import TOPICS
-
     if not ID_PATTERN.match(entry_id or ""):
         raise EntryProblem("id", "lowercase a-z, 0-9 and '-' only")
     if topic not in TOPICS:
@@ -264,11 +264,9 @@ def seed(db, settings) -> None:
     """Fill an empty working copy from the bundle in use, else from the configured KB folder."""
     if db.scalar(select(KbEntry.id).limit(1)) is not None:
         return
-    from hub import kb
-
-    current = kb.read_current(settings)
-    path = kb.bundle_path(settings, current.version) if current else None
-    entries = read_bundle(path.read_bytes()) if path else read_folder(kb.kb_dir_of(settings))
+    current = hub_kb.read_current(settings)
+    path = hub_kb.bundle_path(settings, current.version) if current else None
+    entries = read_bundle(path.read_bytes()) if path else read_folder(hub_kb.kb_dir_of(settings))
     replace_all(db, entries, "sistem")
 
 
@@ -362,8 +360,6 @@ def edit(entry_id: str):
 @bp.get("/kb/baru")
 @requires_role("kb_editor")
 def new():
-    from assistant.kb import TOPICS
-
     data = {"id": request.args.get("id", ""), "topic": request.args.get("topic", ""),
             "title": {"id": "", "en": ""}, "answer": {"id": "", "en": ""}, "speech": {"id": "", "en": ""},
             "questions": [q for q in request.args.getlist("question") if q.strip()],
@@ -376,8 +372,6 @@ def new():
 @requires_role("kb_editor")
 def save(entry_id: str):
     """An edit becomes a draft change (hub/kb_review.py); nothing reaches a kiosk yet."""
-    from hub import kb_review
-
     db = get_db()
     row = db.get(KbEntry, entry_id)
     if row is None:
@@ -396,9 +390,6 @@ def save(entry_id: str):
 @bp.post("/kb/baru")
 @requires_role("kb_editor")
 def create():
-    from assistant.kb import TOPICS
-    from hub import kb_review
-
     db = get_db()
     entry_id = (request.form.get("id") or "").strip()
     topic = (request.form.get("topic") or "").strip()
@@ -419,8 +410,6 @@ def create():
 @bp.post("/kb/entri/<entry_id>/pensiun")
 @requires_role("kb_editor")
 def retire(entry_id: str):
-    from hub import kb_review
-
     db = get_db()
     row = db.get(KbEntry, entry_id)
     if row is None or row.retired:

@@ -31,6 +31,9 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_login import current_user
 from sqlalchemy import select
 
+from assistant.brain import load_brain
+from assistant.errors import KbError
+from assistant.kb import load_kb
 from hub import kb, kb_editor
 from hub.auth import requires_role
 from hub.db import get_db
@@ -121,9 +124,6 @@ def brain_of_entries(entries: list[dict[str, Any]]):
 
 
 def _brain_of_folder(folder: Path):
-    from assistant.brain import load_brain
-    from assistant.errors import KbError
-
     key = hashlib.sha256(kb.build_bundle(folder)).hexdigest()
     with _lock:
         if key in _brains:
@@ -262,8 +262,6 @@ def publish(db, settings):
     folder = Path(tempfile.mkdtemp(prefix="kbpublish-"))
     try:
         count = kb_editor.write_folder(entries, folder)
-        from assistant.errors import KbError
-        from assistant.kb import load_kb
 
         try:
             load_kb(folder)

@@ -14,6 +14,8 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
+from hub.db import make_engine
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _FOLDED = ("0001_hub_initial", "0101_talkgroups")  # (ancestor, descendant) once on two branches
 
@@ -27,8 +29,6 @@ def alembic_config(url: str) -> Config:
 
 def fold_branches(url: str) -> bool:
     """Drop the ancestor's stamp of a database stamped on both former branches; True if done."""
-    from hub.db import make_engine
-
     engine = make_engine(url)
     try:
         with engine.begin() as conn:

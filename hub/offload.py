@@ -33,7 +33,7 @@ def run(fn: Callable[..., T], *args) -> T:
     """fn(*args), in a real thread when under gevent; exceptions propagate as raised."""
     if not patched():
         return fn(*args)
-    import gevent
+    import gevent  # lazy: only under gunicorn's gevent worker (the hub extra), which loaded it
 
     pool = gevent.get_hub().threadpool
     if pool.maxsize != _threads:

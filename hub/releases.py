@@ -18,6 +18,8 @@ from pathlib import Path
 
 from flask import Blueprint, send_file
 
+from hub.api import _need_unit, _settings, error
+from posko import topics
 from posko.config import Settings
 from posko.errors import PoskoError
 from posko.messages import BadMessage, ReleaseCurrent
@@ -86,8 +88,6 @@ def read_current(settings: Settings) -> ReleaseCurrent | None:
 
 def announce(link, settings: Settings, current: ReleaseCurrent):
     """Publish `current` retained on `release/current` (QoS 1); returns paho's message info."""
-    from posko import topics
-
     return link.publish(topics.release_current(settings.mqtt.topic_root), current.to_json(),
                         qos=1, retain=True)
 
@@ -95,8 +95,6 @@ def announce(link, settings: Settings, current: ReleaseCurrent):
 @bp.get("/api/v1/releases/current")
 def get_current():
     """The current release's manifest (what `release/current` announces), for units."""
-    from hub.api import _need_unit, _settings, error
-
     _unit, failure = _need_unit()
     if failure:
         return failure
@@ -109,8 +107,6 @@ def get_current():
 @bp.get("/api/v1/releases/<version>/<filename>")
 def get_wheel(version: str, filename: str):
     """A release's wheel, for enrolled units; a version names fixed bytes."""
-    from hub.api import _need_unit, _settings, error
-
     _unit, failure = _need_unit()
     if failure:
         return failure

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import secrets
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
@@ -18,6 +20,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hub.models import KeyValue
+from posko.files import private_dir
+from posko.tickets import ALPHABET
 
 PHONE_KEY = "phone_hash_key"
 PIN_KEY = "pin_hash_key"
@@ -71,11 +75,26 @@ def new_token() -> str:
 
 def new_enrol_code() -> str:
     """A one-time enrolment code a person can type: 12 characters in three groups."""
-    from posko.tickets import ALPHABET
-
     raw = "".join(secrets.choice(ALPHABET) for _ in range(12))
     return f"{raw[:4]}-{raw[4:8]}-{raw[8:]}"
 
 
 def normalise_code(code: str) -> str:
     return code.replace("-", "").replace(" ", "").upper()
+
+
+def secret_key_file(path: Path) -> str:
+    """Read the session key kept at path, making it (mode 0600) on first use."""
+    if not path.exists():
+        private_dir(path.parent)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+        try:
+            os.link(tmp, path)  # atomic: the first worker wins, the others read its key
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
+    return path.read_text().strip()

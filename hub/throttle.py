@@ -22,6 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import DateTime, Integer, String, delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from hub.db import Base
@@ -91,10 +93,7 @@ def backoff_wait(failures: int, last_at: dt.datetime | None, after: int, max_s: 
 
 def _insert_missing(db: Session, key: str, now: dt.datetime) -> None:
     table = ThrottleCounter.__table__
-    if db.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
     db.execute(insert(table).values(key=key, window_start=now, count=0, last_at=None)
                .on_conflict_do_nothing(index_elements=[table.c.key]))
 

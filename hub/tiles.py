@@ -21,6 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
+import click
+import requests
+
+from posko.config import load_settings
 from posko.errors import PoskoError
 
 TILE_TYPES = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "webp": "image/webp"}
@@ -100,8 +104,6 @@ def _sha256(path: Path) -> str:
 
 
 def _download(url: str, out: Path, timeout_s: float) -> None:
-    import requests
-
     try:
         with requests.get(url, stream=True, timeout=timeout_s) as response:
             if response.status_code != 200:
@@ -150,10 +152,6 @@ def install(source: str, sha256: str, dest: Path, *, timeout_s: float = 30.0,
 
 def _cli():
     """`posko hub tiles …` (click is imported only when the command line is built)."""
-    import click
-
-    from posko.config import load_settings
-
     @click.group("tiles")
     def tiles() -> None:
         """The offline map's MBTiles file."""

@@ -23,6 +23,7 @@ from typing import Any
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
+from hub import kb_editor, kb_review
 from hub.auth import requires_role
 from hub.db import get_db
 from hub.models import KbEntry, KbUnanswered, Unit, utcnow
@@ -174,8 +175,6 @@ def _rows_of(db, ids: list[int]) -> list[KbUnanswered]:
 @bp.get("/kb/tak-terjawab")
 @requires_role("kb_editor")
 def groups():
-    from hub import kb_editor
-
     db = get_db()
     kb_editor.seed(db, current_app.config["POSKO_SETTINGS"])
     entries = list(db.scalars(select(KbEntry.id).where(KbEntry.retired.is_(False)).order_by(KbEntry.id)))
@@ -195,8 +194,6 @@ def _ids() -> list[int]:
 @bp.post("/kb/tak-terjawab/tolak")
 @requires_role("kb_editor")
 def dismiss():
-    from hub import kb_editor
-
     db = get_db()
     rows = _rows_of(db, _ids())
     for row in rows:
@@ -211,8 +208,6 @@ def dismiss():
 @requires_role("kb_editor")
 def to_entry():
     """The group's wordings become example questions of an entry: a draft change."""
-    from hub import kb_editor, kb_review
-
     db = get_db()
     rows = _rows_of(db, _ids())
     entry = db.get(KbEntry, request.form.get("entry_id") or "")

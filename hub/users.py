@@ -8,7 +8,7 @@ used by `posko hub users` too.
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -133,8 +133,6 @@ def add():
 
 
 def _target(user_id: int) -> User:
-    from flask import abort
-
     user = get_db().get(User, user_id)
     if user is None:
         abort(404)

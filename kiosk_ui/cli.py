@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import sys
 
 import click
+from gunicorn.app.base import BaseApplication
 
+from kiosk_ui.app import create_app, default_token_provider
+from kiosk_ui.outbox import NotFound, Outbox, outbox_dir
+from kiosk_ui.sync import SyncWorker
 from posko.config import load_settings
+from posko.hubclient import HubClient, HubUnreachable
 
 
 @click.command("kiosk-ui")
@@ -16,8 +22,6 @@ from posko.config import load_settings
 @click.option("--no-sync", is_flag=True, help="Do not run the sync worker (screens only).")
 def kiosk_ui(bind: str | None, no_sync: bool) -> None:
     """Serve the kiosk touchscreen app with gunicorn (threads), plus its sync worker."""
-    from gunicorn.app.base import BaseApplication
-
     settings = load_settings()
     if no_sync:
         settings = settings.replace(kiosk=_replace(settings.kiosk, sync_enabled=False))
@@ -40,8 +44,6 @@ def kiosk_ui(bind: str | None, no_sync: bool) -> None:
                 self.cfg.set(key, value)
 
         def load(self):
-            from kiosk_ui.app import create_app
-
             return create_app(settings)
 
     click.echo(f"kiosk serving on http://{address}/", err=True)
@@ -49,14 +51,10 @@ def kiosk_ui(bind: str | None, no_sync: bool) -> None:
 
 
 def _replace(section, **changes):
-    import dataclasses
-
     return dataclasses.replace(section, **changes)
 
 
 def _open_outbox():
-    from kiosk_ui.outbox import Outbox, outbox_dir
-
     settings = load_settings()
     return settings, Outbox(outbox_dir(settings))
 
@@ -100,8 +98,6 @@ def outbox_list(state: str | None, as_json: bool) -> None:
 @click.option("--reveal", is_flag=True, help="Show the reporter's name and phone and the PIN.")
 def outbox_show(report_id: str, reveal: bool) -> None:
     """One report (by id or ticket): fields, photos, sync history. Personal data masked."""
-    from kiosk_ui.outbox import NotFound
-
     _settings, box = _open_outbox()
     try:
         item = box.get(report_id)
@@ -132,8 +128,6 @@ def outbox_show(report_id: str, reveal: bool) -> None:
 @click.argument("report_id")
 def outbox_retry(report_id: str) -> None:
     """Send a parked or waiting report again at the next sync pass."""
-    from kiosk_ui.outbox import NotFound
-
     _settings, box = _open_outbox()
     try:
         item = box.retry(report_id)
@@ -172,10 +166,6 @@ def outbox_reconcile(days: float, as_json: bool) -> None:
     A report the hub lacks is queued again (the running kiosk sends it) and listed; exit
     status 1 when any was missing or differs, 2 when the hub cannot be asked.
     """
-    from kiosk_ui.app import default_token_provider
-    from kiosk_ui.sync import SyncWorker
-    from posko.hubclient import HubClient, HubUnreachable
-
     if days <= 0:
         raise click.BadParameter("must be > 0", param_hint="--days")
     settings, box = _open_outbox()

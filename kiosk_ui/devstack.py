@@ -9,7 +9,6 @@ in the outbox.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import time
@@ -18,6 +17,7 @@ import click
 import requests
 
 from posko.broker import dev_client_env
+from posko.enroll import read_token
 from posko.procs import ProcessSpec, python_module_argv
 
 
@@ -36,14 +36,8 @@ def _run(settings, *args: str) -> subprocess.CompletedProcess:
 def enrol_with_dev_hub(settings) -> str:
     """Enrol the unit if it has no token yet; returns one line saying what happened."""
     unit = settings.posko.unit_id
-    try:
-        from posko.enroll import read_token
-    except ImportError:
-        return "kiosk: not enrolled (enrolment not built)"
     if read_token(settings):
         return f"kiosk: unit {unit} already enrolled"
-    if importlib.util.find_spec("hub.cli") is None:
-        return "kiosk: not enrolled (hub not built)"
     hub_url = settings.kiosk.hub_url
     # The hub's port opens before its workers answer (gevent workers boot for a few seconds).
     deadline = time.monotonic() + 30.0

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import click
+from tqdm import tqdm
 
 from models.manifest import ModelEntry, ModelError, load_manifest, pin_locally, read_manifest
 from models.paths import models_dir
@@ -61,8 +62,6 @@ def list_(manifest: str | None) -> None:
 
 class _Bar:
     def __init__(self, label: str) -> None:
-        from tqdm import tqdm
-
         self._bar = tqdm(desc=label, unit="B", unit_scale=True, unit_divisor=1024,
                          file=sys.stderr, leave=True, dynamic_ncols=True)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -99,8 +100,6 @@ def load_manifest(models_dir: Path, shipped: Path | None = None) -> dict[str, Mo
 
 def pin_locally(models_dir: Path, entry: ModelEntry, digests: dict[str, str]) -> Path:
     """Write (or rewrite) `entry` in the local manifest with the given file digests."""
-    import json
-
     local = models_dir / LOCAL_NAME
     current = read_manifest(local) if local.is_file() else {}
     files = tuple(ModelFile(f.url, f.path, f.size, digests.get(f.path, f.sha256), f.unpack)

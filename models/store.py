@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import tarfile
 import tempfile
@@ -22,6 +23,8 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+import requests
 
 from models.manifest import ModelEntry, ModelError, ModelFile
 
@@ -84,8 +87,6 @@ class ModelStore:
         when the server keeps failing after `retries` resumed attempts (the partial file
         stays for the next run).
         """
-        import requests
-
         if not f.url:
             raise ModelError(f"{entry.name}: {f.path} has no download URL in the manifest; "
                              f"install it from a file with `posko models install PATH --name {entry.name}`")
@@ -279,8 +280,6 @@ def _join_parts(folder: Path) -> None:
 
     Raises ModelError when a part in the middle is missing (part1 and part3 only).
     """
-    import re
-
     groups: dict[Path, dict[int, Path]] = {}
     for path in folder.rglob("*.part*"):
         m = re.fullmatch(r"(.+)\.part(\d+)", path.name)

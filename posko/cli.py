@@ -6,12 +6,14 @@ are imported only when used, so `posko config show` on the hub never loads audio
 
 from __future__ import annotations
 
+import re
 import sys
+from pathlib import Path
 
 import click
 
 from posko import __version__
-from posko.config import ConfigError, as_toml, load_settings
+from posko.config import ConfigError, as_toml, describe_keys, load_settings
 from posko.errors import PoskoError
 from posko.plugins import COMMANDS, load, registered
 
@@ -92,13 +94,8 @@ def config_check() -> None:
               help="Replace the table between the config-keys markers of this README.")
 def config_keys(markdown: bool, write_readme: str | None) -> None:
     """List every configuration key with its default, unit and meaning."""
-    from posko.config import describe_keys
-
     rows = describe_keys()
     if write_readme:
-        import re
-        from pathlib import Path
-
         table = "\n".join(["| key | default | unit | meaning |", "|---|---|---|---|"]
                           + [f"| `{k}` | `{d}` | {u} | {doc} |" for k, d, u, doc in rows])
         path = Path(write_readme)

@@ -11,6 +11,8 @@ import json
 import shutil
 import socket
 import ssl
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -18,15 +20,21 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
 from urllib.parse import urlparse
 
 import click
+import paho.mqtt.client as mqtt
 
-from posko import __version__
+from posko import __version__, topics
+from posko.broker import with_dev_login
 from posko.config import Settings, load_settings
 from posko.enroll import read_token
 from posko.hubclient import SERVICE
 from posko.kiosk_status import kiosk_url, outbox_figures
+from posko.messages import BadMessage, Heartbeat
+from posko.status import running_release, service_states, update_state
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 
@@ -58,8 +66,6 @@ def check_disk(settings: Settings, min_free_mb: float = 500.0) -> Check:
 
 def check_broker(settings: Settings, timeout_s: float = 3.0) -> tuple[Check, Check]:
     """The local broker, and the state of its bridges to the central broker ($SYS notifications)."""
-    import paho.mqtt.client as mqtt
-
     m = settings.mqtt
     connected = threading.Event()
     refused: list[str] = []
@@ -117,10 +123,6 @@ def check_subscriptions(settings: Settings, timeout_s: float = 3.0) -> Check:
     """Subscriptions the broker refused (an ACL that does not allow them), as the unit agent
     reports them in its retained heartbeat (`parts.agent.mqtt_refused`); doctor's own
     subscription to that heartbeat is checked the same way (its SUBACK)."""
-    import paho.mqtt.client as mqtt
-
-    from posko import topics
-    from posko.messages import BadMessage, Heartbeat
 
     m = settings.mqtt
     try:
@@ -299,9 +301,6 @@ def check_outbox(settings: Settings) -> Check | tuple[Check, ...]:
 
 def check_audio(settings: Settings) -> Check:
     """Lists sound devices in a child process (PortAudio can hang on a broken device)."""
-    import subprocess
-    import sys
-
     code = ("import pyaudio,json;p=pyaudio.PyAudio();"
             "print(json.dumps([(p.get_device_info_by_index(i)['name'],"
             "p.get_device_info_by_index(i)['maxInputChannels'],"
@@ -330,8 +329,6 @@ def check_audio(settings: Settings) -> Check:
 
 def check_services(settings: Settings, states=None) -> Check | tuple[Check, ...]:
     """Every installed Posko service running, and how often systemd restarted it."""
-    from posko.status import service_states
-
     states = service_states() if states is None else states
     if states is None:
         return Check("services", OK, "systemd not running here (a laptop: `posko up` runs the parts)")
@@ -352,8 +349,6 @@ def check_services(settings: Settings, states=None) -> Check | tuple[Check, ...]
 
 def clock_offset_s(url: str, timeout_s: float = 5.0) -> float:
     """Local clock minus the hub's (its HTTP Date header, 1 s resolution); OSError if unreachable."""
-    from email.utils import parsedate_to_datetime
-
     started = time.time()
     req = urllib.request.Request(url.rstrip("/") + "/api/v1/openapi.json", method="HEAD")
     try:
@@ -387,9 +382,6 @@ def check_clock(settings: Settings) -> Check:
 
 def cert_days_left(path) -> int | None:
     """Days until the PEM certificate at path expires (None when there is no such file)."""
-    import subprocess
-    from pathlib import Path
-
     if not Path(path).exists():
         return None
     result = subprocess.run(["openssl", "x509", "-in", str(path), "-noout", "-enddate"],
@@ -401,8 +393,6 @@ def cert_days_left(path) -> int | None:
 
 def subprocess_fingerprint(path) -> str:
     """The certificate's SHA-256 fingerprint (what a maintainer compares at enrolment)."""
-    import subprocess
-
     result = subprocess.run(["openssl", "x509", "-in", str(path), "-noout", "-fingerprint", "-sha256"],
                             capture_output=True, text=True, timeout=10)
     return result.stdout.strip() or "fingerprint unknown"
@@ -429,8 +419,6 @@ def check_certificates(settings: Settings, hub_cert: str = "/etc/posko/tls/hub.c
 
 def check_update(settings: Settings) -> Check:
     """The unit's last update (firmware/updater.py) and the release it runs."""
-    from posko.status import running_release, update_state
-
     state, release = update_state(settings), running_release()
     where = f"running {release}" if release else "not an installed release (checkout)"
     s = state.get("state", "idle")
@@ -454,8 +442,6 @@ CHECKS: list[Callable[[Settings], Check | tuple[Check, ...]]] = [
 
 
 def run_checks(settings: Settings) -> list[Check]:
-    from posko.broker import with_dev_login
-
     # Next to `posko up` (no [mqtt] username): log in to its broker as the dev unit.
     settings = with_dev_login(settings, settings.posko.unit_id)
     results: list[Check] = []

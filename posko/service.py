@@ -24,6 +24,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from collections.abc import Mapping as MappingABC
 
@@ -131,9 +133,6 @@ class Watchdog:
 
 def http_check(url: str, timeout_s: float) -> Callable[[], bool]:
     """Healthy while url answers with any status below 500 within timeout_s."""
-    import urllib.error
-    import urllib.request
-
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
     def check() -> bool:
@@ -155,9 +154,7 @@ def render_check(port: int, timeout_s: float) -> Callable[[], bool]:
     """Healthy while Chromium's page (DevTools on 127.0.0.1:port) still paints a frame."""
 
     def check() -> bool:
-        import urllib.request
-
-        import websocket  # websocket-client, in the [kiosk] extra
+        import websocket  # lazy: websocket-client is in the [kiosk] extra; only a kiosk watches its page
 
         try:
             opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))

@@ -67,7 +67,7 @@ class _PortAudio:
     def get(self):
         with self.lock:
             if self._pa is None:
-                import pyaudio
+                import pyaudio  # lazy: PyAudio starts PortAudio, which probes every sound card; only when audio is used
 
                 try:
                     with _quiet_stderr():
@@ -217,7 +217,7 @@ class AudioSystem:
                           int(d["maxOutputChannels"]), int(d["defaultSampleRate"]))
 
     def supports(self, device: DeviceInfo, rate_hz: int, *, output: bool) -> bool:
-        import pyaudio
+        import pyaudio  # lazy: PyAudio starts PortAudio, which probes every sound card; only when audio is used
 
         kwargs = ({"output_device": device.index, "output_channels": 1,
                    "output_format": pyaudio.paInt16} if output else

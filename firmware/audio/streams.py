@@ -52,7 +52,7 @@ class _FrameStream:
 
     def open(self) -> None:
         """Open the stream; AudioDeviceError when the device is missing or fails."""
-        import pyaudio
+        import pyaudio  # lazy: PyAudio starts PortAudio, which probes every sound card; only when audio is used
 
         if self._stream is not None:
             return
@@ -185,7 +185,7 @@ class Speaker:
         return played / device_rate
 
     def _open(self, device_rate: int, block_bytes: int):
-        import pyaudio
+        import pyaudio  # lazy: PyAudio starts PortAudio, which probes every sound card; only when audio is used
 
         assert self.device is not None
         try:

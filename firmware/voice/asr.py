@@ -104,7 +104,7 @@ class Recognizer:
 
     def load(self) -> Recognizer:
         """Load the model once (seconds, hundreds of MB); ModelNotInstalled if it is not there."""
-        import vosk
+        import vosk  # lazy: Vosk (Kaldi) loads only when the unit's recogniser is Vosk
 
         if not self.model_path.exists():
             raise ModelNotInstalled(f"Vosk model not found at {self.model_path}")
@@ -149,7 +149,7 @@ class Recognizer:
         return f"grammar ({len(self.vocabulary)} of {wanted} knowledge-base words + {UNK})"
 
     def stream(self) -> RecognitionStream:
-        import vosk
+        import vosk  # lazy: Vosk (Kaldi) loads only when the unit's recogniser is Vosk
 
         if self.model is None:
             raise VoiceError("asr-not-loaded", "the Vosk model is not loaded")

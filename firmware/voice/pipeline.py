@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import numpy as np
+
 from firmware.audio.streams import PlaybackStopped
 from firmware.errors import AudioDeviceError, VoiceError
 from firmware.voice.tts import rate_for
@@ -308,8 +310,6 @@ class VoicePipeline:
 
 def make_chime(rate_hz: int = 16000, seconds: float = 0.18) -> bytes:
     """A short two-tone 'ding' (int16 mono) that tells the resident to speak now."""
-    import numpy as np
-
     t = np.arange(int(rate_hz * seconds)) / rate_hz
     tone = np.where(t < seconds / 2, np.sin(2 * np.pi * 880 * t), np.sin(2 * np.pi * 1320 * t))
     envelope = np.minimum(1.0, np.minimum(t, seconds - t) / 0.01)

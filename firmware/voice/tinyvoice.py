@@ -16,6 +16,7 @@ from pathlib import Path
 def build_tiny_voice(folder: Path, *, rate_hz: int = 16000, samples_per_phoneme: int = 400,
                      name: str = "tiny-test-tone", pitch_hz: float = 220.0) -> Path:
     """Write `<name>.onnx` + `.onnx.json` into folder; returns the .onnx path."""
+    # lazy: onnx (a test and bench tool, not a runtime dependency) only when a voice is built
     import numpy as np
     import onnx
     from onnx import TensorProto, helper, numpy_helper

@@ -66,6 +66,7 @@ class PiperSynth:
         """Load the voice; ModelNotInstalled when its files are missing."""
         if not self.model_path.is_file() or not self.config_path.is_file():
             raise ModelNotInstalled(f"Piper voice not found: {self.model_path} (+ .json)")
+        # lazy: onnxruntime and Piper load only when a Piper voice is loaded (the kiosk extra)
         import onnxruntime
         from piper import PiperVoice
         from piper.config import PiperConfig

@@ -60,7 +60,7 @@ class VadStep:
 
 
 def webrtc_classifier(config: VadConfig) -> Callable[[bytes], bool]:
-    import webrtcvad
+    import webrtcvad  # lazy: only the kiosk's voice uses the VAD (kiosk extra)
 
     vad = webrtcvad.Vad(config.aggressiveness)
     return lambda frame: vad.is_speech(frame, config.rate_hz)

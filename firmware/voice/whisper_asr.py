@@ -20,6 +20,8 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
+
 from firmware.errors import ModelNotInstalled, VoiceError
 from firmware.procinfo import cpu_count, rss_mb
 from firmware.voice.asr import Transcript, Word
@@ -89,6 +91,7 @@ class WhisperRecognizer:
         if not self.model_path.exists():
             raise ModelNotInstalled(f"Whisper model not found at {self.model_path}")
         self.model_dir = find_whisper_dir(self.model_path)
+        # lazy: CTranslate2 loads only when the unit's recogniser is Whisper
         from faster_whisper import WhisperModel
 
         before, started = rss_mb(), time.monotonic()
@@ -117,8 +120,6 @@ class WhisperRecognizer:
 
     def transcribe(self, pcm: bytes) -> Transcript:
         """int16 mono PCM at `rate_hz` → Transcript (confidence = exp(mean log-probability))."""
-        import numpy as np
-
         if self.model is None:
             raise VoiceError("asr-not-loaded", "the Whisper model is not loaded")
         if not pcm:

@@ -25,7 +25,7 @@ PASSWORD = "kata-sandi-uji-123"
 
 @pytest.fixture
 def hub_app(tmp_path, mqtt_settings):
-    from hub import create_app
+    from hub.app import create_app
     from hub.auth import create_user
 
     settings = load_settings(environ={

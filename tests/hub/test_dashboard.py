@@ -75,7 +75,7 @@ def test_duplicates_same_category_place_and_hour():
 
 # --- the app -------------------------------------------------------------------------------
 def make_app(tmp_path, broker, url: str):
-    from hub import create_app
+    from hub.app import create_app
     from hub.auth import create_user
 
     settings = load_settings(environ={
