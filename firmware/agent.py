@@ -22,7 +22,6 @@ from typing import Any, Protocol, runtime_checkable
 
 import sdnotify
 
-from firmware.kb_update import KbUpdater
 from firmware.panel import NoPanel, Panel, StatusLed, build_panel
 from firmware.procinfo import disk_free_mb, rss_mb
 from firmware.ptt_unit import make_component
@@ -120,6 +119,7 @@ class Agent:
         out: list[UnitComponent] = []
         if self.settings.unit.assistant_enabled:
             # lazy: the voice and the assistant need the kiosk extra, which a PTT-only unit lacks
+            from firmware.kb_update import KbUpdater
             from firmware.voice_component import VoiceComponent
 
             out.append(VoiceComponent())
