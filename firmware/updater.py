@@ -103,8 +103,9 @@ def busy_reasons(ptt: dict[str, Any] | None, voice_busy: bool, kiosk: dict[str, 
         reasons.append(f"receiving {ptt['talker']}")
     if voice_busy:
         reasons.append("a resident is being served (voice)")
-    if (kiosk or {}).get("busy"):
-        reasons.append("a resident is using the kiosk")
+    if (kiosk or {}).get("busy"):  # the kiosk app's presence (kiosk_ui/presence.py)
+        reason = kiosk.get("reason")
+        reasons.append(reason if isinstance(reason, str) and reason else "a resident is using the kiosk")
     return reasons
 
 

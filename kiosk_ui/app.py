@@ -21,6 +21,7 @@ from kiosk_ui.alertbox import AlertBox, AlertSender, describe
 from kiosk_ui.assistant import BrainHandle
 from kiosk_ui.bus import Fanout, KioskBus
 from kiosk_ui.outbox import Outbox, outbox_dir
+from kiosk_ui.presence import Presence, ttl_for
 from kiosk_ui.sync import LinkState, SyncWorker
 from posko.config import Settings, load_settings
 from posko.enroll import read_token
@@ -41,6 +42,7 @@ class Kiosk:
     brain: BrainHandle
     alerts: AlertBox
     sender: AlertSender
+    presence: Presence  # which screen the resident is on (the unit's updater waits)
     worker: SyncWorker | None = None
     bus: KioskBus | None = None
 
@@ -117,7 +119,8 @@ def create_app(settings_or_test_config: Settings | dict[str, Any] | None = None)
     alerts.on_change(lambda rec: fanout.publish("alert_state", describe(rec)))
     sender = AlertSender(alerts, client, interval_s=k.alert_retry_s,
                          timeout_s=min(3.0, k.http_timeout_s))
-    kiosk = Kiosk(settings, outbox, client, link, fanout, brain, alerts, sender)
+    kiosk = Kiosk(settings, outbox, client, link, fanout, brain, alerts, sender,
+                  Presence(ttl_for(settings.kiosk.idle_reset_s, settings.kiosk.idle_warn_s)))
     if config.get("START_SYNC"):
         kiosk.worker = SyncWorker(
             outbox, client, interval_s=k.sync_interval_s, base_s=k.sync_backoff_base_s,

@@ -113,6 +113,7 @@ def _globals() -> dict[str, Any]:
 
 
 def _page(template: str, **ctx: Any) -> str:
+    kiosk().presence.seen(ctx.get("screen", ""))  # a resident opened this screen
     return render_template(template, **ctx)
 
 
@@ -186,11 +187,23 @@ def status() -> Response:
 
 @bp.get("/api/outbox")
 def outbox_status() -> Response:
-    """The outbox figures for the unit's heartbeat and `posko doctor` (posko.kiosk_status)."""
+    """The outbox figures for the unit's heartbeat and `posko doctor` (posko.kiosk_status), and
+    whether a resident is at the screen (`busy`, `screen`, `reason`: the updater waits)."""
     try:
-        return jsonify(kiosk().outbox.stats())
+        return jsonify({**kiosk().outbox.stats(), **kiosk().presence.state()})
     except Exception as exc:  # a broken outbox is a finding for the maintainer, not a crash
         return jsonify(error=str(exc)), 500
+
+
+@bp.post("/api/presence")
+def api_presence() -> tuple[Response, int] | Response:
+    """The page says which screen it shows (kiosk.js): the unit's updater waits while a
+    resident uses any screen but Beranda. 422 names the field when it is not a screen."""
+    data = request.get_json(silent=True)
+    screen = data.get("screen") if isinstance(data, dict) else None
+    if not isinstance(screen, str) or not kiosk().presence.seen(screen):
+        return jsonify(ok=False, error="screen", message="screen: one of home, tanya, lapor, cek, darurat"), 422
+    return jsonify(ok=True, **kiosk().presence.state())
 
 
 @bp.post("/api/tanya")

@@ -87,6 +87,26 @@
     document.addEventListener(name, armIdle, { passive: true, capture: true });
   });
   armIdle();
+
+  /* presence: while a screen other than Beranda is open, the kiosk app hears which one (at
+     load, at a touch at most every 5 s, and every 15 s), so the unit never restarts for an
+     update under a resident's hands (a report half typed). Beranda says it is free again. */
+  var lastPresence = 0;
+  function reportPresence(force) {
+    var now = Date.now();
+    if (!force && now - lastPresence < 5000) return;
+    lastPresence = now;
+    fetch("/api/presence", { method: "POST", headers: { "Content-Type": "application/json" },
+                             body: JSON.stringify({ screen: body.dataset.screen || "home" }),
+                             keepalive: true }).catch(function () {});
+  }
+  reportPresence(true);
+  if (body.dataset.screen && body.dataset.screen !== "home") {
+    setInterval(function () { reportPresence(true); }, 15000);
+    ["pointerdown", "keydown", "input"].forEach(function (name) {
+      document.addEventListener(name, function () { reportPresence(false); }, { passive: true, capture: true });
+    });
+  }
   /* a page restored from the back/forward cache must not show the previous person's input */
   window.addEventListener("pageshow", function (e) { if (e.persisted) window.location.replace("/reset"); });
 
