@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gateway import tones
 from tests.gateway.conftest import wait_until
 from tests.support.sound import SoundSandbox, speech_raw
 
@@ -69,7 +70,18 @@ def correlate(out: np.ndarray, ref: np.ndarray) -> tuple[float, int]:
     return float(corr[lag] / denom), lag
 
 
-@pytest.mark.xfail(strict=False, reason="timing-sensitive: under three workers on two cores the roger beep is sometimes not found in time; passes alone; to be made robust")
+def _beep_after(played: np.ndarray, ref: np.ndarray) -> bool:
+    """`played` holds the roger beep (found by its own waveform) after the talker's speech
+    began. Not at a fixed offset: a talker released on a loaded machine may cut the last
+    words, and the beep then comes earlier than the end of the reference speech."""
+    if len(played) < len(ref):
+        return False
+    _score, lag = correlate(played, ref)
+    beep = np.frombuffer(tones.roger(), "<i2")
+    after = played[lag:]
+    return len(after) >= len(beep) and correlate(after, beep)[0] > 0.8
+
+
 def test_listeners_hear_the_talker_and_the_delay_is_short(net, mqtt_settings, tmp_path, artifacts) -> None:
     net.arbiter()
     speech = speech_raw("Semua unit, genangan air di underpass. Mohon arahkan kendaraan ke jalur lain.")
@@ -104,6 +116,9 @@ def test_listeners_hear_the_talker_and_the_delay_is_short(net, mqtt_settings, tm
         # Listen until the spurt has ended (however slowly this busy machine started the
         # talker), then stop the listener as a person would, with Ctrl-C.
         wait_until(lambda t=trace: '"rx_end"' in t.read_text(), 15)
+        # The roger beep follows the END frame: on a loaded machine it may reach the sound
+        # card a while later, so stop the listener once the beep is out (or after 10 s).
+        wait_until(lambda b=box: _beep_after(np.frombuffer(b.played().tobytes(), "<i2"), ref), 10)
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
         assert proc.returncode in (0, 130), out[-2000:]
@@ -133,8 +148,7 @@ def test_listeners_hear_the_talker_and_the_delay_is_short(net, mqtt_settings, tm
         assert min(delays) > 0, f"{name}: a frame played before it was said"
         assert any(e["event"] == "rx_end" and e["unit"] == "dewi" for e in events)
         # The recorded file holds the talker's audio plus the roger beep after it.
-        tail = played[lag + len(ref): lag + len(ref) + 16000]
-        assert np.abs(tail).max() > 3000, "no roger beep after the spurt"
+        assert _beep_after(played, ref), "no roger beep after the spurt"
 
 
 def test_posko_ptt_send_and_record(net, mqtt_settings, tmp_path) -> None:
