@@ -198,6 +198,8 @@ def test_a_good_release_stays_and_a_broken_one_rolls_back_and_says_so(unit, whee
     status = updater.status()
     assert status["state"] == "rolled-back" and status["running"] == "0.1.1", status
     assert "posko_module_left_out_of_the_release" in status["reason"]
+    # The state is saved before the restart is asked for: wait for the restart itself.
+    wait_for(lambda: len(restarts) == 3, 10, "the restart on the good release")
     assert restarts[-1] == "0.1.1"  # restarted on the good release again
     assert Releases(prefix).current() == "0.1.1"
     # The retained announcement of the broken release is not tried again.
