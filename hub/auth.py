@@ -19,6 +19,8 @@ import datetime as dt
 import functools
 import hashlib
 import secrets
+import time
+from collections.abc import Callable
 from urllib.parse import unquote, urlsplit
 
 from argon2 import PasswordHasher
@@ -118,6 +120,34 @@ def _load_user(user_id: str) -> User | None:
         return None
     user, expires_at = row
     return user if user.active and expires_at > utcnow() else None
+
+
+def stream_guard(role: str, every_s: float = 2.0) -> Callable[[], bool]:
+    """For a long-lived response (a live stream): a callable that says whether the session
+    that opened it still holds (not logged out, not ended by a password reset or a disabled
+    account, not expired, the role still enough). Checked at most every `every_s`, each time
+    with a fresh read of the database; call it from the stream's generator."""
+    sid = session.get(SID_KEY)
+    uid = getattr(current_user, "id", None)
+    factory = sessions().reader
+    state = {"at": time.monotonic(), "alive": isinstance(sid, str) and bool(sid) and uid is not None}
+
+    def alive() -> bool:
+        if not state["alive"]:
+            return False
+        now = time.monotonic()
+        if now - state["at"] < every_s:
+            return True
+        state["at"] = now
+        with factory() as db:
+            row = db.execute(
+                select(User, UserSession.expires_at).join(UserSession, UserSession.user_id == User.id)
+                .where(UserSession.id == _sid_hash(sid), User.id == uid)).first()
+            state["alive"] = (row is not None and row[0].active and row[1] > utcnow()
+                              and has_role(row[0], role))
+        return state["alive"]
+
+    return alive
 
 
 def has_role(user, role: str) -> bool:

@@ -14,7 +14,7 @@ import time
 from flask import Blueprint, Response, request, stream_with_context
 from sqlalchemy import func, select
 
-from hub.auth import requires_role
+from hub.auth import requires_role, stream_guard
 from hub.db import sessions
 from hub.models import Event
 
@@ -37,11 +37,16 @@ def stream():
     except ValueError:
         last_id = newest
 
+    alive = stream_guard("operator")
+
     def generate():
         nonlocal last_id
         yield "retry: 1500\n\n"
         started = quiet_since = time.monotonic()
         while time.monotonic() - started < STREAM_MAX_S:
+            if not alive():  # logged out (or ended) elsewhere: nothing more for this browser
+                yield "event: logout\ndata: {}\n\n"
+                return
             with factory() as db:
                 rows = list(db.scalars(select(Event).where(Event.id > last_id)
                                        .order_by(Event.id).limit(200)))

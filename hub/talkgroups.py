@@ -44,7 +44,7 @@ from gateway.errors import BadFloorMessage, RecordingError
 from gateway.messages import FloorRequest, FloorState
 from gateway.recordings import list_recordings, resolve_folder, safe_recording_path
 from hub import live
-from hub.auth import requires_role
+from hub.auth import requires_role, stream_guard
 from hub.db import Base, get_db
 from hub.models import utcnow
 from posko import topics
@@ -56,6 +56,7 @@ bp = Blueprint("talkgroups", __name__)
 RETRY_MS = 1500  # the browser's EventSource reconnects after this
 KEEPALIVE_S = live.KEEPALIVE_S  # a comment line after this long without an event
 STREAM_MAX_S = live.STREAM_MAX_S  # then the stream ends and the browser reconnects
+SESSION_CHECK_S = 2.0  # how soon a stream of a session that ended (logout elsewhere) stops
 
 
 class TalkGroup(Base):
@@ -217,13 +218,18 @@ def floor_stream():
     whenever it changes; a keep-alive comment when quiet; ends after STREAM_MAX_S."""
     broker = _broker(_settings())
     broker.first_states()
+    alive = stream_guard("operator")
 
     def generate():
         yield f"retry: {RETRY_MS}\n\n"
         started = quiet_since = time.monotonic()
         version, last = -1, None
         while (now := time.monotonic()) - started < STREAM_MAX_S:
-            wait = min(KEEPALIVE_S - (now - quiet_since), STREAM_MAX_S - (now - started))
+            if not alive():  # logged out (or ended) elsewhere: nothing more for this browser
+                yield "event: logout\ndata: {}\n\n"
+                return
+            wait = min(KEEPALIVE_S - (now - quiet_since), STREAM_MAX_S - (now - started),
+                       SESSION_CHECK_S)
             seen = broker.wait_change(version, wait)
             now = time.monotonic()
             if seen != version:

@@ -224,4 +224,6 @@
   source.addEventListener("alert_ack", function (e) { removeAlert(JSON.parse(e.data)); });
   source.addEventListener("unit", function () { refreshFleet(); });
   source.addEventListener("report_state", function (e) { stateChanged(JSON.parse(e.data)); });
+  // This browser's session ended (logged out in another tab, password reset, account disabled).
+  source.addEventListener("logout", function () { source.close(); window.location.href = "/masuk"; });
 })();

@@ -102,6 +102,7 @@
     // The stream ends every few minutes and reconnects at once: say so only if it lasts.
     if (!reconnectTimer) reconnectTimer = setTimeout(function () { setStatus("reconnecting"); }, 3000);
   });
+  source.addEventListener("logout", function () { source.close(); window.location.href = "/masuk"; });
   source.addEventListener("floor", function (e) {
     var data = JSON.parse(e.data);
     clearTimeout(reconnectTimer);
