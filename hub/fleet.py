@@ -38,6 +38,12 @@ def _kb_current() -> str:
     return current.version if current else ""
 
 
+def _page(template: str, **extra):
+    """The fleet page or its table, with every unit's row and what flags it."""
+    return render_template(template, rows=_rows(), quarantined=_quarantined(), kb_current=_kb_current(),
+                           disk_low_mb=current_app.config["POSKO_SETTINGS"].hub.fleet_disk_low_mb, **extra)
+
+
 def _quarantined() -> dict[str, int]:
     """Refused report bodies per unit id."""
     rows = get_db().execute(select(Quarantine.unit_id, func.count()).group_by(Quarantine.unit_id))
@@ -47,13 +53,13 @@ def _quarantined() -> dict[str, int]:
 @bp.get("/armada")
 @requires_role("operator")
 def fleet():
-    return render_template("fleet/fleet.html", rows=_rows(), quarantined=_quarantined(), kb_current=_kb_current(), new_code=None)
+    return _page("fleet/fleet.html", new_code=None)
 
 
 @bp.get("/armada/tabel")
 @requires_role("operator")
 def table():
-    return render_template("fleet/_table.html", rows=_rows(), quarantined=_quarantined(), kb_current=_kb_current())
+    return _page("fleet/_table.html")
 
 
 @bp.get("/armada/karantina")
@@ -85,8 +91,7 @@ def add():
         get_db().rollback()
         flash(f"Unit tidak dapat ditambahkan: {exc}", "error")
         return redirect(url_for("fleet.fleet")), 303
-    return render_template("fleet/fleet.html", rows=_rows(), quarantined=_quarantined(), kb_current=_kb_current(),
-                           new_code=(unit_id, code, hub.enrol_code_valid_h))
+    return _page("fleet/fleet.html", new_code=(unit_id, code, hub.enrol_code_valid_h))
 
 
 @bp.post("/armada/<unit_id>/rotasi")
@@ -98,8 +103,7 @@ def rotate(unit_id: str):
     except units.UnitError as exc:
         flash(str(exc), "error")
         return redirect(url_for("fleet.fleet")), 303
-    return render_template("fleet/fleet.html", rows=_rows(), quarantined=_quarantined(), kb_current=_kb_current(),
-                           new_code=(unit_id, code, hub.enrol_code_valid_h))
+    return _page("fleet/fleet.html", new_code=(unit_id, code, hub.enrol_code_valid_h))
 
 
 @bp.post("/armada/<unit_id>/cabut")

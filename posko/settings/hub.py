@@ -34,6 +34,7 @@ class HubSettings:
     login_client_window_s: int = setting(900, "Window of login_client_fail_limit.", unit="s", min=10, max=86400)
     proxy_hops: int = setting(0, "Reverse proxies in front of the hub whose X-Forwarded-For/-Proto is trusted (1 behind nginx); 0 uses the TCP peer as the client.", min=0, max=5)
     heartbeat_offline_factor: float = setting(3.0, "A unit silent for this many heartbeat intervals is shown offline.", min=1.5, max=20.0)
+    fleet_disk_low_mb: float = setting(500.0, "A unit whose heartbeat reports less free disk than this is flagged on the fleet page (as `posko doctor` fails on the unit); under a tenth of it, as full.", unit="MB", min=0, max=1_000_000)
     prank_block_count: int = setting(3, "Reports rejected as 'laporan palsu' that block a phone number.", min=1, max=100)
     session_cookie_secure: bool = setting(False, "Send the session cookie only over HTTPS (set true behind TLS).")
     session_hours: int = setting(12, "An officer's login lasts this long (one shift).", unit="h", min=1, max=168)
