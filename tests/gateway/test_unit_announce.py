@@ -106,15 +106,19 @@ def test_an_announcement_is_spoken_after_the_tone_and_never_over_a_spurt(unit_fa
     net.arbiter()
     comp, _link, sink, events = unit_factory(POSKO_VOICE_TTS_VOICE=str(joe_voice()))
     assert wait_until(lambda: comp.status()["mode"] == "arbiter", 5)
-    talker = net.unit("dewi", lambda: ListSource(tone_frames(2.5, TALKER_HZ)))
+    talker = net.unit("dewi", lambda: ListSource(tone_frames(15.0, TALKER_HZ)))
     talker.client.press()
     assert wait_until(lambda: comp.client.status()["talker"] == "dewi", 3)
     now = time.time()
     publish_announcement(net, "Pengumuman lama", now - 3600)  # replayed after hours: stale
     publish_announcement(net, TEXT, now)
     publish_announcement(net, TEXT, now)  # delivered twice: spoken once
-    assert wait_until(lambda: talker.seen("tx_end"), 5)
+    # Synthesised while dewi still talks: it waits for the floor.
+    assert wait_until(lambda: comp.client._scanner.announcements_waiting == 1, 20)
+    time.sleep(0.5)
+    assert not talker.seen("tx_end") and not times_of(events, "announce_started")
     talker.client.release()
+    assert wait_until(lambda: talker.seen("tx_end"), 5)
     assert wait_until(lambda: comp.client.counters.announcements_spoken == 1, 30)
     c = comp.client.counters
     assert (c.announcements, c.announcements_refused) == (1, 2)
@@ -127,7 +131,7 @@ def test_an_announcement_is_spoken_after_the_tone_and_never_over_a_spurt(unit_fa
     step = len(frames[0])
     first = frames.index(alert[:step])
     assert times[first] >= spurt_end
-    assert sum(talker_tone(f) for f in frames[:first]) >= 100  # dewi's 2.5 s were heard before
+    assert sum(talker_tone(f) for f in frames[:first]) >= 100  # dewi's seconds were heard before
     assert not any(talker_tone(f) for f in frames[first:])  # and no radio audio under it
     n_alert = -(-len(alert) // step)
     assert b"".join(frames[first:first + n_alert])[:len(alert)] == alert
