@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 import tomllib
 from pathlib import Path
-
-import dataclasses
 
 import click
 

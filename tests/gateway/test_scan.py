@@ -17,7 +17,6 @@ from gateway.receiver import Played
 from gateway.scan import AnnouncementPlayed, Scanner, ScanPolicy, ScanSwitched, order
 from posko.config import ConfigError, load_settings
 
-
 # --- the policy -------------------------------------------------------------------------
 
 def test_order_puts_the_selected_group_first_unless_listed() -> None:

@@ -22,6 +22,7 @@ from posko import topics
 from posko.config import load_settings
 from posko.mqtt import MqttLink
 from tests.gateway.conftest import ListSource, TimedSink, tone_frames, wait_until
+
 TALKER_HZ = 2200.0
 
 
@@ -58,7 +59,6 @@ def make_unit(mqtt_settings, tmp_path, **env):
     sink.continuous = False  # like the unit's speaker
     comp = PttComponent(settings, panel=None, sink=sink, source_factory=lambda: ListSource(tone_frames(0.5)),
                         trace=lambda e, **f: events.append((e, f)))
-    comp._panel = None
     ctx = UnitContext(settings, link, NoPanel(), settings.state_dir)
     comp.start(ctx)
     return comp, link, sink, events
