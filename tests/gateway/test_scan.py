@@ -302,3 +302,17 @@ def test_scan_setting_is_checked_and_names_the_key(tmp_path) -> None:
     toml.write_text('[ptt]\nscan = ["a/b"]\n')
     with pytest.raises(ConfigError, match=r"\[ptt\] scan: group id must be"):
         load_settings(toml, environ={})
+
+
+def test_an_emergency_spurt_cuts_an_announcement_at_once() -> None:
+    sc = scanner()
+    sc.queue_announcement("k", "hi", SPEECH, expires_ms=60_000)
+    outs = run_from(sc, {}, 0, 400)
+    assert [e.what for _, o in outs for e in o.events if isinstance(e, AnnouncementPlayed)] == ["started"]
+    grant(sc, "lo", "caller", 9, "emergency")
+    arrivals = {400 + i * 20 + 2: [("lo", "caller", f)] for i, f in enumerate(spurt_frames(LO[:20], 9))}
+    outs = run_from(sc, arrivals, 400, 900)
+    cut_at = next(t for t, o in outs for e in o.events if isinstance(e, AnnouncementPlayed))
+    assert cut_at <= 420  # the frame after the emergency's first frame arrived
+    heard = "".join(classify(o.pcm) for t, o in outs if t > cut_at)
+    assert heard.count("L") >= 18 and heard.index("L") <= 5

@@ -167,15 +167,24 @@ def test_a_unit_without_a_voice_plays_the_tone_and_says_it_cannot_speak(unit_fac
     assert comp.status()["announcements"] == {"voice": "none", "voiceless": 1}
 
 
-def test_scanned_groups_announcements_are_spoken_too(unit_factory, net) -> None:
+def test_next_group_button_moves_the_talk_group_and_scanned_announcements_still_speak(
+        unit_factory, net, mock_pins) -> None:
     net.arbiter()
     comp, _link, sink, events = unit_factory(POSKO_VOICE_TTS_FALLBACK="none",
                                              POSKO_VOICE_TTS_VOICE=str(net.tmp / "missing.onnx"),
-                                             POSKO_PTT_SCAN="ojol-batang")
-    assert comp.client.groups == (GROUP, "ojol-batang")
-    publish_announcement(net, TEXT, time.time(), group="ojol-batang")
+                                             POSKO_PTT_GROUPS=f"{GROUP},ojol-batang,pantura",
+                                             POSKO_PTT_SCAN="pantura")
+    assert comp.client.groups == (GROUP, "pantura")
+    mock_pins.pin(27).drive_low()  # the next-group button
+    mock_pins.pin(27).drive_high()
+    assert wait_until(lambda: comp.client.group == "ojol-batang", 2)
+    assert comp.client.groups == ("ojol-batang", "pantura")  # scan unchanged, old group gone
+    publish_announcement(net, TEXT, time.time(), group="pantura")
     assert wait_until(lambda: comp.client.counters.announcements_spoken == 1, 10)
-    comp.next_group()  # talk in ojol-batang: batang-kota is no longer heard
-    assert comp.client.group == "ojol-batang" and comp.client.groups == ("ojol-batang",)
-    publish_announcement(net, "Lain lagi", time.time())
+    publish_announcement(net, "Lain lagi", time.time())  # batang-kota: no longer heard
     assert not wait_until(lambda: comp.client.counters.announcements == 2, 1.0)
+    # It talks in the selected group only.
+    comp.client.press()
+    assert wait_until(lambda: comp.client.tx.value == "talking", 3)
+    assert comp.client.status()["holder"] == "pos-alun-alun"
+    comp.client.release()
