@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 import tomllib
@@ -29,8 +30,22 @@ def _default_unit(settings: Settings) -> str:
     return ptt_terminal_id()
 
 
+def _with_scan(settings: Settings, group: str, scan: str) -> Settings:
+    """`--scan a,b`: the settings with that scan list, checked as `[ptt] scan` is (any valid
+    group id may be named here, not only the configured ones)."""
+    groups = [g.strip() for g in scan.split(",") if g.strip()]
+    ptt = dataclasses.replace(settings.ptt, group=group, scan=groups,
+                              groups=list(dict.fromkeys([*settings.ptt.groups, *groups])))
+    for _key, problem in ptt.check():
+        raise click.BadParameter(problem, param_hint="--scan")
+    return settings.replace(ptt=ptt)
+
+
 @click.command("ptt")
 @click.option("--group", "-g", default=None, help="Talk group (default: [ptt] group).")
+@click.option("--scan", "scan", default=None, metavar="GROUP,...",
+              help="Also hear these talk groups, highest priority first (at most 4; default: [ptt] scan). "
+                   "A spurt in a higher group pre-empts a lower one; you still talk only in --group.")
 @click.option("--unit", "-u", default=None,
               help="Unit id to talk as (default: [mqtt] username, else ptt-<hostname>).")
 @click.option("--send", "send_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -51,7 +66,7 @@ def _default_unit(settings: Settings) -> str:
 @click.option("--trace", "trace_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Append timing events (press, grant, tx, play …) as JSON lines to this file.")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
-def ptt(group: str | None, unit: str | None, send_file: Path | None, record_dir: Path | None,
+def ptt(group: str | None, scan: str | None, unit: str | None, send_file: Path | None, record_dir: Path | None,
         priority: str | None, listen: float, no_speaker: bool, input_device: str,
         output_device: str, wait_floor_free: float, trace_file: Path | None, verbose: bool) -> None:
     """Push-to-talk from a terminal: hold SPACE (or toggle with Enter), or --send a WAV file."""
@@ -65,6 +80,8 @@ def ptt(group: str | None, unit: str | None, send_file: Path | None, record_dir:
                 topics.check_id(kind, value)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint=name) from None
+    if scan is not None:
+        settings = _with_scan(settings, group or settings.ptt.group, scan)
     _logging(settings, verbose)
     unit = unit or _default_unit(settings)
     settings = with_dev_login(settings, unit)  # next to `posko up`: its login for this id

@@ -6,6 +6,12 @@ busy floor), an online LED and an optional buzzer that beeps with the tones. The
 (gateway.client) does the protocol and the audio; this module only connects the two and
 the unit's speech gate (set while radio speech plays, so the kiosk's TTS pauses).
 
+The unit talks in its selected group (`ptt.group`, then the next-group button through
+`ptt.groups`) and also hears the groups of `ptt.scan` in their priority order (gateway.scan);
+the next-group button changes only the group it talks in. Announcements from the
+dispatcher's console in any group it hears are spoken with the unit's TTS voice after an
+alert tone, when the floors are free (firmware.ptt_announce).
+
 Audio goes through the unit's audio layer (`firmware.audio`, via `gateway.audio`) on the
 devices named in `[voice]` (input_device, output_device), the same process-wide PortAudio
 as the voice assistant. The speaker is opened only while there is something to play and
@@ -21,6 +27,7 @@ import time
 from typing import Any
 
 from firmware.errors import AudioDeviceError
+from firmware.ptt_announce import Announcer
 from gateway.client import Hooks, TalkGroupClient
 from gateway.codec import CodecParams
 from gateway.errors import GatewayError
@@ -133,7 +140,7 @@ class PttComponent:
     name = "ptt"
 
     def __init__(self, settings: Settings, panel: PttPanel | None = None, sink=None,
-                 source_factory=None, trace=None) -> None:
+                 source_factory=None, trace=None, load_voice=None) -> None:
         self.settings = settings
         self.ptt = settings.ptt
         self.groups = list(dict.fromkeys([self.ptt.group, *self.ptt.groups]))
@@ -144,6 +151,7 @@ class PttComponent:
         self.client: TalkGroupClient | None = None
         self._ctx = None
         self._busy_timer: threading.Timer | None = None
+        self.announcer = Announcer(settings, load_voice)
         self.error = ""
 
     # --- UnitComponent -------------------------------------------------------------
@@ -165,6 +173,7 @@ class PttComponent:
             ctx.link, ctx.settings.posko.unit_id, self.ptt,
             source_factory=self._source_factory or self._open_mic, sink=sink,
             speech_gate=ctx.speech_gate, hooks=self._hooks())
+        self.announcer.start(self.client)
         self.client.start()
         panel = self._panel
         if panel is not None:
@@ -181,6 +190,7 @@ class PttComponent:
     def stop(self) -> None:
         if self.client is not None:
             self.client.stop()
+        self.announcer.stop()
         if self._busy_timer is not None:
             self._busy_timer.cancel()
         if self._panel is not None:
@@ -190,6 +200,7 @@ class PttComponent:
 
     def status(self) -> dict[str, Any]:
         out = self.client.status() if self.client is not None else {"mode": "stopped"}
+        out["announcements"] = self.announcer.status()
         if self.error:
             out["error"] = self.error
         speaker_failed = getattr(self._sink, "failed", "")
@@ -199,7 +210,8 @@ class PttComponent:
 
     # --- actions ------------------------------------------------------------------
     def next_group(self) -> str:
-        """Move to the next configured group (cycling); returns the new group."""
+        """Talk in the next configured group (cycling); returns the new group. The scanned
+        groups are heard whichever group is selected."""
         assert self.client is not None
         current = self.client.group
         i = self.groups.index(current) if current in self.groups else -1
@@ -223,6 +235,7 @@ class PttComponent:
         return Hooks(tx=lambda on: self._led(self._get("tx_led"), on),
                      rx=lambda on: self._led(self._get("rx_led"), on),
                      busy=self._busy, online=self._online, cut=lambda reason: self._heartbeat(),
+                     announce=self.announcer.submit,
                      **({"trace": self._trace} if self._trace is not None else {}))
 
     def _get(self, name: str):

@@ -6,7 +6,9 @@ groups' audio and floor state. The arbiter alone writes floor state; the hub's u
 command center) may additionally ask for the floor under its own id like any unit.
 
 With `members` (unit -> groups, as managed in the hub) a unit may talk only in its own
-groups; without it, in any group.
+groups, and hear (subscribe to the audio and floor state of) only those: a unit scans
+(`ptt.scan`) the groups it is a member of. Without it, every unit talks and hears in any
+group. Announcements (`tg/+/announce`) stay readable by every client.
 """
 
 from __future__ import annotations
@@ -39,6 +41,12 @@ def _reader_lines(root: str, readers: Iterable[str]) -> list[str]:
         lines += [f"user {topics.check_id('unit', user)}", f"topic read {root}/#",
                   "topic read $SYS/#", ""]
     return lines
+
+
+def _hear_lines(root: str, groups: Iterable[str]) -> list[str]:
+    """A user hears these groups ("+": every group): their audio and floor state."""
+    return [line for g in groups for line in (f"topic read {root}/tg/{g}/audio/+",
+                                              f"topic read {root}/tg/{g}/floor/state")]
 
 
 def render_acl(root: str = topics.ROOT, *, arbiter_user: str = "arbiter",
@@ -76,25 +84,26 @@ def render_acl(root: str = topics.ROOT, *, arbiter_user: str = "arbiter",
                 topics.check_id("group", group)
                 lines.append(f"topic write {root}/tg/{group}/audio/{unit}")
                 lines.append(f"topic write {root}/tg/{group}/floor/request/{unit}")
+            lines += _hear_lines(root, sorted(set(groups)))
             lines.append("")
     for unit in sorted(set(talk_everywhere)):
         topics.check_id("unit", unit)
         lines += [f"user {unit}", f"topic write {root}/tg/+/audio/{unit}",
                   f"topic write {root}/tg/+/floor/request/{unit}",
-                  f"topic write {root}/tg/+/announce", ""]
+                  f"topic write {root}/tg/+/announce", *_hear_lines(root, ["+"]), ""]
     lines += _kiosk_lines(root, kiosks or {})
     lines += _reader_lines(root, readers)
     # Patterns apply to every user, units included.
     if members is None:
         lines += [f"pattern write {root}/tg/+/audio/%u",
-                  f"pattern write {root}/tg/+/floor/request/%u"]
+                  f"pattern write {root}/tg/+/floor/request/%u",
+                  f"pattern read {root}/tg/+/audio/+",
+                  f"pattern read {root}/tg/+/floor/state"]
     lines += [
         f"pattern write {root}/unit/%u/status",
         f"pattern readwrite {root}/unit/%u/assistant/#",
         f"pattern write {root}/alert/%u",
         f"pattern read {root}/alert/%u/ack",
-        f"pattern read {root}/tg/+/audio/+",
-        f"pattern read {root}/tg/+/floor/state",
         f"pattern read {root}/tg/+/announce",
         f"pattern read {root}/arbiter/status",
         f"pattern read {root}/kb/current",

@@ -32,12 +32,15 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from gateway import tones
+from gateway.announce import Admitted, Announcement, AnnouncementFilter
 from gateway.codec import CodecError, CodecParams, Encoder
-from gateway.errors import BadFloorMessage, BadFrame
+from gateway.errors import BadAnnouncement, BadFloorMessage, BadFrame
 from gateway.messages import FloorRequest, FloorState
 from gateway.packet import Frame
 from gateway.ratelimit import due as _due
 from gateway.receiver import Heard, Output, Played, Receiver, RxEnd, RxStart
+from gateway.scan import AnnouncementPlayed, Scanner, ScanSwitched
+from gateway.scan import order as scan_order
 from gateway.transmit import Action, Deny, Grant, Mode, Request, Stop, TransmitMachine, Tx
 from posko import topics
 from posko.mqtt import MqttLink
@@ -74,6 +77,9 @@ class Hooks:
     cut: Callable[[str], None] = _noop  # our transmission was cut: reason
     rx_audio: Callable[[str, int, bytes], None] = _noop  # (unit, spurt, pcm) as played
     rx_end: Callable[[str, int], None] = _noop  # (unit, spurt) finished
+    # An announcement to speak (admitted: fresh, not a duplicate) in a group this unit
+    # hears; the unit synthesises it and hands the PCM to queue_announcement().
+    announce: Callable[[Admitted], None] = _noop
     trace: Callable[..., None] = _noop  # (event, **fields) for the bench
 
 
@@ -90,17 +96,22 @@ class Counters:
     denials: int = 0
     cuts: int = 0
     lbt_grants: int = 0
+    scan_preemptions: int = 0  # a higher scanned group took the speaker from a lower one
+    announcements: int = 0  # admitted (fresh, not duplicates)
+    announcements_refused: int = 0  # stale, duplicate or malformed
+    announcements_spoken: int = 0
     unauthorised_units: dict[str, int] = field(default_factory=dict)
 
 
 class TalkGroupClient:
-    """One unit in one talk group at a time."""
+    """One unit: it talks in one talk group at a time (`group`, the selected one) and hears
+    that group and the groups it scans (`scan`, highest priority first; gateway.scan)."""
 
     def __init__(self, link: MqttLink, unit: str, ptt: PttSettings, *,
                  source_factory: Callable[[], Source], sink: Sink,
                  speech_gate: threading.Event | None = None, hooks: Hooks | None = None,
                  group: str | None = None, priority: str | None = None,
-                 play_tones: bool = True) -> None:
+                 play_tones: bool = True, scan: list[str] | None = None) -> None:
         self.link = link
         self.unit = topics.check_id("unit", unit)
         self.ptt = ptt
@@ -113,13 +124,17 @@ class TalkGroupClient:
         self.priority = priority or ptt.priority
         self.play_tones = play_tones
         self.group = topics.check_id("group", group or ptt.group)
+        self.scan = [topics.check_id("group", g) for g in (ptt.scan if scan is None else scan)]
         self.counters = Counters()
         self._lock = threading.RLock()
         self._rx_lock = threading.Lock()
         self._machine = TransmitMachine(self.unit, request_timeout_ms=ptt.request_timeout_ms,
                                         lbt_ms=ptt.lbt_ms, tx_timeout_ms=ptt.tx_timeout_s * 1000.0)
-        self._receiver = Receiver(self.unit, self.params, jitter_start_ms=ptt.jitter_start_ms,
-                                  jitter_max_ms=ptt.jitter_max_ms, play_tones=play_tones)
+        self._scanner = Scanner(self.unit, scan_order(self.group, self.scan), self.params,
+                                jitter_start_ms=ptt.jitter_start_ms,
+                                jitter_max_ms=ptt.jitter_max_ms, play_tones=play_tones)
+        self._announce_filter = AnnouncementFilter(ptt.announce_max_age_s)
+        self._rx_groups: set[str] = set()  # groups with a spurt being received (green LED)
         self._stop_reasons: dict[int, str] = {}  # spurt -> why its transmission stopped
         self._capture: threading.Thread | None = None
         self._timer: threading.Thread | None = None
@@ -137,7 +152,8 @@ class TalkGroupClient:
         """Subscribe and start playing. Without `playout_thread` the caller's clock calls
         `tick()` every frame instead (one clock driving many units in a load generator)."""
         self.link.subscribe(topics.arbiter_status(self.root), self._on_arbiter, qos=1)
-        self._subscribe(self.group)
+        for group in self._scanner.groups:
+            self._subscribe(group)
         if playout_thread:
             self._playout = threading.Thread(target=self._playout_loop, name="ptt-playout", daemon=True)
             self._playout.start()
@@ -151,7 +167,8 @@ class TalkGroupClient:
         for thread in (self._capture, self._playout, self._timer):
             if thread is not None:
                 thread.join(2)
-        self._unsubscribe(self.group)
+        for group in self._scanner.groups:
+            self._unsubscribe(group)
         self.link.unsubscribe(topics.arbiter_status(self.root))
         self.speech_gate.clear()
 
@@ -161,22 +178,40 @@ class TalkGroupClient:
         self.link.subscribe(topics.group_audio(group, self.root), self._on_audio, qos=0,
                             no_local=True)
         self.link.subscribe(topics.tg_floor_state(group, self.root), self._on_state, qos=1)
+        self.link.subscribe(topics.tg_announce(group, self.root), self._on_announce, qos=1)
 
     def _unsubscribe(self, group: str) -> None:
         self.link.unsubscribe(topics.group_audio(group, self.root))
         self.link.unsubscribe(topics.tg_floor_state(group, self.root))
+        self.link.unsubscribe(topics.tg_announce(group, self.root))
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        """The groups this unit hears, highest priority first (the selected one included)."""
+        return self._scanner.groups
+
+    @property
+    def _receiver(self) -> Receiver:
+        """The receiver of the selected group."""
+        rx = self._scanner.receiver(self.group)
+        assert rx is not None
+        return rx
 
     def set_group(self, group: str) -> None:
-        """Leave the current group (ending a transmission) and join another."""
+        """Talk in another group (ending a transmission). The scanned groups are still heard;
+        the old group stays heard only if it is scanned."""
         topics.check_id("group", group)
         self.release()
         with self._lock:
-            old, self.group = self.group, group
+            self.group = group
             with self._rx_lock:
-                self._receiver.reset()
-        if old != group:
-            self._unsubscribe(old)
-            self._subscribe(group)
+                before = self._scanner.groups
+                self._scanner.set_groups(scan_order(group, self.scan))
+                after = self._scanner.groups
+        for gone in (g for g in before if g not in after):
+            self._unsubscribe(gone)
+        for new in (g for g in after if g not in before):
+            self._subscribe(new)
 
     @property
     def mode(self) -> Mode:
@@ -190,7 +225,8 @@ class TalkGroupClient:
         """For the unit's heartbeat (`parts.ptt`)."""
         state = self._receiver.state
         c = self.counters
-        return {"group": self.group, "mode": self.mode.value, "tx": self.tx.value,
+        return {"group": self.group, "scan": list(self.scan), "hearing": self._scanner.current or "",
+                "mode": self.mode.value, "tx": self.tx.value,
                 "holder": state.holder if state else "", "talker": self._receiver.current or "",
                 "arbiter_online": self._machine.arbiter_online, "priority": self.priority,
                 "half_duplex": self.ptt.half_duplex,
@@ -351,7 +387,7 @@ class TalkGroupClient:
         with self._lock:
             self._apply(self._machine.arbiter(online))
             with self._rx_lock:
-                self._receiver.arbiter(online)
+                self._scanner.arbiter(online)
 
     def _on_state(self, topic: str, payload: bytes) -> None:
         try:
@@ -359,11 +395,12 @@ class TalkGroupClient:
         except BadFloorMessage:
             self.counters.bad_states += 1
             return
-        if state.group != self.group:
-            return
         with self._lock:
             with self._rx_lock:
-                self._receiver.floor(state)
+                if not self._scanner.floor(state):
+                    return  # a group this unit no longer hears
+            if state.group != self.group:
+                return  # a scanned group: heard, never talked in
             self._apply(self._machine.floor(state, _now_ms()))
         self.hooks.talker(state.holder or None)
 
@@ -373,38 +410,74 @@ class TalkGroupClient:
         if unit == self.unit:
             self.counters.own_frames += 1  # our own echo: the subscription's No Local failed
             return
-        if len(levels) < 4 or levels[-3] != self.group:
-            return  # a straggler of the group we just left
+        group = levels[-3] if len(levels) >= 4 else ""
+        if group not in self._scanner.groups:
+            return  # a straggler of a group we just left
         try:
             frame = Frame.from_bytes(payload)
         except BadFrame:
             self.counters.bad_frames += 1
             return
         now = _now_ms()
-        with self._lock:
-            self._apply(self._machine.heard(now))
+        if group == self.group:  # listen-before-talk listens to the group it talks in
+            with self._lock:
+                self._apply(self._machine.heard(now))
         with self._rx_lock:
-            heard = self._receiver.push(unit, frame, now)
+            heard = self._scanner.push(group, unit, frame, now)
+        if heard is None:
+            return
         if heard is Heard.UNAUTHORISED:
             self.counters.unauthorised_frames += 1
             units = self.counters.unauthorised_units
             units[unit] = units.get(unit, 0) + 1
             if _due(self._warned, unit):
-                log.warning("ptt: %s sends audio in %s without the floor; ignored", unit, self.group)
+                log.warning("ptt: %s sends audio in %s without the floor; ignored", unit, group)
             return
         if heard is not Heard.ACCEPTED:
             return
         if not self._wake.is_set():  # set() takes a lock and notifies: once is enough
             self._wake.set()
         if self.hooks.trace is not _noop:
-            self.hooks.trace("rx", unit=unit, spurt=frame.spurt, seq=frame.seq, t=time.time())
+            self.hooks.trace("rx", unit=unit, group=group, spurt=frame.spurt, seq=frame.seq,
+                             t=time.time())
 
     # --- playout ------------------------------------------------------------------
     def _queue_tone(self, pcm: bytes) -> None:
         if not self.play_tones:
             return
         with self._rx_lock:
-            self._receiver.queue_tone(pcm)
+            self._scanner.queue_tone(pcm)
+        self._wake.set()
+
+    # --- announcements ------------------------------------------------------------
+    def _on_announce(self, topic: str, payload: bytes) -> None:
+        levels = topic.rsplit("/", 2)  # [..., group, "announce"]
+        group = levels[-2] if len(levels) == 3 else ""
+        if group not in self._scanner.groups:
+            return
+        try:
+            ann = Announcement.from_json(group, payload)
+        except BadAnnouncement as exc:
+            self.counters.announcements_refused += 1
+            log.warning("ptt: %s in %s ignored", exc, group)
+            return
+        with self._rx_lock:
+            admitted = self._announce_filter.admit(ann, time.time(), _now_ms())
+        if isinstance(admitted, str):
+            self.counters.announcements_refused += 1
+            log.info("ptt: %s announcement in %s from %s not spoken", admitted, group, ann.sender)
+            self.hooks.trace("announce_refused", group=group, why=admitted, t=time.time())
+            return
+        self.counters.announcements += 1
+        self.hooks.trace("announce", group=group, sender=ann.sender, t=time.time())
+        self.hooks.announce(admitted)
+
+    def queue_announcement(self, admitted: Admitted, speech: bytes) -> None:
+        """Play the alert tone and `speech` (16 kHz mono int16, may be empty) when every floor
+        this unit hears is free (gateway.scan)."""
+        ann = admitted.announcement
+        with self._rx_lock:
+            self._scanner.queue_announcement(ann.key, ann.group, speech, admitted.expires_ms)
         self._wake.set()
 
     def _playout_loop(self) -> None:
@@ -437,7 +510,7 @@ class TalkGroupClient:
         self._watch_link()
         muted = self.ptt.half_duplex and self._machine.state is Tx.TALKING
         with self._rx_lock:
-            out = self._receiver.pull(_now_ms(), muted)
+            out = self._scanner.pull(_now_ms(), muted)
         self._report(out)
         try:
             self.sink.write(out.pcm)
@@ -457,21 +530,35 @@ class TalkGroupClient:
                     self.counters.decode_errors += 1
                 self.hooks.rx_audio(event.unit, event.spurt, event.pcm)
                 if self.hooks.trace is not _noop:
-                    self.hooks.trace("play", unit=event.unit, spurt=event.spurt, seq=event.seq,
-                                     action=event.action.value, t=time.time())
+                    self.hooks.trace("play", unit=event.unit, group=event.group, spurt=event.spurt,
+                                     seq=event.seq, action=event.action.value, t=time.time())
             elif isinstance(event, RxStart):
                 self.counters.spurts_heard += 1
-                self.hooks.rx(True)
+                if not self._rx_groups:
+                    self.hooks.rx(True)
+                self._rx_groups.add(event.group)
             elif isinstance(event, RxEnd):
-                self.hooks.rx(False)
+                self._rx_groups.discard(event.group)
+                if not self._rx_groups:
+                    self.hooks.rx(False)
                 self.hooks.rx_end(event.unit, event.spurt)
                 if not event.cut:
-                    self.hooks.trace("rx_end", unit=event.unit, spurt=event.spurt, t=time.time())
+                    self.hooks.trace("rx_end", unit=event.unit, group=event.group,
+                                     spurt=event.spurt, t=time.time())
+            elif isinstance(event, ScanSwitched):
+                if event.why == "preempt":
+                    self.counters.scan_preemptions += 1
+                self.hooks.trace("scan", before=event.before, after=event.after, why=event.why,
+                                 t=time.time())
+            elif isinstance(event, AnnouncementPlayed):
+                if event.what == "done":
+                    self.counters.announcements_spoken += 1
+                self.hooks.trace("announce_" + event.what, group=event.group, t=time.time())
 
     def _idle(self) -> bool:
         """Nothing to play, nothing buffered, not transmitting."""
         with self._rx_lock:
-            return self._machine.state is Tx.IDLE and self._receiver.idle
+            return self._machine.state is Tx.IDLE and self._scanner.idle
 
     def _watch_link(self) -> None:
         connected = self.link.connected.is_set()

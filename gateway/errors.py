@@ -17,6 +17,10 @@ class BadFloorMessage(GatewayError, ValueError):
     """A floor request or floor state message is not valid."""
 
 
+class BadAnnouncement(GatewayError, ValueError):
+    """A talk-group announcement (`tg/{group}/announce`) is not valid JSON of the console's shape."""
+
+
 class CodecError(GatewayError, RuntimeError):
     """libopus refused to encode or decode."""
 

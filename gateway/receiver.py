@@ -43,6 +43,7 @@ class RxStart:
 
     unit: str
     spurt: int
+    group: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,7 @@ class RxEnd:
     unit: str
     spurt: int
     cut: bool = False
+    group: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +68,7 @@ class Played:
     action: Action
     pcm: bytes
     error: bool = False
+    group: str = ""
 
 
 RxEvent = RxStart | RxEnd | Played
@@ -92,13 +95,16 @@ class Receiver:
 
     jitter_start_ms / jitter_max_ms: the jitter buffers' initial and largest delay (ms).
     decoder_factory: makes one decoder per talker (libopus by default).
+    group: the talk group it listens to, named in its events (a scanning unit has one
+    receiver per group: gateway.scan).
     """
 
     def __init__(self, unit: str, params: CodecParams = DEFAULT_PARAMS, *,
                  jitter_start_ms: float = 60.0, jitter_max_ms: float = 300.0,
                  play_tones: bool = True,
-                 decoder_factory: Callable[[], Decoder] | None = None) -> None:
+                 decoder_factory: Callable[[], Decoder] | None = None, group: str = "") -> None:
         self.unit = unit
+        self.group = group
         self.params = params
         self.jitter_start_ms = jitter_start_ms
         self.jitter_max_ms = max(jitter_start_ms, jitter_max_ms)
@@ -118,6 +124,18 @@ class Receiver:
         """Nothing to play and nothing buffered."""
         return (not self._tones and self.current is None
                 and not any(t.buffer.active for t in self._talkers.values()))
+
+    @property
+    def emergency(self) -> bool:
+        """The floor of this group is held with emergency priority."""
+        state = self.state
+        return bool(state and state.holder and state.priority == "emergency"
+                    and self.arbiter_online is not False)
+
+    @property
+    def held(self) -> bool:
+        """Someone holds this group's floor (as the arbiter says)."""
+        return bool(self.state and self.state.holder and self.arbiter_online is not False)
 
     def talker(self, unit: str) -> JitterBuffer | None:
         """The jitter buffer of `unit` (for tests and diagnostics)."""
@@ -215,12 +233,12 @@ class Receiver:
         if out.action is Action.END:
             self.current = None
             talker.playing = False
-            events.append(RxEnd(unit, out.spurt))
+            events.append(RxEnd(unit, out.spurt, group=self.group))
             self.queue_tone(tones.roger())
             return None
         if not talker.playing:
             talker.playing = True
-            events.append(RxStart(unit, out.spurt))
+            events.append(RxStart(unit, out.spurt, self.group))
         error = False
         try:
             if out.action is Action.PLAY:
@@ -232,11 +250,11 @@ class Receiver:
         except CodecError:
             error = True
             pcm = self._silence
-        events.append(Played(unit, out.spurt, out.seq, out.action, pcm, error))
+        events.append(Played(unit, out.spurt, out.seq, out.action, pcm, error, self.group))
         return pcm
 
     def _drop(self, unit: str, events: list[RxEvent]) -> None:
         talker = self._talkers.pop(unit, None)
         self.current = None
         if talker is not None and talker.playing:
-            events.append(RxEnd(unit, talker.buffer.spurt or 0, cut=True))
+            events.append(RxEnd(unit, talker.buffer.spurt or 0, cut=True, group=self.group))

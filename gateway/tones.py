@@ -4,6 +4,7 @@ go-ahead  two rising beeps: the floor is yours, speak
 busy      three low pulses: someone else holds the floor
 roger     one short high beep: the talker has finished
 cut       a falling sweep: your transmission was cut (pre-emption or time-out)
+alert     three rising notes (a chime): an announcement from the command center follows
 """
 
 from __future__ import annotations
@@ -55,4 +56,9 @@ def cut() -> bytes:
     return _join(_tone(1200, 250, end_freq_hz=400))
 
 
-TONES = {"go_ahead": go_ahead, "busy": busy, "roger": roger, "cut": cut}
+def alert() -> bytes:
+    return _join(_tone(660, 150), _silence(40), _tone(880, 150), _silence(40), _tone(1100, 220),
+                 _silence(250))
+
+
+TONES = {"go_ahead": go_ahead, "busy": busy, "roger": roger, "cut": cut, "alert": alert}

@@ -173,6 +173,7 @@ def _build_section(
                 f"{source}: [{name}] {key}: unknown key; expected one of {', '.join(fields)}"
             )
     values: dict[str, Any] = {}
+    wheres: dict[str, str] = {}
     for key, field in fields.items():
         env_key = f"{ENV_PREFIX}{name.upper()}_{key.upper()}"
         if env_key in environ:
@@ -181,8 +182,14 @@ def _build_section(
             where, found, from_text = f"{source}: [{name}] {key}", table[key], False
         else:
             continue
+        wheres[key] = where
         values[key] = _coerce(where, found, hints[key], field.metadata, from_text)
-    return cls(**values)
+    section = cls(**values)
+    # Rules between keys of one section (a section's optional `check()`): the first problem
+    # is reported where its key was set.
+    for key, problem in getattr(section, "check", lambda: [])():
+        raise ConfigError(f"{wheres.get(key, f'{source}: [{name}] {key}')}: {problem}")
+    return section
 
 
 def _coerce(where: str, found: Any, kind: Any, meta: typing.Mapping[str, Any], from_text: bool) -> Any:

@@ -40,6 +40,11 @@ def tg_floor_request(group: str, unit: str, root: str = ROOT) -> str:
     return f"{root}/tg/{check_id('group', group)}/floor/request/{check_id('unit', unit)}"
 
 
+def tg_announce(group: str, root: str = ROOT) -> str:
+    """The dispatcher's short text announcements to a group (units speak them, phones show them)."""
+    return f"{root}/tg/{check_id('group', group)}/announce"
+
+
 def tg_floor_state(group: str, root: str = ROOT) -> str:
     return f"{root}/tg/{check_id('group', group)}/floor/state"
 

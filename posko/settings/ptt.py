@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from posko import topics
 from posko.settings.fields import setting
+
+MAX_SCAN = 4  # groups a unit may scan (ptt.scan)
 
 
 @dataclass(frozen=True)
@@ -13,6 +16,8 @@ class PttSettings:
 
     group: str = setting("batang-kota", "Talk group this unit joins at start.")
     groups: list = setting(["batang-kota"], "Talk groups the next-group button cycles through (the start group is added if missing).")
+    scan: list = setting([], "Talk groups this unit also listens to, highest priority first (at most 4, each one of group/groups, no repeats): a spurt in a higher group pre-empts playback of a lower one, which resumes when it ends. The selected group (group, then the next-group button) is always heard and comes first unless listed; the unit talks only in the selected group.")
+    announce_max_age_s: int = setting(300, "A talk-group announcement older than this (by its time stamp, or waiting this long on the unit) is not spoken.", unit="s", min=10, max=86400)
     priority: str = setting("normal", "Floor priority this unit asks for; the arbiter caps it (see command_units, supervisor_units).", choices=("normal", "supervisor", "command", "emergency"))
     tx_timeout_s: int = setting(60, "A transmission is cut after this long so a stuck button cannot jam the group.", unit="s", min=1, max=600)
     half_duplex: bool = setting(True, "Mute the speaker while this unit transmits.")
@@ -49,3 +54,24 @@ class PttSettings:
     broker_acl_file: str = setting("", "ACL file Mosquitto reads (acl_file); written by the hub from the membership and the phone members.")
     broker_pid_file: str = setting("", "Mosquitto's pid_file: the hub sends it SIGHUP to reload logins and ACL (a revoked member is disconnected at once).")
     console_password: str = setting("", "Broker password of the command-center user (ptt.command_units[0]) that the console's browser logs in with; empty on an anonymous broker.")
+
+    def check(self) -> list[tuple[str, str]]:
+        """Rules between keys, as (key, what is wrong); the loader names the key's source."""
+        problems: list[tuple[str, str]] = []
+        known = {self.group, *self.groups}
+        if len(self.scan) > MAX_SCAN:
+            problems.append(("scan", f"at most {MAX_SCAN} talk groups, found {len(self.scan)}"))
+        seen: set[str] = set()
+        for group in self.scan:
+            try:
+                topics.check_id("group", group)
+            except ValueError as exc:
+                problems.append(("scan", str(exc)))
+                continue
+            if group in seen:
+                problems.append(("scan", f"talk group {group!r} is listed twice"))
+            elif group not in known:
+                problems.append(("scan", f"talk group {group!r} is not one of the unit's groups "
+                                         f"(group, groups): {', '.join(sorted(known))}"))
+            seen.add(group)
+        return problems

@@ -64,6 +64,18 @@ class RecordingSink:
         return sum(1 for f in self.frames if np.abs(np.frombuffer(f, "<i2")).max() > 200)
 
 
+class TimedSink(RecordingSink):
+    """A speaker that remembers what it was given and when (time.time(), as the traces)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.times: list[float] = []
+
+    def write(self, pcm: bytes) -> None:
+        self.times.append(time.time())
+        self.frames.append(pcm)
+
+
 @dataclasses.dataclass
 class Unit:
     """An in-process unit: client, sink, what its hooks saw."""
@@ -115,11 +127,12 @@ class Net:
     def unit(self, name: str, source: Callable[[], object] | None = None, *, group: str | None = None,
              priority: str | None = None, ptt: PttSettings | None = None, mqtt: MqttSettings | None = None,
              wait_arbiter: bool = True, will: bool = False, continuous: bool = True,
-             playout_thread: bool = True) -> Unit:
+             playout_thread: bool = True, scan: list[str] | None = None,
+             sink: RecordingSink | None = None) -> Unit:
         events: list[tuple[str, dict]] = []
         cuts: list[str] = []
         busy = threading.Event()
-        sink = RecordingSink()
+        sink = sink if sink is not None else RecordingSink()
         sink.continuous = continuous  # False: like a unit's speaker, closed while quiet
         settings = mqtt or self.mqtt
         # As the unit agent does: the broker says "offline" for a unit that vanishes.
@@ -129,7 +142,7 @@ class Net:
         hooks = Hooks(trace=lambda e, **f: events.append((e, f)), cut=cuts.append, busy=busy.set)
         client = TalkGroupClient(link, name, ptt or self.ptt,
                                  source_factory=source or (lambda: ListSource(tone_frames(1.0))),
-                                 sink=sink, hooks=hooks, group=group, priority=priority)
+                                 sink=sink, hooks=hooks, group=group, priority=priority, scan=scan)
         client.start(playout_thread=playout_thread)
         link.start()
         self.stoppers.append(lambda: (client.stop(), link.stop()))

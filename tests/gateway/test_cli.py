@@ -67,3 +67,41 @@ def test_ptt_says_which_named_sound_device_it_cannot_find(broker, tmp_path) -> N
     assert "no playback device matching 'no-such-card'" in result.stderr
     assert "no capture device matching 'no-such-mic'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_ptt_scan_option_is_checked(tmp_path) -> None:
+    result = run("ptt", "--scan", "a,b,c,d,e", "--listen", "0.1", "--no-speaker",
+                 env={"POSKO_POSKO_STATE_DIR": str(tmp_path)})
+    assert result.returncode == 2
+    assert "--scan" in result.stderr and "at most 4 talk groups, found 5" in result.stderr
+    result = run("ptt", "--scan", "a,a", "--listen", "0.1", "--no-speaker",
+                 env={"POSKO_POSKO_STATE_DIR": str(tmp_path)})
+    assert result.returncode == 2 and "listed twice" in result.stderr
+
+
+@pytest.mark.broker
+def test_ptt_scan_records_a_scanned_groups_spurt(broker, net, tmp_path) -> None:
+    """`posko ptt --group lo --scan hi --record DIR` keeps what it heard in hi."""
+    import time
+
+    from tests.gateway.conftest import ListSource, tone_frames
+
+    net.arbiter()
+    heard = tmp_path / "heard"
+    env = {**os.environ, "POSKO_MQTT_PORT": str(broker.port), "POSKO_MQTT_TOPIC_ROOT": net.mqtt.topic_root,
+           "POSKO_POSKO_STATE_DIR": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-m", "posko", "ptt", "--unit", "scanner", "--group", "lo",
+                             "--scan", "hi", "--record", str(heard), "--listen", "8", "--no-speaker"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        talker = net.unit("hi-talker", lambda: ListSource(tone_frames(1.0, 2200)), group="hi")
+        time.sleep(2.5)  # the process subscribes
+        talker.client.press()
+        deadline = time.monotonic() + 6
+        while time.monotonic() < deadline and not list(heard.glob("*.wav")):
+            time.sleep(0.1)
+        files = list(heard.glob("*.wav"))
+        assert files and "hi-talker" in files[0].name
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
