@@ -13,6 +13,9 @@ import os
 import warnings
 from collections.abc import Callable
 
+from gpiozero import LED, Button, Device
+from gpiozero.pins.mock import MockFactory, MockPWMPin
+
 from posko.settings.unit import UnitSettings
 
 log = logging.getLogger(__name__)
@@ -22,11 +25,7 @@ def install_pin_factory(name: str) -> None:
     """Select gpiozero's pin factory from `[unit] pin_factory` ('' keeps gpiozero's choice)."""
     if not name or name == "none":
         return
-    from gpiozero import Device
-
     if name == "mock":
-        from gpiozero.pins.mock import MockFactory, MockPWMPin
-
         if not isinstance(Device.pin_factory, MockFactory):
             Device.pin_factory = MockFactory(pin_class=MockPWMPin)
         return
@@ -62,8 +61,6 @@ class Panel:
 
     def __init__(self, settings: UnitSettings, *, on_tanya: Callable[[], None] | None = None,
                  on_panic: Callable[[], None] | None = None) -> None:
-        from gpiozero import LED, Button
-
         bounce = settings.bounce_ms / 1000 or None
         self.tanya = Button(settings.tanya_pin, pull_up=True, bounce_time=bounce)
         self.panic = Button(settings.panic_pin, pull_up=True, bounce_time=bounce,

@@ -22,7 +22,9 @@ from collections.abc import Callable
 from typing import Any
 
 from firmware.errors import ModelNotInstalled, VoiceError
+from firmware.voice.tts import load_synthesizer, rate_for
 from gateway.announce import Admitted
+from models.paths import tts_voice_path
 from posko.config import Settings
 
 log = logging.getLogger(__name__)
@@ -32,10 +34,12 @@ _QUEUE = 8
 
 
 def load_unit_voice(settings: Settings):
-    """The unit's TTS voice (Piper, else the espeak-ng fallback), or None."""
-    from firmware.voice.setup import load_tts
-
-    return load_tts(settings)
+    """The unit's TTS voice (Piper, else the espeak-ng fallback), or None. Loaded from
+    firmware.voice.tts itself, not the kiosk's voice set-up: that one brings the assistant,
+    which a PTT-only unit (the `unit` extra) does not install."""
+    v = settings.voice
+    return load_synthesizer(tts_voice_path(settings), fallback=v.tts_fallback,
+                            espeak_voice=v.espeak_voice, threads=v.tts_threads)
 
 
 class Announcer:
@@ -96,8 +100,7 @@ class Announcer:
                         "(`posko models fetch`); the alert tone plays alone. Text: %s",
                         ann.group, ann.sender, ann.text)
             return b""
-        from firmware.audio.resample import resample
-        from firmware.voice.tts import rate_for
+        from firmware.audio.resample import resample  # lazy: numpy only once something is spoken
 
         try:
             pcm = b"".join(voice.synthesize(ann.text, "id"))

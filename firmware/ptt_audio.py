@@ -14,8 +14,6 @@ from __future__ import annotations
 import wave
 from pathlib import Path
 
-from firmware.audio import devices, streams
-from firmware.audio.devices import AudioSystem
 from firmware.errors import AudioDeviceError
 from gateway.codec import CHANNELS, SAMPLE_RATE, SAMPLE_WIDTH
 
@@ -29,6 +27,8 @@ def _frame_ms(frame_samples: int) -> int:
 
 def find_device(name: str, *, output: bool) -> str:
     """The full name of the device `name` picks (see MicSource); AudioDeviceError if none."""
+    from firmware.audio.devices import AudioSystem  # lazy: PyAudio only when a device is wanted
+
     return AudioSystem().find(name, output=output, rescan=True).name
 
 
@@ -39,6 +39,10 @@ class _DeviceStream:
 
     def __init__(self, frame_samples: int, device: str = "default", *, system=None) -> None:
         self.frame_samples = frame_samples
+        from firmware.audio import (  # lazy: PyAudio and numpy only when a card opens
+            devices,
+            streams,
+        )
 
         self._stream = getattr(streams, self.stream_class)(
             system or devices.AudioSystem(), device, SAMPLE_RATE,

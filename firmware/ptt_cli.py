@@ -10,6 +10,8 @@ from pathlib import Path
 
 import click
 
+from firmware.ptt_terminal import run_terminal_client
+from posko import topics
 from posko.broker import ptt_terminal_id, with_dev_login
 from posko.config import Settings, load_settings
 
@@ -70,9 +72,6 @@ def ptt(group: str | None, scan: str | None, unit: str | None, send_file: Path |
         priority: str | None, listen: float, no_speaker: bool, input_device: str,
         output_device: str, wait_floor_free: float, trace_file: Path | None, verbose: bool) -> None:
     """Push-to-talk from a terminal: hold SPACE (or toggle with Enter), or --send a WAV file."""
-    from firmware.ptt_terminal import run_terminal_client
-    from posko import topics
-
     settings = load_settings()
     for name, value, kind in (("--group", group, "group"), ("--unit", unit, "unit")):
         try:

@@ -57,6 +57,7 @@ class PttPanel:
     """The PTT button, next-group button, TX/RX/online LEDs and buzzer."""
 
     def __init__(self, ptt: PttSettings) -> None:
+        # lazy: the arbiter and `posko ptt` import this module; gpiozero loads only for a panel
         from gpiozero import LED, Button, Buzzer
 
         opts = button_options(ptt)
@@ -112,7 +113,7 @@ class LazySpeaker:
             self._sink.write(pcm)
 
     def _open(self) -> None:
-        from firmware.ptt_audio import SpeakerSink
+        from firmware.ptt_audio import SpeakerSink  # lazy: PyAudio and numpy only when a card opens
 
         if not self.device:
             if not self.failed:
@@ -223,7 +224,7 @@ class PttComponent:
 
     def _open_mic(self):
         """The microphone for one spurt: [voice] input_device, shared with the assistant."""
-        from firmware.ptt_audio import MicSource
+        from firmware.ptt_audio import MicSource  # lazy: PyAudio and numpy only when a card opens
 
         device = self.settings.voice.input_device
         if not device:

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from posko import topics
-from posko.broker import make_password_file
+from posko.broker import dev_users, make_password_file
 
 
 def _kiosk_lines(root: str, kiosks: Mapping[str, str]) -> list[str]:
@@ -148,8 +148,6 @@ def dev_acl(settings) -> str:
     """The ACL of `posko up`'s one broker (entry point `posko.broker_acl` = dev): the same
     rules as a deployment, with the kiosk app and a read-only `watch` user of the dev unit
     on the same broker (posko.broker.dev_users names them)."""
-    from posko.broker import dev_users
-
     users = dev_users(settings.posko.unit_id)
     return render_acl(settings.mqtt.topic_root, arbiter_user=users["arbiter"], hub_user=users["hub"],
                       kiosks={users["kiosk"]: users["unit"]}, readers=(users["watch"],))
