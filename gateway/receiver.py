@@ -180,10 +180,7 @@ class Receiver:
         """Play `pcm` (16 kHz mono) before any radio audio, cut in frames."""
         if not self.play_tones:
             return
-        step = self.params.frame_bytes
-        for i in range(0, len(pcm), step):
-            chunk = pcm[i:i + step]
-            self._tones.append(chunk + bytes(step - len(chunk)))
+        self._tones.extend(tones.frames_of(pcm, self.params.frame_bytes))
 
     def _authorised(self, unit: str, frame: Frame) -> bool:
         state = self.state

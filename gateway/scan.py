@@ -184,17 +184,12 @@ class Scanner:
         """The unit's own tone (go-ahead, busy, cut): played before anything else."""
         if not self.play_tones:
             return
-        step = self.params.frame_bytes
-        for i in range(0, len(pcm), step):
-            chunk = pcm[i:i + step]
-            self._tones.append(chunk + bytes(step - len(chunk)))
+        self._tones.extend(tones.frames_of(pcm, self.params.frame_bytes))
 
     def queue_announcement(self, key: object, group: str, speech: bytes, expires_ms: float) -> None:
         """Speak `speech` (16 kHz mono int16; may be empty: the tone alone) after the alert
         tone once every floor is free, before `expires_ms`."""
-        pcm = tones.alert() + speech
-        step = self.params.frame_bytes
-        frames = [(pcm[i:i + step] + bytes(step))[:step] for i in range(0, len(pcm), step)]
+        frames = tones.frames_of(tones.alert() + speech, self.params.frame_bytes)
         if len(self._announcements) >= MAX_ANNOUNCEMENTS:
             self._announcements.popleft()
         self._announcements.append(_Queued(key, group, frames, expires_ms))

@@ -62,3 +62,8 @@ def alert() -> bytes:
 
 
 TONES = {"go_ahead": go_ahead, "busy": busy, "roger": roger, "cut": cut, "alert": alert}
+
+
+def frames_of(pcm: bytes, frame_bytes: int) -> list[bytes]:
+    """pcm cut into frames of frame_bytes, the last one padded with silence."""
+    return [(pcm[i:i + frame_bytes] + bytes(frame_bytes))[:frame_bytes] for i in range(0, len(pcm), frame_bytes)]

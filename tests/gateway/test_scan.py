@@ -3,19 +3,16 @@ at chosen times (no broker, no clock). Plus the `ptt.scan` setting's checks."""
 
 from __future__ import annotations
 
-import math
-from array import array
-
 import numpy as np
 import pytest
 
 from gateway import tones
-from gateway.codec import Encoder
 from gateway.messages import FloorState
 from gateway.packet import Frame
 from gateway.receiver import Played
 from gateway.scan import AnnouncementPlayed, Scanner, ScanPolicy, ScanSwitched, order
 from posko.config import ConfigError, load_settings
+from tests.gateway.test_receiver import speech
 
 # --- the policy -------------------------------------------------------------------------
 
@@ -54,13 +51,7 @@ def _switch(before, after, why):
 # --- the receive side with frames -------------------------------------------------------
 
 def tone_packets(n: int, freq: float) -> list[bytes]:
-    enc = Encoder()
-    out = []
-    for i in range(n):
-        pcm = array("h", (int(8000 * math.sin(2 * math.pi * freq * (i * 320 + k) / 16000))
-                          for k in range(320)))
-        out.append(enc.encode(pcm.tobytes()))
-    return out
+    return speech(n, freq)
 
 
 LO_HZ, HI_HZ = 250.0, 2200.0  # apart from every signalling tone (425-1600 Hz)
