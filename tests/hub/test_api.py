@@ -146,6 +146,9 @@ def test_blocked_phone_after_three_pranks_is_kept_and_marked_and_can_be_lifted(h
         stored = db.get(Report, kept_body["id"])
         assert stored.phone_blocked is True and stored.state == "baru"
         assert "nomor_diblokir" in [a.action for a in db.query(AuditEntry).filter_by(report_id=stored.id)]
+    # ... and the night shift sees the mark in the queue, not only in the audit trail
+    assert "nomor diblokir" in supervisor.get(f"/laporan/{kept_body['id']}/baris").text
+    assert "nomor diblokir" not in supervisor.get(f"/laporan/{body['id']}/baris").text
     # No unit is handed the key that keys phone numbers in the database (nor any list).
     assert requests.get(f"{hub.base}/api/v1/blocked-phones", headers={"Authorization": f"Bearer {token}"},
                         timeout=10).status_code == 404

@@ -60,6 +60,7 @@ def test_receipts_list_only_this_units_reports_the_hub_holds(hub_server):
 def test_an_implausible_time_is_accepted_kept_and_marked(hub_server):
     hub = hub_server
     _unit, token = hub.add_unit()
+    officer = Officer(hub, *hub.add_user("operator"))
     ahead = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).replace(microsecond=0)
     for occurred in (ahead.isoformat(), "1996-01-01T08:00:00+07:00"):
         body = report_body(occurred_at=occurred)
@@ -73,6 +74,12 @@ def test_an_implausible_time_is_accepted_kept_and_marked(hub_server):
             expected = dt.datetime.fromisoformat(occurred).astimezone(dt.UTC).replace(tzinfo=None)
             assert stored.occurred_at == expected  # the kiosk's value, kept
             assert abs((stored.received_at - dt.datetime.now(dt.UTC).replace(tzinfo=None)).total_seconds()) < 60
+        # the officer is told the kiosk's time cannot be trusted, in the queue and on the report
+        assert "jam kiosk" in officer.get(f"/laporan/{body['id']}/baris").text
+        assert "Jam kiosk tampaknya salah" in officer.get(f"/laporan/{body['id']}").text
+    plain = report_body()
+    assert requests.post(f"{hub.base}/api/v1/reports", json=plain, headers=auth(token), timeout=10).status_code == 201
+    assert "jam kiosk" not in officer.get(f"/laporan/{plain['id']}/baris").text
 
 
 def test_a_refused_body_is_quarantined_and_shown_on_the_fleet_page(hub_server):
