@@ -38,11 +38,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from posko import topics
-from posko.enroll import read_token
-from posko.hubclient import HubClient
-from posko.messages import BadMessage, ReleaseCurrent
-
 log = logging.getLogger(__name__)
 
 HEALTH_DEADLINE_S = 300.0  # a release that is not healthy 5 minutes after the switch goes back
@@ -221,6 +216,8 @@ class Updater:
         return self.ctx.state_dir / "unit" / "update.json"
 
     def start(self, ctx) -> None:
+        from posko import topics  # lazy: guard() runs this file alone (system Python)
+
         self.ctx = ctx
         self.state = UpdateState.load(self.state_file)
         if not self.releases.enabled:
@@ -261,6 +258,9 @@ class Updater:
 
     # -- announcement -> install -> switch ----------------------------------------------
     def _on_current(self, topic: str, payload: bytes) -> None:
+        # lazy: guard() runs this file alone with the system Python (standard library only)
+        from posko.messages import BadMessage, ReleaseCurrent
+
         try:
             self._jobs.put(ReleaseCurrent.from_json(payload))
         except BadMessage as exc:
@@ -300,6 +300,10 @@ class Updater:
 
     def fetch(self, current) -> Path:
         """The announced wheel, size- and SHA-256-checked, in <state_dir>/unit/releases/."""
+        # lazy: guard() runs this file alone with the system Python (standard library only)
+        from posko.enroll import read_token
+        from posko.hubclient import HubClient
+
         s = self.ctx.settings
         if current.size > MAX_WHEEL_BYTES:
             raise ValueError(f"release {current.version} is {current.size} bytes (limit {MAX_WHEEL_BYTES})")
@@ -380,6 +384,10 @@ def release_problems(prefix: Path, version: str, ask: bool = True, timeout_s: fl
 
 def default_health(ctx, prefix: Path, version: str) -> list[str]:
     """The checks of a release on a real unit: services, MQTT link, hub, a test question."""
+    # lazy: guard() runs this file alone with the system Python (standard library only)
+    from posko.enroll import read_token
+    from posko.hubclient import HubClient
+
     problems = []
     if not ctx.link.connected.is_set():
         problems.append("MQTT link to the local broker is down")

@@ -18,7 +18,6 @@ import gzip
 import hashlib
 import io
 import logging
-import os
 import re
 import tarfile
 from pathlib import Path
@@ -26,7 +25,8 @@ from pathlib import Path
 from assistant.kb import SHIPPED_KB, expired_entries, load_kb
 from posko import topics
 from posko.config import Settings
-from posko.messages import BadMessage, KbCurrent
+from posko.files import read_stored, write_atomic
+from posko.messages import KbCurrent
 
 log = logging.getLogger(__name__)
 
@@ -95,21 +95,15 @@ def store_bundle(settings: Settings, data: bytes) -> KbCurrent:
     version = digest[:12]
     folder = store_dir(settings)
     folder.mkdir(parents=True, exist_ok=True)
-    _write_atomic(folder / f"{version}.tar.gz", data)
+    write_atomic(folder / f"{version}.tar.gz", data)
     current = KbCurrent(version=version, sha256=digest, path=f"/api/v1/kb/{version}")
-    _write_atomic(folder / "current.json", current.to_json())
+    write_atomic(folder / "current.json", current.to_json())
     return current
 
 
 def read_current(settings: Settings) -> KbCurrent | None:
     """The stored current bundle's message, None when none was published yet."""
-    try:
-        return KbCurrent.from_json((store_dir(settings) / "current.json").read_bytes())
-    except FileNotFoundError:
-        return None
-    except BadMessage as exc:
-        log.error("stored kb/current is unreadable: %s", exc)
-        return None
+    return read_stored(store_dir(settings) / "current.json", KbCurrent.from_json, "kb/current")
 
 
 def publish_dir(settings: Settings, kb_dir: str | Path | None = None) -> KbCurrent:
@@ -149,11 +143,3 @@ def announce(link, settings: Settings, current: KbCurrent):
     return link.publish(topics.kb_current(settings.mqtt.topic_root), current.to_json(),
                         qos=1, retain=True)
 
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 import zipfile
 from pathlib import Path
@@ -22,7 +21,8 @@ from hub.api import _need_unit, _settings, error
 from posko import topics
 from posko.config import Settings
 from posko.errors import PoskoError
-from posko.messages import BadMessage, ReleaseCurrent
+from posko.files import read_stored, write_atomic
+from posko.messages import ReleaseCurrent
 
 log = logging.getLogger(__name__)
 bp = Blueprint("releases", __name__)
@@ -66,24 +66,18 @@ def publish(settings: Settings, wheel: Path) -> ReleaseCurrent:
     digest = hashlib.sha256(data).hexdigest()
     folder = store_dir(settings) / version
     folder.mkdir(parents=True, exist_ok=True)
-    _write_atomic(folder / wheel.name, data)
+    write_atomic(folder / wheel.name, data)
     current = ReleaseCurrent(version=version, sha256=digest, size=len(data),
                              path=f"/api/v1/releases/{version}/{wheel.name}")
-    _write_atomic(folder / "manifest.json", json.dumps(
+    write_atomic(folder / "manifest.json", json.dumps(
         {"version": version, "wheel": wheel.name, "sha256": digest, "size": len(data)}).encode())
-    _write_atomic(store_dir(settings) / "current.json", current.to_json())
+    write_atomic(store_dir(settings) / "current.json", current.to_json())
     return current
 
 
 def read_current(settings: Settings) -> ReleaseCurrent | None:
     """The current release's announcement, None before the first publish."""
-    try:
-        return ReleaseCurrent.from_json((store_dir(settings) / "current.json").read_bytes())
-    except FileNotFoundError:
-        return None
-    except BadMessage as exc:
-        log.error("stored release/current is unreadable: %s", exc)
-        return None
+    return read_stored(store_dir(settings) / "current.json", ReleaseCurrent.from_json, "release/current")
 
 
 def announce(link, settings: Settings, current: ReleaseCurrent):
@@ -119,11 +113,3 @@ def get_wheel(version: str, filename: str):
     return send_file(path, mimetype="application/octet-stream", as_attachment=True,
                      download_name=filename, max_age=31536000, conditional=True)
 
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)

@@ -9,9 +9,14 @@ file, so a database file made here 0600 keeps its WAL private as well.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
@@ -73,3 +78,29 @@ def umask(mask: int = UMASK) -> Iterator[None]:
         yield
     finally:
         os.umask(old)
+
+
+def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    """Replace path with data in one step: a reader (or a power cut) sees the old file or
+    the new one, never half of it. The data reach the disk before the rename."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def read_stored(path: str | os.PathLike[str], parse: Callable[[bytes], T], what: str) -> T | None:
+    """parse(the file's bytes); None when the file is absent or parse raises ValueError
+    (logged: a stored message that cannot be read is a finding, not a crash)."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        return None
+    try:
+        return parse(data)
+    except ValueError as exc:
+        log.error("stored %s is unreadable: %s", what, exc)
+        return None
