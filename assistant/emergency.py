@@ -86,10 +86,15 @@ class EmergencyCheck:
         return bool(self.legal.search(padded)
                     or (self.blockers.search(padded) and not self.now.search(padded)))
 
-    def blocked(self, normalised: str) -> bool:
+    def blocked(self, normalised: str, weak: bool = True) -> bool:
         """True when the question is about the past, a procedure or the law (and no one is
-        said to be hurt)."""
-        return self._blocked(pad(normalised))
+        said to be hurt). `weak=False`: only the law blockers count (`legal`: "hukuman",
+        "pasal", "syarat"), for a question the intent model is sure is a cry for help
+        ("adik saya dikurung, tidak boleh keluar": "boleh" is a procedure word elsewhere)."""
+        padded = pad(normalised)
+        if weak:
+            return self._blocked(padded)
+        return not self.severe.search(padded) and bool(self.legal.search(padded))
 
     def escalation_for(self, category: str) -> Escalation:
         by_name = {c.name: c for c in self.categories}

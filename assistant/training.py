@@ -42,6 +42,18 @@ def labelled_questions(kb: KnowledgeBase, safety: dict[str, Any], emergency: dic
     return out
 
 
+def head_labels(safety: dict[str, Any], emergency: dict[str, Any]) -> dict[str, set[str]]:
+    """The "yes" labels of the intent model's binary heads (intent.HEADS): "alarm" is every
+    emergency category, "wary" every refusal of help with a crime or of personal data (an
+    off-topic question may as well fall back, so the irrelevant kinds stay out of it)."""
+    return {
+        "alarm": {ESCALATE + str(n) for n in (emergency.get("examples") or {})},
+        "wary": {REFUSE + str(n) for n, spec in (safety.get("categories") or {}).items()
+                 if isinstance(spec, dict) and spec.get("kind") in ("crime", "personal")
+                 and n in (safety.get("examples") or {})},
+    }
+
+
 def training_set(pairs: Iterable[tuple[str, str]], normalise: Callable[[str], str],
                  is_content: Callable[[str], bool], n_variants: int = VARIANTS,
                  ) -> list[tuple[str, str]]:

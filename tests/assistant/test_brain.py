@@ -188,4 +188,6 @@ def test_second_look_for_harm_words_only_when_nothing_else_fits(fixture_brain, q
     reply = fixture_brain.ask(question)
     assert reply.action == action, (question, reply.category)
     if action == "escalate":
-        assert reply.category == "danger_word" and "110" in reply.text
+        # the second look, or the intent model's alarm head that runs before it
+        assert reply.category == "danger_word" or reply.category.startswith("model:")
+        assert "110" in reply.text
