@@ -33,9 +33,11 @@ from assistant.safety import SafetyFilter
 from assistant.topics import TopicCheck
 from assistant.training import (
     ESCALATE,
+    FRAMED,
     NONE,
     REFUSE,
     VARIANTS,
+    frames,
     head_labels,
     labelled_questions,
     training_set,
@@ -69,9 +71,10 @@ INTENT_CANDIDATES = 8
 # on the held-out old frozen splits (bench/assistant_holdout.py), never on the frozen split.
 ALARM_HEAD = 0.2
 WARY_HEAD = 0.1
+WARY_PLACED = 0.0  # a non-refusal top label this sure keeps the wary head silent
 # Above this the alarm head is sure (out-of-fold false share <= 0.1 %): only the law
 # blockers ("hukuman", "pasal", "syarat") still hold it back, not a past or procedure word.
-ALARM_SURE = 0.5
+ALARM_SURE = 0.55
 _ENGLISH_HINT = re.compile(r"\b(how|what|where|when|is|are|do|does|can|my|the|i)\b", re.I)
 
 
@@ -174,7 +177,11 @@ class Brain:
         # 2. What must be refused: the rules, then the intent model.
         refusal = self.safety.check(normalised)
         wary = self.intent.rank("", 1, keep=_is_refusal, scores=scores)[0]
-        if refusal is None and (self.intent.head("wary", normalised) >= WARY_HEAD or (
+        # The wary head pools the crime and personal-data refusals: it refuses a phrasing
+        # that no single refusal category has seen, unless the model itself places the
+        # question inside a KB entry or `none` ("cara daftar jadi polisi").
+        placed = not top.label.startswith(REFUSE) and top.score >= WARY_PLACED
+        if refusal is None and ((self.intent.head("wary", normalised) >= WARY_HEAD and not placed) or (
                 wary.score >= INTENT_REFUSE and wary.score >= top.score - REFUSE_MARGIN)):
             category = wary.label[len(REFUSE):]
             if self.safety.unblocked(category, normalised):
@@ -363,9 +370,11 @@ def _training_inputs(kb: KnowledgeBase, normaliser: Normaliser, intents: dict[st
     stop = normaliser.stopwords
     shaping = [(DATA_DIR / f"{name}.yaml").read_bytes() for name in ("normalise", "lexicon")]
     shaping += [Path(augment.__file__).read_bytes(), str(VARIANTS).encode()]
-    shaping.append(repr(sorted((k, sorted(v)) for k, v in heads.items())).encode())
+    framing = frames(intents)
+    shaping.append(repr((sorted((k, sorted(v)) for k, v in heads.items()), sorted(framing.items()),
+                         FRAMED)).encode())
     key = fingerprint(pairs, *shaping)
-    return key, lambda: training_set(pairs, normaliser, lambda w: w not in stop), heads
+    return key, lambda: training_set(pairs, normaliser, lambda w: w not in stop, framing=framing), heads
 
 
 def shipped_training_inputs() -> tuple[str, Callable[[], list[tuple[str, str]]],

@@ -37,7 +37,8 @@ class EmergencyCheck:
     def __init__(self, categories: list[Category], now: TermSet, severe: TermSet,
                  blockers: TermSet, legal: TermSet, alone: set[str],
                  raw_patterns: list[re.Pattern[str]], common: dict[str, dict[str, str]],
-                 stopwords: frozenset[str], second_chance: TermSet | None = None) -> None:
+                 stopwords: frozenset[str], second_chance: TermSet | None = None,
+                 here: TermSet | None = None, past: TermSet | None = None) -> None:
         self.categories = categories
         self.now = now
         self.severe = severe
@@ -48,6 +49,8 @@ class EmergencyCheck:
         self.common = common
         self.stopwords = stopwords
         self.second_chance = second_chance or TermSet(None)
+        self.here = here or TermSet(None)
+        self.past = past or TermSet(None)
 
     @classmethod
     def from_data(cls, normalise: Callable[[str], str], stopwords: frozenset[str] = frozenset(),
@@ -78,23 +81,30 @@ class EmergencyCheck:
             return TermSet.build(data.get(key) or [], normalise)
 
         return cls(categories, terms("now"), terms("severe"), terms("blockers"), terms("legal"),
-                   alone, raw_patterns, common, stopwords, terms("second_chance"))
+                   alone, raw_patterns, common, stopwords, terms("second_chance"), terms("here"),
+                   terms("past"))
 
     def _blocked(self, padded: str) -> bool:
         if self.severe.search(padded):
             return False
-        return bool(self.legal.search(padded)
-                    or (self.blockers.search(padded) and not self.now.search(padded)))
+        if self.legal.search(padded) or (self.past.search(padded) and not self.now.search(padded)):
+            return True
+        return bool(self.blockers.search(padded) and not self.now.search(padded)
+                    and not self.here.search(padded))
 
     def blocked(self, normalised: str, weak: bool = True) -> bool:
         """True when the question is about the past, a procedure or the law (and no one is
-        said to be hurt). `weak=False`: only the law blockers count (`legal`: "hukuman",
-        "pasal", "syarat"), for a question the intent model is sure is a cry for help
-        ("adik saya dikurung, tidak boleh keluar": "boleh" is a procedure word elsewhere)."""
+        said to be hurt). `weak=False`: only the law blockers (`legal`: "hukuman", "pasal",
+        "syarat") and past time (`past`) count, for a question the intent model is sure is a
+        cry for help ("adik saya dikurung, tidak boleh keluar": "boleh" is a procedure word
+        elsewhere)."""
         padded = pad(normalised)
         if weak:
             return self._blocked(padded)
-        return not self.severe.search(padded) and bool(self.legal.search(padded))
+        if self.severe.search(padded):
+            return False
+        return bool(self.legal.search(padded)
+                    or (self.past.search(padded) and not self.now.search(padded)))
 
     def escalation_for(self, category: str) -> Escalation:
         by_name = {c.name: c for c in self.categories}

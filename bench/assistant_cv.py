@@ -55,6 +55,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--c", type=float, default=None, help="SVM C (default: the shipped one)")
+    parser.add_argument("--no-frames", action="store_true",
+                        help="train without the framed copies (to compare)")
     parser.add_argument("--max-false", type=float, default=0.005,
                         help="largest out-of-fold false share a head's threshold may give")
     args = parser.parse_args()
@@ -63,7 +65,7 @@ def main() -> int:
     from assistant.intent import SVM_C, IntentModel
     from assistant.kb import load_kb
     from assistant.normalise import Normaliser
-    from assistant.training import head_labels, labelled_questions, training_set
+    from assistant.training import frames, head_labels, labelled_questions, training_set
 
     c = SVM_C if args.c is None else args.c
     kb = load_kb()
@@ -72,7 +74,9 @@ def main() -> int:
         for question in entry.questions:
             normaliser.learn(normaliser.tokens(question))
     safety, emergency = load_data("safety"), load_data("emergency")
-    pairs = labelled_questions(kb, safety, emergency, load_data("intents"))
+    intents = load_data("intents")
+    pairs = labelled_questions(kb, safety, emergency, intents)
+    framing = frames(intents) if not args.no_frames else {}
     yes = head_labels(safety, emergency)
     stop = normaliser.stopwords
     right: Counter[str] = Counter()  # the exact label (entry or category)
@@ -83,8 +87,8 @@ def main() -> int:
     for fold in range(args.folds):
         train = [p for i, p in enumerate(pairs) if i % args.folds != fold]
         held = [p for i, p in enumerate(pairs) if i % args.folds == fold]
-        model = IntentModel.train(training_set(train, normaliser, lambda w: w not in stop), c=c,
-                                  heads=yes)
+        model = IntentModel.train(training_set(train, normaliser, lambda w: w not in stop,
+                                               framing=framing), c=c, heads=yes)
         known = set(model.labels)
         for raw, label in held:
             if label not in known:
