@@ -83,6 +83,7 @@ def main() -> int:
     kind_right: Counter[str] = Counter()  # the right kind: entry, refuse:, escalate:, none
     total: Counter[str] = Counter()
     heads: list[tuple[str, str, float, float]] = []  # (kind, label, alarm, wary)
+    tops: list[str] = []  # the kind of the top label, same order
     started = time.perf_counter()
     for fold in range(args.folds):
         train = [p for i, p in enumerate(pairs) if i % args.folds != fold]
@@ -97,6 +98,7 @@ def main() -> int:
             text = normaliser(raw)
             got = model.rank(text, 1)[0].label
             heads.append((kind, label, model.head("alarm", text), model.head("wary", text)))
+            tops.append(_kind(got))
             total[kind] += 1
             right[kind] += got == label
             kind_right[kind] += _kind(got) == kind
@@ -112,6 +114,23 @@ def main() -> int:
     for name, column, against in (("alarm", 2, None), ("wary", 3, ("entry",))):
         chosen[name] = _threshold(name, [(h[0], h[1], h[column]) for h in heads], yes[name],
                                   against, args.max_false)
+    # What a head adds to the one-vs-rest model: the top label of the right kind, or the head
+    # at its threshold (the brain uses both).
+    for name, column, kind, against in (("alarm", 2, "escalate:", None),
+                                         ("wary", 3, "refuse:", ("entry",))):
+        t = chosen[name]["threshold"]
+        own = [i for i, h in enumerate(heads) if h[1] in yes[name]]
+        other = [i for i, h in enumerate(heads)
+                 if h[1] not in yes[name] and (against is None or h[0] in against)]
+        for label_only in (True, False):
+            def fires(i: int) -> bool:
+                return tops[i] == kind or (not label_only and heads[i][column] >= t)
+            recall = sum(map(fires, own)) / len(own)
+            false = sum(map(fires, other)) / len(other)
+            what = "top label only" if label_only else f"top label or head >= {t:+.2f}"
+            print(f"  {name}: {what}: recall {recall:.1%}, false {false:.2%}")
+            chosen[name]["union_recall" if not label_only else "label_recall"] = round(recall, 4)
+            chosen[name]["union_false" if not label_only else "label_false"] = round(false, 4)
     chosen["alarm_sure"] = _threshold("alarm (sure)", [(h[0], h[1], h[2]) for h in heads],
                                       yes["alarm"], None, args.max_false / 5, quiet=True)
     print(f"  alarm sure (false <= {args.max_false / 5:.2%}): {chosen['alarm_sure']}")
