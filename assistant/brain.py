@@ -69,7 +69,7 @@ INTENT_CANDIDATES = 8
 # Thresholds of the binary heads (intent.HEADS), chosen by cross-validation of the training
 # set (bench/assistant_cv.py: the lowest whose out-of-fold false share is <= 0.5 %), checked
 # on the held-out old frozen splits (bench/assistant_holdout.py), never on the frozen split.
-ALARM_HEAD = 0.2
+ALARM_HEAD = 0.15
 WARY_HEAD = 0.1
 WARY_PLACED = 0.0  # a non-refusal top label this sure keeps the wary head silent
 # Above this the alarm head is sure (out-of-fold false share <= 0.1 %): only the law
