@@ -277,7 +277,8 @@ class Brain:
 
     def explain(self, question: str, limit: int = 5) -> dict[str, Any]:
         """Why `ask()` decides as it does: the normalised form, the words retrieval used,
-        the matching rule categories and the best entries with their scores. For KB authors
+        the matching rule categories, the intent model's heads and the best entries with
+        their scores. For KB authors
         tuning data; `posko ask --explain` prints it."""
         raw = (question or "").strip()[:MAX_QUESTION_CHARS]
         normalised = self.normaliser(raw)
@@ -295,6 +296,8 @@ class Brain:
                      for h in hits],
             "intent": [{"label": s.label, "score": round(s.score, 3)}
                        for s in (self.intent.rank(normalised, limit) if normalised else [])],
+            "heads": {name: round(self.intent.head(name, normalised), 3) if normalised else None
+                      for name in self.intent.heads},
             "decision": self._ask(raw, "id", log=False).action,
         }
 

@@ -169,6 +169,8 @@ def test_explain_shows_the_reasoning_and_logs_nothing() -> None:
     assert brain.explain("tolonggg")["emergency"] == "help"
     assert brain.explain("gaji kapolres")["refusal"] == "salary"
     assert brain.explain("harga tiket kereta")["decision"] == "fallback"
+    heads = brain.explain("rumah tetangga kebakaran apinya besar")["heads"]
+    assert set(heads) == {"alarm", "wary"} and heads["alarm"] > heads["wary"]
     assert seen == []
 
 
