@@ -123,10 +123,10 @@ def main() -> int:
         other = [i for i, h in enumerate(heads)
                  if h[1] not in yes[name] and (against is None or h[0] in against)]
         for label_only in (True, False):
-            def fires(i: int) -> bool:
-                return tops[i] == kind or (not label_only and heads[i][column] >= t)
-            recall = sum(map(fires, own)) / len(own)
-            false = sum(map(fires, other)) / len(other)
+            fired = {i for i in (*own, *other)
+                     if tops[i] == kind or (not label_only and heads[i][column] >= t)}
+            recall = sum(i in fired for i in own) / len(own)
+            false = sum(i in fired for i in other) / len(other)
             what = "top label only" if label_only else f"top label or head >= {t:+.2f}"
             print(f"  {name}: {what}: recall {recall:.1%}, false {false:.2%}")
             chosen[name]["union_recall" if not label_only else "label_recall"] = round(recall, 4)

@@ -80,8 +80,8 @@ def test_training_set_frames_only_the_kinds_named_in_the_data() -> None:
 def test_held_out_questions_are_kept_out_of_training() -> None:
     from assistant.brain import _training_inputs
     from assistant.data import load_data
-    from tests.assistant.conftest import FIXTURE_KB
     from assistant.kb import load_kb
+    from tests.assistant.conftest import FIXTURE_KB
 
     kb = load_kb(FIXTURE_KB)
     normaliser = Normaliser.from_data()
