@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 VOWELS = frozenset("aeiou")
 PARTICLES = ("ya", "sih", "dong", "pak", "kak", "min", "gan", "nih", "y")
@@ -75,4 +75,27 @@ def variants(text: str, n: int = 3, seed: int = 0,
         candidate = " ".join(new)
         if candidate != text and candidate not in out:
             out.append(candidate)
+    return out
+
+
+def framed(text: str, before: Sequence[str], after: Sequence[str], n: int = 2,
+           seed: int = 0) -> list[str]:
+    """Up to `n` distinct copies of `text` inside a frame people put around it: a word or two
+    before ("pak", "mau tanya") or after ("sekarang", "gimana"), alternating. The frames are
+    data (intents.yaml `frames`), per kind of label: a cry for help and a question to refuse
+    are learned with and without the words around them, so the words around a new question
+    do not decide its kind. Deterministic like `variants`."""
+    words = text.lower().split()
+    if not words or not (before or after):
+        return []
+    rng = random.Random(zlib.crc32(text.encode()) ^ seed ^ 0x5F5F)
+    out: list[str] = []
+    for i in range(n * 3):
+        side = before if (i % 2 == 0 and before) or not after else after
+        frame = rng.choice(list(side)).lower()
+        candidate = f"{frame} {text.lower()}" if side is before else f"{text.lower()} {frame}"
+        if candidate != text and candidate not in out:
+            out.append(candidate)
+        if len(out) >= n:
+            break
     return out

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,9 +33,12 @@ from assistant.safety import SafetyFilter
 from assistant.topics import TopicCheck
 from assistant.training import (
     ESCALATE,
+    FRAMED,
     NONE,
     REFUSE,
     VARIANTS,
+    frames,
+    head_labels,
     labelled_questions,
     training_set,
 )
@@ -63,6 +66,15 @@ ON_TOPIC_RELIEF = 0.15  # the answer threshold is this much lower after the topi
 NONE_OVERRULED = 0.6  # a KB entry this sure still answers when "none" is the top label
 MODEL_WEIGHT = 0.6  # share of the intent model in an entry's score (the rest: TF-IDF retrieval)
 INTENT_CANDIDATES = 8
+# Thresholds of the binary heads (intent.HEADS), chosen by cross-validation of the training
+# set (bench/assistant_cv.py: the lowest whose out-of-fold false share is <= 0.5 %), checked
+# on the held-out old frozen splits (bench/assistant_holdout.py), never on the frozen split.
+ALARM_HEAD = 0.15
+WARY_HEAD = 0.1
+WARY_PLACED = 0.0  # a non-refusal top label this sure keeps the wary head silent
+# Above this the alarm head is sure (out-of-fold false share <= 0.1 %): only the law
+# blockers ("hukuman", "pasal", "syarat") still hold it back, not a past or procedure word.
+ALARM_SURE = 0.55
 _ENGLISH_HINT = re.compile(r"\b(how|what|where|when|is|are|do|does|can|my|the|i)\b", re.I)
 
 
@@ -95,7 +107,7 @@ class Brain:
     def __init__(self, kb: KnowledgeBase, *, min_confidence: float = DEFAULT_MIN_CONFIDENCE,
                  on_unanswered: UnansweredHook | None = None,
                  today: Callable[[], dt.date] = dt.date.today,
-                 cache_dir: str | Path | None = None) -> None:
+                 cache_dir: str | Path | None = None, holdout: Iterable[str] = ()) -> None:
         self.kb = kb
         self.today = today
         self.min_confidence = min_confidence
@@ -111,7 +123,8 @@ class Brain:
         stemmer = Stemmer.from_data(data.get("stem"))
         self.retriever = Retriever(kb, self.normaliser, stemmer)
         intents = load_data("intents")
-        self.intent = obtain(*_training_inputs(kb, self.normaliser, intents), cache_dir)
+        key, build, heads = _training_inputs(kb, self.normaliser, intents, holdout)
+        self.intent = obtain(key, build, cache_dir, heads=heads)
         self._none = self.intent.labels.index(NONE) if NONE in self.intent.labels else 0
         self.polite = frozenset(self.normaliser(str(w)) for w in intents.get("polite") or [])
         self.topics = TopicCheck(intents.get("documents") or [], kb, self.normaliser)
@@ -150,16 +163,26 @@ class Brain:
         # ("jadwal kereta api") that merely shares letters with a cry for help stays calm.
         best = float(alarm_scores.max())
         calm_top = self.intent.labels[int(alarm_scores.argmax())] == NONE
-        if (not blocked and alarm.score >= INTENT_ESCALATE
-                and (alarm.score >= best or (not calm_top and alarm.score >= best - ESCALATE_MARGIN))):
+        # The alarm head pools every category's cries for help: it fires on a phrasing that
+        # is no single category's best match yet.
+        alarm_head = self.intent.head("alarm", " ".join(calm) or normalised)
+        if blocked and alarm_head >= ALARM_SURE:
+            blocked = self.emergency.blocked(normalised, weak=False)
+        if not blocked and (alarm_head >= ALARM_HEAD or (
+                alarm.score >= INTENT_ESCALATE
+                and (alarm.score >= best or (not calm_top and alarm.score >= best - ESCALATE_MARGIN)))):
             category = alarm.label[len(ESCALATE):]
             return self._escalate(self.emergency.escalation_for(category), lang, normalised,
                                   label=f"model:{category}")
         # 2. What must be refused: the rules, then the intent model.
         refusal = self.safety.check(normalised)
         wary = self.intent.rank("", 1, keep=_is_refusal, scores=scores)[0]
-        if (refusal is None and wary.score >= INTENT_REFUSE
-                and wary.score >= top.score - REFUSE_MARGIN):
+        # The wary head pools the crime and personal-data refusals: it refuses a phrasing
+        # that no single refusal category has seen, unless the model itself places the
+        # question inside a KB entry or `none` ("cara daftar jadi polisi").
+        placed = not top.label.startswith(REFUSE) and top.score >= WARY_PLACED
+        if refusal is None and ((self.intent.head("wary", normalised) >= WARY_HEAD and not placed) or (
+                wary.score >= INTENT_REFUSE and wary.score >= top.score - REFUSE_MARGIN)):
             category = wary.label[len(REFUSE):]
             if self.safety.unblocked(category, normalised):
                 refusal = self.safety.refusal_for(category, f"model:{category}")
@@ -254,7 +277,8 @@ class Brain:
 
     def explain(self, question: str, limit: int = 5) -> dict[str, Any]:
         """Why `ask()` decides as it does: the normalised form, the words retrieval used,
-        the matching rule categories and the best entries with their scores. For KB authors
+        the matching rule categories, the intent model's heads and the best entries with
+        their scores. For KB authors
         tuning data; `posko ask --explain` prints it."""
         raw = (question or "").strip()[:MAX_QUESTION_CHARS]
         normalised = self.normaliser(raw)
@@ -272,6 +296,8 @@ class Brain:
                      for h in hits],
             "intent": [{"label": s.label, "score": round(s.score, 3)}
                        for s in (self.intent.rank(normalised, limit) if normalised else [])],
+            "heads": {name: round(self.intent.head(name, normalised), 3) if normalised else None
+                      for name in self.intent.heads},
             "decision": self._ask(raw, "id", log=False).action,
         }
 
@@ -331,20 +357,32 @@ def _is_refusal(label: str) -> bool:
 
 
 def _training_inputs(kb: KnowledgeBase, normaliser: Normaliser, intents: dict[str, Any],
-                     ) -> tuple[str, Callable[[], list[tuple[str, str]]]]:
-    """(fingerprint, builder) of the intent model's training set. The fingerprint covers the
+                     holdout: Iterable[str] = (),
+                     ) -> tuple[str, Callable[[], list[tuple[str, str]]], dict[str, set[str]]]:
+    """(fingerprint, builder, head labels) of the intent model's training set. The fingerprint covers the
     raw labelled questions, the files that shape their normalised form and the variant
-    generator, so a shipped model is recognised without normalising ~5 000 questions."""
-    pairs = labelled_questions(kb, load_data("safety"), load_data("emergency"), intents)
+    generator, so a shipped model is recognised without normalising ~5 000 questions.
+    `holdout`: questions kept out of training (any labelled question that normalises to the
+    same text is dropped), for evaluations on held-out questions (bench/assistant_holdout.py)."""
+    safety, emergency = load_data("safety"), load_data("emergency")
+    pairs = labelled_questions(kb, safety, emergency, intents)
+    heads = head_labels(safety, emergency)
+    held = {normaliser(q) for q in holdout}
+    if held:
+        pairs = [p for p in pairs if normaliser(p[0]) not in held]
     stop = normaliser.stopwords
     shaping = [(DATA_DIR / f"{name}.yaml").read_bytes() for name in ("normalise", "lexicon")]
     shaping += [Path(augment.__file__).read_bytes(), str(VARIANTS).encode()]
+    framing = frames(intents)
+    shaping.append(repr((sorted((k, sorted(v)) for k, v in heads.items()), sorted(framing.items()),
+                         FRAMED)).encode())
     key = fingerprint(pairs, *shaping)
-    return key, lambda: training_set(pairs, normaliser, lambda w: w not in stop)
+    return key, lambda: training_set(pairs, normaliser, lambda w: w not in stop, framing=framing), heads
 
 
-def shipped_training_inputs() -> tuple[str, Callable[[], list[tuple[str, str]]]]:
-    """Fingerprint and builder of the shipped KB's training set (`python -m assistant.intent`
+def shipped_training_inputs() -> tuple[str, Callable[[], list[tuple[str, str]]],
+                                       dict[str, set[str]]]:
+    """Fingerprint, builder and head labels of the shipped KB's training set (`python -m assistant.intent`
     trains the shipped model on it)."""
     kb = load_kb()
     normaliser = Normaliser.from_data(load_data("normalise"))
@@ -357,8 +395,11 @@ def shipped_training_inputs() -> tuple[str, Callable[[], list[tuple[str, str]]]]
 def load_brain(kb_dir: str | Path | None = None, *, min_confidence: float | None = None,
                on_unanswered: UnansweredHook | None = None,
                today: Callable[[], dt.date] = dt.date.today,
-               cache_dir: str | Path | None = None) -> Brain:
+               cache_dir: str | Path | None = None, holdout: Iterable[str] = ()) -> Brain:
     """Load the KB (default: the shipped one) and build the brain.
+
+    `holdout`: questions the intent model must not be trained on (evaluation only; a model
+    trained without them is built, or taken from `cache_dir`).
 
     `cache_dir` keeps intent models trained for KBs other than the shipped one (a unit's
     state folder), so a new bundle is trained once, not at every start.
@@ -366,4 +407,4 @@ def load_brain(kb_dir: str | Path | None = None, *, min_confidence: float | None
     """
     return Brain(load_kb(kb_dir),
                  min_confidence=DEFAULT_MIN_CONFIDENCE if min_confidence is None else min_confidence,
-                 on_unanswered=on_unanswered, today=today, cache_dir=cache_dir)
+                 on_unanswered=on_unanswered, today=today, cache_dir=cache_dir, holdout=holdout)

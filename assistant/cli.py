@@ -17,7 +17,7 @@ import sys
 
 import click
 
-from assistant.brain import Brain, Reply, load_brain
+from assistant.brain import ALARM_HEAD, WARY_HEAD, Brain, Reply, load_brain
 from assistant.data import load_data
 from assistant.unanswered import UnansweredLog, attach_log
 
@@ -104,6 +104,10 @@ def ask(question: tuple[str, ...], as_json: bool, report: bool, lang: str, kb_di
         click.echo(f"retrieval:   {' '.join(why['retrieval_words'])}")
         click.echo(f"emergency:   {why['emergency'] or '-'}")
         click.echo(f"refusal:     {why['refusal'] or '-'}")
+        heads = ", ".join(f"{name} {value:+.2f}" for name, value in why["heads"].items()
+                          if value is not None)
+        click.echo(f"heads:       {heads or '-'} (alarm escalates from {ALARM_HEAD}, "
+                   f"wary refuses from {WARY_HEAD})")
         click.echo(f"decision:    {why['decision']} (answer needs score >= {why['threshold']})")
         for hit in why["hits"]:
             click.echo(f"  {hit['score']:.3f}  {hit['id']:32} {hit['matched']}")

@@ -37,7 +37,9 @@ class EmergencyCheck:
     def __init__(self, categories: list[Category], now: TermSet, severe: TermSet,
                  blockers: TermSet, legal: TermSet, alone: set[str],
                  raw_patterns: list[re.Pattern[str]], common: dict[str, dict[str, str]],
-                 stopwords: frozenset[str], second_chance: TermSet | None = None) -> None:
+                 stopwords: frozenset[str], second_chance: TermSet | None = None,
+                 here: TermSet | None = None, past: TermSet | None = None,
+                 hard: TermSet | None = None, statements: TermSet | None = None) -> None:
         self.categories = categories
         self.now = now
         self.severe = severe
@@ -48,6 +50,11 @@ class EmergencyCheck:
         self.common = common
         self.stopwords = stopwords
         self.second_chance = second_chance or TermSet(None)
+        self.here = here or TermSet(None)
+        self.past = past or TermSet(None)
+        self.hard = hard or blockers  # the blockers without the `soft` ones
+        # "tidak boleh keluar" says what is done to someone; "boleh tidak" asks about a rule
+        self.statements = statements or TermSet(None)
 
     @classmethod
     def from_data(cls, normalise: Callable[[str], str], stopwords: frozenset[str] = frozenset(),
@@ -77,19 +84,30 @@ class EmergencyCheck:
         def terms(key: str) -> TermSet:
             return TermSet.build(data.get(key) or [], normalise)
 
+        soft = {str(t) for t in data.get("soft") or []}
+        hard = TermSet.build([t for t in data.get("blockers") or [] if str(t) not in soft], normalise)
         return cls(categories, terms("now"), terms("severe"), terms("blockers"), terms("legal"),
-                   alone, raw_patterns, common, stopwords, terms("second_chance"))
+                   alone, raw_patterns, common, stopwords, terms("second_chance"), terms("here"),
+                   terms("past"), hard, TermSet.build([f"tidak {w}" for w in soft], normalise))
 
-    def _blocked(self, padded: str) -> bool:
+    def _blocked(self, padded: str, blockers: TermSet | None = None) -> bool:
         if self.severe.search(padded):
             return False
-        return bool(self.legal.search(padded)
-                    or (self.blockers.search(padded) and not self.now.search(padded)))
+        if self.legal.search(padded) or (self.past.search(padded) and not self.now.search(padded)):
+            return True
+        blockers = self.blockers if blockers is None else blockers
+        if self.statements.pattern is not None:
+            padded = self.statements.pattern.sub("", padded)
+        return bool(blockers.search(padded) and not self.now.search(padded)
+                    and not self.here.search(padded))
 
-    def blocked(self, normalised: str) -> bool:
+    def blocked(self, normalised: str, weak: bool = True) -> bool:
         """True when the question is about the past, a procedure or the law (and no one is
-        said to be hurt)."""
-        return self._blocked(pad(normalised))
+        said to be hurt). `weak=False`: the `soft` blockers do not count, for a question the
+        intent model is sure is a cry for help ("adik saya dikurung, tidak boleh keluar":
+        "boleh" asks about a rule elsewhere)."""
+        padded = pad(normalised)
+        return self._blocked(padded, self.blockers if weak else self.hard)
 
     def escalation_for(self, category: str) -> Escalation:
         by_name = {c.name: c for c in self.categories}

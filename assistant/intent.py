@@ -25,7 +25,7 @@ import math
 import re
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +35,15 @@ CHAR_NGRAMS = (2, 5)
 WORD_NGRAMS = (1, 2)
 MIN_DF = 2  # features seen in one training question only are noise (and memory)
 SVM_C = 0.5  # chosen by cross-validation on the training set (docs/assistant.md)
-FORMAT = 1
+FORMAT = 2  # 2: binary heads after the labels' columns
+# Binary heads: one yes/no SVM per kind of label, trained on ALL its labels' questions
+# against everything else (class weights balanced: the few cries for help weigh as much as
+# the many KB questions). A head pools every category's examples, so it can say "this is a
+# cry for help" for a phrasing no single category has seen; brain.py decides with a
+# threshold chosen by cross-validation (bench/assistant_cv.py).
+# By default a head's "yes" labels are those with its prefix; the brain passes its own sets
+# (training.head_labels: "wary" is only the crime and personal-data refusals).
+HEADS = {"alarm": "escalate:", "wary": "refuse:"}
 SHIPPED_MODEL = Path(__file__).resolve().parent / "data" / "intent-model.npz"
 _SPACES = re.compile(r"\s\s+")
 
@@ -91,9 +99,11 @@ class IntentModel:
 
     def __init__(self, labels: Sequence[str], vocabularies: Sequence[Sequence[str]],
                  idfs: Sequence[np.ndarray], weights: np.ndarray, scales: np.ndarray,
-                 intercept: np.ndarray, trained_on: str) -> None:
+                 intercept: np.ndarray, trained_on: str, heads: Sequence[str] = ()) -> None:
         self.labels = [str(x) for x in labels]
+        self.heads = [str(x) for x in heads]  # their columns follow the labels' ones
         self.trained_on = trained_on
+        self._last: tuple[str, np.ndarray] | None = None  # one scoring per question
         self._index: list[dict[str, int]] = []  # feature -> row of `_weights`
         self._idf: list[np.ndarray] = []
         self._offsets: list[int] = []
@@ -111,7 +121,8 @@ class IntentModel:
 
     @classmethod
     def train(cls, samples: Sequence[tuple[str, str]], c: float = SVM_C,
-              trained_on: str | None = None) -> IntentModel:
+              trained_on: str | None = None,
+              heads: Mapping[str, Collection[str]] | None = None) -> IntentModel:
         """Fit on (normalised text, label) pairs (needs scikit-learn). `trained_on`: the
         fingerprint to record (default: of `samples`).
 
@@ -130,7 +141,20 @@ class IntentModel:
                                        dtype=np.float32) for a in ANALYZERS]
         matrix = hstack([v.fit_transform(texts) for v in vectorizers]).tocsr()
         svm = LinearSVC(C=c, tol=1e-2, random_state=0).fit(matrix, labels)  # reproducible
-        coef = svm.coef_.T.astype(np.float32)  # features x labels
+        columns, intercepts = [svm.coef_.T], [svm.intercept_]
+        if heads is None:
+            heads = {name: {x for x in labels if x.startswith(prefix)}
+                     for name, prefix in HEADS.items()}
+        names = []
+        for name, members in heads.items():
+            yes = np.array([label in members for label in labels])
+            if yes.any() and not yes.all():
+                head = LinearSVC(C=c, tol=1e-2, class_weight="balanced",
+                                 random_state=0).fit(matrix, yes)
+                columns.append(head.coef_.T)
+                intercepts.append(head.intercept_)
+                names.append(name)
+        coef = np.hstack(columns).astype(np.float32)  # features x (labels + heads)
         scales = np.abs(coef).max(axis=0) / 127.0
         scales[scales == 0] = 1.0
         weights = np.round(coef / scales).astype(np.int8)
@@ -139,13 +163,14 @@ class IntentModel:
             ordered = sorted(v.vocabulary_.items(), key=lambda kv: kv[1])
             vocabularies.append([f for f, _ in ordered])
         return cls(svm.classes_, vocabularies, [v.idf_ for v in vectorizers], weights, scales,
-                   svm.intercept_, trained_on or fingerprint(samples))
+                   np.concatenate(intercepts), trained_on or fingerprint(samples), names)
 
     def save(self, path: Path) -> None:
         """Write the model as one compressed .npz (no pickles)."""
         arrays: dict[str, np.ndarray] = {
             "format": np.array(FORMAT), "trained_on": np.array(self.trained_on),
-            "labels": np.array(self.labels), "weights": self._weights, "scales": self._scales,
+            "labels": np.array(self.labels), "heads": np.array(self.heads, dtype=str),
+            "weights": self._weights, "scales": self._scales,
             "intercept": self._intercept,
         }
         for i, (index, idf) in enumerate(zip(self._index, self._idf, strict=True)):
@@ -166,7 +191,8 @@ class IntentModel:
                 return cls(data["labels"].tolist(),
                            [data[f"vocabulary{i}"].tolist() for i in range(count)],
                            [data[f"idf{i}"] for i in range(count)], data["weights"],
-                           data["scales"], data["intercept"], str(data["trained_on"]))
+                           data["scales"], data["intercept"], str(data["trained_on"]),
+                           data["heads"].tolist())
         except (OSError, KeyError, ValueError):
             return None
 
@@ -174,6 +200,24 @@ class IntentModel:
 
     def scores(self, text: str) -> np.ndarray:
         """Decision values of all labels (in `labels` order) for one normalised text."""
+        return self._vector(text)[:len(self.labels)]
+
+    def head(self, name: str, text: str) -> float:
+        """Decision value of binary head `name` ("alarm": a cry for help, "wary": to refuse)
+        for one normalised text; -inf when the model has no such head."""
+        if name not in self.heads:
+            return float("-inf")
+        return float(self._vector(text)[len(self.labels) + self.heads.index(name)])
+
+    def _vector(self, text: str) -> np.ndarray:
+        last = self._last
+        if last is not None and last[0] == text:
+            return last[1]
+        vector = self._score(text)
+        self._last = (text, vector)
+        return vector
+
+    def _score(self, text: str) -> np.ndarray:
         columns: list[int] = []
         values: list[float] = []
         for analyze, index, idf, offset in zip(ANALYZERS, self._index, self._idf, self._offsets,
@@ -217,7 +261,8 @@ class IntentModel:
 
 
 def obtain(key: str, samples: Callable[[], Sequence[tuple[str, str]]],
-           cache_dir: Path | None = None, shipped: Path = SHIPPED_MODEL) -> IntentModel:
+           cache_dir: Path | None = None, shipped: Path = SHIPPED_MODEL,
+           heads: Mapping[str, Collection[str]] | None = None) -> IntentModel:
     """The model whose inputs have fingerprint `key`: the shipped one, else one from
     `cache_dir`, else one trained now on `samples()` (and kept in `cache_dir` when given).
     The training set is only built when a model must be trained (it costs ~0.5 s)."""
@@ -228,7 +273,7 @@ def obtain(key: str, samples: Callable[[], Sequence[tuple[str, str]]],
         model = IntentModel.load(path) if path.is_file() else None
         if model is not None and model.trained_on == key:
             return model
-    model = IntentModel.train(samples(), trained_on=key)
+    model = IntentModel.train(samples(), trained_on=key, heads=heads)
     if cache_dir is not None:
         try:
             Path(cache_dir).mkdir(parents=True, exist_ok=True)
@@ -242,9 +287,9 @@ def main(argv: Iterable[str] | None = None) -> int:
     """Rebuild the shipped model from the shipped KB and data files."""
     from assistant.brain import shipped_training_inputs
 
-    key, build = shipped_training_inputs()
+    key, build, heads = shipped_training_inputs()
     samples = build()
-    model = IntentModel.train(samples, trained_on=key)
+    model = IntentModel.train(samples, trained_on=key, heads=heads)
     model.save(SHIPPED_MODEL)
     print(f"{SHIPPED_MODEL.name}: {len(model.labels)} labels, {len(samples)} questions, "
           f"{SHIPPED_MODEL.stat().st_size / 1024:.0f} KiB, training set {model.trained_on[:12]}")

@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from assistant.augment import variants
+from assistant.augment import framed, variants
 from assistant.errors import KbError
 from assistant.kb import KnowledgeBase
 
 VARIANTS = 2  # per question; more adds little on cross-validation and slows training
+FRAMED = 2  # framed copies of each emergency and refusal example (intents.yaml `frames`)
 REFUSE = "refuse:"
 ESCALATE = "escalate:"
 NONE = "none"
@@ -42,15 +43,49 @@ def labelled_questions(kb: KnowledgeBase, safety: dict[str, Any], emergency: dic
     return out
 
 
+def head_labels(safety: dict[str, Any], emergency: dict[str, Any]) -> dict[str, set[str]]:
+    """The "yes" labels of the intent model's binary heads (intent.HEADS): "alarm" is every
+    emergency category, "wary" every refusal of help with a crime or of personal data (an
+    off-topic question may as well fall back, so the irrelevant kinds stay out of it)."""
+    return {
+        "alarm": {ESCALATE + str(n) for n in (emergency.get("examples") or {})},
+        "wary": {REFUSE + str(n) for n, spec in (safety.get("categories") or {}).items()
+                 if isinstance(spec, dict) and spec.get("kind") in ("crime", "personal")
+                 and n in (safety.get("examples") or {})},
+    }
+
+
+def frames(intents: dict[str, Any]) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+    """intents.yaml `frames`: per label prefix ("escalate:", "refuse:"), the words put before
+    and after a question. Raises KbError on malformed data."""
+    out = {}
+    for kind, spec in (intents.get("frames") or {}).items():
+        where = f"intents.yaml: frames.{kind}"
+        if kind not in ("escalate", "refuse") or not isinstance(spec, dict):
+            raise KbError([f"{where}: a kind is escalate or refuse, with before/after lists"])
+        sides = []
+        for side in ("before", "after"):
+            words = spec.get(side) or []
+            if not isinstance(words, list) or not all(isinstance(w, str) and w.strip() for w in words):
+                raise KbError([f"{where}.{side}: must be a list of words"])
+            sides.append(tuple(w.strip() for w in words))
+        out[f"{kind}:"] = (sides[0], sides[1])
+    return out
+
+
 def training_set(pairs: Iterable[tuple[str, str]], normalise: Callable[[str], str],
                  is_content: Callable[[str], bool], n_variants: int = VARIANTS,
-                 ) -> list[tuple[str, str]]:
-    """Normalised (text, label) pairs with generated variants, without duplicates."""
+                 framing: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] | None = None,
+                 n_framed: int = FRAMED) -> list[tuple[str, str]]:
+    """Normalised (text, label) pairs with generated variants (and, for the label prefixes in
+    `framing`, framed copies), without duplicates."""
     seen: set[tuple[str, str]] = set()
     out: list[tuple[str, str]] = []
     for raw, label in pairs:
         base = raw.lower()
-        for text in (base, *variants(base, n_variants, content=is_content)):
+        frame = next((f for prefix, f in (framing or {}).items() if label.startswith(prefix)), None)
+        extra = framed(base, *frame, n=n_framed) if frame else []
+        for text in (base, *variants(base, n_variants, content=is_content), *extra):
             normalised = normalise(text)
             if normalised and (normalised, label) not in seen:
                 seen.add((normalised, label))

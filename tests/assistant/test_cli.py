@@ -101,6 +101,7 @@ def test_explain_prints_scores(state_dir: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "normalised:  harga tiket kereta" in result.stdout
     assert "decision:    fallback" in result.stdout
+    assert "heads:       alarm " in result.stdout and " wary " in result.stdout
     assert not (state_dir / "assistant" / "unanswered.jsonl").exists()
 
 

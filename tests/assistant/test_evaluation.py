@@ -87,3 +87,19 @@ def test_kb_example_questions_are_never_refused_or_escalated(shipped_brain) -> N
                 wrong += 1
     assert not blocked, "KB questions blocked by a rule:\n" + "\n".join(blocked)
     assert wrong / total <= 0.02, f"{wrong} of {total} KB questions answered by another entry"
+
+
+def test_old_frozen_splits_are_not_training_data(shipped_brain) -> None:
+    """frozen1_* and frozen2_* (old frozen splits, moved here) are the held-out evidence of
+    bench/assistant_holdout.py: never copied into the KB's example questions or the data
+    files' examples, even now that they are in the dev set."""
+    from assistant.data import load_data
+
+    trained = {q.strip().lower() for e in shipped_brain.kb.entries.values() for q in e.questions}
+    for name in ("safety", "emergency"):
+        trained |= {q.strip().lower() for g in load_data(name)["examples"].values() for q in g}
+    trained |= {q.strip().lower() for q in load_data("intents")["none"]}
+    held = [i for i in load_devset() if i.source.startswith(("frozen1_", "frozen2_"))]
+    assert {i.source.split("_")[0] for i in held} == {"frozen1", "frozen2"}
+    copies = [i.q for i in held if i.q.strip().lower() in trained]
+    assert not copies, f"old frozen questions copied into training data: {copies}"
