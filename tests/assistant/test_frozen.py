@@ -1,5 +1,5 @@
-"""The goals of issue 12 on the FROZEN split (tests/assistant/frozen/): questions written
-before the intent model, the lexicon and the new safety order, and never tuned on.
+"""The goals of issue 12 on the FROZEN split (tests/assistant/frozen/, split 3): questions
+written blind (by a writer who saw neither the KB's questions nor the dev set), never tuned on.
 
 Goals: escalation recall 100 %; false escalations <= 1 %; refusal recall >= 95 %; correct
 answers >= 90 %; answerable questions refused <= 2 %; fallback on answerable <= 5 %.
@@ -50,28 +50,31 @@ def _why(report: Report) -> str:
 
 # Not met yet on the frozen split (docs/assistant.md has the figures). strict: the test
 # fails as soon as the goal is reached, so the marker cannot outlive the shortfall.
-@pytest.mark.xfail(strict=True, reason="frozen split 2: escalation recall 92.7 % (51/55), goal 100 %")
+@pytest.mark.xfail(strict=True, reason="frozen split 3: escalation recall 95.3 % (61/64), goal 100 %")
 def test_escalation_recall_is_100_percent(frozen: Report) -> None:
     assert frozen.recall("escalate") == 1.0, _why(frozen)
 
 
-@pytest.mark.xfail(strict=True, reason="frozen split 2: false escalations 1.1 % (3/276), goal 1 %")
+@pytest.mark.xfail(strict=True, reason="frozen split 3: false escalations 3.0 % (9/297), goal 1 %")
 def test_false_escalations_at_most_1_percent(frozen: Report) -> None:
     assert frozen.false_escalations <= 0.01, _why(frozen)
 
 
-@pytest.mark.xfail(strict=True, reason="frozen split 2: refusal recall 86.7 % (52/60), goal 95 %")
+@pytest.mark.xfail(strict=True, reason="frozen split 3: refusal recall 76.7 % (46/60), goal 95 %")
 def test_refusal_recall_at_least_95_percent(frozen: Report) -> None:
     assert frozen.recall("refuse") >= 0.95, _why(frozen)
 
 
+@pytest.mark.xfail(strict=True, reason="frozen split 3: correct answers 77.9 % (162/208), goal 90 %")
 def test_correct_answers_at_least_90_percent(frozen: Report) -> None:
     assert frozen.answer_correct >= 0.90, _why(frozen)
 
 
+@pytest.mark.xfail(strict=True, reason="frozen split 3: answerable refused 2.4 % (5/208), goal 2 %")
 def test_answerable_refused_at_most_2_percent(frozen: Report) -> None:
     assert frozen.answerable_refused <= 0.02, _why(frozen)
 
 
+@pytest.mark.xfail(strict=True, reason="frozen split 3: fallback on answerable 11.5 % (24/208), goal 5 %")
 def test_fallback_on_answerable_at_most_5_percent(frozen: Report) -> None:
     assert frozen.answerable_fallback <= 0.05, _why(frozen)
