@@ -20,14 +20,13 @@ import click
 from assistant.brain import ALARM_HEAD, WARY_HEAD, Brain, Reply, load_brain
 from assistant.data import load_data
 from assistant.unanswered import UnansweredLog, attach_log
+from posko.config import load_settings
+from posko.kb_paths import active_kb_dir
 
 _BOLD = re.compile(r"\*\*(.+?)\*\*")
 
 
 def _open(kb_dir: str | None, log: bool) -> tuple[Brain, UnansweredLog]:
-    from posko.config import load_settings
-    from posko.kb_paths import active_kb_dir
-
     settings = load_settings()
     conf = settings.assistant
     # --kb, else [assistant] kb_dir, else the bundle fetched from the hub, else the shipped KB.

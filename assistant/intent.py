@@ -128,6 +128,7 @@ class IntentModel:
 
         Raises ValueError with fewer than two labels.
         """
+        # lazy: scikit-learn (and SciPy) load only to train; the shipped model runs on numpy
         from scipy.sparse import hstack
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.svm import LinearSVC
@@ -285,7 +286,7 @@ def obtain(key: str, samples: Callable[[], Sequence[tuple[str, str]]],
 
 def main(argv: Iterable[str] | None = None) -> int:
     """Rebuild the shipped model from the shipped KB and data files."""
-    from assistant.brain import shipped_training_inputs
+    from assistant.brain import shipped_training_inputs  # lazy: brain imports this module
 
     key, build, heads = shipped_training_inputs()
     samples = build()
