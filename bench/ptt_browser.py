@@ -324,7 +324,7 @@ def run_condition(name: str, browser, http_port: int, ws_port: int, root: str, u
                if r["arrived"] is not None and (r["spurt"], r["n"]) in unit_mouth]
     unit_sent = sum(1 for e, f in events if e == "tx")
 
-    late_ms, late_net = [], []
+    late_ms, late_net, late_play = [], [], []
     for k in range(late):
         key = f"late{k}"
         join = next((j["t"] for j in data["joins"] if j["key"] == key), None)
@@ -333,6 +333,7 @@ def run_condition(name: str, browser, http_port: int, ws_port: int, root: str, u
             late_ms.append(first["ear"] - join)
             if first["arrived"] is not None:
                 late_net.append(first["arrived"] - join)
+                late_play.append(first["ear"] - first["arrived"])
 
     heard_pcm = np.frombuffer(b"".join(b"".join(v) for v in heard.values()), "<i2")
     longest = max(heard.values(), key=len, default=[])
@@ -349,7 +350,9 @@ def run_condition(name: str, browser, http_port: int, ws_port: int, root: str, u
         "m2e_unit_to_phone_ms_p50": pct(u2p, 50), "m2e_unit_to_phone_ms_p95": pct(u2p, 95),
         "unit_to_phone_arrival_ms_p50": pct(u2p_net, 50), "unit_to_phone_arrival_ms_p95": pct(u2p_net, 95),
         "late_entry_ms_p50": pct(late_ms, 50), "late_entry_ms_p95": pct(late_ms, 95),
-        "late_entry_arrival_ms_p50": pct(late_net, 50), "late_entries": len(late_ms),
+        "late_entry_arrival_ms_p50": pct(late_net, 50), "late_entry_arrival_ms_p95": pct(late_net, 95),
+        "late_entry_after_arrival_ms_p50": pct(late_play, 50), "late_entry_after_arrival_ms_p95": pct(late_play, 95),
+        "late_entries": len(late_ms),
         "frames_phone_sent": len(phone_out), "frames_unit_played": len(unit_plays), "frames_matched_p2u": len(p2u),
         "frames_unit_sent": unit_sent, "frames_phone_played": len(main_rx), "frames_matched_u2p": len(u2p),
         "audio": {"phone_to_unit_correlation": corr_p2u, "unit_to_phone_correlation": corr_u2p,
@@ -360,6 +363,9 @@ def run_condition(name: str, browser, http_port: int, ws_port: int, root: str, u
                   "uncertainty_ms": max(clock0["uncertainty_ms"], clock1["uncertainty_ms"]),
                   "time_origin_minus_offset_ms": clock0["time_origin_minus_offset_ms"],
                   "date_minus_perf_ms": clock0["date_minus_perf_ms"],
+                  # Causality: a frame cannot arrive before it was captured, nor be heard
+                  # before it arrived; a wrong offset would show here first.
+                  "capture_to_arrival_min_ms": round(min(u2p_net), 2) if u2p_net else None,
                   "capture_buffer_ms": cap_ms, "output_timestamp_fallbacks": data["fallback"]},
         "page_errors": (errors + data["errors"])[:5],
         "proxy": proxy.summary() if proxy is not None else None,
@@ -380,7 +386,9 @@ def print_condition(f: dict) -> None:
           f" | unit→phone {f['m2e_unit_to_phone_ms_p50']}/{f['m2e_unit_to_phone_ms_p95']} ms"
           f" (arrival {f['unit_to_phone_arrival_ms_p50']}/{f['unit_to_phone_arrival_ms_p95']};"
           f" {f['frames_matched_u2p']}/{f['frames_unit_sent']} frames)"
-          f" | late entry {f['late_entry_ms_p50']}/{f['late_entry_ms_p95']} ms ({f['late_entries']})"
+          f" | late entry {f['late_entry_ms_p50']}/{f['late_entry_ms_p95']} ms (join → first frame arrives"
+          f" {f['late_entry_arrival_ms_p50']}/{f['late_entry_arrival_ms_p95']}, arrival → heard"
+          f" {f['late_entry_after_arrival_ms_p50']}/{f['late_entry_after_arrival_ms_p95']}; {f['late_entries']})"
           f" | correlation {f['audio']['phone_to_unit_correlation']}/{f['audio']['unit_to_phone_correlation']}"
           f" | clock ±{f['clock']['uncertainty_ms']} ms, drift {f['clock']['offset_drift_ms']} ms,"
           f" timeOrigin {f['clock']['time_origin_minus_offset_ms']:+} ms", flush=True)
