@@ -161,7 +161,7 @@ class Unit:
         self.link = MqttLink(mqtt, f"bench-{UNIT}")
 
         def trace(event: str, **f) -> None:
-            if event in ("tx", "play", "grant", "deny", "tx_end"):
+            if event in ("tx", "rx", "play", "grant", "deny", "tx_end"):
                 with self.lock:
                     self.events.append((event, f))
 
@@ -304,11 +304,15 @@ def run_condition(name: str, browser, http_port: int, ws_port: int, root: str, u
     presses = data["presses"]
     grant_heard = [p["goahead"] - p["t"] for p in presses if p.get("goahead") is not None]
     grant_decided = [p["decided"] - p["t"] for p in presses if p.get("result") == "talking"]
+    tone_out = [p["goahead"] - p["decided"] for p in presses
+                if p.get("goahead") is not None and p.get("result") == "talking"]
     granted = sum(1 for p in presses if p.get("result") == "talking")
 
     mouth = {(c["spurt"], c["n"]): epoch(c["t"]) - cap_ms / 1000 for c in data["captures"]}
     unit_plays = [f for e, f in events if e == "play" and f["unit"] == PHONE and f["action"] == "play"]
     p2u = [(f["t"] - mouth[(f["spurt"], f["seq"])]) * 1000 for f in unit_plays if (f["spurt"], f["seq"]) in mouth]
+    p2u_net = [(f["t"] - mouth[(f["spurt"], f["seq"])]) * 1000 for e, f in events
+               if e == "rx" and f["unit"] == PHONE and (f["spurt"], f["seq"]) in mouth]
     phone_out = [o for o in data["outs"] if o["key"] == "main"]
 
     first_seq: dict[int, int] = {}
@@ -346,7 +350,9 @@ def run_condition(name: str, browser, http_port: int, ws_port: int, root: str, u
         "presses": len(presses), "granted": granted,
         "grant_ms_p50": pct(grant_heard, 50), "grant_ms_p95": pct(grant_heard, 95),
         "grant_decided_ms_p50": pct(grant_decided, 50), "grant_decided_ms_p95": pct(grant_decided, 95),
+        "goahead_after_grant_ms_p50": pct(tone_out, 50), "goahead_after_grant_ms_p95": pct(tone_out, 95),
         "m2e_phone_to_unit_ms_p50": pct(p2u, 50), "m2e_phone_to_unit_ms_p95": pct(p2u, 95),
+        "phone_to_unit_arrival_ms_p50": pct(p2u_net, 50), "phone_to_unit_arrival_ms_p95": pct(p2u_net, 95),
         "m2e_unit_to_phone_ms_p50": pct(u2p, 50), "m2e_unit_to_phone_ms_p95": pct(u2p, 95),
         "unit_to_phone_arrival_ms_p50": pct(u2p_net, 50), "unit_to_phone_arrival_ms_p95": pct(u2p_net, 95),
         "late_entry_ms_p50": pct(late_ms, 50), "late_entry_ms_p95": pct(late_ms, 95),
@@ -380,9 +386,11 @@ def run_condition(name: str, browser, http_port: int, ws_port: int, root: str, u
 
 def print_condition(f: dict) -> None:
     print(f"{f['condition']:>7}: grant (press → go-ahead heard) p50/p95 {f['grant_ms_p50']}/{f['grant_ms_p95']} ms"
-          f" (decided {f['grant_decided_ms_p50']}/{f['grant_decided_ms_p95']}; {f['granted']}/{f['presses']} granted)"
+          f" (decided {f['grant_decided_ms_p50']}/{f['grant_decided_ms_p95']}, then heard"
+          f" {f['goahead_after_grant_ms_p50']}/{f['goahead_after_grant_ms_p95']} later; {f['granted']}/{f['presses']} granted)"
           f" | mouth-to-ear phone→unit {f['m2e_phone_to_unit_ms_p50']}/{f['m2e_phone_to_unit_ms_p95']} ms"
-          f" ({f['frames_matched_p2u']}/{f['frames_phone_sent']} frames)"
+          f" (arrival {f['phone_to_unit_arrival_ms_p50']}/{f['phone_to_unit_arrival_ms_p95']};"
+          f" {f['frames_matched_p2u']}/{f['frames_phone_sent']} frames)"
           f" | unit→phone {f['m2e_unit_to_phone_ms_p50']}/{f['m2e_unit_to_phone_ms_p95']} ms"
           f" (arrival {f['unit_to_phone_arrival_ms_p50']}/{f['unit_to_phone_arrival_ms_p95']};"
           f" {f['frames_matched_u2p']}/{f['frames_unit_sent']} frames)"
@@ -403,9 +411,9 @@ def print_condition(f: dict) -> None:
 def main(quick: bool, only: list[str], spurts: int = 0, late: int = 0, spurt_s: float = 1.5,
          seed: int = 1) -> dict:
     from playwright.sync_api import sync_playwright
+    from ptt_proxy import LinkShape
 
     from posko.broker import BrokerConfig, MosquittoProcess, free_port
-    from ptt_proxy import LinkShape
     from tests.support.browser import CHROMIUM_ARGS, chromium_path
 
     spurts = spurts or (5 if quick else 20)
