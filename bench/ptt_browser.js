@@ -136,7 +136,8 @@
   };
 
   B.dump = () => ({ captures: B.captures, outs: B.outs, rx: B.rx, presses: B.presses, joins: B.joins,
-                    fallback: B.fallback, captureLatency: B.captureLatency, errors: B.errors });
+                    fallback: B.fallback, captureLatency: B.captureLatency, errors: B.errors,
+                    stats: B.clients.main ? B.clients.main.stats : null });
 
   window.addEventListener("error", (e) => B.errors.push(String(e.message)));
 })();

@@ -367,6 +367,9 @@ def run_condition(name: str, browser, http_port: int, ws_port: int, root: str, u
         "late_entry_arrival_ms_p50": pct(late_net, 50), "late_entry_arrival_ms_p95": pct(late_net, 95),
         "late_entry_after_arrival_ms_p50": pct(late_play, 50), "late_entry_after_arrival_ms_p95": pct(late_play, 95),
         "late_entries": len(late_ms),
+        # The phone's jitter buffer: frames that would have been late (each grows its delay
+        # by 20 ms for the rest of the spurt), of the frames it received.
+        "phone_late_frames": (data["stats"] or {}).get("late"), "phone_frames_in": (data["stats"] or {}).get("framesIn"),
         "frames_phone_sent": len(phone_out), "frames_unit_played": len(unit_plays), "frames_matched_p2u": len(p2u),
         "frames_unit_sent": unit_sent, "frames_phone_played": len(main_rx), "frames_matched_u2p": len(u2p),
         "audio": {"phone_to_unit_correlation": corr_p2u, "unit_to_phone_correlation": corr_u2p,
@@ -401,7 +404,7 @@ def print_condition(f: dict) -> None:
           f" {f['frames_matched_p2u']}/{f['frames_phone_sent']} frames)"
           f" | unit→phone {f['m2e_unit_to_phone_ms_p50']}/{f['m2e_unit_to_phone_ms_p95']} ms"
           f" (arrival {f['unit_to_phone_arrival_ms_p50']}/{f['unit_to_phone_arrival_ms_p95']};"
-          f" {f['frames_matched_u2p']}/{f['frames_unit_sent']} frames)"
+          f" {f['frames_matched_u2p']}/{f['frames_unit_sent']} frames, {f['phone_late_frames']} late)"
           f" | late entry {f['late_entry_ms_p50']}/{f['late_entry_ms_p95']} ms (join → first frame arrives"
           f" {f['late_entry_arrival_ms_p50']}/{f['late_entry_arrival_ms_p95']}, arrival → heard"
           f" {f['late_entry_after_arrival_ms_p50']}/{f['late_entry_after_arrival_ms_p95']}; {f['late_entries']})"
