@@ -247,13 +247,9 @@ def wait_for(page, expression: str, timeout_s: float) -> bool:
     return False
 
 
-def run_condition(name: str, browser, http_port: int, ws_port: int, root: str, unit: Unit,
-                  shape, spurts: int, late: int, spurt_s: float, speech: np.ndarray) -> dict:
-    from ptt_proxy import LinkProxy
-
-    proxy = LinkProxy(("127.0.0.1", ws_port), shape).start() if shape is not None else None
-    url = f"ws://127.0.0.1:{proxy.port if proxy else ws_port}"
-    context = browser.new_context(permissions=["microphone"])
+def _measure(name: str, context, http_port: int, url: str, root: str, unit: Unit, shape, spurts: int,
+             late: int, spurt_s: float):
+    """Drive one condition in a fresh browser context; what the page and the clock saw."""
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -291,17 +287,34 @@ def run_condition(name: str, browser, http_port: int, ws_port: int, root: str, u
         wait_for(page, f"bench.firstRx('late{k}')", 3)
         time.sleep(0.3)
         page.evaluate(f"bench.drop('late{k}')")
-        while unit.talking():
+        deadline = time.monotonic() + 5
+        while unit.talking() and time.monotonic() < deadline:
             time.sleep(0.02)
         unit.client.release()
         time.sleep(settle)
     clock1 = calibrate(page)
     data = page.evaluate("bench.dump()")
     replay = page.evaluate(f"bench.lastReplay('main', '{GROUP}')")
-    context.close()
-    if proxy is not None:
-        proxy.stop()
+    return data, replay, clock0, clock1, errors
+
+
+def run_condition(name: str, browser, http_port: int, ws_port: int, root: str, unit: Unit,
+                  shape, spurts: int, late: int, spurt_s: float, speech: np.ndarray) -> dict:
+    from ptt_proxy import LinkProxy
+
+    proxy = LinkProxy(("127.0.0.1", ws_port), shape).start() if shape is not None else None
+    url = f"ws://127.0.0.1:{proxy.port if proxy else ws_port}"
+    context = browser.new_context(permissions=["microphone"])
+    try:
+        data, replay, clock0, clock1, errors = _measure(name, context, http_port, url, root, unit, shape,
+                                                        spurts, late, spurt_s)
+    finally:
+        context.close()
+        if proxy is not None:
+            proxy.stop()
     events, heard = unit.take()
+    if spurts and not data["captures"]:
+        raise RuntimeError(f"{name}: the probe saw no microphone frame (has ptt.js changed how it captures?)")
 
     # Everything on time.time() (s): the page's times through the mean of the two offsets.
     offset = (clock0["offset_ms"] + clock1["offset_ms"]) / 2
