@@ -13,7 +13,13 @@ jitter buffer is included and sound-card buffers are not. Bandwidth counts the f
 sent (12-byte header + Opus) and, separately, with the MQTT PUBLISH framing and topic.
 
 Usage:  .venv/bin/python bench/ptt.py [--quick] [--seconds 10]
+        .venv/bin/python bench/ptt.py --browser [--quick] [--only clean|mobile]
 Prints figures per scenario and ends with ONE JSON line.
+
+`--browser` measures the browser path instead (bench/ptt_browser.py): a phone client in
+headless Chromium and a unit in one talk group, grant, mouth-to-ear both ways and late
+entry, on a clean link and through a proxy with a mobile link's delay and loss
+(bench/ptt_proxy.py).
 """
 
 from __future__ import annotations
@@ -379,6 +385,11 @@ def main() -> None:
     ap.add_argument("--threads", dest="polled", action="store_false",
                     help="each listener with its own network and playout threads, as on a unit "
                          "(default: one thread per worker process drives its listeners)")
+    ap.add_argument("--browser", action="store_true",
+                    help="the browser path: a phone in headless Chromium and a unit (scenarios "
+                         "clean and mobile; --quick: 5 spurts each way, 3 late entries)")
+    ap.add_argument("--phone-spurts", type=int, default=0, help="--browser: spurts each way (default 20)")
+    ap.add_argument("--late", type=int, default=0, help="--browser: late entries (default 10)")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--root", default="", help=argparse.SUPPRESS)
@@ -389,6 +400,11 @@ def main() -> None:
     args = ap.parse_args()
     if args.worker:
         worker(args)
+        return
+    if args.browser:
+        import ptt_browser
+
+        print(json.dumps(ptt_browser.main(args.quick, args.only, args.phone_spurts, args.late)))
         return
     seconds = args.seconds or (12.0 if args.quick else 10.0)
     # "1x200raw": the same 200 listeners as bare subscribers (arrival time, no decoding):
