@@ -29,7 +29,7 @@ import uuid
 from sqlalchemy import delete, select
 
 from hub import kb, releases
-from hub.alerts import record_alert, repeat_ids
+from hub.alerts import phone_details, record_alert, repeat_ids
 from hub.db import Sessions, database_url, make_engine
 from hub.models import Event, KeyValue, Throttle, Unit, utcnow
 from posko import topics
@@ -252,8 +252,14 @@ class Ingest:
             sent = utcnow()
         with self.db.writer() as db:
             outcome = record_alert(db, self.settings, alert_id=msg.id, unit_id=unit_id,
-                                   posko=msg.posko, source=msg.source, text=msg.text, sent_at=sent)
+                                   posko=msg.posko, source=msg.source, text=msg.text, sent_at=sent,
+                                   phone=phone_details(msg))
         self.alerts[outcome] = self.alerts.get(outcome, 0) + 1
+        if msg.source == "phone_emergency":
+            # A phone has no durable HTTP path: it says "terkirim" only on this receipt, sent
+            # after the commit, and again for every repeat of the same id (its retries).
+            self.link.publish(topics.alert_ack(unit_id, self.root),
+                              AlertAck(alert_id=msg.id, officer="", stage="received").to_json(), qos=1)
 
     def prune(self) -> None:
         """Forget old live events and throttle rows."""
