@@ -165,3 +165,48 @@ def test_member_form_names_the_field(browser, managed_hub) -> None:
     assert r.status_code == 400 and "Berlaku (hari)" in r.text
     operator = Officer(managed_hub, *managed_hub.add_user("operator"))
     assert operator.get("/hp/anggota").status_code == 403
+
+
+def _enrol(officer: Officer, hub: HubProcess, name: str) -> dict:
+    """A member created on the hub and enrolled as its phone would (the redeem API)."""
+    import requests
+
+    created = officer.post("/hp/anggota", {"name": name, "groups": [GROUP], "days": "30"}, page="/hp/anggota")
+    assert created.status_code == 201, created.text[:300]
+    token = re.search(r"#daftar=([\w-]+)", created.text).group(1)
+    answer = requests.post(f"{hub.base}/hp/api/daftar", json={"token": token}, timeout=10)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def test_a_member_raises_alerts_only_under_its_own_id(managed_hub, secured, root) -> None:
+    """The broker takes a member's alert on `alert/{own id}` and refuses one forged under
+    another member's id or a unit's; the member hears only its own alerts' acks."""
+    officer = Officer(managed_hub, *managed_hub.add_user("supervisor"))
+    budi, sari = _enrol(officer, managed_hub, "Budi"), _enrol(officer, managed_hub, "Sari")
+    watch = Client(secured["proc"].port, username="hub", password="hub-pw")
+    assert watch.wait_connected()
+    watch.subscribe(f"{root}/alert/#", qos=1)
+    phone = Client(secured["proc"].port, username=budi["unit"], password=budi["password"])
+    assert phone.wait_connected()
+    phone.subscribe(f"{root}/alert/{budi['unit']}/ack")
+    phone.subscribe(f"{root}/alert/{sari['unit']}/ack")
+    _drain(watch)
+    body = json.dumps({"id": str(uuid.uuid4()), "unit": budi["unit"], "source": "phone_emergency",
+                       "time": time.time()})
+    for target in (budi["unit"], sari["unit"], "pos-kuta-01"):
+        phone.publish(f"{root}/alert/{target}", body, qos=1)
+    seen = _drain(watch, 1.5)
+    assert f"{root}/alert/{budi['unit']}" in seen
+    assert f"{root}/alert/{sari['unit']}" not in seen, "a member raised an alert as another member"
+    assert f"{root}/alert/pos-kuta-01" not in seen, "a member raised an alert as a unit"
+    # The hub answers on each member's ack topic; Budi hears only his own.
+    _drain(phone)
+    for member in (budi, sari):
+        watch.publish(f"{root}/alert/{member['unit']}/ack",
+                      json.dumps({"alert_id": "x", "officer": "", "time": 1.0, "stage": "received"}))
+    heard = _drain(phone, 1.0)
+    assert f"{root}/alert/{budi['unit']}/ack" in heard
+    assert f"{root}/alert/{sari['unit']}/ack" not in heard, "a member read another member's acks"
+    for c in (watch, phone):
+        c.close()
