@@ -27,10 +27,10 @@ from flask import (
 from sqlalchemy import select
 
 from hub import tiles
+from hub.alerts import location_text
 from hub.auth import requires_role
 from hub.dashboard import audit, filtered_query, queue_filters, sorted_query
 from hub.db import get_db
-from hub.alerts import location_text
 from hub.models import Alert, Report, Unit, utcnow
 from hub.texts import label
 from hub.timefmt import local
