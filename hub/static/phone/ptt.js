@@ -80,7 +80,8 @@
       this.solo = null;
       this.tx = null; // {group, spurt, priority, state: requesting|talking, ...}
       this.cb = {};
-      this.stats = { framesOut: 0, framesIn: 0, bad: 0, late: 0 };
+      // played: group -> frames handed to the speaker (not muted, not while talking)
+      this.stats = { framesOut: 0, framesIn: 0, bad: 0, late: 0, played: {} };
       this.online = false;
     }
 
@@ -448,6 +449,7 @@
         src.buffer = buf;
         src.connect(ctx.destination);
         src.start(at);
+        this.stats.played[g] = (this.stats.played[g] || 0) + 1;
       }
       const arrived = r.arrivals[Math.round(tsS * RATE)];
       this.emit("frame", "in", r.spurt, tsS, at - ctx.currentTime, arrived);
@@ -494,6 +496,7 @@
       src.buffer = buf;
       src.connect(ctx.destination);
       src.start();
+      this.emit("replaying", g, item);
       return true;
     }
 
