@@ -20,6 +20,8 @@
   const JITTER_START_S = 0.06; // as the units' jitter buffer (ptt.jitter_start_ms)
   const JITTER_MAX_S = 0.3;
   const REPLAY_KEEP = 5; // spurts kept per group for replay
+  const PLC_MAX_FRAMES = 5; // a lost frame is concealed; more than 100 ms lost stays silent
+  const PLC_FADE = 0.7; // each concealed frame is the last one heard times this, again
 
   function rank(p) { return Math.max(0, PRIORITIES.indexOf(p)); }
 
@@ -81,7 +83,7 @@
       this.tx = null; // {group, spurt, priority, state: requesting|talking, ...}
       this.cb = {};
       // played: group -> frames handed to the speaker (not muted, not while talking)
-      this.stats = { framesOut: 0, framesIn: 0, bad: 0, late: 0, played: {} };
+      this.stats = { framesOut: 0, framesIn: 0, bad: 0, late: 0, concealed: 0, played: {} };
       this.online = false;
     }
 
@@ -404,13 +406,16 @@
       if (r.lastSeq === f.seq) return;
       r.lastSeq = f.seq;
       r.arrivals[f.ts] = performance.now();
+      // Chromium stamps decoded audio by counting samples from the first chunk, so a lost
+      // frame would shift everything after it: each output takes its frame's own timestamp.
+      r.sent.push(f.ts);
       r.dec.decode(new EncodedAudioChunk({ type: "key", timestamp: (f.ts * 1e6) / RATE,
                                            data: f.opus }));
     }
 
     startRx(g, unit, spurt) {
       const ctx = this.ensureAudio();
-      const r = { unit: unit, spurt: spurt, base: null, lastSeq: null, pcm: [], arrivals: {},
+      const r = { unit: unit, spurt: spurt, base: null, lastSeq: null, pcm: [], arrivals: {}, sent: [],
                   start: Date.now(), delay: JITTER_START_S };
       r.dec = new AudioDecoder({ output: (data) => this.onDecoded(g, r, data),
                                  error: (e) => console.warn("opus decode", e) });
@@ -424,35 +429,60 @@
     // A tiny jitter buffer on the audio clock: each frame plays at base + its timestamp;
     // base is set from the first frame plus the start delay and grows by one frame when a
     // frame would be late (the units' buffer, gateway/jitter.py, does the same adaptation).
+    // A lost frame (a gap in the timestamps) is concealed: the last frame heard is repeated,
+    // fading, for up to PLC_MAX_FRAMES; a longer gap stays silent (WebCodecs gives the page
+    // no access to Opus's own concealment or FEC).
     onDecoded(g, r, data) {
       const n = data.numberOfFrames;
       const rate = data.sampleRate;
       const pcm = new Float32Array(n);
       data.copyTo(pcm, { planeIndex: 0, format: "f32-planar" });
-      const tsS = data.timestamp / 1e6;
+      const sentTs = r.sent.shift();
+      const tsS = sentTs === undefined ? data.timestamp / 1e6 : sentTs / RATE;
       data.close();
-      r.pcm.push({ t: tsS, pcm: pcm, rate: rate });
-      r.lastTs = Math.max(r.lastTs || 0, tsS + n / rate);
       const ctx = this.ctx;
       if (r.base === null) r.base = ctx.currentTime + r.delay - tsS;
+      const dur = n / rate;
+      if (r.nextTs !== undefined && r.lastPcm && tsS - r.nextTs > dur / 2) {
+        const missing = Math.round((tsS - r.nextTs) / dur);
+        let gain = 1;
+        for (let k = 0; k < Math.min(missing, PLC_MAX_FRAMES); k++) {
+          gain *= PLC_FADE;
+          const fill = new Float32Array(r.lastPcm.length);
+          for (let i = 0; i < fill.length; i++) fill[i] = r.lastPcm[i] * gain;
+          const t = r.nextTs + k * dur;
+          r.pcm.push({ t: t, pcm: fill, rate: rate, concealed: true });
+          this.stats.concealed += 1;
+          const at = r.base + t;
+          if (at >= ctx.currentTime + 0.002) this.play(g, fill, rate, at);
+        }
+      }
+      r.pcm.push({ t: tsS, pcm: pcm, rate: rate });
+      r.lastPcm = pcm;
+      r.nextTs = Math.max(r.nextTs || 0, tsS + dur);
+      r.lastTs = Math.max(r.lastTs || 0, tsS + dur);
       let at = r.base + tsS;
       if (at < ctx.currentTime + 0.005) {
         if (r.delay < JITTER_MAX_S) { r.delay += 0.02; r.base += 0.02; }
         this.stats.late += 1;
         at = Math.max(at + 0.02, ctx.currentTime + 0.005);
       }
-      // Half duplex like the units (ptt.half_duplex): nothing plays while this phone talks.
-      if (this.audible(g) && !(this.tx && this.tx.state === "talking")) {
-        const buf = ctx.createBuffer(1, n, rate);
-        buf.copyToChannel(pcm, 0);
-        const src = ctx.createBufferSource();
-        src.buffer = buf;
-        src.connect(ctx.destination);
-        src.start(at);
-        this.stats.played[g] = (this.stats.played[g] || 0) + 1;
-      }
+      this.play(g, pcm, rate, at);
       const arrived = r.arrivals[Math.round(tsS * RATE)];
       this.emit("frame", "in", r.spurt, tsS, at - ctx.currentTime, arrived);
+    }
+
+    play(g, pcm, rate, at) {
+      // Half duplex like the units (ptt.half_duplex): nothing plays while this phone talks.
+      if (!this.audible(g) || (this.tx && this.tx.state === "talking")) return;
+      const ctx = this.ctx;
+      const buf = ctx.createBuffer(1, pcm.length, rate);
+      buf.copyToChannel(pcm, 0);
+      const src = ctx.createBufferSource();
+      src.buffer = buf;
+      src.connect(ctx.destination);
+      src.start(at);
+      this.stats.played[g] = (this.stats.played[g] || 0) + 1;
     }
 
     endRx(g, roger) {
