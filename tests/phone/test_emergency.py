@@ -103,7 +103,7 @@ def test_emergency_with_location_reaches_the_dashboard_and_the_map(
     # The hub's receipt: "terkirim", and the location went with it.
     page.wait_for_selector("#sos-status[data-state='received']", timeout=10000)
     assert "Terkirim ke pusat komando" in page.text_content("#sos-text")
-    assert "Lokasi ikut terkirim (±12 m)" in page.text_content("#sos-where")
+    assert "Lokasi ponsel disertakan (±12 m)" in page.text_content("#sos-where")
     page.screenshot(path=str(artifacts / "phone-sos-received.png"))
 
     card = dash.locator(".alert-card[data-source='phone_emergency']")
@@ -145,7 +145,8 @@ def test_emergency_with_location_reaches_the_dashboard_and_the_map(
     watch.close()
 
 
-def test_without_permission_the_alert_goes_without_a_location(browser, hub, ws_broker, root, arbiter) -> None:
+def test_without_permission_the_alert_goes_without_a_location(browser, hub, ws_broker, root, arbiter,
+                                                              artifacts) -> None:
     _add_member(hub)
     dash, _user = _dashboard(browser, hub)
     page = open_phone(browser, hub, _config(ws_broker, root))  # geolocation not granted
@@ -153,6 +154,7 @@ def test_without_permission_the_alert_goes_without_a_location(browser, hub, ws_b
     _press_sos(page)
     page.wait_for_selector("#sos-status[data-state='received']", timeout=15000)
     assert "Tanpa lokasi" in page.text_content("#sos-where"), page.text_content("#sos-where")
+    page.screenshot(path=str(artifacts / "phone-sos-no-location.png"))
     message = page.evaluate("window.poskoAlerts.latest().message")
     assert "location" not in message and message["no_location"] in ("denied", "timeout", "unavailable"), message
     card = dash.locator(".alert-card[data-source='phone_emergency']")
@@ -257,7 +259,7 @@ def late_hub(ws_broker, root, tmp_path, proxy) -> Iterator[HubProcess]:
 
 @pytest.mark.timeout(90)
 def test_offline_the_alert_waits_and_goes_when_connected(browser, late_hub, ws_broker, root, arbiter,
-                                                         proxy) -> None:
+                                                         proxy, artifacts) -> None:
     hub = late_hub
     _add_member(hub)
     page = open_phone(browser, hub, _config(ws_broker, root, port=proxy.port))
@@ -268,6 +270,7 @@ def test_offline_the_alert_waits_and_goes_when_connected(browser, late_hub, ws_b
     page.wait_for_selector("#sos-status[data-state='queued']", timeout=10000)
     assert "Tidak tersambung" in page.text_content("#sos-text")
     assert "Telepon 110" in page.text_content("#sos-status")
+    page.screenshot(path=str(artifacts / "phone-sos-offline.png"))
     # Kept in the phone: a reload does not lose it.
     page.reload()
     page.wait_for_selector("#sos-status[data-state='queued']", timeout=10000)

@@ -156,7 +156,7 @@
       box.hidden = false;
       let state = locating ? "locating" : item.state;
       if (state === "sending" && !client.online) state = "queued";
-      if (box.dataset.state !== state) box.scrollIntoView({ block: "nearest" });
+      const moved = box.dataset.state !== state;
       box.dataset.state = state;
       $("sos-text").textContent =
         state === "received" ? S.received.replace("{time}", clock(item.receivedAt))
@@ -165,6 +165,7 @@
       const m = item && !locating ? item.message : null;
       $("sos-where").textContent = !m ? "" : m.location
         ? S.located.replace("{m}", Math.round(m.location.accuracy_m)) : S[m.no_location] || "";
+      if (moved) box.scrollIntoView({ block: "nearest" });
     }
 
     function flush(online) {
