@@ -27,6 +27,7 @@ from hub.db import get_db
 from hub.models import Alert, AlertRepeat, Event, utcnow
 from hub.texts import label
 from hub.timefmt import local
+from posko.messages import Location
 
 bp = Blueprint("alerts", __name__)
 
@@ -57,29 +58,109 @@ def _recent(db, unit_id: str, now: dt.datetime, policy: FloodPolicy) -> list[Rec
             for a, when in rows]
 
 
+@dataclass(frozen=True)
+class PhoneDetails:
+    """What a phone's emergency adds to an alert: its talk group and where it was."""
+
+    group: str = ""
+    location: Location | None = None
+    no_location: str = ""  # posko.messages.Alert.NO_LOCATION
+
+
+def _fix_at(location: Location) -> dt.datetime | None:
+    try:
+        return dt.datetime.fromtimestamp(location.time, dt.UTC).replace(tzinfo=None)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def phone_fields(db, unit_id: str, phone: PhoneDetails) -> dict:
+    """The alert's columns for a phone's emergency. The name is the hub's own record of the
+    member (never what the phone says), the group only one of the member's groups."""
+    from hub.phone import PhoneMember
+
+    member = db.get(PhoneMember, unit_id)
+    group = phone.group if member is not None and phone.group in member.group_list else ""
+    loc = phone.location
+    return {"posko": member.name if member is not None else "", "talk_group": group,
+            "lat": loc.lat if loc else None, "lon": loc.lon if loc else None,
+            "accuracy_m": loc.accuracy_m if loc else None, "fix_at": _fix_at(loc) if loc else None,
+            "no_location": "" if loc else (phone.no_location or "unavailable")}
+
+
+def alert_event(alert: Alert, settings) -> dict:
+    """The `alert` event's data: what a dashboard needs to show the card without a reload."""
+    tz = settings.hub.display_tz
+    data = {"id": alert.id, "unit": alert.unit_id, "posko": alert.posko, "source": alert.source,
+            "source_label": label("alert_sources", alert.source), "text": alert.text[:500],
+            "received_at": alert.received_at.isoformat() + "Z",
+            "received_local": local(alert.received_at, tz, "%H:%M:%S")}
+    if alert.source == "phone_emergency":
+        data.update(group=alert.talk_group, location=location_text(alert, tz),
+                    lat=alert.lat, lon=alert.lon, map_url=map_url(alert))
+    return data
+
+
+def location_text(alert: Alert, tz: str) -> str:
+    """"-6.90750, 109.73000 (±12 m, 14:02:11)" or why there is no location."""
+    if alert.lat is None or alert.lon is None:
+        return label("no_location", alert.no_location or "unavailable")
+    when = f", {local(alert.fix_at, tz, '%H:%M:%S')}" if alert.fix_at else ""
+    return f"{alert.lat:.5f}, {alert.lon:.5f} (±{alert.accuracy_m or 0:.0f} m{when})"
+
+
+def map_url(alert: Alert) -> str:
+    """The hub's offline map centred on the alert, or "" without a location."""
+    if alert.lat is None or alert.lon is None:
+        return ""
+    return f"/peta?peringatan={alert.id}"
+
+
+@dataclass(frozen=True)
+class Place:
+    text: str  # the location in words, or why there is none
+    url: str  # the offline map centred on it, "" without one
+
+
+@bp.app_template_global("alert_place")
+def alert_place(alert: Alert) -> Place:
+    """For the alert cards: where a phone's emergency came from."""
+    from flask import current_app
+
+    tz = current_app.config["POSKO_SETTINGS"].hub.display_tz
+    return Place(location_text(alert, tz), map_url(alert))
+
+
 def record_alert(db, settings, *, alert_id: str, unit_id: str, posko: str, source: str,
-                 text: str, sent_at: dt.datetime, now: dt.datetime | None = None) -> str:
+                 text: str, sent_at: dt.datetime, now: dt.datetime | None = None,
+                 phone: PhoneDetails | None = None) -> str:
     """Store one alert and commit. Returns "new" (a new alert, an `alert` event for every
     dashboard), "repeat" (counted on an open alert of the same unit) or "duplicate" (this
-    alert id is already stored, by either path)."""
+    alert id is already stored, by either path). `phone`: a phone's emergency
+    (source phone_emergency); a repeat with a newer fix moves the open alert's location."""
     alert_id = _clean(alert_id)[:64]
     now = now or utcnow()
     if db.get(Alert, alert_id) is not None or db.get(AlertRepeat, alert_id) is not None:
         return "duplicate"
     posko, text = _clean(posko)[:200], _clean(text)
+    extra = phone_fields(db, unit_id, phone) if source == "phone_emergency" else {}
+    if extra:
+        posko = extra.pop("posko")
     policy = flood_policy(settings)
     target = decide(policy, _recent(db, unit_id, now, policy), source, text, now)
     if target is not None:
         db.add(AlertRepeat(id=alert_id, alert_id=target, received_at=now))
+        held = db.get(Alert, target)
+        if extra.get("lat") is not None and held is not None and (
+                held.fix_at is None or (extra["fix_at"] and extra["fix_at"] > held.fix_at)):
+            for key in ("lat", "lon", "accuracy_m", "fix_at", "no_location"):
+                setattr(held, key, extra[key])
         outcome = "repeat"
     else:
-        db.add(Alert(id=alert_id, unit_id=unit_id, posko=posko, source=source,
-                     text=text, sent_at=sent_at, received_at=now, acked_by=""))
-        db.add(Event(kind="alert", at=now, data={
-            "id": alert_id, "unit": unit_id, "posko": posko, "source": source,
-            "source_label": label("alert_sources", source), "text": text[:500],
-            "received_at": now.isoformat() + "Z",
-            "received_local": local(now, settings.hub.display_tz, "%H:%M:%S")}))
+        alert = Alert(id=alert_id, unit_id=unit_id, posko=posko, source=source,
+                      text=text, sent_at=sent_at, received_at=now, acked_by="", **extra)
+        db.add(alert)
+        db.add(Event(kind="alert", at=now, data=alert_event(alert, settings)))
         outcome = "new"
     try:
         db.commit()
@@ -113,6 +194,13 @@ def _held(db, alert_id: str) -> Alert | Stored | None:
                   acked_at=target.acked_at, acked_by=target.acked_by)
 
 
+def phone_details(msg) -> PhoneDetails | None:
+    """The phone's part of a posko.messages.Alert, None for a unit's alert."""
+    if msg.source != "phone_emergency":
+        return None
+    return PhoneDetails(group=msg.group, location=msg.location, no_location=msg.no_location)
+
+
 def store_alert(db, msg, unit_id: str, settings=None) -> tuple[Alert | Stored, bool]:
     """`record_alert` for a posko.messages.Alert (the HTTP path, hub.alert_intake):
     (what the hub holds for msg.id, whether it was stored just now). `settings` defaults
@@ -126,7 +214,7 @@ def store_alert(db, msg, unit_id: str, settings=None) -> tuple[Alert | Stored, b
     except (OverflowError, OSError, ValueError):
         sent = utcnow()
     outcome = record_alert(db, settings, alert_id=msg.id, unit_id=unit_id, posko=msg.posko,
-                           source=msg.source, text=msg.text, sent_at=sent)
+                           source=msg.source, text=msg.text, sent_at=sent, phone=phone_details(msg))
     return _held(db, _clean(msg.id)[:64]), outcome != "duplicate"
 
 

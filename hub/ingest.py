@@ -1,6 +1,7 @@
 """The hub's one MQTT client: unit heartbeats and alerts into the database, alert
-acknowledgements out to the units, and the retained `kb/current` announcement of the
-knowledge-base bundle (see hub/kb.py).
+acknowledgements out to the units (and a receipt to a phone for its emergency), the
+retained `kb/current` announcement of the knowledge-base bundle (see hub/kb.py), and the
+broker logins of phone members whose validity ran out (hub/phone.py `expire_members`).
 
 `posko hub serve` runs this as its own child process, so exactly one process subscribes
 however many gunicorn workers there are. Each message becomes a row update plus an
@@ -28,8 +29,8 @@ import uuid
 
 from sqlalchemy import delete, select
 
-from hub import kb, releases
-from hub.alerts import record_alert, repeat_ids
+from hub import kb, phone, releases
+from hub.alerts import phone_details, record_alert, repeat_ids
 from hub.db import Sessions, database_url, make_engine
 from hub.models import Event, KeyValue, Throttle, Unit, utcnow
 from posko import topics
@@ -252,8 +253,20 @@ class Ingest:
             sent = utcnow()
         with self.db.writer() as db:
             outcome = record_alert(db, self.settings, alert_id=msg.id, unit_id=unit_id,
-                                   posko=msg.posko, source=msg.source, text=msg.text, sent_at=sent)
+                                   posko=msg.posko, source=msg.source, text=msg.text, sent_at=sent,
+                                   phone=phone_details(msg))
         self.alerts[outcome] = self.alerts.get(outcome, 0) + 1
+        if msg.source == "phone_emergency":
+            # A phone has no durable HTTP path: it says "terkirim" only on this receipt, sent
+            # after the commit, and again for every repeat of the same id (its retries).
+            self.link.publish(topics.alert_ack(unit_id, self.root),
+                              AlertAck(alert_id=msg.id, officer="", stage="received").to_json(), qos=1)
+
+    def expire_members(self) -> None:
+        """A phone member whose validity ran out loses their broker login (hub/phone.py)."""
+        with self.db.writer() as db:
+            if phone.expire_members(db, self.settings):
+                log.info("broker logins rewritten: a phone member's validity ran out")
 
     def prune(self) -> None:
         """Forget old live events and throttle rows."""
@@ -283,7 +296,8 @@ def run(settings) -> None:
     jobs = [(TICK_S, ingest.publish_acks, "publishing acknowledgements"),
             (KB_CHECK_S, ingest.check_kb, "announcing the knowledge base"),
             (PRUNE_S, ingest.prune, "prune"),
-            (5.0, ingest.write_status, "writing the status file")]
+            (5.0, ingest.write_status, "writing the status file"),
+            (settings.ptt.member_expiry_check_s, ingest.expire_members, "cutting off expired phone members")]
     due = {name: 0.0 for _every, _job, name in jobs}
     due["prune"] = time.monotonic() + PRUNE_S
     reported: dict[str, str] = {}

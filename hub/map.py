@@ -2,8 +2,10 @@
 and tiles from the hub's own MBTiles file (hub.tiles). Without a tile file the page still
 shows every point on a plain background, poskos with their names.
 
-* `/peta` the page (the queue's filters apply to the reports shown)
-* `/peta/data.json` reports with a position and every posko with one
+* `/peta` the page (the queue's filters apply to the reports shown); `?peringatan=ID`
+  centres it on a phone's emergency
+* `/peta/data.json` reports with a position, every posko with one, and the open phone
+  emergencies with a location (shown whatever the filters)
 * `/peta/ubin/<z>/<x>/<y>` one tile (404 when absent)
 * `/peta/posko` (admin) sets where a posko (unit) stands
 """
@@ -25,10 +27,11 @@ from flask import (
 from sqlalchemy import select
 
 from hub import tiles
+from hub.alerts import location_text
 from hub.auth import requires_role
 from hub.dashboard import audit, filtered_query, queue_filters, sorted_query
 from hub.db import get_db
-from hub.models import Report, Unit, utcnow
+from hub.models import Alert, Report, Unit, utcnow
 from hub.texts import label
 from hub.timefmt import local
 from hub.units import is_unit_id
@@ -73,6 +76,7 @@ def _render(error: str = ""):
         "minzoom": tileset.minzoom if tileset else 0, "maxzoom": tileset.maxzoom if tileset else 18,
         "bounds": tileset.bounds if tileset else None,
         "attribution": tileset.attribution if tileset else "",
+        "focus": request.args.get("peringatan", "")[:64],
     }
     units = list(get_db().scalars(select(Unit).order_by(Unit.id)))
     return render_template("dashboard/map.html", config=config, tileset=tileset, filters=filters,
@@ -99,7 +103,19 @@ def data():
             "url": url_for("dashboard.report_page", report_id=r.id),
         } for r in reports],
         "poskos": [{"id": u.id, "name": u.name or u.id, "lat": u.lat, "lon": u.lon} for u in poskos],
+        "alerts": [{
+            "id": a.id, "unit": a.unit_id, "name": a.posko or a.unit_id, "group": a.talk_group,
+            "lat": a.lat, "lon": a.lon, "accuracy_m": a.accuracy_m,
+            "location": location_text(a, tz), "received_local": local(a.received_at, tz, "%H:%M:%S"),
+        } for a in located_alerts(db)],
     })
+
+
+def located_alerts(db) -> list[Alert]:
+    """Open phone emergencies that came with a location, newest first."""
+    return list(db.scalars(select(Alert).where(Alert.acked_at.is_(None), Alert.lat.is_not(None),
+                                               Alert.lon.is_not(None))
+                           .order_by(Alert.received_at.desc()).limit(100)))
 
 
 @bp.get("/peta/ubin/<int:z>/<int:x>/<int:y>")

@@ -226,6 +226,13 @@ class Alert(Base):
     received_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     acked_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     acked_by: Mapped[str] = mapped_column(String(128), default="")
+    # A phone's emergency (source phone_emergency): its talk group and where it was.
+    talk_group: Mapped[str] = mapped_column(String(64), default="")
+    lat: Mapped[float | None] = mapped_column(Float, nullable=True)
+    lon: Mapped[float | None] = mapped_column(Float, nullable=True)
+    accuracy_m: Mapped[float | None] = mapped_column(Float, nullable=True)
+    fix_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    no_location: Mapped[str] = mapped_column(String(16), default="")  # why a phone sent none
 
 
 class Event(Base):

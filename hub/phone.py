@@ -10,7 +10,9 @@
   member's groups, publishing only under its own id (gateway.acl).
 * Revoking a member rewrites the password file and the ACL without them and sends Mosquitto
   SIGHUP: on reload Mosquitto drops the clients whose login is gone, so the revoked phone
-  is cut off at once and cannot log in again.
+  is cut off at once and cannot log in again. A member whose validity runs out is cut off
+  the same way by the hub's ingest process (`expire_members`, every
+  `ptt.member_expiry_check_s`), without an officer doing anything.
 
 The broker files are managed only when `ptt.broker_password_file` is set (else the page
 says so and enrolment is refused with 503, never a false "terdaftar").
@@ -148,19 +150,12 @@ def hash_password(user: str, password: str) -> str:
         return path.read_text().strip()
 
 
-def sync_broker(db, settings) -> bool:
-    """Write the password file and ACL from the hub's data and reload Mosquitto.
-
-    True when Mosquitto was signalled; False when no pid file is set (the files are written;
-    the deployment reloads the broker itself). BrokerNotManaged without a password file;
-    OSError when a file cannot be written or the broker cannot be signalled."""
+def broker_files(db, settings, now: dt.datetime) -> dict[Path, tuple[str, int]]:
+    """What the password file and the ACL must say now: path -> (text, mode)."""
     ptt = settings.ptt
-    if not ptt.broker_password_file:
-        raise BrokerNotManaged("ptt.broker_password_file is not set")
-    now = utcnow()
     members = list(db.scalars(select(PhoneMember)))
     base = Path(ptt.broker_password_base).read_text() if ptt.broker_password_base else ""
-    _atomic_write(Path(ptt.broker_password_file), password_lines(base, members, now))
+    files = {Path(ptt.broker_password_file): (password_lines(base, members, now), 0o600)}
     if ptt.broker_acl_file:
         units = members_map(db)
         for member, groups in phone_members_map(members, now).items():
@@ -168,7 +163,33 @@ def sync_broker(db, settings) -> bool:
         console = ptt.command_units[:1] if ptt.command_units else []
         text = render_acl(settings.mqtt.topic_root, arbiter_user=ptt.arbiter_user,
                           command_units=ptt.command_units, members=units, talk_everywhere=console)
-        _atomic_write(Path(ptt.broker_acl_file), text, 0o644)
+        files[Path(ptt.broker_acl_file)] = (text, 0o644)
+    return files
+
+
+def _current(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return None
+
+
+def sync_broker(db, settings, *, if_changed: bool = False) -> bool:
+    """Write the password file and ACL from the hub's data and reload Mosquitto.
+
+    True when Mosquitto was signalled; False when no pid file is set (the files are written;
+    the deployment reloads the broker itself), or with `if_changed` when both files already
+    say what they must (nothing written; the expiry timer's case). BrokerNotManaged without
+    a password file; OSError when a file cannot be written or the broker cannot be
+    signalled."""
+    ptt = settings.ptt
+    if not ptt.broker_password_file:
+        raise BrokerNotManaged("ptt.broker_password_file is not set")
+    files = broker_files(db, settings, utcnow())
+    if if_changed and all(_current(path) == text for path, (text, _mode) in files.items()):
+        return False
+    for path, (text, mode) in files.items():
+        _atomic_write(path, text, mode)
     if not ptt.broker_pid_file:
         return False
     pid = int(Path(ptt.broker_pid_file).read_text().split()[0])
@@ -340,3 +361,12 @@ def revoke_member(member_id: str):
                                    f"({exc.__class__.__name__}); login masih berlaku sampai broker dimuat ulang",
                              code=503)
     return redirect(url_for("phone.members", cabut=member_id), 303)
+
+
+def expire_members(db, settings) -> bool:
+    """Rewrite and reload the broker files when they no longer match the hub's members (a
+    validity that ran out since the last rewrite); True when Mosquitto was reloaded. Does
+    nothing when the hub does not manage broker logins."""
+    if not settings.ptt.broker_password_file:
+        return False
+    return sync_broker(db, settings, if_changed=True)

@@ -65,11 +65,36 @@ def _dump(obj: Any) -> bytes:
 
 
 @dataclass(frozen=True)
+class Location:
+    """Where a phone was when it raised an alert (the browser's Geolocation fix)."""
+
+    lat: float  # degrees, -90..90
+    lon: float  # degrees, -180..180
+    accuracy_m: float  # radius of 68 % confidence, metres
+    time: float  # Unix seconds of the fix (not of the alert)
+
+    @classmethod
+    def from_dict(cls, d: Any) -> Location:
+        if not isinstance(d, dict):
+            raise BadMessage("alert: field 'location' must be an object")
+        k = "alert location"
+        loc = cls(lat=float(_get(d, k, "lat", (int, float))), lon=float(_get(d, k, "lon", (int, float))),
+                  accuracy_m=float(_get(d, k, "accuracy_m", (int, float))),
+                  time=float(_get(d, k, "time", (int, float))))
+        if not (-90 <= loc.lat <= 90 and -180 <= loc.lon <= 180 and 0 <= loc.accuracy_m <= 1e7):
+            raise BadMessage("alert: field 'location' is out of range")
+        return loc
+
+
+@dataclass(frozen=True)
 class Alert:
-    """An emergency from a unit: the panic button, the Darurat screen, or an escalated question."""
+    """An emergency from a unit: the panic button, the Darurat screen, an escalated question,
+    or a phone's emergency button (with the talk group and, when the member allows it, the
+    phone's location; else `no_location` says why there is none)."""
 
     KIND: ClassVar[str] = "alert"
-    SOURCES: ClassVar[tuple[str, ...]] = ("panic_button", "kiosk_darurat", "assistant")
+    SOURCES: ClassVar[tuple[str, ...]] = ("panic_button", "kiosk_darurat", "assistant", "phone_emergency")
+    NO_LOCATION: ClassVar[tuple[str, ...]] = ("", "denied", "unavailable", "timeout", "unsupported")
 
     id: str  # client-made UUID, so an ack and repeats can be matched
     unit: str
@@ -77,9 +102,17 @@ class Alert:
     source: str  # one of SOURCES
     text: str = ""  # what the resident said or typed (escalations), else ""
     time: float = field(default_factory=time.time)  # Unix seconds
+    group: str = ""  # the talk group a phone had selected
+    location: Location | None = None
+    no_location: str = ""  # one of NO_LOCATION: why a phone sent none
 
     def to_json(self) -> bytes:
-        return _dump(self)
+        data = asdict(self)
+        # A unit's alert stays what it always was on the wire: the phone's keys only when set.
+        for key in ("group", "location", "no_location"):
+            if not data[key]:
+                del data[key]
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
     @classmethod
     def from_json(cls, payload: bytes | str) -> Alert:
@@ -87,31 +120,47 @@ class Alert:
         source = _get(d, cls.KIND, "source", str)
         if source not in cls.SOURCES:
             raise BadMessage(f"alert: field 'source' must be one of {', '.join(cls.SOURCES)}")
+        raw = d.get("location")
+        no_location = _get(d, cls.KIND, "no_location", str, "")
+        if no_location not in cls.NO_LOCATION:
+            raise BadMessage(f"alert: field 'no_location' must be one of {', '.join(cls.NO_LOCATION[1:])}")
         return cls(id=_get(d, cls.KIND, "id", str), unit=_get(d, cls.KIND, "unit", str),
                    posko=_get(d, cls.KIND, "posko", str, ""), source=source,
                    text=_get(d, cls.KIND, "text", str, "")[:2000],
-                   time=float(_get(d, cls.KIND, "time", (int, float))))
+                   time=float(_get(d, cls.KIND, "time", (int, float))),
+                   group=_get(d, cls.KIND, "group", str, "")[:64],
+                   location=None if raw is None else Location.from_dict(raw),
+                   no_location=no_location)
 
 
 @dataclass(frozen=True)
 class AlertAck:
-    """The hub's answer to an alert: an officer has taken it."""
+    """The hub's answer to an alert: an officer has taken it (stage "taken"), or, for a
+    phone's alert, the hub has stored it (stage "received", officer "")."""
 
     KIND: ClassVar[str] = "alert ack"
+    STAGES: ClassVar[tuple[str, ...]] = ("taken", "received")
 
     alert_id: str
     officer: str  # display name of the officer who acknowledged
     time: float = field(default_factory=time.time)
+    stage: str = "taken"
 
     def to_json(self) -> bytes:
-        return _dump(self)
+        data = asdict(self)
+        if self.stage == "taken":  # what kiosks have always been sent
+            del data["stage"]
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
     @classmethod
     def from_json(cls, payload: bytes | str) -> AlertAck:
         d = _load(payload, cls.KIND)
+        stage = _get(d, cls.KIND, "stage", str, "taken")
+        if stage not in cls.STAGES:
+            raise BadMessage("alert ack: field 'stage' must be taken or received")
         return cls(alert_id=_get(d, cls.KIND, "alert_id", str),
                    officer=_get(d, cls.KIND, "officer", str),
-                   time=float(_get(d, cls.KIND, "time", (int, float))))
+                   time=float(_get(d, cls.KIND, "time", (int, float))), stage=stage)
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,7 @@ class PttSettings:
     broker_password_file: str = setting("", "Password file Mosquitto reads (password_file); written by the hub on every enrolment and revocation.")
     broker_acl_file: str = setting("", "ACL file Mosquitto reads (acl_file); written by the hub from the membership and the phone members.")
     broker_pid_file: str = setting("", "Mosquitto's pid_file: the hub sends it SIGHUP to reload logins and ACL (a revoked member is disconnected at once).")
+    member_expiry_check_s: float = setting(30.0, "How often the hub's ingest process rewrites the broker's password file and ACL when a phone member's validity has run out (the expired member is cut off without an officer doing anything).", unit="s", min=1.0, max=3600.0)
     console_password: str = setting("", "Broker password of the command-center user (ptt.command_units[0]) that the console's browser logs in with; empty on an anonymous broker.")
 
     def check(self) -> list[tuple[str, str]]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
+
 from gateway.messages import FloorState
 from tests.phone.conftest import (
     GROUP,
@@ -124,3 +126,81 @@ def test_announcement_reaches_the_phone(browser, hub, ws_broker, root) -> None:
     form.locator("button").click()
     phone.wait_for_selector("#announce:not([hidden])", timeout=10000)
     assert "Jalan Legian ditutup" in phone.text_content("#announce")
+
+
+def _console_two_groups(browser, hub):
+    from hub.talkgroups import TalkGroup
+
+    with hub.db() as db:
+        db.add(TalkGroup(id="ojol-legian", name="Ojol Legian"))
+        db.commit()
+    return _console(browser, hub)
+
+
+def _talk_in_both(ptt, wav) -> None:
+    """A unit talks in each group at once (the console monitors both)."""
+    a = ptt.send("pos-kuta-01", wav, wait=False)
+    b = ptt.send("pos-legian-01", wav, "--group", "ojol-legian", wait=False)
+    for p in (a, b):
+        out, _ = p.communicate(timeout=60)
+        assert p.returncode == 0, out
+
+
+def _played(page) -> dict:
+    return page.evaluate("Object.assign({}, window.poskoPtt.stats.played)")
+
+
+def test_console_mute_and_solo(browser, hub, ws_broker, root, arbiter, ptt, speech, tmp_path) -> None:
+    """Mute silences one group and leaves the other; solo plays only its group; both off,
+    every group plays again. What is muted is still received (and kept for replay)."""
+    import subprocess
+
+    short = tmp_path / "short.wav"
+    subprocess.run(["sox", str(speech[1]), str(short), "trim", "0", "1.5"], check=True)
+    page = _console_two_groups(browser, hub)
+    legian = page.locator("tr[data-group='ojol-legian']")
+    kuta = page.locator(f"tr[data-group='{GROUP}']")
+
+    kuta.locator(".mute").check()
+    _talk_in_both(ptt, short)
+    assert wait_until(lambda: _played(page).get("ojol-legian", 0) > 40, 10), _played(page)
+    played = _played(page)
+    assert played.get(GROUP, 0) == 0, f"a muted group played: {played}"
+    assert page.evaluate("window.poskoPtt.stats.framesIn") > 80  # both groups were received
+    assert wait_until(lambda: page.evaluate(f"(window.poskoPtt.replay['{GROUP}'] || []).length") == 1, 5)
+
+    kuta.locator(".mute").uncheck()
+    legian.locator(".solo").check()
+    _talk_in_both(ptt, short)
+    assert wait_until(lambda: _played(page)["ojol-legian"] > played["ojol-legian"] + 40, 10), _played(page)
+    time.sleep(0.5)
+    assert _played(page).get(GROUP, 0) == 0, f"solo on one group, another played: {_played(page)}"
+
+    kuta.locator(".solo").check()  # solo moves: one group at a time
+    assert not legian.locator(".solo").is_checked()
+    kuta.locator(".solo").uncheck()
+    _talk_in_both(ptt, short)
+    assert wait_until(lambda: _played(page).get(GROUP, 0) > 40, 10), _played(page)
+    assert not page.errors, page.errors
+
+
+def test_console_replays_the_last_spurt(browser, hub, ws_broker, root, arbiter, ptt, speech) -> None:
+    page = _console(browser, hub)
+    row = page.locator(f"tr[data-group='{GROUP}']")
+    assert page.evaluate(f"window.poskoPtt.playReplay('{GROUP}', 0)") is False  # nothing heard yet
+    result = ptt.send("pos-kuta-01", speech[1])
+    assert result.returncode == 0, result.stdout
+    row.locator(".replay-info", has_text="pos-kuta-01").wait_for(timeout=10000)
+    assert row.locator(".replay-info").text_content().startswith("1 ·")
+    page.evaluate("window.replays = []; window.poskoPtt.on('replaying', (g, item) =>"
+                  " window.replays.push([g, item.unit, item.pcm.length / item.rate]))")
+    row.locator(".replay").click()
+    replays = page.evaluate("window.replays")
+    said = read_wav(speech[1])
+    assert len(replays) == 1 and replays[0][:2] == [GROUP, "pos-kuta-01"], replays
+    assert abs(replays[0][2] - len(said) / 16000) < 0.3, replays
+    pcm = np.array(page.evaluate(f"Array.from(window.poskoPtt.replay['{GROUP}'][0].pcm)"))
+    rate = page.evaluate(f"window.poskoPtt.replay['{GROUP}'][0].rate")
+    score = best_correlation(pcm[:: rate // 16000] * 32768, said)
+    assert score > 0.5, f"the replay is not what the unit said (correlation {score:.2f})"
+    assert not page.errors, page.errors

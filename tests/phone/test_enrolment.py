@@ -20,7 +20,7 @@ import pytest
 from gateway.acl import render_acl
 from posko.broker import BrokerConfig, MosquittoProcess, free_port, make_password_file
 from tests.hub.support import HubProcess, Officer
-from tests.phone.conftest import GROUP, hold, open_phone, wait_online
+from tests.phone.conftest import GROUP, hold, open_phone, wait_online, wait_until
 from tests.support.mqtt import Client
 
 
@@ -57,7 +57,8 @@ def managed_hub(secured, root, tmp_path) -> Iterator[HubProcess]:
                          "POSKO_PTT_BROKER_PASSWORD_BASE": str(secured["base"]),
                          "POSKO_PTT_BROKER_PASSWORD_FILE": str(secured["passwd"]),
                          "POSKO_PTT_BROKER_ACL_FILE": str(secured["acl"]),
-                         "POSKO_PTT_BROKER_PID_FILE": str(secured["pid"])}).start()
+                         "POSKO_PTT_BROKER_PID_FILE": str(secured["pid"]),
+                         "POSKO_PTT_MEMBER_EXPIRY_CHECK_S": "1"}).start()
     from hub.talkgroups import TalkGroup, TalkGroupMember
 
     with hub.db() as db:
@@ -165,3 +166,81 @@ def test_member_form_names_the_field(browser, managed_hub) -> None:
     assert r.status_code == 400 and "Berlaku (hari)" in r.text
     operator = Officer(managed_hub, *managed_hub.add_user("operator"))
     assert operator.get("/hp/anggota").status_code == 403
+
+
+def _enrol(officer: Officer, hub: HubProcess, name: str) -> dict:
+    """A member created on the hub and enrolled as its phone would (the redeem API)."""
+    import requests
+
+    created = officer.post("/hp/anggota", {"name": name, "groups": [GROUP], "days": "30"}, page="/hp/anggota")
+    assert created.status_code == 201, created.text[:300]
+    token = re.search(r"#daftar=([\w-]+)", created.text).group(1)
+    answer = requests.post(f"{hub.base}/hp/api/daftar", json={"token": token}, timeout=10)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def test_a_member_raises_alerts_only_under_its_own_id(managed_hub, secured, root) -> None:
+    """The broker takes a member's alert on `alert/{own id}` and refuses one forged under
+    another member's id or a unit's; the member hears only its own alerts' acks."""
+    officer = Officer(managed_hub, *managed_hub.add_user("supervisor"))
+    budi, sari = _enrol(officer, managed_hub, "Budi"), _enrol(officer, managed_hub, "Sari")
+    watch = Client(secured["proc"].port, username="hub", password="hub-pw")
+    assert watch.wait_connected()
+    watch.subscribe(f"{root}/alert/#", qos=1)
+    phone = Client(secured["proc"].port, username=budi["unit"], password=budi["password"])
+    assert phone.wait_connected()
+    phone.subscribe(f"{root}/alert/{budi['unit']}/ack")
+    phone.subscribe(f"{root}/alert/{sari['unit']}/ack")
+    _drain(watch)
+    body = json.dumps({"id": str(uuid.uuid4()), "unit": budi["unit"], "source": "phone_emergency",
+                       "time": time.time()})
+    for target in (budi["unit"], sari["unit"], "pos-kuta-01"):
+        phone.publish(f"{root}/alert/{target}", body, qos=1)
+    seen = _drain(watch, 1.5)
+    assert f"{root}/alert/{budi['unit']}" in seen
+    assert f"{root}/alert/{sari['unit']}" not in seen, "a member raised an alert as another member"
+    assert f"{root}/alert/pos-kuta-01" not in seen, "a member raised an alert as a unit"
+    # The hub answers on each member's ack topic; Budi hears only his own.
+    _drain(phone)
+    for member in (budi, sari):
+        watch.publish(f"{root}/alert/{member['unit']}/ack",
+                      json.dumps({"alert_id": "x", "officer": "", "time": 1.0, "stage": "received"}))
+    heard = _drain(phone, 1.0)
+    assert f"{root}/alert/{budi['unit']}/ack" in heard
+    assert f"{root}/alert/{sari['unit']}/ack" not in heard, "a member read another member's acks"
+    for c in (watch, phone):
+        c.close()
+
+
+def test_an_expired_member_is_cut_off_by_itself(managed_hub, secured, root) -> None:
+    """No officer does anything: once a member's validity has run out, the hub's ingest
+    rewrites the broker files without them and reloads Mosquitto, which drops the phone."""
+    import datetime as dt
+
+    from hub.models import utcnow
+    from hub.phone import PhoneMember
+
+    officer = Officer(managed_hub, *managed_hub.add_user("supervisor"))
+    budi, sari = _enrol(officer, managed_hub, "Budi"), _enrol(officer, managed_hub, "Sari")
+    phone = Client(secured["proc"].port, username=budi["unit"], password=budi["password"])
+    other = Client(secured["proc"].port, username=sari["unit"], password=sari["password"])
+    assert phone.wait_connected() and other.wait_connected()
+    time.sleep(2.5)  # a few expiry checks with nothing expired: the broker is left alone
+    assert phone.disconnects == 0 and other.disconnects == 0
+    before = secured["passwd"].stat().st_mtime_ns
+    with managed_hub.db() as db:
+        db.get(PhoneMember, budi["unit"]).expires_at = utcnow() + dt.timedelta(seconds=2)
+        db.commit()
+    assert budi["unit"] in secured["passwd"].read_text()
+    assert wait_until(lambda: phone.disconnects > 0, 15), "the expired member is still connected"
+    assert budi["unit"] not in secured["passwd"].read_text()
+    assert budi["unit"] not in secured["acl"].read_text()
+    assert sari["unit"] in secured["passwd"].read_text() and other.disconnects == 0
+    assert secured["passwd"].stat().st_mtime_ns != before
+    retry = Client(secured["proc"].port, username=budi["unit"], password=budi["password"],
+                   client_id=f"again-{uuid.uuid4().hex[:6]}")
+    assert not retry.wait_connected(3), "an expired member logged in again"
+    assert f'data-member="{budi["unit"]}" data-status="expired"' in officer.get("/hp/anggota").text
+    for c in (phone, other, retry):
+        c.close()

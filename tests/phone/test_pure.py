@@ -73,3 +73,41 @@ def test_announcement_payload() -> None:
         announcement("   ", "x", 0)
     with pytest.raises(ValueError, match="280"):
         announcement("a" * 281, "x", 0)
+
+
+def test_phone_alert_on_the_wire() -> None:
+    from posko.messages import Alert, AlertAck, BadMessage, Location
+
+    unit = Alert(id="a1", unit="pos-1", posko="Pos 1", source="panic_button", time=1.0)
+    assert json.loads(unit.to_json()) == {"id": "a1", "unit": "pos-1", "posko": "Pos 1",
+                                          "source": "panic_button", "text": "", "time": 1.0}
+    phone = Alert(id="a2", unit="hp-1", posko="Budi", source="phone_emergency", time=2.0, group="g",
+                  location=Location(lat=-8.7, lon=115.2, accuracy_m=12.0, time=1.5))
+    back = Alert.from_json(phone.to_json())
+    assert back == phone and back.location.accuracy_m == 12.0
+    none = Alert.from_json(json.dumps({"id": "a3", "unit": "hp-1", "source": "phone_emergency", "time": 3,
+                                       "no_location": "denied"}))
+    assert none.location is None and none.no_location == "denied"
+    for bad in ({"location": {"lat": 91, "lon": 0, "accuracy_m": 1, "time": 1}},
+                {"location": {"lat": 0, "lon": 0, "time": 1}}, {"location": "here"},
+                {"no_location": "lost"}):
+        with pytest.raises(BadMessage):
+            Alert.from_json(json.dumps({"id": "a", "unit": "hp-1", "source": "phone_emergency", "time": 1, **bad}))
+    # A kiosk's ack is what it always was; the phone's receipt says its stage.
+    assert "stage" not in json.loads(AlertAck(alert_id="a1", officer="Bripka A", time=1.0).to_json())
+    receipt = AlertAck.from_json(AlertAck(alert_id="a2", officer="", stage="received").to_json())
+    assert receipt.stage == "received"
+    assert AlertAck.from_json('{"alert_id": "a1", "officer": "x", "time": 1}').stage == "taken"
+
+
+def test_location_in_words() -> None:
+    from hub.alerts import location_text, map_url
+    from hub.models import Alert
+
+    alert = Alert(id="a1", lat=-8.7177, lon=115.1686, accuracy_m=12.4,
+                  fix_at=dt.datetime(2026, 12, 1, 7, 2, 11), no_location="")
+    assert location_text(alert, "Asia/Jakarta") == "-8.71770, 115.16860 (±12 m, 14:02:11)"
+    assert map_url(alert) == "/peta?peringatan=a1"
+    denied = Alert(id="a2", lat=None, lon=None, no_location="denied")
+    assert location_text(denied, "Asia/Jakarta").startswith("Tanpa lokasi: anggota tidak mengizinkan")
+    assert map_url(denied) == ""

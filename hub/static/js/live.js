@@ -94,7 +94,28 @@
     var button = el("button", "ack", "Terima");
     button.type = "button";
     button.dataset.ackUrl = "/peringatan/" + encodeURIComponent(a.id) + "/terima";
-    card.appendChild(head); card.appendChild(body); card.appendChild(button);
+    card.dataset.source = a.source;
+    card.appendChild(head); card.appendChild(body);
+    if (a.source === "phone_emergency") {
+      // A phone's emergency: the member's group and where the phone was (or why not).
+      var phone = el("div", "alert-phone");
+      if (a.group) {
+        phone.appendChild(document.createTextNode("Grup "));
+        phone.appendChild(el("b", "alert-group mono", a.group));
+        phone.appendChild(document.createTextNode(" · "));
+      }
+      var where = el("span", "alert-location", a.location);
+      where.dataset.located = a.map_url ? "1" : "0";
+      phone.appendChild(where);
+      if (a.map_url) {
+        var link = el("a", "alert-map", "Lihat di peta");
+        link.href = a.map_url;
+        phone.appendChild(document.createTextNode(" "));
+        phone.appendChild(link);
+      }
+      card.appendChild(phone);
+    }
+    card.appendChild(button);
     alertsBox.prepend(card);
     wireAck(card);
     updateAlarm();

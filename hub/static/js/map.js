@@ -39,11 +39,30 @@
                     "<br>" + esc(r.received_local) + " " + esc(document.body.dataset.tz || ""));
       points.push([r.lat, r.lon]);
     });
+    // Open phone emergencies: red, on top, with the accuracy circle and a label that stays.
+    var focus = null;
+    (data.alerts || []).forEach(function (a) {
+      if (a.accuracy_m) {
+        L.circle([a.lat, a.lon], {radius: a.accuracy_m, color: "#d92d20", weight: 1, fillOpacity: 0.12,
+                                  interactive: false}).addTo(map);
+      }
+      var mark = L.circleMarker([a.lat, a.lon], {radius: 11, color: "#fff", weight: 3, fillColor: "#d92d20",
+                                                 fillOpacity: 1, className: "alert-dot"}).addTo(map);
+      mark.bindTooltip("DARURAT " + a.name + (a.group ? " · " + a.group : ""),
+                       {permanent: true, direction: "right", className: "alert-label"});
+      mark.bindPopup("<b>DARURAT</b> " + esc(a.name) + " (" + esc(a.unit) + ")" + (a.group ? "<br>Grup " + esc(a.group) : "") +
+                     "<br>" + esc(a.location) + "<br>diterima " + esc(a.received_local) + " " + esc(document.body.dataset.tz || ""));
+      if (a.id === config.focus) focus = [a.lat, a.lon];
+      points.push([a.lat, a.lon]);
+    });
+    box.dataset.alerts = String((data.alerts || []).length);
     // No animation: the view is where the points are at once (and screenshots are steady).
-    if (points.length > 1) map.fitBounds(points, {padding: [40, 40], maxZoom: 15, animate: false});
+    if (focus) map.setView(focus, 16, {animate: false});
+    else if (points.length > 1) map.fitBounds(points, {padding: [40, 40], maxZoom: 15, animate: false});
     else if (points.length === 1) map.setView(points[0], 14, {animate: false});
     document.getElementById("map-count").textContent =
-      data.reports.length + " laporan berkoordinat, " + data.poskos.length + " posko";
+      data.reports.length + " laporan berkoordinat, " + data.poskos.length + " posko" +
+      ((data.alerts || []).length ? ", " + data.alerts.length + " darurat ponsel terbuka" : "");
     box.dataset.reports = String(data.reports.length);
     box.dataset.poskos = String(data.poskos.length);
     box.dataset.ready = "1";

@@ -68,7 +68,7 @@
     const client = new PoskoPtt.PttClient({
       url: cfg.broker || body.dataset.broker, username: cfg.unit, password: cfg.password,
       unit: cfg.unit, groups: cfg.groups, root: cfg.root || body.dataset.root,
-      workletUrl: body.dataset.worklet,
+      workletUrl: body.dataset.worklet, subscribe: [`alert/${cfg.unit}/ack`],
     });
     window.poskoPtt = client; // for the browser's console and the tests' probes
     const ptt = $("ptt");
@@ -91,11 +91,16 @@
     });
     client.on("floor", showTalker);
     client.on("tx", (s, why) => {
-      ptt.dataset.state = s;
-      if (s === "talking") ptt.textContent = W.release;
+      const emergency = client.tx && client.tx.priority === "emergency";
+      ptt.dataset.state = s === "talking" && emergency ? "emergency" : s;
+      ptt.dataset.mode = s === "talking" ? why || "arbiter" : "";
+      if (s === "talking") ptt.textContent = emergency ? W.sos.talking : why === "lbt" ? W.lbttalk : W.release;
       else if (s === "requesting") ptt.textContent = W.requesting;
-      else if (W[s]) { ptt.textContent = W[s]; setTimeout(() => { if (!client.tx) { ptt.textContent = W.press; ptt.dataset.state = "idle"; } }, 1500); }
-      else ptt.textContent = W.press;
+      else if (s === "listening") ptt.textContent = W.listening;
+      else if (W[s]) {
+        ptt.textContent = s === "busy" && why === "lbt" ? W.lbtbusy : W[s];
+        setTimeout(() => { if (!client.tx) { ptt.textContent = W.press; ptt.dataset.state = "idle"; } }, 2500);
+      } else ptt.textContent = W.press;
       if (s === "nomic") notice(`${W.nomic}: ${why || ""}`);
     });
     client.on("replay", (g, list) => {
@@ -110,9 +115,15 @@
     });
     sel.addEventListener("change", () => { client.group = sel.value; showTalker(); });
     // Hold to talk: pointer events cover touch and mouse; a pointer leaving the button or
-    // being cancelled (a call comes in) releases.
-    const down = (ev) => { ev.preventDefault(); ptt.setPointerCapture && ptt.setPointerCapture(ev.pointerId); client.press(); };
-    const up = (ev) => { ev.preventDefault(); client.release(); };
+    // being cancelled (a call comes in) releases. An emergency call needs no holding: a tap
+    // on the button ends it.
+    const down = (ev) => {
+      ev.preventDefault();
+      if (client.tx && client.tx.priority === "emergency") { client.release(); return; }
+      ptt.setPointerCapture && ptt.setPointerCapture(ev.pointerId);
+      client.press();
+    };
+    const up = (ev) => { ev.preventDefault(); if (!(client.tx && client.tx.priority === "emergency")) client.release(); };
     ptt.addEventListener("pointerdown", down);
     ptt.addEventListener("pointerup", up);
     ptt.addEventListener("pointercancel", up);
@@ -123,7 +134,86 @@
     window.addEventListener("offline", () => { setConn("offline"); ptt.disabled = true; });
     ptt.disabled = true; // until the broker accepts the login
     if (navigator.onLine === false) setConn("offline");
+    emergency(cfg, client, sel);
     client.connect();
+  }
+
+  // --- the emergency button -----------------------------------------------------------
+  function emergency(cfg, client, sel) {
+    const S = W.sos;
+    const E = window.PoskoEmergency;
+    const queue = new E.AlertQueue({ get: () => localStorage.getItem(`${KEY}-darurat`),
+                                     set: (v) => localStorage.setItem(`${KEY}-darurat`, v) });
+    window.poskoAlerts = queue; // for the tests' probes
+    const box = $("sos-status");
+    const confirmBox = $("sos-confirm");
+    const clock = (ms) => new Date(ms).toLocaleTimeString("id-ID", { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+    let locating = false;
+
+    function show() {
+      const item = queue.latest();
+      if (!item && !locating) { box.hidden = true; return; }
+      box.hidden = false;
+      let state = locating ? "locating" : item.state;
+      if (state === "sending" && !client.online) state = "queued";
+      const moved = box.dataset.state !== state;
+      box.dataset.state = state;
+      $("sos-text").textContent =
+        state === "received" ? S.received.replace("{time}", clock(item.receivedAt))
+        : state === "taken" ? S.taken.replace("{officer}", item.officer || "").replace("{time}", clock(item.takenAt))
+        : S[state];
+      const m = item && !locating ? item.message : null;
+      $("sos-where").textContent = !m ? "" : m.location
+        ? S.located.replace("{m}", Math.round(m.location.accuracy_m)) : S[m.no_location] || "";
+      if (moved) box.scrollIntoView({ block: "nearest" });
+    }
+
+    function flush(online) {
+      if (!client.online) { show(); return; }
+      const now = Date.now();
+      for (const item of queue.due(now, online)) {
+        queue.sent(item, now);
+        client.publish(`alert/${cfg.unit}`, JSON.stringify(item.message), 1).catch(() => {});
+      }
+      show();
+    }
+
+    async function raise() {
+      confirmBox.hidden = true;
+      clearTimeout(confirmBox.timer);
+      const group = sel.value || client.group;
+      // The floor first (the mic opens at once), the location meanwhile.
+      client.group = group;
+      if (client.tx) client.release();
+      client.press("emergency");
+      locating = true;
+      show();
+      const where = await E.locate(6000);
+      locating = false;
+      const message = { id: E.newId(), unit: cfg.unit, posko: cfg.name || "", source: "phone_emergency",
+                        text: "", time: Date.now() / 1000, group: group };
+      if (where.location) message.location = where.location;
+      else message.no_location = where.no_location;
+      queue.add(message);
+      flush(false);
+    }
+
+    $("sos").addEventListener("click", () => {
+      confirmBox.hidden = false;
+      // An accidental tap closes by itself.
+      confirmBox.timer = setTimeout(() => { confirmBox.hidden = true; }, 15000);
+    });
+    $("sos-cancel").addEventListener("click", () => { confirmBox.hidden = true; clearTimeout(confirmBox.timer); });
+    $("sos-yes").addEventListener("click", raise);
+    client.on("message", (topic, payload) => {
+      if (topic !== `alert/${cfg.unit}/ack`) return;
+      let ack;
+      try { ack = JSON.parse(new TextDecoder().decode(payload)); } catch (e) { return; }
+      if (ack && typeof ack.alert_id === "string" && queue.ack(ack, Date.now())) show();
+    });
+    client.on("state", (s) => { if (s === "online") flush(true); else show(); });
+    setInterval(() => flush(false), 1000);
+    show();
   }
 
   main();

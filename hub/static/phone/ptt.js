@@ -4,6 +4,11 @@
 //
 // Used by the phone app (app.js) and the dispatcher's console (console.js). No UI here: the
 // client reports through callbacks (onState, onFloor, onTalker, onSpurt, onTone).
+//
+// The floor as on the units (gateway/transmit.py): a press asks the arbiter; with no answer
+// within requestTimeoutMs, or with the arbiter's retained presence "offline", the phone
+// listens before it talks: it talks (mode "lbt") once the group has been quiet for lbtMs
+// since the press, and is refused ("busy", why "lbt") as soon as someone else is heard.
 /* global mqtt */
 (function (global) {
   "use strict";
@@ -15,6 +20,8 @@
   const JITTER_START_S = 0.06; // as the units' jitter buffer (ptt.jitter_start_ms)
   const JITTER_MAX_S = 0.3;
   const REPLAY_KEEP = 5; // spurts kept per group for replay
+  const PLC_MAX_FRAMES = 5; // a lost frame is concealed; more than 100 ms lost stays silent
+  const PLC_FADE = 0.7; // each concealed frame is the last one heard times this, again
 
   function rank(p) { return Math.max(0, PRIORITIES.indexOf(p)); }
 
@@ -59,9 +66,14 @@
 
   class PttClient {
     // opts: url, username, password, unit, groups (array), group (transmit group), root
-    // (topic root, "posko/v1"), priority ("normal"), requestTimeoutMs (1000).
+    // (topic root, "posko/v1"), priority ("normal"), requestTimeoutMs (1000), lbtMs (500,
+    // as ptt.lbt_ms), subscribe (more topics below the root, e.g. this phone's alert acks:
+    // their messages come as "message" events).
     constructor(opts) {
-      this.o = Object.assign({ root: "posko/v1", priority: "normal", requestTimeoutMs: 1000 }, opts);
+      this.o = Object.assign({ root: "posko/v1", priority: "normal", requestTimeoutMs: 1000, lbtMs: 500,
+                               subscribe: [] }, opts);
+      this.arbiterOnline = null; // null: its retained presence not heard yet
+      this.heardAt = {}; // group -> performance.now() of the last frame heard from another unit
       this.group = this.o.group || this.o.groups[0];
       this.floors = {}; // group -> floor state
       this.rx = {}; // group -> {unit, spurt, dec, base, lastTs}
@@ -70,7 +82,8 @@
       this.solo = null;
       this.tx = null; // {group, spurt, priority, state: requesting|talking, ...}
       this.cb = {};
-      this.stats = { framesOut: 0, framesIn: 0, bad: 0, late: 0 };
+      // played: group -> frames handed to the speaker (not muted, not while talking)
+      this.stats = { framesOut: 0, framesIn: 0, bad: 0, late: 0, concealed: 0, played: {} };
       this.online = false;
     }
 
@@ -104,6 +117,8 @@
           subs[this.topic("tg", g, "audio", "+")] = { qos: 0, nl: true };
           subs[this.topic("tg", g, "announce")] = { qos: 1 };
         }
+        subs[this.topic("arbiter", "status")] = { qos: 1 };
+        for (const t of this.o.subscribe) subs[this.topic(t)] = { qos: 1 };
         this.client.subscribe(subs);
         this.emit("state", "online");
       });
@@ -121,9 +136,25 @@
 
     close() { if (this.client) this.client.end(true); }
 
+    // Publish below the root (QoS 1 by default); resolves when the broker has it (PUBACK).
+    publish(sub, payload, qos) {
+      return new Promise((resolve, reject) => {
+        if (!this.client || !this.online) { reject(new Error("offline")); return; }
+        this.client.publish(this.topic(sub), payload, { qos: qos === undefined ? 1 : qos },
+                            (err) => (err ? reject(err) : resolve()));
+      });
+    }
+
     onMessage(topic, payload) {
       const parts = topic.slice(this.o.root.length + 1).split("/");
-      if (parts[0] !== "tg") return;
+      if (parts[0] === "arbiter" && parts[1] === "status") {
+        let st;
+        try { st = JSON.parse(new TextDecoder().decode(payload)); } catch (e) { return; }
+        this.arbiterOnline = !!st && st.state === "online";
+        this.emit("arbiter", this.arbiterOnline);
+        return;
+      }
+      if (parts[0] !== "tg") { this.emit("message", parts.join("/"), payload); return; }
       const g = parts[1];
       if (parts[2] === "floor" && parts[3] === "state") {
         let st;
@@ -144,11 +175,12 @@
       const tx = this.tx;
       if (tx && tx.group === g) {
         const mine = st.holder === this.o.unit && st.spurt === tx.spurt;
-        if (tx.state === "requesting" && st.event_unit === this.o.unit && st.event_spurt === tx.spurt) {
+        const waiting = tx.state === "requesting" || tx.state === "listening";
+        if (waiting && st.event_unit === this.o.unit && st.event_spurt === tx.spurt) {
           // A grant over another talker comes as "preempt" with us as the new holder.
           if ((st.event === "grant" || st.event === "preempt") && mine) this.granted();
           else if (st.event === "deny") this.denied();
-        } else if (tx.state === "talking" && !mine) {
+        } else if (tx.state === "talking" && tx.mode === "arbiter" && !mine) {
           this.cutTx(st.event === "preempt" ? "preempt" : st.event);
         }
       }
@@ -166,26 +198,51 @@
       const prio = priority || this.o.priority;
       this.ensureAudio();
       const spurt = randomSpurt();
-      this.tx = { group: this.group, spurt: spurt, priority: prio, state: "requesting", seq: 0, ts: 0 };
+      const pressAt = performance.now();
+      this.tx = { group: this.group, spurt: spurt, priority: prio, state: "requesting", seq: 0, ts: 0,
+                  mode: "arbiter", pressAt: pressAt };
       // Start the microphone while the arbiter answers, so the first word is not lost.
       const mic = this.openMic();
-      this.publishFloor("request", this.group, spurt, prio);
-      this.emit("tx", "requesting");
+      const tx = this.tx;
       return new Promise((resolve) => {
-        this.tx.resolve = resolve;
-        this.tx.timer = setTimeout(() => {
-          if (this.tx && this.tx.state === "requesting") {
-            this.stopTx(false);
-            this.tone("busy");
-            this.emit("tx", "noanswer");
-            resolve("noanswer");
-          }
-        }, this.o.requestTimeoutMs);
+        tx.resolve = resolve;
         mic.catch((e) => {
+          if (this.tx !== tx) return;
           this.emit("tx", "nomic", String(e && e.message || e));
           this.release();
         });
+        if (this.arbiterOnline === false) { this.listen(tx); return; }
+        this.publishFloor("request", tx.group, spurt, prio);
+        this.emit("tx", "requesting");
+        tx.timer = setTimeout(() => {
+          // No answer: the arbiter is gone (or not there yet). Listen before talking.
+          if (this.tx === tx && tx.state === "requesting") this.listen(tx);
+        }, this.o.requestTimeoutMs);
       });
+    }
+
+    // Listen-before-talk (gateway/floor.py ListenBeforeTalk): the quiet period counts from
+    // the press, so the whole wait stays about lbtMs.
+    listen(tx) {
+      tx.state = "listening";
+      this.emit("tx", "listening");
+      const decide = () => {
+        if (this.tx !== tx || tx.state !== "listening") return;
+        const now = performance.now();
+        const heard = this.heardAt[tx.group];
+        if (heard !== undefined && now - heard < this.o.lbtMs) { this.lbtBusy(tx); return; }
+        if (now - tx.pressAt >= this.o.lbtMs) { this.granted("lbt"); return; }
+        tx.timer = setTimeout(decide, Math.max(5, tx.pressAt + this.o.lbtMs - now));
+      };
+      decide();
+    }
+
+    lbtBusy(tx) {
+      clearTimeout(tx.timer);
+      this.stopTx(false);
+      this.tone("busy");
+      this.emit("tx", "busy", "lbt");
+      if (tx.resolve) tx.resolve("busy");
     }
 
     publishFloor(action, group, spurt, priority) {
@@ -194,14 +251,15 @@
                           JSON.stringify(msg), { qos: 1 });
     }
 
-    granted() {
+    granted(mode) {
       const tx = this.tx;
       clearTimeout(tx.timer);
       tx.state = "talking";
+      tx.mode = mode || "arbiter";
       tx.grantedAt = performance.now();
       this.tone("goahead");
-      this.emit("tx", "talking");
-      if (tx.resolve) tx.resolve("grant");
+      this.emit("tx", "talking", tx.mode);
+      if (tx.resolve) tx.resolve(tx.mode === "lbt" ? "lbt" : "grant");
     }
 
     denied() {
@@ -220,7 +278,9 @@
       clearTimeout(tx.timer);
       const talking = tx.state === "talking";
       this.stopTx(talking);
-      if (tx.state === "requesting" || talking) this.publishFloor("release", tx.group, tx.spurt, tx.priority);
+      if (tx.state === "requesting" || tx.state === "listening" || talking) {
+        this.publishFloor("release", tx.group, tx.spurt, tx.priority);
+      }
       if (tx.resolve && !talking) tx.resolve("released");
       this.emit("tx", "idle");
     }
@@ -282,7 +342,7 @@
         // Frames captured before the grant are dropped except the last 3 (60 ms of lead-in).
         if (this.tx !== tx || tx.ending) return;
         const pcm = ev.data;
-        if (tx.state === "requesting") {
+        if (tx.state === "requesting" || tx.state === "listening") {
           (tx.pending = tx.pending || []).push(pcm);
           if (tx.pending.length > 3) tx.pending.shift();
           return;
@@ -323,28 +383,39 @@
     onAudio(g, unit, payload) {
       const f = parseFrame(payload);
       if (!f) { this.stats.bad += 1; return; }
-      const st = this.floors[g];
-      // Only the floor holder's audio is heard (as on the units).
-      if (!st || st.holder !== unit || (st.spurt && st.spurt !== f.spurt)) return;
       if (unit === this.o.unit) return;
+      this.heardAt[g] = performance.now(); // listen-before-talk hears everyone
+      const st = this.floors[g];
+      if (this.arbiterOnline) {
+        // Only the floor holder's audio is heard (as on the units).
+        if (!st || st.holder !== unit || (st.spurt && st.spurt !== f.spurt)) return;
+      } else {
+        // No arbiter (listen-before-talk): one talker at a time, whoever came first.
+        const cur = this.rx[g];
+        if (cur && cur.unit !== unit && performance.now() - cur.lastAt < 1000) return;
+      }
       this.stats.framesIn += 1;
       let r = this.rx[g];
       if (!r || r.spurt !== f.spurt || r.unit !== unit) {
         this.endRx(g);
         r = this.startRx(g, unit, f.spurt);
       }
+      r.lastAt = performance.now();
       if (f.end) { this.endRx(g, true); return; }
       if (r.lastSeq !== null && ((f.seq - r.lastSeq) & 0xffff) > 0x8000) return; // old or duplicate
       if (r.lastSeq === f.seq) return;
       r.lastSeq = f.seq;
       r.arrivals[f.ts] = performance.now();
+      // Chromium stamps decoded audio by counting samples from the first chunk, so a lost
+      // frame would shift everything after it: each output takes its frame's own timestamp.
+      r.sent.push(f.ts);
       r.dec.decode(new EncodedAudioChunk({ type: "key", timestamp: (f.ts * 1e6) / RATE,
                                            data: f.opus }));
     }
 
     startRx(g, unit, spurt) {
       const ctx = this.ensureAudio();
-      const r = { unit: unit, spurt: spurt, base: null, lastSeq: null, pcm: [], arrivals: {},
+      const r = { unit: unit, spurt: spurt, base: null, lastSeq: null, pcm: [], arrivals: {}, sent: [],
                   start: Date.now(), delay: JITTER_START_S };
       r.dec = new AudioDecoder({ output: (data) => this.onDecoded(g, r, data),
                                  error: (e) => console.warn("opus decode", e) });
@@ -358,34 +429,60 @@
     // A tiny jitter buffer on the audio clock: each frame plays at base + its timestamp;
     // base is set from the first frame plus the start delay and grows by one frame when a
     // frame would be late (the units' buffer, gateway/jitter.py, does the same adaptation).
+    // A lost frame (a gap in the timestamps) is concealed: the last frame heard is repeated,
+    // fading, for up to PLC_MAX_FRAMES; a longer gap stays silent (WebCodecs gives the page
+    // no access to Opus's own concealment or FEC).
     onDecoded(g, r, data) {
       const n = data.numberOfFrames;
       const rate = data.sampleRate;
       const pcm = new Float32Array(n);
       data.copyTo(pcm, { planeIndex: 0, format: "f32-planar" });
-      const tsS = data.timestamp / 1e6;
+      const sentTs = r.sent.shift();
+      const tsS = sentTs === undefined ? data.timestamp / 1e6 : sentTs / RATE;
       data.close();
-      r.pcm.push({ t: tsS, pcm: pcm, rate: rate });
-      r.lastTs = Math.max(r.lastTs || 0, tsS + n / rate);
       const ctx = this.ctx;
       if (r.base === null) r.base = ctx.currentTime + r.delay - tsS;
+      const dur = n / rate;
+      if (r.nextTs !== undefined && r.lastPcm && tsS - r.nextTs > dur / 2) {
+        const missing = Math.round((tsS - r.nextTs) / dur);
+        let gain = 1;
+        for (let k = 0; k < Math.min(missing, PLC_MAX_FRAMES); k++) {
+          gain *= PLC_FADE;
+          const fill = new Float32Array(r.lastPcm.length);
+          for (let i = 0; i < fill.length; i++) fill[i] = r.lastPcm[i] * gain;
+          const t = r.nextTs + k * dur;
+          r.pcm.push({ t: t, pcm: fill, rate: rate, concealed: true });
+          this.stats.concealed += 1;
+          const at = r.base + t;
+          if (at >= ctx.currentTime + 0.002) this.play(g, fill, rate, at);
+        }
+      }
+      r.pcm.push({ t: tsS, pcm: pcm, rate: rate });
+      r.lastPcm = pcm;
+      r.nextTs = Math.max(r.nextTs || 0, tsS + dur);
+      r.lastTs = Math.max(r.lastTs || 0, tsS + dur);
       let at = r.base + tsS;
       if (at < ctx.currentTime + 0.005) {
         if (r.delay < JITTER_MAX_S) { r.delay += 0.02; r.base += 0.02; }
         this.stats.late += 1;
         at = Math.max(at + 0.02, ctx.currentTime + 0.005);
       }
-      // Half duplex like the units (ptt.half_duplex): nothing plays while this phone talks.
-      if (this.audible(g) && !(this.tx && this.tx.state === "talking")) {
-        const buf = ctx.createBuffer(1, n, rate);
-        buf.copyToChannel(pcm, 0);
-        const src = ctx.createBufferSource();
-        src.buffer = buf;
-        src.connect(ctx.destination);
-        src.start(at);
-      }
+      this.play(g, pcm, rate, at);
       const arrived = r.arrivals[Math.round(tsS * RATE)];
       this.emit("frame", "in", r.spurt, tsS, at - ctx.currentTime, arrived);
+    }
+
+    play(g, pcm, rate, at) {
+      // Half duplex like the units (ptt.half_duplex): nothing plays while this phone talks.
+      if (!this.audible(g) || (this.tx && this.tx.state === "talking")) return;
+      const ctx = this.ctx;
+      const buf = ctx.createBuffer(1, pcm.length, rate);
+      buf.copyToChannel(pcm, 0);
+      const src = ctx.createBufferSource();
+      src.buffer = buf;
+      src.connect(ctx.destination);
+      src.start(at);
+      this.stats.played[g] = (this.stats.played[g] || 0) + 1;
     }
 
     endRx(g, roger) {
@@ -429,6 +526,7 @@
       src.buffer = buf;
       src.connect(ctx.destination);
       src.start();
+      this.emit("replaying", g, item);
       return true;
     }
 
