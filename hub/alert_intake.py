@@ -16,14 +16,11 @@ import datetime as dt
 import json
 
 from flask import Blueprint, current_app, jsonify, request
-from sqlalchemy.exc import IntegrityError
 
+from hub.alerts import store_alert
 from hub.api import _need_unit, error
 from hub.db import get_db
 from hub.extensions import csrf
-from hub.models import Alert, Event, utcnow
-from hub.texts import label
-from hub.timefmt import local
 from posko.messages import Alert as AlertMessage
 from posko.messages import BadMessage
 
@@ -31,40 +28,6 @@ bp = Blueprint("alert_intake", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
 
 MAX_BODY = 16 * 1024
-
-
-def _store(db, msg: AlertMessage, unit_id: str, display_tz: str) -> tuple[Alert, bool]:
-    """Store one alert de-duplicated by id; (row, stored now).
-
-    Uses hub.alerts.store_alert when the hub has it (one rule for MQTT and HTTP); this
-    fallback is the smallest store that does the same (row + live event for dashboards)."""
-    try:
-        from hub.alerts import store_alert  # type: ignore[attr-defined]
-    except ImportError:
-        store_alert = None
-    if store_alert is not None:
-        return store_alert(db, msg, unit_id)
-    existing = db.get(Alert, msg.id)
-    if existing is not None:
-        return existing, False
-    try:
-        sent = dt.datetime.fromtimestamp(msg.time, dt.UTC).replace(tzinfo=None)
-    except (OverflowError, OSError, ValueError):
-        sent = utcnow()
-    now = utcnow()
-    row = Alert(id=msg.id, unit_id=unit_id, posko=msg.posko[:200], source=msg.source,
-                text=msg.text, sent_at=sent, received_at=now, acked_by="")
-    db.add(row)
-    db.add(Event(kind="alert", at=now, data={
-        "id": msg.id, "unit": unit_id, "posko": row.posko, "source": msg.source,
-        "source_label": label("alert_sources", msg.source), "text": msg.text[:500],
-        "received_at": now.isoformat() + "Z", "received_local": local(now, display_tz, "%H:%M:%S")}))
-    try:
-        db.commit()
-    except IntegrityError:  # the MQTT ingest stored the same id a moment ago
-        db.rollback()
-        return db.get(Alert, msg.id), False
-    return row, True
 
 
 def _encodable(text: str) -> bool:
@@ -111,7 +74,7 @@ def post_alert():
                      {"unit": f"must be {unit_id}, the unit of this token"})
     settings = current_app.config["POSKO_SETTINGS"]
     db = get_db()
-    row, first = _store(db, msg, unit_id, settings.hub.display_tz)
+    row, first = store_alert(db, msg, unit_id, settings)  # one rule for MQTT and HTTP
     if not first and row.unit_id != unit_id:
         return error(409, "conflict", "this alert id belongs to another unit", {"id": "is taken"})
     response = jsonify({"id": row.id, "first": first, "received_at": _iso(row.received_at),

@@ -16,7 +16,16 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -25,6 +34,7 @@ from hub.alert_flood import FloodPolicy, Recent, decide
 from hub.auth import requires_role
 from hub.db import get_db
 from hub.models import Alert, AlertRepeat, Event, utcnow
+from hub.phone import PhoneMember
 from hub.texts import label
 from hub.timefmt import local
 from posko.messages import Location
@@ -77,8 +87,6 @@ def _fix_at(location: Location) -> dt.datetime | None:
 def phone_fields(db, unit_id: str, phone: PhoneDetails) -> dict:
     """The alert's columns for a phone's emergency. The name is the hub's own record of the
     member (never what the phone says), the group only one of the member's groups."""
-    from hub.phone import PhoneMember
-
     member = db.get(PhoneMember, unit_id)
     group = phone.group if member is not None and phone.group in member.group_list else ""
     loc = phone.location
@@ -125,8 +133,6 @@ class Place:
 @bp.app_template_global("alert_place")
 def alert_place(alert: Alert) -> Place:
     """For the alert cards: where a phone's emergency came from."""
-    from flask import current_app
-
     tz = current_app.config["POSKO_SETTINGS"].hub.display_tz
     return Place(location_text(alert, tz), map_url(alert))
 
@@ -206,8 +212,6 @@ def store_alert(db, msg, unit_id: str, settings=None) -> tuple[Alert | Stored, b
     (what the hub holds for msg.id, whether it was stored just now). `settings` defaults
     to the Flask app's."""
     if settings is None:
-        from flask import current_app
-
         settings = current_app.config["POSKO_SETTINGS"]
     try:
         sent = dt.datetime.fromtimestamp(msg.time, dt.UTC).replace(tzinfo=None)

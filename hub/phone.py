@@ -29,6 +29,8 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+import qrcode
+import qrcode.image.svg
 from flask import (
     Blueprint,
     Response,
@@ -280,9 +282,6 @@ def redeem():
 
 
 def _qr_svg(text: str) -> str:
-    import qrcode
-    import qrcode.image.svg
-
     img = qrcode.make(text, image_factory=qrcode.image.svg.SvgPathImage, box_size=12, border=4)
     out = io.BytesIO()
     img.save(out)

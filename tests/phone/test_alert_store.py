@@ -17,7 +17,7 @@ from posko.messages import Location
 
 @pytest.fixture
 def app(tmp_path):
-    from hub import create_app
+    from hub.app import create_app
 
     settings = load_settings(environ={"POSKO_POSKO_STATE_DIR": str(tmp_path / "var")})
     return create_app({"POSKO_SETTINGS": settings, "DATABASE_URL": f"sqlite:///{tmp_path / 'hub.db'}",
