@@ -28,6 +28,7 @@ from firmware.errors import AudioDeviceError, VoiceError
 from firmware.voice.pipeline import EventType, PipelineEvent, Stage, VoicePipeline, make_chime
 from firmware.voice.setup import (
     build_cache,
+    endpoint_rules,
     kb_vocabulary,
     load_recognizer,
     load_tts,
@@ -173,7 +174,8 @@ class VoiceComponent:
             brain=brain, recognizer=recognizer, synth=synth, cache=cache, mic=mic, speaker=speaker,
             vad=vad_config(s), is_speech=self.is_speech, speech_gate=self.ctx.speech_gate,
             chime=make_chime(16000) if s.voice.chime else b"", chime_rate_hz=16000,
-            early_decode_ms=s.voice.early_decode_ms, on_event=self._on_pipeline_event)
+            early_decode_ms=s.voice.early_decode_ms, endpointing=endpoint_rules(s),
+            on_event=self._on_pipeline_event)
         if synth is not None and getattr(synth, "engine", "") == "espeak-ng":
             log.warning("voice: FALLBACK espeak-ng in use (%s)", synth.name)
         self.holder.on_swap(self._brain_swapped)
