@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import logging
 import shutil
 import subprocess
@@ -72,15 +73,19 @@ class PiperSynth:
         from piper.config import PiperConfig
 
         before, started = rss_mb(), time.monotonic()
-        voice = PiperVoice.load(self.model_path, config_path=self.config_path)
-        if self.threads:
-            # PiperVoice.load takes no session options; rebuild the session with the
-            # configured thread count (a Pi 4 with 4 threads runs ~2x faster than 1).
-            opts = onnxruntime.SessionOptions()
+        # PiperVoice.load takes no session options, so the session is made here (once: a
+        # second session made after load() would double the load's memory peak).
+        opts = onnxruntime.SessionOptions()
+        if self.threads:  # a Pi 4 with 4 threads runs ~2x faster than 1
             opts.intra_op_num_threads = self.threads
-            voice.session = onnxruntime.InferenceSession(str(self.model_path), sess_options=opts,
-                                                         providers=["CPUExecutionProvider"])
-        assert isinstance(voice.config, PiperConfig)
+        # onnxruntime's CPU arena keeps the largest activations it ever needed (a long
+        # sentence's decoder output) for the life of the process: on a 4 GB unit that is
+        # memory the Whisper decode needs next. Without it the tensors are freed per run.
+        opts.enable_cpu_mem_arena = False
+        config = PiperConfig.from_dict(json.loads(self.config_path.read_text(encoding="utf-8")))
+        voice = PiperVoice(config=config, download_dir=Path.cwd(),
+                           session=onnxruntime.InferenceSession(str(self.model_path), sess_options=opts,
+                                                                providers=["CPUExecutionProvider"]))
         self.voice = voice
         self.rate_hz = int(voice.config.sample_rate)
         digest = hashlib.sha256()
