@@ -38,6 +38,14 @@ def child(args) -> dict:
     sys.path.insert(0, str(ROOT / "bench"))
     from voice import joe_voice_path, whisper_base_dir
 
+    from firmware.voice import memory
+
+    if args.no_trim:
+        memory.release = lambda: False
+    if args.ort_arena:
+        import firmware.voice.tts as tts
+
+        tts.ORT_CPU_ARENA = True
     steps: list[tuple[str, float, float]] = []
 
     def mark(label: str) -> None:
@@ -67,7 +75,7 @@ def child(args) -> dict:
     return {"steps": steps, "rss_mb": steps[-1][1], "peak_rss_mb": round(peak_rss_mb()),
             "rss_loaded_mb": steps[3][1], "malloc_arena_max": os.environ.get("MALLOC_ARENA_MAX", ""),
             "compute_type": args.compute_type, "whisper_threads": recognizer.threads or "auto",
-            "tts_threads": args.tts_threads}
+            "tts_threads": args.tts_threads, "trim": not args.no_trim, "ort_arena": args.ort_arena}
 
 
 def main() -> int:
@@ -78,6 +86,10 @@ def main() -> int:
     parser.add_argument("--whisper-threads", type=int, default=0)
     parser.add_argument("--tts-threads", type=int, default=0)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--no-trim", action="store_true",
+                        help="do not give freed memory back after each decode / sentence")
+    parser.add_argument("--ort-arena", action="store_true",
+                        help="keep onnxruntime's CPU memory arena (its default)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -89,7 +101,8 @@ def main() -> int:
     started = time.monotonic()
     cmd = [sys.executable, __file__, "--child", "--compute-type", args.compute_type,
            "--whisper-threads", str(args.whisper_threads), "--tts-threads", str(args.tts_threads),
-           "--rounds", str(args.rounds)]
+           "--rounds", str(args.rounds)] + (["--no-trim"] if args.no_trim else []) + (
+               ["--ort-arena"] if args.ort_arena else [])
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=1800)
     if out.returncode != 0:
         print(out.stderr[-3000:], file=sys.stderr)

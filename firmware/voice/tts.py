@@ -21,6 +21,7 @@ from typing import Protocol
 
 from firmware.errors import ModelNotInstalled, VoiceError
 from firmware.procinfo import rss_mb
+from firmware.voice import memory
 from firmware.voice.textnorm import speakable, speech_units
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,10 @@ def file_digest(path: Path, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+# onnxruntime's CPU memory arena for Piper (see PiperSynth.load); off on a unit.
+ORT_CPU_ARENA = False
 
 
 class PiperSynth:
@@ -81,7 +86,7 @@ class PiperSynth:
         # onnxruntime's CPU arena keeps the largest activations it ever needed (a long
         # sentence's decoder output) for the life of the process: on a 4 GB unit that is
         # memory the Whisper decode needs next. Without it the tensors are freed per run.
-        opts.enable_cpu_mem_arena = False
+        opts.enable_cpu_mem_arena = ORT_CPU_ARENA
         config = PiperConfig.from_dict(json.loads(self.config_path.read_text(encoding="utf-8")))
         voice = PiperVoice(config=config, download_dir=Path.cwd(),
                            session=onnxruntime.InferenceSession(str(self.model_path), sess_options=opts,
@@ -102,6 +107,7 @@ class PiperSynth:
             raise VoiceError("tts-not-loaded", "the Piper voice is not loaded")
         for sentence in speech_units(speakable(text, lang)):
             pcm = b"".join(chunk.audio_int16_bytes for chunk in self.voice.synthesize(sentence))
+            memory.release()  # the sentence's activations are free now: give their pages back
             if pcm:
                 yield pcm
 
