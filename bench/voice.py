@@ -64,9 +64,9 @@ def child(engine: str, runs: int, questions: int, early_end_ms: int = 300,
     from firmware.voice.accuracy import kb_questions, run_accuracy
     from firmware.voice.benchmark import run_benchmark
     from firmware.voice.setup import endpoint_rules
-    from firmware.voice.vad import VadConfig
     from firmware.voice.speech import espeak_pcm
     from firmware.voice.tts import PiperSynth
+    from firmware.voice.vad import VadConfig
 
     base_rss = rss_mb()
     brain = load_brain()

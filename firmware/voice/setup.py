@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 import re
+from pathlib import Path
 
 import yaml
-from pathlib import Path
 
 from assistant.holder import BrainHolder
 from firmware.errors import ModelNotInstalled

@@ -19,7 +19,13 @@ from firmware.voice.pipeline import EventType, VoicePipeline
 from firmware.voice.setup import endpoint_rules
 from firmware.voice.speech import espeak_pcm
 from firmware.voice.vad import VadConfig
-from tests.firmware.conftest import MemoryMicrophone, RecordingSpeaker, Reply, ScriptedBrain, silence
+from tests.firmware.conftest import (
+    MemoryMicrophone,
+    RecordingSpeaker,
+    Reply,
+    ScriptedBrain,
+    silence,
+)
 
 pytestmark = pytest.mark.timeout(240)
 
