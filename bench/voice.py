@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -123,11 +124,14 @@ def main() -> int:
     started = time.monotonic()
     engines = ["whisper", "vosk"] if args.engine == "all" else [args.engine]
     per_engine: dict[str, dict] = {}
+    # As on a unit (systemd's posko-unit.service): glibc's malloc arenas capped.
+    env = dict(os.environ)
+    env.setdefault("MALLOC_ARENA_MAX", "2")
     for engine in engines:
         out = subprocess.run([sys.executable, __file__, "--child", engine, "--runs", str(runs),
                               "--questions", str(questions), "--early-end-ms", str(args.early_end_ms)],
                              capture_output=True, text=True,
-                             cwd=ROOT, timeout=1800)
+                             cwd=ROOT, env=env, timeout=1800)
         if out.returncode != 0:
             print(out.stderr[-3000:], file=sys.stderr)
             raise SystemExit(f"{engine} child failed")
@@ -159,7 +163,8 @@ def main() -> int:
         "peak_rss_mb_by_engine": {e: r["peak_rss_mb"] for e, r in per_engine.items()},
         "early_end_ms": head["early_end_ms"], "silence_waited_ms_p50": head["silence_waited_ms_p50"],
         "runs_per_figure": runs, "cpus": head["cpus"],
-        "load_average": round(__import__("os").getloadavg()[0], 1),
+        "load_average": round(os.getloadavg()[0], 1),
+        "malloc_arena_max": env["MALLOC_ARENA_MAX"],
         "goals": head["goals"],
         "engines": per_engine,
         "elapsed_s": round(time.monotonic() - started, 1),
