@@ -7,6 +7,7 @@ import pytest
 
 from firmware.voice.endpointing import EndpointRules, Heard, decide, judge, tokens
 from firmware.voice.setup import endpoint_rules
+from posko.config import load_settings
 
 RULES = endpoint_rules(silence_ms=600, early_end_ms=300, emergency_end_ms=200)
 
@@ -102,3 +103,13 @@ def test_with_the_real_brains_replies(real_brain, question, ends) -> None:
     docs = real_brain.topics.entry_docs(reply["entry"]) if reply["entry"] else frozenset()
     heard = Heard.from_reply(question, reply, named, docs)
     assert (judge(heard, RULES).end_after_ms < 600) is ends, judge(heard, RULES)
+
+
+def test_the_rules_come_from_the_voice_settings(tmp_path) -> None:
+    base = {"POSKO_POSKO_STATE_DIR": str(tmp_path)}
+    rules = endpoint_rules(load_settings(None, environ=base))
+    assert (rules.silence_ms, rules.early_end_ms, rules.emergency_end_ms) == (600, 300, 200)
+    assert "bikin" in rules.lang_words("id").open_words and "for" in rules.lang_words("en").open_words
+    off = endpoint_rules(load_settings(None, environ={**base, "POSKO_VOICE_EARLY_END_MS": "0",
+                                                      "POSKO_VOICE_EARLY_END_EMERGENCY_MS": "0"}))
+    assert not off.enabled
