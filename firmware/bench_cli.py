@@ -8,7 +8,13 @@ import logging
 import click
 
 from firmware.voice.benchmark import run_benchmark
-from firmware.voice.setup import load_brain_from_settings, load_recognizer, load_tts, vad_config
+from firmware.voice.setup import (
+    endpoint_rules,
+    load_brain_from_settings,
+    load_recognizer,
+    load_tts,
+    vad_config,
+)
 from firmware.voice.speech import espeak_pcm
 from posko.config import load_settings
 
@@ -39,8 +45,9 @@ def voice(runs: int, question: str) -> None:
     result = run_benchmark(recognizer=recognizer, brain=brain, voices=[(label, synth)],
                            question_pcm=espeak_pcm(question, "id"), runs=runs,
                            asr_note=f"recognition mode: {recognizer.mode}",
-                           vad=vad_config(settings), early_decode_ms=settings.voice.early_decode_ms)
+                           vad=vad_config(settings), early_decode_ms=settings.voice.early_decode_ms,
+                           endpointing=endpoint_rules(settings))
     for key in ("voice_measured", "uncached_first_audio_s", "cached_first_audio_s", "asr_rtf",
-                "tts_rtf", "peak_rss_mb"):
+                "tts_rtf", "silence_waited_ms_p50", "peak_rss_mb"):
         click.echo(f"{key:<24} {result[key]}")
     click.echo(json.dumps(result, ensure_ascii=False))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import queue
 import threading
 import time
@@ -25,9 +26,11 @@ from assistant.holder import BrainHolder
 from firmware.audio.devices import AudioSystem, sound_fingerprint
 from firmware.audio.streams import Microphone, Speaker
 from firmware.errors import AudioDeviceError, VoiceError
+from firmware.voice import memory
 from firmware.voice.pipeline import EventType, PipelineEvent, Stage, VoicePipeline, make_chime
 from firmware.voice.setup import (
     build_cache,
+    endpoint_rules,
     kb_vocabulary,
     load_recognizer,
     load_tts,
@@ -39,6 +42,8 @@ from posko.kb_paths import bundle_version
 from posko.messages import AssistantCommand, AssistantEvent, BadMessage
 
 log = logging.getLogger(__name__)
+
+ARENA_MAX = 2  # malloc arenas of the voice process (as MALLOC_ARENA_MAX=2 in the systemd unit)
 
 _MESSAGES_FILE = Path(__file__).parent / "voice" / "messages.yaml"
 FORCED_RESCAN_S = 300.0  # sound devices are re-scanned at least this often even with no change seen
@@ -150,6 +155,10 @@ class VoiceComponent:
 
     def _load(self) -> None:
         s = self.ctx.settings
+        # `posko unit` started by hand has no MALLOC_ARENA_MAX (systemd sets it): cap the
+        # arenas before the recogniser's and the voice's threads exist (docs/voice.md, Memory).
+        if not os.environ.get("MALLOC_ARENA_MAX"):
+            memory.limit_arenas(ARENA_MAX)
         try:
             self.holder = BrainHolder(s, brain=self._given["brain"])
             brain = self.holder.load_now()
@@ -173,7 +182,8 @@ class VoiceComponent:
             brain=brain, recognizer=recognizer, synth=synth, cache=cache, mic=mic, speaker=speaker,
             vad=vad_config(s), is_speech=self.is_speech, speech_gate=self.ctx.speech_gate,
             chime=make_chime(16000) if s.voice.chime else b"", chime_rate_hz=16000,
-            early_decode_ms=s.voice.early_decode_ms, on_event=self._on_pipeline_event)
+            early_decode_ms=s.voice.early_decode_ms, endpointing=endpoint_rules(s),
+            on_event=self._on_pipeline_event)
         if synth is not None and getattr(synth, "engine", "") == "espeak-ng":
             log.warning("voice: FALLBACK espeak-ng in use (%s)", synth.name)
         self.holder.on_swap(self._brain_swapped)

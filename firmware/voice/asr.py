@@ -195,6 +195,10 @@ class RecognitionStream:
     def _joined(self) -> str:
         return " ".join(p.text for p in self._final_parts)
 
+    def heard_so_far(self) -> str:
+        """The text so far (the last partial): what early endpointing judges for Vosk."""
+        return self._last_partial
+
     def finish(self) -> Transcript:
         last = parse_result(self._rec.FinalResult())
         parts = [*self._final_parts, last] if last.text else self._final_parts

@@ -21,7 +21,8 @@ from typing import Any
 
 from firmware.procinfo import cpu_count, peak_rss_mb, rss_mb
 from firmware.voice.cache import SpeechCache
-from firmware.voice.pipeline import VoicePipeline
+from firmware.voice.endpointing import EndpointRules
+from firmware.voice.pipeline import EventType, VoicePipeline
 from firmware.voice.tts import rate_for
 from firmware.voice.vad import VadConfig
 
@@ -96,6 +97,9 @@ class FixedQuestionBrain:
 
     def __init__(self, brain, question: str) -> None:
         self.brain, self.question, self.kb = brain, question, brain.kb
+        # Early endpointing judges the (fixed) reply with the KB's documents, as for a
+        # question the brain understood.
+        self.topics = getattr(brain, "topics", None)
 
     def ask(self, text: str, lang: str = "id"):
         return self.brain.ask(self.question, lang=lang)
@@ -138,6 +142,8 @@ class LatencyFigures:
     uncached: list[float]
     cached: list[float]
     answer_audio_s: float
+    silence_waited_ms: list[int] = ()  # per run: the silence after which the utterance ended
+    end_rules: list[str] = ()          # per run: "silence" or the early-endpointing rule
 
     def to_dict(self) -> dict[str, Any]:
         r = lambda v: round(v, 3)  # noqa: E731
@@ -150,7 +156,10 @@ class LatencyFigures:
                 "cached_p50_s": r(statistics.median(self.cached)),
                 "cached_p95_s": r(percentile(self.cached, 95)),
                 "uncached_runs_s": [r(v) for v in self.uncached],
-                "cached_runs_s": [r(v) for v in self.cached]}
+                "cached_runs_s": [r(v) for v in self.cached],
+                "silence_waited_ms_p50": (round(statistics.median(self.silence_waited_ms))
+                                          if self.silence_waited_ms else None),
+                "end_rules": sorted(set(self.end_rules))}
 
 
 def asr_rtf(recognizer, pcm: bytes, rate_hz: int = 16000) -> tuple[float, str]:
@@ -190,13 +199,23 @@ def _latency(pipe: VoicePipeline, mic: PacedMic, session: str, want_cached: bool
 
 def measure_latency(label: str, synth, recognizer, brain, question_pcm: bytes, answer: str,
                     runs: int, vad: VadConfig, lang: str = "id",
-                    early_decode_ms: int = 150) -> LatencyFigures:
+                    early_decode_ms: int = 150,
+                    endpointing: EndpointRules | None = None) -> LatencyFigures:
     """`runs` uncached then `runs` cached questions through the paced pipeline."""
     mic = PacedMic(question_pcm + b"\x00" * (vad.rate_hz * 2 * 2))
+    waited: list[int] = []
+    rules: list[str] = []
+
+    def on_event(event) -> None:
+        if event.type == EventType.SPEECH_END:
+            waited.append(int(event.data.get("silence_ms", 0)))
+            rules.append(event.data.get("rule") or event.data.get("reason", ""))
+
     with tempfile.TemporaryDirectory() as tmp:
         pipe = VoicePipeline(brain=brain, recognizer=recognizer, synth=synth, cache=None,
                              mic=mic, speaker=DiscardSpeaker(), vad=vad,
-                             early_decode_ms=early_decode_ms)
+                             early_decode_ms=early_decode_ms, endpointing=endpointing,
+                             on_event=on_event)
         uncached, cached = [], []
         for i in range(runs):
             pipe.cache = SpeechCache(Path(tmp) / f"u{i}", brain.kb.version, synth.voice_id)
@@ -207,12 +226,13 @@ def measure_latency(label: str, synth, recognizer, brain, question_pcm: bytes, a
             cached.append(_latency(pipe, mic, f"c{i}", True, lang))
     rtf, seconds, first = tts_rtf(synth, answer, lang)
     return LatencyFigures(label, synth.engine, rate_for(synth, lang), rtf, first, uncached,
-                          cached, seconds)
+                          cached, seconds, waited, rules)
 
 
 def run_benchmark(*, recognizer, brain, voices: list[tuple[str, Any]], question_pcm: bytes,
                   runs: int, asr_note: str = "", vad: VadConfig | None = None,
-                  early_decode_ms: int = 150, lang: str = "id") -> dict[str, Any]:
+                  early_decode_ms: int = 150, lang: str = "id",
+                  endpointing: EndpointRules | None = None) -> dict[str, Any]:
     """Every figure as a JSON-ready dict; the first voice is the headline one.
 
     `lang` is the language the answers are spoken in ("en" for an English voice).
@@ -223,7 +243,8 @@ def run_benchmark(*, recognizer, brain, voices: list[tuple[str, Any]], question_
     vad = vad or VadConfig()
     rtf, transcript = asr_rtf(recognizer, question_pcm)
     figures = [measure_latency(label, synth, recognizer, fixed, question_pcm, answer, runs, vad,
-                               lang=lang, early_decode_ms=early_decode_ms)
+                               lang=lang, early_decode_ms=early_decode_ms,
+                               endpointing=endpointing)
                for label, synth in voices]
     head = figures[0].to_dict()
     return {
@@ -235,6 +256,8 @@ def run_benchmark(*, recognizer, brain, voices: list[tuple[str, Any]], question_
         "uncached_first_audio_p50_s": head["uncached_p50_s"],
         "clock_starts": "last voiced sample of the question (paced 30 ms microphone)",
         "silence_ms": vad.silence_ms, "early_decode_ms": early_decode_ms,
+        "early_end_ms": endpointing.early_end_ms if endpointing and endpointing.enabled else 0,
+        "silence_waited_ms_p50": head["silence_waited_ms_p50"], "end_rules": head["end_rules"],
         "question_audio_s": round(len(question_pcm) / 2 / vad.rate_hz, 2),
         "asr_rtf": round(rtf, 3),
         "tts_rtf": head["tts_rtf"],

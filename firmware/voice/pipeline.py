@@ -24,6 +24,7 @@ import numpy as np
 
 from firmware.audio.streams import PlaybackStopped
 from firmware.errors import AudioDeviceError, VoiceError
+from firmware.voice.endpointing import EndpointRules, Heard, decide
 from firmware.voice.tts import rate_for
 from firmware.voice.vad import Segmenter, VadConfig
 
@@ -94,6 +95,7 @@ class VoicePipeline:
                  is_speech: Callable[[bytes], bool] | None = None,
                  speech_gate: threading.Event | None = None, chime: bytes = b"",
                  chime_rate_hz: int = 16000, early_decode_ms: int = 150,
+                 endpointing: EndpointRules | None = None,
                  on_event: Callable[[PipelineEvent], None] | None = None) -> None:
         self.brain = brain
         self.recognizer = recognizer
@@ -109,6 +111,11 @@ class VoicePipeline:
         # A recogniser that is not streaming (Whisper) starts decoding after this much
         # silence, while the VAD still waits for `silence_ms`; 0 turns it off.
         self.early_decode_ms = early_decode_ms
+        # Early endpointing (firmware.voice.endpointing): the utterance may end before
+        # silence_ms when what was said so far is a complete, confident question or an
+        # emergency. None, or rules with both times 0, turn it off.
+        self.endpointing = endpointing
+        self._feeder: _AsrFeeder | None = None
         self.on_event = on_event or (lambda e: None)
         self.stop = threading.Event()
         self.busy = threading.Lock()
@@ -134,7 +141,7 @@ class VoicePipeline:
             stream = None
             if start <= Stage.LISTEN:
                 stage = Stage.LISTEN
-                stream = self._listen(session, result)
+                stream = self._listen(session, result, lang)
             if start <= Stage.TRANSCRIBE:
                 stage = Stage.TRANSCRIBE
                 transcript = stream.finish() if stream is not None else None  # waits for the decoder's backlog
@@ -183,7 +190,36 @@ class VoicePipeline:
         return result
 
     # LISTEN -----------------------------------------------------------------------
-    def _listen(self, session: str, result: RunResult):
+    def recogniser_busy(self) -> bool:
+        """True while the recogniser has queued work (audio or an early decode) to do."""
+        feeder = self._feeder
+        return feeder is not None and feeder.busy()
+
+    def _early_judge(self, lang: str) -> Callable[[str], Heard] | None:
+        """What the early transcript is judged with: the brain's reply, asked without logging."""
+        rules = self.endpointing
+        if rules is None or not rules.enabled or self.brain is None:
+            return None
+        brain = self.brain
+
+        def hear(text: str) -> Heard:
+            if not text.strip():
+                return Heard(text)
+            # The brain's logging ask would put every fragment into the unanswered log.
+            ask = getattr(brain, "_ask", None)
+            answer = ask(text, lang, log=False) if ask is not None else brain.ask(text, lang=lang)
+            reply = answer.to_dict() if hasattr(answer, "to_dict") else dict(answer)
+            topics = getattr(brain, "topics", None)
+            named: frozenset[str] = frozenset()
+            docs: frozenset[str] = frozenset()
+            if topics is not None:
+                named = topics.named(str(reply.get("normalised") or ""))
+                docs = topics.entry_docs(reply["entry"]) if reply.get("entry") else frozenset()
+            return Heard.from_reply(text, reply, named, docs)
+
+        return hear
+
+    def _listen(self, session: str, result: RunResult, lang: str = "id"):
         if self.mic is None:
             raise VoiceError("no-mic", "this unit has no microphone; please type the question")
         if self.recognizer is None:
@@ -194,14 +230,22 @@ class VoicePipeline:
             except (AudioDeviceError, PlaybackStopped) as exc:
                 log.warning("chime not played: %s", exc)
         segmenter = Segmenter(self.vad, self.is_speech)
+        hear = self._early_judge(lang)
         feeder = _AsrFeeder(self.recognizer.stream(), self.vad.rate_hz,
-                            lambda text: self._emit(EventType.PARTIAL, session, Stage.LISTEN, text=text))
+                            lambda text: self._emit(EventType.PARTIAL, session, Stage.LISTEN, text=text),
+                            hear=hear)
+        rules = self.endpointing
+        # The first look at the words so far: early_decode_ms, or (when that is off) the
+        # soonest silence early endpointing could end at.
+        look_ms = self.early_decode_ms or (rules.soonest_ms() if hear is not None else 0)
+        self._feeder = feeder
         try:
             self.mic.open()
             self._emit(EventType.MIC_OPEN, session, Stage.LISTEN,
                        device=getattr(getattr(self.mic, "device", None), "name", ""),
                        device_rate_hz=getattr(self.mic, "device_rate_hz", self.vad.rate_hz))
             early_sent = False
+            voiced_run = 0  # counts voiced stretches: an early transcript is of one of them
             while True:
                 if self.stop.is_set():
                     result.stopped = True
@@ -216,20 +260,31 @@ class VoicePipeline:
                 if step.audio:
                     feeder.feed(step.audio, voiced=segmenter.last_voiced or step.kind == "start")
                 if segmenter.last_voiced:
+                    if early_sent:
+                        voiced_run += 1
                     early_sent = False
-                elif (not early_sent and self.early_decode_ms and step.kind == "speech"
-                      and segmenter.silence_run_ms >= self.early_decode_ms):
-                    feeder.decode_early()
+                elif (not early_sent and look_ms and step.kind == "speech"
+                      and segmenter.silence_run_ms >= look_ms):
+                    feeder.decode_early(voiced_run)
                     early_sent = True
-                if step.kind == "end":
+                reason, rule = step.reason, ""
+                if (step.kind == "speech" and hear is not None and early_sent
+                        and feeder.heard is not None and feeder.heard[0] == voiced_run):
+                    verdict = decide(segmenter.silence_run_ms, feeder.heard[1], rules, lang)
+                    if verdict is not None:
+                        reason, rule = "early", verdict.reason
+                if step.kind == "end" or reason == "early":
                     result.speech_end_mono = time.monotonic()
                     self._close_mic(session)
-                    self._emit(EventType.SPEECH_END, session, Stage.LISTEN, reason=step.reason,
+                    self._emit(EventType.SPEECH_END, session, Stage.LISTEN, reason=reason,
+                               rule=rule, silence_ms=segmenter.silence_run_ms,
                                audio_s=round(feeder.fed_s, 2))
                     return feeder
         except BaseException:
             feeder.abandon()
             raise
+        finally:
+            self._feeder = None
 
     def _close_mic(self, session: str) -> None:
         if self.mic is not None and self.mic.is_open:
@@ -327,12 +382,18 @@ class _AsrFeeder:
 
     _EARLY = object()
 
-    def __init__(self, stream, rate_hz: int, on_partial: Callable[[str], None]) -> None:
+    def __init__(self, stream, rate_hz: int, on_partial: Callable[[str], None],
+                 hear: Callable[[str], Heard] | None = None) -> None:
         self.stream = stream
         self.rate_hz = rate_hz
         self.on_partial = on_partial
+        self.hear = hear
+        # (voiced stretch, Heard): the words so far as of that stretch's end, judged.
+        self.heard: tuple[int, Heard] | None = None
         self.fed_s = 0.0
         self.early_decodes = 0
+        self._pending = 0  # items queued or being handled
+        self._count = threading.Lock()
         self._queue: queue.Queue = queue.Queue()
         self._error: BaseException | None = None
         self._abandoned = False
@@ -341,21 +402,47 @@ class _AsrFeeder:
 
     def feed(self, pcm: bytes, voiced: bool = True) -> None:
         self.fed_s += len(pcm) / 2 / self.rate_hz
-        self._queue.put((pcm, voiced))
+        self._put((pcm, voiced))
 
-    def decode_early(self) -> None:
-        """Decode what is there now, if the stream can (a no-op for streaming Vosk)."""
-        if hasattr(self.stream, "transcribe_now"):
-            self._queue.put(self._EARLY)
+    def _put(self, item) -> None:
+        with self._count:
+            self._pending += 1
+        self._queue.put(item)
+
+    def _done(self) -> None:
+        with self._count:
+            self._pending -= 1
+
+    def decode_early(self, run: int = 0) -> None:
+        """Decode what is there now, if the stream can (Whisper); with early endpointing also
+        judge the words so far (Whisper's early transcript, Vosk's partial)."""
+        if hasattr(self.stream, "transcribe_now") or self.hear is not None:
+            self._put((self._EARLY, run))
+
+    def busy(self) -> bool:
+        return self._pending > 0
 
     def _run(self) -> None:
         try:
-            while (item := self._queue.get()) is not None:
+            while True:
+                item = self._queue.get()
+                if item is None:
+                    break
                 if self._abandoned:
+                    self._done()
                     continue
-                if item is self._EARLY:
-                    self.stream.transcribe_now()
-                    self.early_decodes += 1
+                if item[0] is self._EARLY:
+                    if hasattr(self.stream, "transcribe_now"):
+                        text = self.stream.transcribe_now().text
+                        self.early_decodes += 1
+                    else:
+                        text = self.stream.heard_so_far() if hasattr(self.stream, "heard_so_far") else ""
+                    if self.hear is not None:
+                        try:
+                            self.heard = (item[1], self.hear(text))
+                        except Exception:  # the utterance then ends at silence_ms
+                            log.exception("early endpointing could not judge %r", text)
+                    self._done()
                     continue
                 pcm, voiced = item
                 partial = self.stream.accept(pcm, self.rate_hz)
@@ -363,8 +450,10 @@ class _AsrFeeder:
                     self.stream.forget_early()
                 if partial:
                     self.on_partial(partial)
+                self._done()
         except BaseException as exc:  # handed to finish()
             self._error = exc
+            self._pending = 0
             while self._queue.get() is not None:
                 pass
 

@@ -6,10 +6,13 @@ import logging
 import re
 from pathlib import Path
 
+import yaml
+
 from assistant.holder import BrainHolder
 from firmware.errors import ModelNotInstalled
 from firmware.voice.asr import Recognizer
 from firmware.voice.cache import SpeechCache
+from firmware.voice.endpointing import EndpointRules
 from firmware.voice.tts import BilingualSynth, PiperSynth, Synthesizer, load_synthesizer
 from firmware.voice.vad import VadConfig
 from firmware.voice.whisper_asr import WhisperRecognizer
@@ -104,3 +107,18 @@ def vad_config(settings: Settings) -> VadConfig:
                      silence_ms=v.silence_ms, pre_roll_ms=v.pre_roll_ms,
                      min_speech_ms=v.min_speech_ms, max_utterance_s=v.max_utterance_s,
                      no_speech_timeout_s=v.no_speech_timeout_s)
+
+
+ENDPOINTING_DATA = Path(__file__).with_name("endpointing.yaml")
+
+
+def endpoint_rules(settings: Settings | None = None, **overrides) -> EndpointRules:
+    """Early endpointing's rules: the word lists of endpointing.yaml and the `[voice]` times."""
+    data = yaml.safe_load(ENDPOINTING_DATA.read_text(encoding="utf-8")) or {}
+    times = {}
+    if settings is not None:
+        v = settings.voice
+        times = {"silence_ms": v.silence_ms, "early_end_ms": v.early_end_ms,
+                 "emergency_end_ms": v.early_end_emergency_ms}
+    times.update(overrides)
+    return EndpointRules.from_data(data, **times)

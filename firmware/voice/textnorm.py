@@ -88,16 +88,42 @@ def sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE_END.split(clean) if s.strip()]
 
 
-def speech_units(text: str, first_max_words: int = 8) -> list[str]:
-    """Sentences to synthesise one by one; a long first sentence is split at a comma.
+def speech_units(text: str, first_max_words: int = 8, max_words: int = 14) -> list[str]:
+    """Sentences to synthesise one by one; a long first sentence is split at a comma, and
+    no unit is longer than `max_words`.
 
     The first unit decides how soon the resident hears anything (on a Pi 4 a Piper medium
     voice needs about a third of the audio's length to make it), so a first sentence longer
     than `first_max_words` is cut after its first comma when that leaves at least 3 words.
+    The memory Piper needs grows with the unit's length (about 10 MB a word for a medium
+    voice: 25 words took 250 MB at once here), so a sentence longer than `max_words` is cut
+    at its commas, and a clause still longer into even parts (0: no limit).
     """
     units = sentences(text)
     if units and len(units[0].split()) > first_max_words:
         head, sep, tail = units[0].partition(", ")
         if sep and len(head.split()) >= 3 and tail.strip():
             units[0:1] = [head + ",", tail]
+    if max_words > 0:
+        units = [part for unit in units for part in _bounded(unit, max_words)]
     return units
+
+
+def _bounded(unit: str, max_words: int) -> list[str]:
+    """`unit` in parts of at most `max_words` words: at commas first, then evenly."""
+    if len(unit.split()) <= max_words:
+        return [unit]
+    pieces = [p for p in re.split(r"(?<=[,;:])\s+", unit) if p]
+    parts: list[str] = []
+    for piece in pieces:
+        if parts and len(parts[-1].split()) + len(piece.split()) <= max_words:
+            parts[-1] = f"{parts[-1]} {piece}"
+        else:
+            parts.append(piece)
+    out: list[str] = []
+    for part in parts:
+        words = part.split()
+        n = -(-len(words) // max_words)  # parts needed
+        size = -(-len(words) // n)
+        out += [" ".join(words[i:i + size]) for i in range(0, len(words), size)]
+    return out

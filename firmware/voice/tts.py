@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import logging
 import shutil
 import subprocess
@@ -20,6 +21,7 @@ from typing import Protocol
 
 from firmware.errors import ModelNotInstalled, VoiceError
 from firmware.procinfo import rss_mb
+from firmware.voice import memory
 from firmware.voice.textnorm import speakable, speech_units
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,10 @@ def file_digest(path: Path, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+# onnxruntime's CPU memory arena for Piper (see PiperSynth.load); off on a unit.
+ORT_CPU_ARENA = False
 
 
 class PiperSynth:
@@ -72,15 +78,19 @@ class PiperSynth:
         from piper.config import PiperConfig
 
         before, started = rss_mb(), time.monotonic()
-        voice = PiperVoice.load(self.model_path, config_path=self.config_path)
-        if self.threads:
-            # PiperVoice.load takes no session options; rebuild the session with the
-            # configured thread count (a Pi 4 with 4 threads runs ~2x faster than 1).
-            opts = onnxruntime.SessionOptions()
+        # PiperVoice.load takes no session options, so the session is made here (once: a
+        # second session made after load() would double the load's memory peak).
+        opts = onnxruntime.SessionOptions()
+        if self.threads:  # a Pi 4 with 4 threads runs ~2x faster than 1
             opts.intra_op_num_threads = self.threads
-            voice.session = onnxruntime.InferenceSession(str(self.model_path), sess_options=opts,
-                                                         providers=["CPUExecutionProvider"])
-        assert isinstance(voice.config, PiperConfig)
+        # onnxruntime's CPU arena keeps the largest activations it ever needed (a long
+        # sentence's decoder output) for the life of the process: on a 4 GB unit that is
+        # memory the Whisper decode needs next. Without it the tensors are freed per run.
+        opts.enable_cpu_mem_arena = ORT_CPU_ARENA
+        config = PiperConfig.from_dict(json.loads(self.config_path.read_text(encoding="utf-8")))
+        voice = PiperVoice(config=config, download_dir=Path.cwd(),
+                           session=onnxruntime.InferenceSession(str(self.model_path), sess_options=opts,
+                                                                providers=["CPUExecutionProvider"]))
         self.voice = voice
         self.rate_hz = int(voice.config.sample_rate)
         digest = hashlib.sha256()
@@ -97,6 +107,7 @@ class PiperSynth:
             raise VoiceError("tts-not-loaded", "the Piper voice is not loaded")
         for sentence in speech_units(speakable(text, lang)):
             pcm = b"".join(chunk.audio_int16_bytes for chunk in self.voice.synthesize(sentence))
+            memory.release()  # the sentence's activations are free now: give their pages back
             if pcm:
                 yield pcm
 

@@ -24,6 +24,7 @@ import numpy as np
 
 from firmware.errors import ModelNotInstalled, VoiceError
 from firmware.procinfo import cpu_count, rss_mb
+from firmware.voice import memory
 from firmware.voice.asr import Transcript, Word
 
 log = logging.getLogger(__name__)
@@ -135,6 +136,8 @@ class WhisperRecognizer:
                 # stricter check below still drops what Whisper hears in noise.
                 no_speech_threshold=None)
             segments = list(segments)
+        del audio
+        memory.release()  # the decode's buffers are free now: give their pages back
         words: list[Word] = []
         texts: list[str] = []
         for seg in segments:

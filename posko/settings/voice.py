@@ -26,6 +26,8 @@ class VoiceSettings:
     whisper_language: str = setting("id", "Language Whisper is told the resident speaks (ISO 639-1).")
     whisper_threads: int = setting(0, "CTranslate2 threads for Whisper; 0: one per core, at most 4.", min=0, max=16)
     early_decode_ms: int = setting(150, "A non-streaming recogniser (Whisper) starts decoding after this much silence, while the utterance end still waits for silence_ms; 0: decode only at the end.", unit="ms", min=0, max=5000)
+    early_end_ms: int = setting(300, "Early endpointing: an utterance whose words so far already get a confident answer (and do not end on a word like 'bikin', 'untuk', 'di', nor lack the document the answer is about) ends after this much silence instead of silence_ms; 0: always wait silence_ms.", unit="ms", min=0, max=5000)
+    early_end_emergency_ms: int = setting(200, "Early endpointing: an utterance the assistant would escalate (an emergency) ends after this much silence; 0: as early_end_ms.", unit="ms", min=0, max=5000)
     grammar_bias: bool = setting(True, "Bias Vosk toward the knowledge base's words when the model supports runtime grammars (graph/HCLr.fst); '[unk]' is always kept.")
     tts_voice: str = setting("id_ID-news_tts-medium", "Piper voice: a name from models/manifest.toml or a path to its .onnx file.")
     tts_voice_en: str = setting("en_US-joe-medium", "Piper voice for English answers (the kiosk's English mode): a manifest name or a path to its .onnx; when not installed, English answers are spoken by the Indonesian voice (the espeak-ng fallback switches to -v en).")

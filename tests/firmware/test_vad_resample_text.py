@@ -133,3 +133,16 @@ def test_a_long_first_sentence_is_split_at_its_first_comma() -> None:
     assert speech_units("Ya, betul sekali Bapak, silakan datang ke Polres besok pagi.") == \
         ["Ya, betul sekali Bapak, silakan datang ke Polres besok pagi."]  # "Ya," is too short
     assert speech_units("Silakan datang ke Satpas.") == ["Silakan datang ke Satpas."]
+
+
+def test_no_speech_unit_is_longer_than_max_words() -> None:
+    """Piper's memory grows with the unit: a long sentence is cut at its commas, then evenly."""
+    text = ("Melanggar rambu, marka, atau melawan arus, denda maksimal lima ratus ribu rupiah "
+            "menurut UU dua puluh dua/dua ribu sembilan Pasal dua ratus delapan puluh tujuh ayat satu.")
+    units = speech_units(text, first_max_words=0, max_words=14)
+    assert " ".join(units) == text
+    assert all(len(u.split()) <= 14 for u in units)
+    assert units[0] == "Melanggar rambu, marka, atau melawan arus,"  # cut at a comma
+    assert speech_units(text, first_max_words=0, max_words=0) == [text]
+    words = " ".join(["satu"] * 30) + "."
+    assert [len(u.split()) for u in speech_units(words, max_words=14)] == [10, 10, 10]
