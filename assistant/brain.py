@@ -138,6 +138,11 @@ class Brain:
         """Answer one question in `lang` ("id" or "en"; anything else means "id")."""
         return self._ask(question, lang, log=True)
 
+    def peek(self, question: str, lang: str = "id") -> Reply:
+        """`ask` without logging the question as unanswered: for words heard so far while
+        the resident is still speaking (the voice's early endpointing)."""
+        return self._ask(question, lang, log=False)
+
     def _ask(self, question: str, lang: str, log: bool) -> Reply:
         lang = lang if lang in LANGS else "id"
         raw = (question or "").strip()[:MAX_QUESTION_CHARS]

@@ -206,8 +206,8 @@ class VoicePipeline:
             if not text.strip():
                 return Heard(text)
             # The brain's logging ask would put every fragment into the unanswered log.
-            ask = getattr(brain, "_ask", None)
-            answer = ask(text, lang, log=False) if ask is not None else brain.ask(text, lang=lang)
+            peek = getattr(brain, "peek", None)
+            answer = peek(text, lang) if peek is not None else brain.ask(text, lang=lang)
             reply = answer.to_dict() if hasattr(answer, "to_dict") else dict(answer)
             topics = getattr(brain, "topics", None)
             named: frozenset[str] = frozenset()

@@ -78,3 +78,16 @@ def test_attach_log_follows_the_settings(tmp_path: Path) -> None:
     quiet = load_brain(FIXTURE_KB)
     attach_log(quiet, off)
     assert quiet.on_unanswered is None
+
+
+def test_peek_answers_like_ask_but_never_logs(tmp_path: Path) -> None:
+    """The voice judges the words heard so far (early endpointing) with peek: fragments of a
+    sentence must not fill the KB editors' list of unanswered questions."""
+    brain = load_brain(FIXTURE_KB)
+    log = UnansweredLog(tmp_path / "unanswered.jsonl", brain.normalise)
+    brain.on_unanswered = log.record
+    fragment = "harga cabai hari"
+    assert brain.peek(fragment).action == brain.ask(fragment).action
+    assert [r.question for r in log.report()] == [fragment]  # once: by ask, not by peek
+    brain.peek("jadwal kereta ke semarang")
+    assert [r.question for r in log.report()] == [fragment]
