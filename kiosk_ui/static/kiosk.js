@@ -97,8 +97,9 @@
     if (!force && now - lastPresence < 5000) return;
     lastPresence = now;
     fetch("/api/presence", { method: "POST", headers: { "Content-Type": "application/json" },
-                             body: JSON.stringify({ screen: body.dataset.screen || "home" }),
-                             keepalive: true }).catch(function () {});
+                             body: JSON.stringify({ screen: body.dataset.screen || "home" }) })
+      .then(function (r) { return r.text(); })  /* read the answer, so the request ends */
+      .catch(function () {});
   }
   reportPresence(true);
   if (body.dataset.screen && body.dataset.screen !== "home") {

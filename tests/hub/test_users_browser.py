@@ -77,6 +77,8 @@ def test_admin_manages_officers_and_sessions_end(sqlite_hub, new_page, artifacts
     row(page, name).locator(".reset-form button").click()
     page.wait_for_selector(".flash-info")
     assert "1 sesi diakhiri" in page.inner_text(".flash-info")
+    # The officer's open page (its live stream) goes to the login by itself within seconds.
+    officer.wait_for_url("**/masuk**", timeout=15000)
     officer.goto(hub.base + "/laporan")
     assert "/masuk" in officer.url, "the old session survived a password reset"
     officer.fill("input[name=username]", name)
@@ -89,6 +91,7 @@ def test_admin_manages_officers_and_sessions_end(sqlite_hub, new_page, artifacts
     page.wait_for_selector(".flash-info")
     assert row(page, name).locator(".state").inner_text().strip() == "nonaktif"
     page.screenshot(path=str(artifacts / "hub-users-disabled.png"), full_page=True)
+    officer.wait_for_url("**/masuk**", timeout=15000)  # its open page went to the login
     officer.goto(hub.base + "/laporan")
     assert "/masuk" in officer.url, "a disabled officer's session survived"
     officer.fill("input[name=username]", name)
