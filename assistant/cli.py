@@ -31,7 +31,10 @@ def _open(kb_dir: str | None, log: bool) -> tuple[Brain, UnansweredLog]:
     conf = settings.assistant
     # --kb, else [assistant] kb_dir, else the bundle fetched from the hub, else the shipped KB.
     kb = kb_dir or active_kb_dir(settings)
-    brain = load_brain(kb, min_confidence=conf.min_confidence)
+    # A KB other than the shipped one needs its own intent model: trained once, kept here
+    # (the same folder the unit's voice and kiosk use), so the next `posko ask` is quick.
+    brain = load_brain(kb, min_confidence=conf.min_confidence,
+                       cache_dir=settings.state_dir / "assistant" / "models")
     unanswered = attach_log(brain, settings)
     if not log:
         brain.on_unanswered = None

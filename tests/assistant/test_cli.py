@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,31 @@ pytestmark = pytest.mark.timeout(60)
 
 # The installed `posko` console script, as a person or a tool outside Posko runs it.
 POSKO = Path(sys.executable).with_name("posko")
+
+
+@pytest.fixture(scope="module")
+def trained_fixture_model(fixture_brain, tmp_path_factory) -> Path:
+    """The fixture KB's intent model, trained once for this module (as `posko ask` keeps it)."""
+    path = tmp_path_factory.mktemp("models") / f"intent-{fixture_brain.intent.trained_on[:16]}.npz"
+    fixture_brain.intent.save(path)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _model_kept(state_dir: Path, trained_fixture_model: Path) -> None:
+    """Each test's state dir holds the model a first `posko ask --kb` would have kept."""
+    models = state_dir / "assistant" / "models"
+    models.mkdir(parents=True)
+    shutil.copy(trained_fixture_model, models / trained_fixture_model.name)
+
+
+def test_posko_ask_keeps_the_model_it_trained_for_a_kb(state_dir: Path, tmp_path: Path) -> None:
+    shutil.rmtree(state_dir / "assistant" / "models")
+    kb = tmp_path / "kb"
+    shutil.copytree(FIXTURE_KB, kb)
+    assert _posko("ask", "--kb", str(kb), "--no-log", "brp biaya skck").returncode == 0
+    kept = list((state_dir / "assistant" / "models").glob("intent-*.npz"))
+    assert len(kept) == 1  # trained once and kept: the next call loads it
 
 
 def _posko(*args: str, stdin: str = "", env: dict | None = None) -> subprocess.CompletedProcess:
