@@ -5,7 +5,7 @@
 #
 # ROOT is the throwaway Debian 12 root of bench/install_root.sh (default
 # $POSKO_TEST_INSTALL_ROOT/bookworm, else ~/.cache/posko/install-root/bookworm). That root is
-# never written: an overlay on it gets Debian's cloud kernel and initramfs (apt-get in a
+# never written: an overlay on it gets Debian's kernel and initramfs (apt-get in a
 # chroot: this step needs Debian's registry), a small runner service and an fstab, and the
 # merged tree becomes an ext4 disk image. Everything lands in ../vm beside the root:
 #
@@ -51,10 +51,10 @@ mount -t overlay overlay -o "lowerdir=$BASE,upperdir=$BUILD/upper,workdir=$BUILD
 for fs in proc sys dev; do mount --rbind "/$fs" "$M/$fs"; mount --make-rslave "$M/$fs"; mounted+=("$M/$fs"); done
 cp /etc/resolv.conf "$M/etc/resolv.conf"
 
-# The kernel: Debian's cloud flavour (virtio disk, virtio-9p, no hardware drivers: small).
+# The kernel: Debian's generic one (its cloud flavour has no virtio-9p).
 chroot "$M" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive \
   bash -c "apt-get update -qq && apt-get install -y -qq --no-install-recommends \
-    linux-image-cloud-amd64 initramfs-tools </dev/null && apt-get clean"
+    linux-image-amd64 initramfs-tools </dev/null && apt-get clean"
 
 # A machine, not a chroot: services start normally (the build root's policy-rc.d blocked them).
 rm -f "$M/usr/sbin/policy-rc.d" "$M/etc/resolv.conf"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.install.vm import SRC_IN_VM, VM, WHEELS_IN_VM, skip_reason
+from tests.install.vm import ACCEL, SLOWER, SRC_IN_VM, VM, WHEELS_IN_VM, skip_reason
 
 pytestmark = pytest.mark.slow
 HUB_UNITS = ["posko-hub", "posko-hub-streams", "posko-hub-ingest", "posko-arbiter"]
@@ -46,7 +46,7 @@ def show(vm: VM, unit: str, *props: str) -> dict[str, str]:
 
 def wait_new_main_pid(vm: VM, unit: str, old_pid: str, timeout: float) -> dict[str, str]:
     """The unit's properties once it runs again (active) under a main PID other than old_pid."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + timeout * SLOWER
     while True:
         props = show(vm, unit, "MainPID", "NRestarts", "ActiveState", "SubState")
         if props["ActiveState"] == "active" and props["MainPID"] not in ("0", old_pid):

@@ -1,7 +1,7 @@
 """A KVM virtual machine booting the throwaway Debian 12 root, with systemd as PID 1.
 
 `bench/vm_image.sh` builds the machine once beside the root (tests/install/rootfs.py): Debian's
-cloud kernel and initramfs, and the root as an ext4 disk. Each VM here boots a qcow2 overlay
+kernel and initramfs, and the root as an ext4 disk. Each VM here boots a qcow2 overlay
 of that disk (the image is never written), has no network card (it installs offline, from the
 wheelhouse), and gets three virtio-9p shares: a copy of the checkout (read-only, at
 /mnt/posko-src), the wheelhouse (read-only, at /var/cache/posko-wheels) and a "job" folder. A
@@ -25,6 +25,25 @@ from tests.install.rootfs import skip_reason as root_skip_reason
 
 VM_DIR = BASE.parent / "vm"
 SRC_IN_VM = "/mnt/posko-src"
+
+
+def accelerator() -> str:
+    """kvm, or tcg (qemu's emulator: the same machine, some ten times slower) where KVM cannot
+    boot a stock kernel: a host whose KVM is PVM (kvm_pvm, itself a guest without hardware
+    virtualisation) runs only kernels built as PVM guests, and Debian's hangs at its first
+    instruction in long mode. POSKO_VM_ACCEL=kvm|tcg overrides."""
+    chosen = os.environ.get("POSKO_VM_ACCEL", "")
+    if chosen in ("kvm", "tcg"):
+        return chosen
+    return "tcg" if Path("/sys/module/kvm_pvm").exists() else "kvm"
+
+
+ACCEL = accelerator()
+QEMU_ACCEL = (["-accel", "tcg,thread=multi", "-cpu", "max"] if ACCEL == "tcg"
+              # arch-capabilities: an MSR nested KVM refuses to set.
+              else ["-enable-kvm", "-cpu", "host,-arch-capabilities"])
+# How much longer everything takes in the machine.
+SLOWER = 8 if ACCEL == "tcg" else 1
 WHEELS_IN_VM = "/var/cache/posko-wheels"
 
 
@@ -33,10 +52,11 @@ def skip_reason() -> str | None:
     reason = root_skip_reason()
     if reason:
         return reason
-    try:
-        os.close(os.open("/dev/kvm", os.O_RDWR))
-    except OSError as e:
-        return f"no usable /dev/kvm ({e.strerror}): the VM needs KVM"
+    if ACCEL == "kvm":
+        try:
+            os.close(os.open("/dev/kvm", os.O_RDWR))
+        except OSError as e:
+            return f"no usable /dev/kvm ({e.strerror}): the VM needs KVM (or POSKO_VM_ACCEL=tcg, slow)"
     for tool in ("qemu-system-x86_64", "qemu-img"):
         if shutil.which(tool) is None:
             return f"needs {tool} (Debian: qemu-system-x86, qemu-utils)"
@@ -73,12 +93,12 @@ class VM:
         self.count = 0
         self.boot_id = ""
 
-    def start(self, timeout: float = 120) -> None:
+    def start(self, timeout: float = 60) -> None:
         def share(tag: str, path: Path, readonly: bool) -> list[str]:
             return ["-virtfs", f"local,path={path},mount_tag={tag},security_model=none,id={tag}"
                     + (",readonly=on" if readonly else "")]
 
-        argv = ["qemu-system-x86_64", "-enable-kvm", "-cpu", "host", "-smp", str(self.cpus),
+        argv = ["qemu-system-x86_64", *QEMU_ACCEL, "-smp", str(self.cpus),
                 "-m", str(self.memory_mb), "-display", "none", "-monitor", "none",
                 "-serial", f"file:{self.console}", "-nic", "none",
                 "-kernel", str(VM_DIR / "vmlinuz"), "-initrd", str(VM_DIR / "initrd.img"),
@@ -88,7 +108,7 @@ class VM:
                 *share("wheels", WHEELHOUSE, True)]
         self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                         stderr=subprocess.STDOUT)
-        self.boot_id = self.wait_boot(set(), timeout)
+        self.boot_id = self.wait_boot(set(), timeout * SLOWER)
 
     def boots(self) -> set[str]:
         return {p.name for p in (self.job / "boots").iterdir() if not p.name.startswith(".")}
@@ -117,6 +137,7 @@ class VM:
         tmp.write_text(script)
         tmp.rename(self.job / "cmd" / f"{name}.sh")
         rc = self.job / "res" / f"{name}.rc"
+        timeout *= SLOWER
         deadline = time.monotonic() + timeout
         while not rc.exists():
             if time.monotonic() > deadline:
@@ -133,12 +154,12 @@ class VM:
                                  f"{result.stdout[-6000:]}")
         return result
 
-    def reboot(self, timeout: float = 120) -> str:
+    def reboot(self, timeout: float = 60) -> str:
         """`systemctl reboot` in the guest; returns the new boot's id once its runner answers."""
         known = self.boots()
         # A second from now, so this script answers before the machine goes down.
         self.run("systemd-run -q --on-active=1 systemctl reboot")
-        self.boot_id = self.wait_boot(known, timeout)
+        self.boot_id = self.wait_boot(known, timeout * SLOWER)
         return self.boot_id
 
     def stop(self) -> None:
