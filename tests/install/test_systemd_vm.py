@@ -19,9 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.install.vm import ACCEL, SLOWER, SRC_IN_VM, VM, WHEELS_IN_VM, skip_reason
+from tests.install.vm import SLOWER, SRC_IN_VM, VM, WHEELS_IN_VM, skip_reason
 
-pytestmark = pytest.mark.slow
+# A role's install runs in the first test's time (the machine is the module's fixture).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600 * SLOWER)]
 HUB_UNITS = ["posko-hub", "posko-hub-streams", "posko-hub-ingest", "posko-arbiter"]
 # The checkout is shared read-only; setuptools builds in the source folder, so setup.sh runs
 # from a copy on the VM's disk.
