@@ -44,6 +44,9 @@ QEMU_ACCEL = (["-accel", "tcg,thread=multi", "-cpu", "max"] if ACCEL == "tcg"
               else ["-enable-kvm", "-cpu", "host,-arch-capabilities"])
 # How much longer everything takes in the machine.
 SLOWER = 8 if ACCEL == "tcg" else 1
+# Emulated, the hub takes minutes to start: systemd's default start timeout (90 s) would fail
+# it. The units' own values (WatchdogSec=) are kept.
+BOOT_EXTRA = " systemd.default_timeout_start_sec=900" if ACCEL == "tcg" else ""
 WHEELS_IN_VM = "/var/cache/posko-wheels"
 
 
@@ -102,7 +105,7 @@ class VM:
                 "-m", str(self.memory_mb), "-display", "none", "-monitor", "none",
                 "-serial", f"file:{self.console}", "-nic", "none",
                 "-kernel", str(VM_DIR / "vmlinuz"), "-initrd", str(VM_DIR / "initrd.img"),
-                "-append", "root=/dev/vda rw console=ttyS0 systemd.show_status=1 panic=5",
+                "-append", "root=/dev/vda rw console=ttyS0 systemd.show_status=1 panic=5" + BOOT_EXTRA,
                 "-drive", f"file={self.disk},if=virtio,format=qcow2,cache=unsafe",
                 *share("job", self.job, False), *share("src", self.folder / "src", True),
                 *share("wheels", WHEELHOUSE, True)]
