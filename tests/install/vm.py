@@ -109,9 +109,10 @@ class VM:
                 "-drive", f"file={self.disk},if=virtio,format=qcow2,cache=unsafe",
                 *share("job", self.job, False), *share("src", self.folder / "src", True),
                 *share("wheels", WHEELHOUSE, True)]
+        known = self.boots()
         self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                         stderr=subprocess.STDOUT)
-        self.boot_id = self.wait_boot(set(), timeout * SLOWER)
+        self.boot_id = self.wait_boot(known, timeout * SLOWER)
 
     def boots(self) -> set[str]:
         return {p.name for p in (self.job / "boots").iterdir() if not p.name.startswith(".")}
