@@ -127,7 +127,7 @@ def test_systemd_applies_the_sandbox_to_the_running_hub(hub_vm: VM) -> None:
         " touch /var/lib/posko/probe && echo state-writable && rm /var/lib/posko/probe;"
         " touch /tmp/probe && echo tmp-writable'; { ls /tmp/probe 2>&1 || true; } | sed s/^/host-tmp:/;"
         # What the service itself wrote into its state directory: 0600 (UMask=0077).
-        " find /var/lib/posko -maxdepth 1 -type f -newer /etc/posko/posko.toml -printf 'file %m %u %p\\n'").stdout
+        " find /var/lib/posko -type f -newer /etc/posko/posko.toml -printf 'file %m %u %p\\n'").stdout
     assert re.search(r"^Umask:\s+0077$", out, re.M), out
     assert re.search(r"^NoNewPrivs:\s+1$", out, re.M), out
     assert "state 700 posko:posko" in out
