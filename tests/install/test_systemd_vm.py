@@ -145,7 +145,11 @@ def test_the_hub_comes_back_after_a_reboot(hub_vm: VM) -> None:
     second = hub_vm.reboot()
     assert second != first
     out = hub_vm.run(
-        HUB_ANSWERS + f"systemctl is-active {' '.join(HUB_UNITS)} mosquitto nginx;"
+        HUB_ANSWERS
+        # The streams and the ingest start after the hub (After=): wait until none is starting.
+        + f"for i in $(seq {60 * SLOWER}); do systemctl is-active {' '.join(HUB_UNITS)} | grep -q activating || break;"
+        " sleep 1; done;"
+        f" systemctl is-active {' '.join(HUB_UNITS)} mosquitto nginx;"
         " systemctl show -p NRestarts posko-hub; cat /proc/sys/kernel/random/boot_id").stdout
     assert "https:200" in out, out
     assert out.count("active\n") == 6 and "inactive" not in out and "failed" not in out, out
