@@ -410,6 +410,15 @@ install_units() {
   if [ -d /run/systemd/system ] && [ "$DRY_RUN" = 0 ] && [ "$CHANGES" -gt 0 ]; then
     act "(re)start Posko's services" systemctl restart mosquitto.service $(role_units | tr ' ' '\n' | grep -v update-restart | sed 's/$/.service/')
   fi
+  # nginx reads the hub's site only when it (re)starts: restart it under a running systemd.
+  if [ "$ROLE" = hub ] && [ -d /run/systemd/system ] && [ "$DRY_RUN" = 0 ] && [ "$CHANGES" -gt 0 ]; then
+    act "restart nginx (the hub's site)" systemctl restart nginx.service
+  fi
+  # Enabling the path unit starts it only at the next boot: start it now, under systemd.
+  if [ "$ROLE" != hub ] && [ -d /run/systemd/system ] \
+      && ! systemctl is-active -q posko-update-restart.path; then
+    act "start posko-update-restart.path" systemctl start posko-update-restart.path
+  fi
 }
 
 pin_hub_cert() {

@@ -1,0 +1,199 @@
+"""Posko's units under a real systemd as PID 1: a KVM machine booting the Debian 12 root.
+
+tests/install/vm.py boots the throwaway root (bench/install_root.sh, bench/vm_image.sh) in
+qemu with KVM; `setup.sh ROLE` runs in it offline from the wheelhouse, and systemd itself
+starts, watches, restarts and sandboxes the services. What is shown here: each role's
+services active and answering; a hung service (SIGSTOP) restarted after WatchdogSec and a
+killed one by Restart=always, each with a new main PID that answers; StateDirectory=,
+UMask=0077, ProtectSystem=strict, ProtectHome=, PrivateTmp= and NoNewPrivileges= as systemd
+applies them to the running process; the role back after a reboot of the machine. The kiosk
+browser is left out (cage needs a DRM display; the VM has none).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.install.vm import SLOWER, SRC_IN_VM, VM, WHEELS_IN_VM, skip_reason
+
+# A role's install runs in the first test's time (the machine is the module's fixture).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600 * SLOWER)]
+HUB_UNITS = ["posko-hub", "posko-hub-streams", "posko-hub-ingest", "posko-arbiter"]
+# The checkout is shared read-only; setuptools builds in the source folder, so setup.sh runs
+# from a copy on the VM's disk.
+COPY_SOURCE = f"rm -rf /usr/src/posko && cp -a {SRC_IN_VM} /usr/src/posko\n"
+HUB_ANSWERS = ("for i in $(seq 90); do curl -fsk -o /dev/null https://127.0.0.1/masuk && break; sleep 1; done;"
+               " curl -sk -o /dev/null -w 'https:%{http_code}\\n' https://127.0.0.1/masuk\n")
+
+
+def booted(folder: Path, memory_mb: int) -> VM:
+    reason = skip_reason()
+    if reason:
+        pytest.skip(f"no VM with systemd as PID 1 here: {reason}")
+    vm = VM(folder, memory_mb=memory_mb)
+    vm.start()
+    return vm
+
+
+def show(vm: VM, unit: str, *props: str) -> dict[str, str]:
+    out = vm.run(f"systemctl show {unit} -p {','.join(props)}").stdout
+    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+
+def wait_new_main_pid(vm: VM, unit: str, old_pid: str, timeout: float) -> dict[str, str]:
+    """The unit's properties once it runs again (active) under a main PID other than old_pid."""
+    deadline = time.monotonic() + timeout * SLOWER
+    while True:
+        props = show(vm, unit, "MainPID", "NRestarts", "ActiveState", "SubState")
+        if props["ActiveState"] == "active" and props["MainPID"] not in ("0", old_pid):
+            return props
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{unit} not back in {timeout:.0f} s: {props}\n"
+                                 + vm.run(f"journalctl -b -u {unit} --no-pager | tail -20", check=False).stdout)
+        time.sleep(1)
+
+
+@pytest.fixture(scope="module")
+def hub_vm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VM]:
+    vm = booted(tmp_path_factory.mktemp("hub-vm"), memory_mb=2048)
+    try:
+        out = vm.run(COPY_SOURCE + "ps -p 1 -o comm=; /usr/src/posko/setup.sh hub"
+                     f" --server-name hub.polres.example --wheelhouse {WHEELS_IN_VM}", timeout=900).stdout
+        assert out.startswith("systemd\n"), out[:200]
+        assert "done: role hub installed" in out, out[-3000:]
+        yield vm
+    finally:
+        vm.stop()
+
+
+def test_hub_services_are_active_and_answer_through_nginx(hub_vm: VM) -> None:
+    out = hub_vm.run(
+        HUB_ANSWERS
+        + "curl -sk -D - -o /dev/null https://127.0.0.1/masuk --resolve hub.polres.example:443:127.0.0.1;"
+        f" for u in {' '.join(HUB_UNITS)} mosquitto nginx; do echo \"$u $(systemctl is-active $u)\"; done;"
+        " journalctl -b -u posko-arbiter --no-pager -o cat | tail -5", check=False).stdout
+    assert "https:200" in out, out
+    assert "strict-transport-security: max-age=31536000" in out.lower(), out
+    for unit in [*HUB_UNITS, "mosquitto", "nginx"]:
+        assert f"\n{unit} active\n" in out, out
+    hub = show(hub_vm, "posko-hub", "User", "Type", "WatchdogUSec", "Restart", "MainPID")
+    assert (hub["User"], hub["Type"], hub["WatchdogUSec"], hub["Restart"]) == ("posko", "notify", "1min", "always")
+    assert "mqtt 127.0.0.1:1883" in out and "not authori" not in out.lower(), out
+
+
+def test_a_hung_service_is_restarted_after_its_watchdog_timeout(hub_vm: VM) -> None:
+    """SIGSTOP: no more pings; systemd aborts and restarts it after WatchdogSec (30 s, 60 s)."""
+    before = {u: show(hub_vm, u, "MainPID", "NRestarts", "WatchdogUSec") for u in ("posko-hub-ingest", "posko-hub")}
+    assert before["posko-hub-ingest"]["WatchdogUSec"] == "30s" and before["posko-hub"]["WatchdogUSec"] == "1min"
+    hub_vm.run(" ".join(f"kill -STOP {p['MainPID']};" for p in before.values()))
+    stopped = time.monotonic()
+    ingest = wait_new_main_pid(hub_vm, "posko-hub-ingest", before["posko-hub-ingest"]["MainPID"], 60)
+    assert time.monotonic() - stopped > 25  # not before its WatchdogSec=30
+    hub = wait_new_main_pid(hub_vm, "posko-hub", before["posko-hub"]["MainPID"], 100)
+    assert time.monotonic() - stopped > 55  # WatchdogSec=60
+    for unit, props in (("posko-hub-ingest", ingest), ("posko-hub", hub)):
+        assert int(props["NRestarts"]) == int(before[unit]["NRestarts"]) + 1, (unit, props)
+    out = hub_vm.run(HUB_ANSWERS + "journalctl -b -u posko-hub -u posko-hub-ingest --no-pager -o cat"
+                     " | grep -i -E 'watchdog timeout|scheduled restart' || true").stdout
+    assert "https:200" in out, out  # the new main process answers through nginx
+    assert out.count("Watchdog timeout") >= 2, out
+
+
+def test_restart_always_brings_back_a_killed_service(hub_vm: VM) -> None:
+    before = show(hub_vm, "posko-arbiter", "MainPID", "NRestarts", "RestartUSec")
+    assert before["RestartUSec"] == "1s"
+    hub_vm.run(f"kill -KILL {before['MainPID']}")
+    after = wait_new_main_pid(hub_vm, "posko-arbiter", before["MainPID"], 30)
+    assert int(after["NRestarts"]) == int(before["NRestarts"]) + 1
+    out = hub_vm.run("sleep 2; journalctl -b -u posko-arbiter --no-pager -o cat | tail -4").stdout
+    assert "mqtt 127.0.0.1:1883" in out, out  # the new arbiter reached the broker again
+
+
+def test_systemd_applies_the_sandbox_to_the_running_hub(hub_vm: VM) -> None:
+    pid = show(hub_vm, "posko-hub", "MainPID")["MainPID"]
+    out = hub_vm.run(
+        f"grep -E '^(Umask|NoNewPrivs|Uid):' /proc/{pid}/status;"
+        " stat -c 'state %a %U:%G' /var/lib/posko;"
+        # Inside the service's own mount namespace, as its user:
+        f" nsenter -t {pid} -m setpriv --reuid=posko --regid=posko --init-groups sh -c '"
+        " touch /usr/posko-was-here 2>&1 | sed s/^/usr:/;"
+        " touch /etc/posko-was-here 2>&1 | sed s/^/etc:/;"
+        " ls /root 2>&1 | sed s/^/home:/; ls -A /home | wc -l | sed s/^/home-entries:/;"
+        " touch /var/lib/posko/probe && echo state-writable && rm /var/lib/posko/probe;"
+        " touch /tmp/probe && echo tmp-writable'; { ls /tmp/probe 2>&1 || true; } | sed s/^/host-tmp:/;"
+        # What the service itself wrote into its state directory: 0600 (UMask=0077).
+        " find /var/lib/posko -type f -newer /etc/posko/posko.toml -printf 'file %m %u %p\\n'").stdout
+    assert re.search(r"^Umask:\s+0077$", out, re.M), out
+    assert re.search(r"^NoNewPrivs:\s+1$", out, re.M), out
+    assert "state 700 posko:posko" in out
+    assert re.search(r"^usr:.*Read-only file system", out, re.M), out
+    assert re.search(r"^etc:.*Read-only file system", out, re.M), out
+    assert re.search(r"^home:.*(Permission denied|No such file)", out, re.M) or "home-entries:0" in out, out
+    assert "state-writable" in out and "tmp-writable" in out
+    assert "host-tmp:" in out and "No such file" in out.split("host-tmp:")[1].splitlines()[0]  # PrivateTmp
+    files = re.findall(r"^file (\d+) (\S+) ", out, re.M)
+    assert files and all(mode == "600" and owner == "posko" for mode, owner in files), out
+
+
+def test_the_hub_comes_back_after_a_reboot(hub_vm: VM) -> None:
+    first = hub_vm.boot_id
+    second = hub_vm.reboot()
+    assert second != first
+    out = hub_vm.run(
+        HUB_ANSWERS
+        # The streams and the ingest start after the hub (After=): wait until none is starting.
+        + f"for i in $(seq {60 * SLOWER}); do systemctl is-active {' '.join(HUB_UNITS)} | grep -q activating || break;"
+        " sleep 1; done;"
+        f" systemctl is-active {' '.join(HUB_UNITS)} mosquitto nginx;"
+        " systemctl show -p NRestarts posko-hub; cat /proc/sys/kernel/random/boot_id").stdout
+    assert "https:200" in out, out
+    assert out.count("active\n") == 6 and "inactive" not in out and "failed" not in out, out
+    assert "NRestarts=0" in out  # a fresh start at boot, not a restart loop
+    assert second.replace("-", "") in out.replace("-", "")
+
+
+@pytest.fixture(scope="module")
+def ptt_vm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VM]:
+    vm = booted(tmp_path_factory.mktemp("ptt-vm"), memory_mb=1024)
+    try:
+        out = vm.run(COPY_SOURCE + "/usr/src/posko/setup.sh ptt --unit-id ptt-01 --posko-name 'Posko Uji'"
+                     f" --hub https://hub.example --wheelhouse {WHEELS_IN_VM}", timeout=900).stdout
+        assert "done: role ptt installed" in out, out[-3000:]
+        yield vm
+    finally:
+        vm.stop()
+
+
+HEARTBEAT = ("pw=$(sed -n 's/^password = \"\\(.*\\)\"/\\1/p' /etc/posko/posko.toml);"
+             " mosquitto_sub -h 127.0.0.1 -u ptt-01 -P \"$pw\" -t 'posko/v1/unit/+/status' -C 1 -W 40 -v\n")
+
+
+def test_ptt_agent_runs_under_systemd_and_beats_on_the_local_broker(ptt_vm: VM) -> None:
+    out = ptt_vm.run("systemctl is-active posko-unit mosquitto posko-update-restart.path;" + HEARTBEAT
+                     + "journalctl -b -u posko-unit --no-pager -o cat | head -20").stdout
+    assert out.startswith("active\nactive\nactive\n"), out
+    unit = show(ptt_vm, "posko-unit", "User", "Type", "WatchdogUSec", "Restart")
+    assert (unit["User"], unit["Type"], unit["WatchdogUSec"], unit["Restart"]) == ("posko", "notify", "30s", "always")
+    assert re.search(r"^posko/v1/unit/ptt-01/status \{.*\"unit\": ?\"ptt-01\"", out, re.M), out
+
+
+def test_ptt_update_guard_runs_before_the_agent_under_systemd(ptt_vm: VM) -> None:
+    """ExecStartPre=- (its failure is ignored): only the journal tells whether the guard ran."""
+    out = ptt_vm.run("journalctl -b -u posko-unit --no-pager -o cat | head -20").stdout
+    assert "update guard: nothing to do (idle)" in out, out
+
+
+def test_ptt_agent_is_restarted_when_hung_and_after_a_reboot(ptt_vm: VM) -> None:
+    before = show(ptt_vm, "posko-unit", "MainPID", "NRestarts")
+    ptt_vm.run(f"kill -STOP {before['MainPID']}")
+    after = wait_new_main_pid(ptt_vm, "posko-unit", before["MainPID"], 60)
+    assert int(after["NRestarts"]) == int(before["NRestarts"]) + 1
+    assert "ptt-01" in ptt_vm.run(HEARTBEAT).stdout  # the new agent beats again
+    ptt_vm.reboot()
+    out = ptt_vm.run("systemctl is-active posko-unit mosquitto posko-update-restart.path;" + HEARTBEAT).stdout
+    assert out.startswith("active\nactive\nactive\n") and "posko/v1/unit/ptt-01/status" in out, out
