@@ -12,8 +12,6 @@ while it cannot reach the broker.
 from __future__ import annotations
 
 import json
-import socket
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,10 +19,9 @@ from collections.abc import Iterator
 import pytest
 
 from gateway.messages import FloorState
-from posko.broker import free_port
 from tests.hub.support import HubProcess
 from tests.phone.conftest import GROUP, open_phone, wait_online, wait_until
-from tests.support.mqtt import Client
+from tests.support.mqtt import Client, Gate
 
 MEMBER = "hp-budi"
 WHERE = {"latitude": -8.71770, "longitude": 115.16860, "accuracy": 12}
@@ -194,54 +191,15 @@ def test_terkirim_only_after_the_hubs_receipt(browser, hub, ws_broker, root) -> 
     watch.close()
 
 
-class LateProxy:
-    """A TCP forwarder on a port chosen before it listens: the broker is unreachable until
-    `open()`."""
-
-    def __init__(self, target_port: int) -> None:
-        self.port = free_port()
-        self.target = target_port
-
-    def open(self) -> None:
-        self.listener = socket.create_server(("127.0.0.1", self.port))
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            server = socket.create_connection(("127.0.0.1", self.target))
-            for a, b in ((client, server), (server, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pipe(src, dst) -> None:
-        try:
-            while data := src.recv(16384):
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-    def close(self) -> None:
-        if hasattr(self, "listener"):
-            self.listener.close()
-
-
 @pytest.fixture
-def proxy(ws_broker) -> Iterator[LateProxy]:
-    p = LateProxy(ws_broker.websockets_port)
+def proxy(ws_broker) -> Iterator[Gate]:
+    """The broker's WebSocket port behind a gate that starts shut: unreachable until open()."""
+    gate = Gate(ws_broker.websockets_port)
+    gate.shut()
     try:
-        yield p
+        yield gate
     finally:
-        p.close()
+        gate.shut()
 
 
 @pytest.fixture
