@@ -195,5 +195,7 @@ def test_ptt_agent_is_restarted_when_hung_and_after_a_reboot(ptt_vm: VM) -> None
     assert int(after["NRestarts"]) == int(before["NRestarts"]) + 1
     assert "ptt-01" in ptt_vm.run(HEARTBEAT).stdout  # the new agent beats again
     ptt_vm.reboot()
-    out = ptt_vm.run("systemctl is-active posko-unit mosquitto posko-update-restart.path;" + HEARTBEAT).stdout
+    # Emulated, the agent may still be starting (its notify READY) when the machine answers.
+    wait = f"for i in $(seq {120 * SLOWER}); do systemctl is-active -q posko-unit && break; sleep 1; done;"
+    out = ptt_vm.run(wait + "systemctl is-active posko-unit mosquitto posko-update-restart.path;" + HEARTBEAT).stdout
     assert out.startswith("active\nactive\nactive\n") and "posko/v1/unit/ptt-01/status" in out, out
