@@ -58,6 +58,44 @@ def encoder_window_s(audio_s: float) -> int:
     return int(min(30, max(3, math.ceil(audio_s) + 1)))
 
 
+def max_new_tokens(audio_s: float) -> int:
+    """Most tokens worth decoding from `audio_s` seconds of speech.
+
+    A fast speaker says about 4 words a second and Whisper's tokens run 2-3 to an Indonesian
+    word, so 12 a second plus 10 is room for any real question. Without a bound, Whisper
+    can fall into a repetition loop on unclear speech ("maka ma-maka ma-maka ...") and
+    decode its full 448 tokens: seconds of CPU on a Pi while the resident waits.
+    """
+    return int(min(440, 10 + math.ceil(12 * audio_s)))
+
+
+def collapse_repeats(text: str, longest: int = 4, keep: int = 3) -> str:
+    """`text` with every run of a repeated 1..`longest`-word group cut to `keep` copies.
+
+    Whisper's repetition loops ("maka ma-maka ma-maka ...") become a few words the brain
+    will not mistake for a question, while a resident's own repetition survives with its
+    meaning ("tolong tolong tolong tolong" -> "tolong tolong tolong"): a loop is never a
+    reason to drop what may be an emergency.
+    """
+    words = text.split()
+    for n in range(1, longest + 1):
+        out: list[str] = []
+        i = 0
+        while i < len(words):
+            group = [w.lower() for w in words[i:i + n]]
+            copies = 1
+            while len(group) == n and [w.lower() for w in words[i + copies * n:i + (copies + 1) * n]] == group:
+                copies += 1
+            if copies > keep:
+                out += words[i:i + keep * n]
+                i += copies * n
+            else:
+                out.append(words[i])
+                i += 1
+        words = out
+    return " ".join(words)
+
+
 class WhisperRecognizer:
     """A faster-whisper model loaded once; one `WhisperStream` per utterance."""
 
@@ -131,6 +169,7 @@ class WhisperRecognizer:
                 audio, language=self.language, beam_size=self.beam_size, vad_filter=False,
                 without_timestamps=True, condition_on_previous_text=False, temperature=0.0,
                 chunk_length=encoder_window_s(len(audio) / self.rate_hz),
+                max_new_tokens=max_new_tokens(len(audio) / self.rate_hz),
                 # faster-whisper's own no-speech skip (0.6) dropped whole questions of the
                 # espeak-ng test set (5 of 28); the VAD already passes only speech, and the
                 # stricter check below still drops what Whisper hears in noise.
@@ -146,6 +185,10 @@ class WhisperRecognizer:
             text = seg.text.strip()
             if not text:
                 continue
+            short = collapse_repeats(text)
+            if short != text:
+                log.info("whisper: cut a repetition (%d -> %d characters)", len(text), len(short))
+                text = short
             texts.append(text)
             conf = math.exp(max(-10.0, seg.avg_logprob))
             words += [Word(w, conf, seg.start, seg.end) for w in text.split()]
