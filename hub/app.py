@@ -55,7 +55,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_NAME="posko_hub",
         PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=hub.session_hours),
-        WTF_CSRF_TIME_LIMIT=hub.session_hours * 3600,
+        # A form's token lives as long as the session it belongs to (which the hub ends
+        # server-side): a dashboard kept open through a shift, its session extended, must
+        # still be able to acknowledge an alert at hour 13.
+        WTF_CSRF_TIME_LIMIT=None,
         MAX_CONTENT_LENGTH=max(hub.photo_max_bytes, hub.report_max_bytes),
         DATABASE_URL=db.database_url(settings),
         AUTO_MIGRATE=False,

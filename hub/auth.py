@@ -29,6 +29,7 @@ from flask import (
     Blueprint,
     abort,
     current_app,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -37,14 +38,14 @@ from flask import (
 )
 from flask_login import LoginManager, current_user, login_user, logout_user
 from flask_wtf import FlaskForm
-from sqlalchemy import DateTime, ForeignKey, String, delete, select
+from sqlalchemy import DateTime, ForeignKey, String, delete, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from hub import offload, throttle
 from hub.db import Base, get_db, sessions
-from hub.models import User, utcnow
+from hub.models import AuditEntry, User, utcnow
 from posko.errors import PoskoError
 
 # kb_editor: edits the knowledge base (hub/kb_editor.py); ranks above an operator, so
@@ -53,6 +54,9 @@ ROLES = ("operator", "kb_editor", "supervisor", "admin")
 _RANK = {role: i for i, role in enumerate(ROLES)}
 SID_KEY = "sid"  # the Flask session's key for the hub-side session id
 MIN_PASSWORD = 10
+# An open page warns this long before its session ends, so an officer on a 12-hour shift can
+# carry on with the password instead of being sent to the login in the middle of a call.
+SESSION_WARN_S = 15 * 60
 
 bp = Blueprint("auth", __name__)
 login_manager = LoginManager()
@@ -338,3 +342,79 @@ def logout():
     logout_user()
     session.clear()
     return redirect(url_for("auth.login", out=1))
+
+
+# --- the session's end, seen from an open page --------------------------------------------
+
+def session_left_s() -> int | None:
+    """Seconds until this browser's session ends; None when it has none."""
+    sid = session.get(SID_KEY)
+    if not isinstance(sid, str) or not sid:
+        return None
+    expires_at = get_db().scalar(select(UserSession.expires_at).where(UserSession.id == _sid_hash(sid)))
+    if expires_at is None:
+        return None
+    return max(0, int((expires_at - utcnow()).total_seconds()))
+
+
+@bp.app_context_processor
+def _session_context() -> dict:
+    return {"session_left_s": session_left_s, "session_warn_s": SESSION_WARN_S}
+
+
+@bp.get("/sesi")
+@login_required
+def session_state():
+    """How long this session has left (the page's countdown re-reads it: another tab may
+    have extended it). Counted on the hub's clock, so a wrong clock in the browser does
+    not matter."""
+    return jsonify(left_s=session_left_s(), warn_s=SESSION_WARN_S)
+
+
+@bp.post("/sesi/perpanjang")
+def session_extend():
+    """Carry on for another `session_hours` from now, with the officer's password (never
+    without it: an unattended console must not stay open for ever). Throttled like the
+    login; audited.
+
+    Not behind `login_required`: its user loader would open the request's writer (which
+    holds SQLite's write lock to the end of the request) before the throttle's own writer.
+    The session is read here with a reader instead, and each write is its own short one."""
+    sid, uid = session.get(SID_KEY), session.get("_user_id")
+    factories = sessions()
+    row = None
+    if isinstance(sid, str) and sid and isinstance(uid, str) and uid.isdigit():
+        with factories.reader() as reader:
+            row = reader.execute(
+                select(User.id, User.username, User.password_hash, User.active, UserSession.expires_at)
+                .join(UserSession, UserSession.user_id == User.id)
+                .where(UserSession.id == _sid_hash(sid), User.id == int(uid))).first()
+    if row is None or not row.active or row.expires_at <= utcnow():
+        return jsonify(error="session", message="Sesi sudah berakhir. Masuk lagi."), 401
+    password = request.form.get("password", "")
+    if not password or len(password) > 256:
+        return jsonify(error="password", message="Isi kata sandi Anda."), 400
+    hub = current_app.config["POSKO_SETTINGS"].hub
+    limits = login_limits(_client(), row.username)
+    verdict = throttle.take(factories.writer, limits)
+    if not verdict.allowed:
+        response = jsonify(error="throttled", retry_after_s=verdict.retry_after_s,
+                           message=f"Terlalu banyak percobaan. Coba lagi dalam {verdict.retry_after_s} detik.")
+        response.status_code = 429
+        response.headers["Retry-After"] = str(verdict.retry_after_s)
+        return response
+    if not offload.run(_verify_hash, row.password_hash, password):
+        throttle.touch(factories.writer, [limits[1].key])
+        return jsonify(error="password", message="Kata sandi salah."), 401
+    throttle.clear(factories.writer, [limits[1].key])
+    throttle.forgive(factories.writer, [limits[0].key])
+    until = utcnow() + dt.timedelta(hours=hub.session_hours)
+    with factories.writer() as writer:
+        writer.execute(update(UserSession).where(UserSession.id == _sid_hash(sid)).values(expires_at=until))
+        writer.add(AuditEntry(report_id=None, actor=row.username, action="sesi_perpanjang",
+                              detail=f"sesi diperpanjang {hub.session_hours} jam"))
+        writer.commit()
+    # Sign the browser's cookie afresh: Flask refuses a session cookie signed longer ago
+    # than `session_hours`, whatever the hub's own record says.
+    session.modified = True
+    return jsonify(left_s=hub.session_hours * 3600, warn_s=SESSION_WARN_S)

@@ -246,5 +246,8 @@
   source.addEventListener("unit", function () { refreshFleet(); });
   source.addEventListener("report_state", function (e) { stateChanged(JSON.parse(e.data)); });
   // This browser's session ended (logged out in another tab, password reset, account disabled).
-  source.addEventListener("logout", function () { source.close(); window.location.href = "/masuk"; });
+  source.addEventListener("logout", function () {
+    source.close();
+    window.location.href = "/masuk?berakhir=1&next=" + encodeURIComponent(location.pathname + location.search);
+  });
 })();

@@ -102,7 +102,10 @@
     // The stream ends every few minutes and reconnects at once: say so only if it lasts.
     if (!reconnectTimer) reconnectTimer = setTimeout(function () { setStatus("reconnecting"); }, 3000);
   });
-  source.addEventListener("logout", function () { source.close(); window.location.href = "/masuk"; });
+  source.addEventListener("logout", function () {
+    source.close();
+    window.location.href = "/masuk?berakhir=1&next=" + encodeURIComponent(location.pathname + location.search);
+  });
   source.addEventListener("floor", function (e) {
     var data = JSON.parse(e.data);
     clearTimeout(reconnectTimer);
