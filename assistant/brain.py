@@ -25,7 +25,7 @@ from assistant import augment
 from assistant.data import DATA_DIR, load_data
 from assistant.emergency import EmergencyCheck, Escalation
 from assistant.errors import KbError
-from assistant.intent import fingerprint, obtain
+from assistant.intent import Scored, fingerprint, obtain
 from assistant.kb import LANGS, Entry, KnowledgeBase, load_kb
 from assistant.normalise import Normaliser
 from assistant.retrieve import Retriever, Stemmer
@@ -44,7 +44,7 @@ from assistant.training import (
 )
 
 ACTIONS = ("answer", "refuse", "escalate", "fallback")
-DEFAULT_MIN_CONFIDENCE = 0.3  # dev-set sweep: answers 97 %, fallback on answerable 2 %
+DEFAULT_MIN_CONFIDENCE = 0.25  # held-out sweep (docs/assistant.md): fallback on answerable 3.4 % on split 3
 SUGGESTION_FLOOR = 0.12  # fallback suggestions below this score would only confuse
 # Longer input is cut: no resident's question is this long, and it bounds the work per ask.
 MAX_QUESTION_CHARS = 500
@@ -69,12 +69,12 @@ INTENT_CANDIDATES = 8
 # Thresholds of the binary heads (intent.HEADS), chosen by cross-validation of the training
 # set (bench/assistant_cv.py: the lowest whose out-of-fold false share is <= 0.5 %), checked
 # on the held-out old frozen splits (bench/assistant_holdout.py), never on the frozen split.
-ALARM_HEAD = 0.15
-WARY_HEAD = 0.1
+ALARM_HEAD = 0.2
+WARY_HEAD = 0.25
 WARY_PLACED = 0.0  # a non-refusal top label this sure keeps the wary head silent
 # Above this the alarm head is sure (out-of-fold false share <= 0.1 %): only the law
 # blockers ("hukuman", "pasal", "syarat") still hold it back, not a past or procedure word.
-ALARM_SURE = 0.55
+ALARM_SURE = 0.8
 _ENGLISH_HINT = re.compile(r"\b(how|what|where|when|is|are|do|does|can|my|the|i)\b", re.I)
 
 
@@ -179,7 +179,13 @@ class Brain:
             category = alarm.label[len(ESCALATE):]
             return self._escalate(self.emergency.escalation_for(category), lang, normalised,
                                   label=f"model:{category}")
-        # 2. What must be refused: the rules, then the intent model.
+        # 2. What must be refused: the rules, then the intent model. Not when the intent
+        # model is sure of a cry for help that a blocker held back ("kalau saya pergi" in a
+        # threat, "kemarin" before what happens today): a refusal never overrides the
+        # emergency detector, so such a question goes on to retrieval.
+        if alarm_head >= ALARM_SURE and alarm.score >= best:
+            return self._retrieve(normalised, scores, ranked, alarm, blocked, lang, raw, log,
+                                  wary=None)
         refusal = self.safety.check(normalised)
         wary = self.intent.rank("", 1, keep=_is_refusal, scores=scores)[0]
         # The wary head pools the crime and personal-data refusals: it refuses a phrasing
@@ -195,6 +201,13 @@ class Brain:
             text, speech = refusal.say(lang)
             return Reply("refuse", text, speech, None, 1.0, category=refusal.category,
                          lang=lang, normalised=normalised)
+        return self._retrieve(normalised, scores, ranked, alarm, blocked, lang, raw, log, wary)
+
+    def _retrieve(self, normalised: str, scores: np.ndarray, ranked: list[Scored], alarm: Scored,
+                  blocked: bool, lang: str, raw: str, log: bool, wary: Scored | None) -> Reply:
+        """Step 3 and what follows: an answer, else a second look for danger or a crime,
+        else the fallback. `wary`: the best refusal label (None: no refusal may follow)."""
+        top = ranked[0]
         # 3. Retrieval: the intent model and the TF-IDF index agree on an entry, and the
         # document the question names (STNK, SKCK, SIM...) is one the entry is about.
         candidates, on_topic = self._candidates(normalised, scores)
@@ -216,7 +229,7 @@ class Brain:
                                   label=f"model:{category}")
         # ...and one nearer to help with a crime or to someone's personal data than to a
         # harmless unknown is refused (an off-topic question may as well fall back).
-        if wary.score >= INTENT_REFUSE_UNANSWERED and wary.score >= float(scores[self._none]):
+        if wary is not None and wary.score >= INTENT_REFUSE_UNANSWERED and wary.score >= float(scores[self._none]):
             category = wary.label[len(REFUSE):]
             if (self.safety.unblocked(category, normalised)
                     and self.safety.refusal_for(category).kind in ("crime", "personal")):

@@ -39,7 +39,8 @@ class EmergencyCheck:
                  raw_patterns: list[re.Pattern[str]], common: dict[str, dict[str, str]],
                  stopwords: frozenset[str], second_chance: TermSet | None = None,
                  here: TermSet | None = None, past: TermSet | None = None,
-                 hard: TermSet | None = None, statements: TermSet | None = None) -> None:
+                 hard: TermSet | None = None, statements: TermSet | None = None,
+                 asks: TermSet | None = None) -> None:
         self.categories = categories
         self.now = now
         self.severe = severe
@@ -55,6 +56,9 @@ class EmergencyCheck:
         self.hard = hard or blockers  # the blockers without the `soft` ones
         # "tidak boleh keluar" says what is done to someone; "boleh tidak" asks about a rule
         self.statements = statements or TermSet(None)
+        # "sekarang harus bagaimana" asks what to do after a story; "sekarang" there is no
+        # sign that the danger is still present
+        self.asks = asks or TermSet(None)
 
     @classmethod
     def from_data(cls, normalise: Callable[[str], str], stopwords: frozenset[str] = frozenset(),
@@ -88,18 +92,35 @@ class EmergencyCheck:
         hard = TermSet.build([t for t in data.get("blockers") or [] if str(t) not in soft], normalise)
         return cls(categories, terms("now"), terms("severe"), terms("blockers"), terms("legal"),
                    alone, raw_patterns, common, stopwords, terms("second_chance"), terms("here"),
-                   terms("past"), hard, TermSet.build([f"tidak {w}" for w in soft], normalise))
+                   terms("past"), hard, TermSet.build([f"tidak {w}" for w in soft], normalise),
+                   terms("asks"))
+
+    def _told(self, padded: str) -> str:
+        """`padded` without the `now` words that belong to a question of what to do after
+        the event ("sekarang harus bagaimana", "harus apa sekarang", "saiki kudu piye"): at
+        most one word away from an `asks` phrase, they are no sign that the danger is still
+        present."""
+        asked = self.asks.spans(padded)
+        if not asked:
+            return padded
+        drop = [(start, end) for start, end in self.now.spans(padded)
+                if any(len(padded[b:start].split()) <= 1 if b <= start else
+                       len(padded[end:a].split()) <= 1 for a, b in asked)]
+        for start, end in sorted(drop, reverse=True):
+            padded = padded[:start] + padded[end:]
+        return " ".join(padded.split()).join("  ")
 
     def _blocked(self, padded: str, blockers: TermSet | None = None) -> bool:
         if self.severe.search(padded):
             return False
-        if self.legal.search(padded) or (self.past.search(padded) and not self.now.search(padded)):
+        padded = self._told(padded)
+        now = self.now.search(padded)
+        if self.legal.search(padded) or (self.past.search(padded) and not now):
             return True
         blockers = self.blockers if blockers is None else blockers
         if self.statements.pattern is not None:
             padded = self.statements.pattern.sub("", padded)
-        return bool(blockers.search(padded) and not self.now.search(padded)
-                    and not self.here.search(padded))
+        return bool(blockers.search(padded) and not now and not self.here.search(padded))
 
     def blocked(self, normalised: str, weak: bool = True) -> bool:
         """True when the question is about the past, a procedure or the law (and no one is
@@ -122,7 +143,7 @@ class EmergencyCheck:
         return None
 
     def check(self, raw: str, normalised: str) -> Escalation | None:
-        padded = pad(normalised)
+        padded = self._told(pad(normalised))
         blocked = self._blocked(padded)
         for category in self.categories:
             if blocked and category.data.get("blockable", True):

@@ -55,21 +55,33 @@ def head_labels(safety: dict[str, Any], emergency: dict[str, Any]) -> dict[str, 
     }
 
 
+FRAME_KINDS = ("escalate", "refuse", "answer", "none")
+
+
+def frame_kind(label: str) -> str:
+    """The kind of `frames` a label's questions are put into: escalate, refuse, none, or
+    answer (a KB entry)."""
+    if label.startswith((ESCALATE, REFUSE)):
+        return label.split(":", 1)[0]
+    return NONE if label == NONE else "answer"
+
+
 def frames(intents: dict[str, Any]) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
-    """intents.yaml `frames`: per label prefix ("escalate:", "refuse:"), the words put before
-    and after a question. Raises KbError on malformed data."""
+    """intents.yaml `frames`: per kind of label (`FRAME_KINDS`), the words put before and
+    after a question. Raises KbError on malformed data."""
     out = {}
     for kind, spec in (intents.get("frames") or {}).items():
         where = f"intents.yaml: frames.{kind}"
-        if kind not in ("escalate", "refuse") or not isinstance(spec, dict):
-            raise KbError([f"{where}: a kind is escalate or refuse, with before/after lists"])
+        if kind not in FRAME_KINDS or not isinstance(spec, dict):
+            raise KbError([f"{where}: a kind is one of {', '.join(FRAME_KINDS)}, "
+                           "with before/after lists"])
         sides = []
         for side in ("before", "after"):
             words = spec.get(side) or []
             if not isinstance(words, list) or not all(isinstance(w, str) and w.strip() for w in words):
                 raise KbError([f"{where}.{side}: must be a list of words"])
             sides.append(tuple(w.strip() for w in words))
-        out[f"{kind}:"] = (sides[0], sides[1])
+        out[str(kind)] = (sides[0], sides[1])
     return out
 
 
@@ -77,13 +89,13 @@ def training_set(pairs: Iterable[tuple[str, str]], normalise: Callable[[str], st
                  is_content: Callable[[str], bool], n_variants: int = VARIANTS,
                  framing: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] | None = None,
                  n_framed: int = FRAMED) -> list[tuple[str, str]]:
-    """Normalised (text, label) pairs with generated variants (and, for the label prefixes in
+    """Normalised (text, label) pairs with generated variants (and, for the kinds of label in
     `framing`, framed copies), without duplicates."""
     seen: set[tuple[str, str]] = set()
     out: list[tuple[str, str]] = []
     for raw, label in pairs:
         base = raw.lower()
-        frame = next((f for prefix, f in (framing or {}).items() if label.startswith(prefix)), None)
+        frame = (framing or {}).get(frame_kind(label))
         extra = framed(base, *frame, n=n_framed) if frame else []
         for text in (base, *variants(base, n_variants, content=is_content), *extra):
             normalised = normalise(text)

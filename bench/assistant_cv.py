@@ -40,7 +40,7 @@ def _threshold(name: str, values: list[tuple[str, str, float]], own: set[str],
     if not quiet:
         print(f"  head {name}: {len(mine)} own questions, {len(other)} others")
     best = None
-    for step in range(-60, 61, 5):
+    for step in range(-60, 101, 5):
         t = step / 100
         recall = sum(v >= t for v in mine) / len(mine)
         false = sum(v >= t for v in other) / len(other)

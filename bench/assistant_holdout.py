@@ -1,14 +1,14 @@
-"""Held-out evaluation: the old frozen splits (tests/assistant/devset/frozen1_*, frozen2_*)
+"""Held-out evaluation: the old frozen splits (tests/assistant/devset/frozen1_*, 2_*, 3_*)
 against a brain whose intent model was trained WITHOUT them (any labelled question that
 normalises to the same text as a held-out one is dropped before training).
 
-They are no longer blind (both were measured, and split 1's mistakes were read to fix data),
+They are no longer blind (each was measured, then its mistakes were read to fix data),
 so these figures are evidence, not the frozen-split figures; they are what a design change is
 judged by next to bench/assistant_cv.py, never the dev set the rules are tuned on.
 Ends with ONE JSON line.
 
-    .venv/bin/python bench/assistant_holdout.py                 # frozen1 + frozen2
-    .venv/bin/python bench/assistant_holdout.py --split frozen2 --mistakes
+    .venv/bin/python bench/assistant_holdout.py                 # frozen1 + 2 + 3
+    .venv/bin/python bench/assistant_holdout.py --split frozen3 --mistakes
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-SPLITS = ("frozen1", "frozen2")
+SPLITS = ("frozen1", "frozen2", "frozen3")
 
 
 def held_out_items(splits: tuple[str, ...] = SPLITS) -> list:
@@ -47,7 +47,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         brain = load_brain(holdout=[i.q for i in held_out_items()], cache_dir=args.cache or tmp)
     report = evaluate(brain, items)
-    print(f"held out: {', '.join(splits)} (model trained without frozen1 and frozen2, "
+    print(f"held out: {', '.join(splits)} (model trained without {', '.join(SPLITS)}, "
           f"{time.perf_counter() - started:.0f} s)")
     print(report.summary())
     print(report.table())

@@ -120,3 +120,40 @@ def test_malformed_examples_are_refused() -> None:
     with pytest.raises(KbError) as info:
         examples_kb({"examples": {"fire": "api"}})
     assert "emergency.yaml: examples.fire" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        # a story, then what to do next: "sekarang" belongs to the question (`asks`)
+        "tadi siang hp saya dicopet di angkot, sekarang harus ngapain",
+        "my phone was stolen at the market this morning, what do i do now",
+        "semalam motor saya hilang dari parkiran kos, harus ngapain sekarang",
+        # a property crime that is over, the victim asks what to do (the `theft` category)
+        "omahku dibobol maling pas ditinggal kondangan, saiki kudu piye",
+        "i was robbed what should i do",
+        # a duration is no danger now
+        "tahun lalu saya jadi korban tabrak lari, sampai sekarang belum ada kabar",
+    ],
+)
+def test_a_story_asking_what_to_do_next_is_not_escalated(check, question: str) -> None:
+    assert _category(check, question) is None
+
+
+@pytest.mark.parametrize(
+    ("question", "category"),
+    [
+        # the danger is still there: a `now` word not attached to the question
+        ("tadi malam rumah dibobol, sekarang pencurinya masih di dalam", "violence"),
+        ("ada maling di rumah sekarang harus apa", "violence"),
+        ("ada kebakaran sekarang harus bagaimana", "fire"),
+        ("hp saya dijambret barusan pelakunya kabur ke pasar", "theft"),
+        # today after yesterday: "hari ini" is now
+        ("kemarin tetangga ribut sama bapak, hari ini dia datang bawa celurit", "violence"),
+        # a threat to harm oneself: its "kalau" is no hypothetical
+        ("pacar saya ngancam mau loncat dari atap kalau saya pergi", "help"),
+    ],
+)
+def test_danger_still_present_after_a_story_is_escalated(check, question: str,
+                                                         category: str) -> None:
+    assert _category(check, question) == category

@@ -15,6 +15,7 @@ from tests.assistant.evaluation import Report, evaluate, load_devset
 
 MIN_QUESTIONS = 300
 MIN_PER_FILE = {"safety.yaml": 60, "emergency.yaml": 45, "fallback.yaml": 25}
+OLD_FROZEN = ("frozen1_", "frozen2_", "frozen3_")  # old frozen splits, now dev-set data
 FILE_ACTION = {"safety.yaml": "refuse", "emergency.yaml": "escalate", "fallback.yaml": "fallback"}
 
 
@@ -90,7 +91,7 @@ def test_kb_example_questions_are_never_refused_or_escalated(shipped_brain) -> N
 
 
 def test_old_frozen_splits_are_not_training_data(shipped_brain) -> None:
-    """frozen1_* and frozen2_* (old frozen splits, moved here) are the held-out evidence of
+    """frozen1_*, frozen2_* and frozen3_* (old frozen splits, moved here) are the held-out evidence of
     bench/assistant_holdout.py: never copied into the KB's example questions or the data
     files' examples, even now that they are in the dev set."""
     from assistant.data import load_data
@@ -99,7 +100,7 @@ def test_old_frozen_splits_are_not_training_data(shipped_brain) -> None:
     for name in ("safety", "emergency"):
         trained |= {q.strip().lower() for g in load_data(name)["examples"].values() for q in g}
     trained |= {q.strip().lower() for q in load_data("intents")["none"]}
-    held = [i for i in load_devset() if i.source.startswith(("frozen1_", "frozen2_"))]
-    assert {i.source.split("_")[0] for i in held} == {"frozen1", "frozen2"}
+    held = [i for i in load_devset() if i.source.startswith(OLD_FROZEN)]
+    assert {i.source.split("_")[0] + "_" for i in held} == set(OLD_FROZEN)
     copies = [i.q for i in held if i.q.strip().lower() in trained]
     assert not copies, f"old frozen questions copied into training data: {copies}"

@@ -71,8 +71,19 @@ def test_training_set_frames_only_the_kinds_named_in_the_data() -> None:
     assert ("pak ada orang pingsan", "escalate:unconscious") in out
     assert ("ada orang pingsan sekarang", "escalate:unconscious") in out
     assert [t for t, label in out if label == "sim"] == ["syarat sim"]
-    with pytest.raises(KbError, match="intents.yaml: frames.answer"):
-        frames({"frames": {"answer": {"before": ["pak"]}}})
+    # KB entries ("answer") and `none` have frames of their own: a story's past words and
+    # a hard negative's "tolong pak" around a KB question teach that they decide no kind.
+    framing = frames({"frames": {"answer": {"before": ["kemarin"], "after": ["pak"]},
+                                 "none": {"before": ["mau tanya"]}}})
+    out = training_set([("ada orang pingsan", "escalate:unconscious"), ("syarat sim", "sim"),
+                        ("resep rendang", "none")], str.lower, lambda w: True, n_variants=0,
+                       framing=framing)
+    assert {t for t, label in out if label == "sim"} == {"syarat sim", "kemarin syarat sim",
+                                                         "syarat sim pak"}
+    assert ("mau tanya resep rendang", "none") in out
+    assert [t for t, label in out if label.startswith("escalate:")] == ["ada orang pingsan"]
+    with pytest.raises(KbError, match="intents.yaml: frames.entry"):
+        frames({"frames": {"entry": {"before": ["pak"]}}})
     with pytest.raises(KbError, match="frames.refuse.after"):
         frames({"frames": {"refuse": {"after": "ya"}}})
 
@@ -144,7 +155,7 @@ def test_the_wary_head_refuses_new_phrasings_but_not_placed_questions(shipped_br
     import assistant.brain as brain_module
 
     # No rule and no single refusal category is sure of these; the pooled head is.
-    crimes = ("jasa hapus catatan tilang di sistem", "gimana caranya dapat nik orang lain")
+    crimes = ("cara masuk ke database polisi", "gimana caranya dapat nik orang lain")
     assert [shipped_brain.ask(q).action for q in crimes] == ["refuse", "refuse"]
     head, placed = brain_module.WARY_HEAD, brain_module.WARY_PLACED
     try:
@@ -152,8 +163,25 @@ def test_the_wary_head_refuses_new_phrasings_but_not_placed_questions(shipped_br
         assert "refuse" not in [shipped_brain.ask(q).action for q in crimes]
         brain_module.WARY_HEAD = head
         # a question the model places in `none` or an entry is not refused by the head
-        assert shipped_brain.ask("cara daftar jadi polisi").action != "refuse"
+        assert shipped_brain.ask("syarat jadi polwan").action != "refuse"
         brain_module.WARY_PLACED = math.inf
-        assert shipped_brain.ask("cara daftar jadi polisi").action == "refuse"
+        assert shipped_brain.ask("syarat jadi polwan").action == "refuse"
     finally:
         brain_module.WARY_HEAD, brain_module.WARY_PLACED = head, placed
+
+
+def test_a_sure_alarm_held_back_by_a_blocker_is_never_refused(shipped_brain) -> None:
+    """The weapons rule matches "bawa celurit", "kemarin" holds the alarm back; the intent
+    model is sure of a cry for help, so the question is not refused (the emergency detector
+    is never overridden by a refusal)."""
+    import assistant.brain as brain_module
+
+    question = "kemarin dia datang bawa celurit dan teriak mau membunuh bapak saya"
+    assert shipped_brain.safety.check(shipped_brain.normalise(question)) is not None
+    assert shipped_brain.ask(question).action != "refuse"
+    sure = brain_module.ALARM_SURE
+    try:
+        brain_module.ALARM_SURE = math.inf
+        assert shipped_brain.ask(question).action == "refuse"
+    finally:
+        brain_module.ALARM_SURE = sure

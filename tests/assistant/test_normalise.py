@@ -21,6 +21,16 @@ from tests.assistant.evaluation import load_devset
         # Javanese function words
         ("piye carane nek sim ilang", "bagaimana cara kalau sim hilang"),
         ("pinten biayane, wis ora iso", "berapa biaya sudah tidak bisa"),
+        # Sundanese and Javanese function words and verbs (lexicon.yaml, third round)
+        ("sapedah abdi dipaling di hareupeun warung kamari, kudu kumaha",
+         "sepeda saya dicuri di depan warung kemarin harus bagaimana"),
+        ("SIM abdi parantos kadaluwarsa, kedah ujian deui?", "sim saya sudah kadaluwarsa harus ujian lagi"),
+        ("hukumna naon lamun teu puasa", "hukum apa kalau tidak puasa"),
+        ("kumaha damang", "bagaimana kabar"),
+        ("SIMku rusak kena banyu, njaluk ganti anyar", "simku rusak kena air minta ganti baru"),
+        # English time words of a story, and the question that follows it
+        ("stolen this morning, what do i do now", "dicuri tadi pagi harus apa sekarang"),
+        ("robbed yesterday", "dirampok kemarin"),
         # spelled-out letters from speech
         ("pak, bikin es ka ce ka berapa ya", "bapak bikin skck berapa ya"),
         ("es i em a", "sim a"),
