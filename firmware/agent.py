@@ -25,6 +25,7 @@ import sdnotify
 from firmware.panel import NoPanel, Panel, StatusLed, build_panel
 from firmware.procinfo import disk_free_mb, rss_mb
 from firmware.ptt_unit import make_component
+from firmware.broker_login import BrokerLoginKeeper
 from firmware.unanswered_upload import UnansweredUploader
 from firmware.updater import Updater, busy_reasons
 from posko import __version__, topics
@@ -129,6 +130,7 @@ class Agent:
         if ptt is not None:
             out.append(ptt)
         out.append(Updater(busy=self.busy_reasons))  # Posko releases from the hub (off in a checkout)
+        out.append(BrokerLoginKeeper())  # the bridge's login at the central broker, renewed after a rotation
         return out
 
     def busy_reasons(self) -> list[str]:
