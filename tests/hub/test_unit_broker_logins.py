@@ -186,3 +186,37 @@ def test_enrolment_rotation_and_revocation_of_a_units_broker_login(field) -> Non
         assert field.central.proc.pid == central_pid and field.central.proc.poll() is None
     finally:
         watch.close()
+
+
+def test_the_broker_login_api_refuses_what_it_must(field, sqlite_hub) -> None:
+    import requests
+
+    hub = field.hub
+    unit, token = hub.add_unit()
+    auth = {"Authorization": f"Bearer {token}"}
+    api = f"{hub.base}/api/v1/broker-login"
+    assert requests.get(api, timeout=10).status_code == 401
+    held = requests.get(api, headers=auth, timeout=10).json()
+    assert held["managed"] is True and held["user"] == unit and held["login"]  # made at enrolment
+    bad = requests.post(api, headers=auth, data=b'{"user": "hub"}', timeout=10)
+    assert bad.status_code == 422 and "body" in bad.json()["fields"]
+    # A rotation lets the unit fetch its new login at once; a second one right after is refused
+    # (every new login rewrites and reloads the central broker).
+    hub.cli("hub", "units", "rotate-broker", unit)
+    assert requests.get(api, headers=auth, timeout=10).json()["login"] is None
+    first = requests.post(api, headers=auth, timeout=10)
+    assert first.status_code == 200 and first.json()["user"] == unit
+    assert requests.get(api, headers=auth, timeout=10).json()["login"] == first.json()["login"]
+    again = requests.post(api, headers=auth, timeout=10)
+    assert again.status_code == 429 and int(again.headers["Retry-After"]) >= 1
+    # A unit cannot take the name of the deployment's own users: the base entry wins.
+    assert field.passwd.read_text().count("hub:") == 1
+
+    # A hub that does not manage broker logins says so; enrolment works without one.
+    other, other_token = sqlite_hub.add_unit()
+    plain = f"{sqlite_hub.base}/api/v1/broker-login"
+    other_auth = {"Authorization": f"Bearer {other_token}"}
+    assert requests.get(plain, headers=other_auth, timeout=10).json() == {
+        "unit": other, "user": other, "managed": False, "login": None}
+    refused = requests.post(plain, headers=other_auth, timeout=10)
+    assert refused.status_code == 409 and refused.json()["error"] == "not_managed"
