@@ -55,7 +55,10 @@ def field(tmp_path):
                          "POSKO_PTT_BROKER_PASSWORD_BASE": str(base),
                          "POSKO_PTT_BROKER_PASSWORD_FILE": str(passwd),
                          "POSKO_PTT_BROKER_ACL_FILE": str(acl),
-                         "POSKO_PTT_BROKER_PID_FILE": str(pid_file)}).start()
+                         "POSKO_PTT_BROKER_PID_FILE": str(pid_file),
+                         # The ingest's periodic rewrite would mend a missed one within this
+                         # long: out of the way, so every change must reload the broker itself.
+                         "POSKO_PTT_MEMBER_EXPIRY_CHECK_S": "3600"}).start()
     # The unit: its settings, and its local broker's configuration as setup.sh installs it
     # (the bridge has the unit's user name and no password yet).
     settings = load_settings(environ={"POSKO_POSKO_STATE_DIR": str(local_dir / "state"),
@@ -159,7 +162,7 @@ def test_enrolment_rotation_and_revocation_of_a_units_broker_login(field) -> Non
         # Rotation: the old password is refused at once; the bridge is dropped.
         out = field.hub.cli("hub", "units", "rotate-broker", field.unit).stdout
         assert "old broker password refused" in out
-        _bridge_up(field, False)
+        _bridge_up(field, False, timeout=5)
         assert _login_refused(field, login["password"])
         # The unit learns its new login over HTTPS with its token; the bridge comes back once
         # the tool has written it and the local broker restarted (posko-bridge-login.path).
@@ -176,7 +179,7 @@ def test_enrolment_rotation_and_revocation_of_a_units_broker_login(field) -> Non
 
         # Revocation: the unit's bridge is cut off and its login refused; its token is gone too.
         field.hub.cli("hub", "units", "revoke", field.unit)
-        _bridge_up(field, False)
+        _bridge_up(field, False, timeout=5)
         assert _login_refused(field, new["password"])
         assert f"{field.unit}:" not in field.passwd.read_text()
         with pytest.raises(LoginCheckError, match="401"):
