@@ -23,7 +23,7 @@ from posko import topics
 from posko.broker import MosquittoProcess, central_broker, free_port, make_password_file, unit_broker
 from posko.config import load_settings
 from posko.enroll import broker_login_path, enrol, read_broker_login
-from tests.hub.support import HubProcess, wait_until
+from tests.hub.support import HubProcess, Officer
 from tests.support.mqtt import Client, make_tls
 
 pytestmark = [pytest.mark.broker, pytest.mark.timeout(240)]
@@ -214,6 +214,18 @@ def test_the_broker_login_api_refuses_what_it_must(field, sqlite_hub) -> None:
     assert again.status_code == 429 and int(again.headers["Retry-After"]) >= 1
     # A unit cannot take the name of the deployment's own users: the base entry wins.
     assert field.passwd.read_text().count("hub:") == 1
+    # The fleet page's button does what the command does, for admins only.
+    operator = Officer(hub, *hub.add_user("operator"))
+    admin = Officer(hub, *hub.add_user("admin"))
+    assert "Ganti sandi broker" in admin.get("/armada/tabel").text
+    denied = operator.post(f"/armada/{unit}/sandi-broker", page="/armada", allow_redirects=False)
+    assert denied.status_code == 403
+    assert requests.get(api, headers=auth, timeout=10).json()["login"] == first.json()["login"]
+    done = admin.post(f"/armada/{unit}/sandi-broker", page="/armada", allow_redirects=False)
+    assert done.status_code == 303, done.text[:300]
+    assert requests.get(api, headers=auth, timeout=10).json()["login"] is None
+    assert f"{unit}:" not in field.passwd.read_text()
+    assert "sandi lama ditolak" in admin.get("/armada").text
 
     # A hub that does not manage broker logins says so; enrolment works without one.
     other, other_token = sqlite_hub.add_unit()
