@@ -22,10 +22,10 @@ from typing import Any, Protocol, runtime_checkable
 
 import sdnotify
 
+from firmware.broker_login import BrokerLoginKeeper
 from firmware.panel import NoPanel, Panel, StatusLed, build_panel
 from firmware.procinfo import disk_free_mb, rss_mb
 from firmware.ptt_unit import make_component
-from firmware.broker_login import BrokerLoginKeeper
 from firmware.unanswered_upload import UnansweredUploader
 from firmware.updater import Updater, busy_reasons
 from posko import __version__, topics

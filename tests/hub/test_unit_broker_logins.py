@@ -20,7 +20,13 @@ from firmware import bridge_conf
 from firmware.broker_login import BrokerLoginKeeper, LoginCheckError
 from gateway.acl import render_local_acl, write_password_file
 from posko import topics
-from posko.broker import MosquittoProcess, central_broker, free_port, make_password_file, unit_broker
+from posko.broker import (
+    MosquittoProcess,
+    central_broker,
+    free_port,
+    make_password_file,
+    unit_broker,
+)
 from posko.config import load_settings
 from posko.enroll import broker_login_path, enrol, read_broker_login
 from tests.hub.support import HubProcess, Officer
