@@ -113,6 +113,8 @@ PREFIX=/opt/posko            # releases/<version>/ (one venv each) and current -
 ETC=/etc/posko
 STATE=/var/lib/posko
 UNITDIR=/etc/systemd/system
+BROKER_BASE=/etc/posko/broker-base.passwd   # hub: the deployment's own broker logins
+BROKER_DIR=/var/lib/posko-broker             # hub: the broker's files the hub rewrites
 DRY_RUN=0
 CHANGES=0
 
@@ -260,14 +262,20 @@ write_config() {
       echo "port = 18080"
       echo "mqtt_ingest = false   # posko-hub-ingest.service runs it"
       echo "session_cookie_secure = true"
+      echo
+      echo "[ptt]   # the hub manages the central broker's logins: units and phone members (docs/ptt.md)"
+      echo "broker_password_base = \"$BROKER_BASE\"   # hub, arbiter (setup.sh)"
+      echo "broker_password_file = \"$BROKER_DIR/units.passwd\""
+      echo "broker_acl_file = \"$BROKER_DIR/units.acl\""
+      echo "# Mosquitto is reloaded by posko-broker-reload.path when these change (no pid file)."
     fi
   } | put_once "$f" 640 root:posko
 }
 
-mosquitto_user() {  # mosquitto_user FILE USER PASSWORD   add USER when it is not in FILE
-  local file="$1" user="$2" password="$3"
+mosquitto_user() {  # mosquitto_user FILE USER PASSWORD [GROUP]   add USER when it is not in FILE
+  local file="$1" user="$2" password="$3" group="${4:-mosquitto}"
   if [ -f "$file" ] && grep -q "^$user:" "$file"; then return 0; fi
-  [ -f "$file" ] || act "create $file" install -m 640 -o root -g mosquitto /dev/null "$file"
+  [ -f "$file" ] || act "create $file" install -m 640 -o root -g "$group" /dev/null "$file"
   SECRET="$password" act "add MQTT user $user to $file" mosquitto_passwd -b "$file" "$user" "$password"
 }
 
@@ -281,8 +289,8 @@ setup_mosquitto_unit() {
     python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); from gateway.acl import render_local_acl; sys.stdout.write(render_local_acl(sys.argv[2]))' \
       "$SRC" "$UNIT_ID" | put_text /etc/mosquitto/posko-local.acl 640 root:mosquitto
   fi
-  # The bridge logs in to the central broker as this unit; its central password is given
-  # by the hub's maintainer (docs/install.md) and put in by hand, so it is kept on re-runs.
+  # The bridge logs in to the central broker as this unit with the password the hub gives at
+  # enrolment (and after a rotation): firmware/bridge_conf.py writes it in (apply_bridge_login).
   sed -e "s/^address .*/address ${hub_host:-hub.polres.example}:8883/" \
       -e "s/UNIT_ID/$UNIT_ID/g" \
       -e "s#^bridge_cafile .*#bridge_cafile $ETC/hub-ca.pem#" \
@@ -292,13 +300,43 @@ setup_mosquitto_unit() {
 setup_mosquitto_hub() {
   local hub_password="$1"
   ensure_dir /etc/mosquitto/conf.d 755 root:root
-  mosquitto_user /etc/mosquitto/posko-units.passwd hub "$hub_password"
-  if [ ! -f /etc/mosquitto/posko-units.acl ]; then
-    # Replaced by the ACL Posko generates from the hub's unit list (gateway/acl.py).
-    printf 'user hub\ntopic readwrite posko/v1/#\n\nuser arbiter\ntopic readwrite posko/v1/#\n' \
-      | put_text /etc/mosquitto/posko-units.acl 640 root:mosquitto
-  fi
+  # The deployment's own logins (hub, arbiter): the base the hub adds the units' and the phone
+  # members' logins to (ptt.broker_password_base; the hub, user posko, reads it).
+  mosquitto_user "$BROKER_BASE" hub "$hub_password" posko
   put_file "$SRC/systemd/mosquitto/posko-central.conf" /etc/mosquitto/conf.d/posko-central.conf 644 root:root
+}
+
+seed_broker_files_hub() {
+  # The password file and ACL Mosquitto reads, rewritten by the hub (user posko) on every
+  # enrolment, rotation and revocation; setgid: new files keep the group mosquitto, which
+  # reads them. posko-broker-reload.path reloads Mosquitto when they change.
+  ensure_dir "$BROKER_DIR" 2750 posko:mosquitto
+  if [ ! -f "$BROKER_DIR/units.passwd" ]; then
+    put_file "$BROKER_BASE" "$BROKER_DIR/units.passwd" 640 posko:mosquitto
+  fi
+  if [ ! -f "$BROKER_DIR/units.acl" ]; then
+    # Until the hub's first rewrite: the ACL gateway/acl.py makes without the hub's data.
+    python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); from gateway.acl import render_acl; sys.stdout.write(render_acl())' \
+      "$SRC" | put_text "$BROKER_DIR/units.acl" 640 posko:mosquitto
+  fi
+  if [ -f "$ETC/posko.toml" ] && ! grep -q '^broker_password_file' "$ETC/posko.toml"; then
+    say "WARNING: $ETC/posko.toml (kept) does not let the hub manage the broker's logins; add:"
+    say "  [ptt]"
+    say "  broker_password_base = \"$BROKER_BASE\""
+    say "  broker_password_file = \"$BROKER_DIR/units.passwd\""
+    say "  broker_acl_file = \"$BROKER_DIR/units.acl\""
+  fi
+}
+
+apply_bridge_login() {
+  # After enrolment: the login the hub gave (kept by posko enroll) goes into the bridge's
+  # configuration now; later changes come through posko-bridge-login.path.
+  [ -f "$STATE/unit/broker-login.json" ] || return 0
+  local restart=()
+  [ -d /run/systemd/system ] && restart=(--restart)
+  if [ "$DRY_RUN" = 1 ]; then say "would write the broker login into the bridge"; return 0; fi
+  python3 -I /usr/local/lib/posko/bridge_conf.py apply "$STATE/unit/broker-login.json" \
+    /etc/mosquitto/conf.d/posko-unit.conf "${restart[@]}"
 }
 
 setup_tls_hub() {
@@ -371,9 +409,9 @@ setup_read_only_root() {
 
 role_units() {
   case "$ROLE" in
-    kiosk) echo posko-unit posko-kiosk-ui posko-kiosk-browser posko-update-restart ;;
-    ptt) echo posko-unit posko-update-restart ;;
-    hub) echo posko-hub posko-hub-streams posko-hub-ingest posko-arbiter ;;
+    kiosk) echo posko-unit posko-kiosk-ui posko-kiosk-browser posko-update-restart posko-bridge-login ;;
+    ptt) echo posko-unit posko-update-restart posko-bridge-login ;;
+    hub) echo posko-hub posko-hub-streams posko-hub-ingest posko-arbiter posko-broker-reload ;;
   esac
 }
 
@@ -390,8 +428,10 @@ install_units() {
     done
   done
   if [ "$ROLE" != hub ]; then
-    # The update guard runs before every start of posko-unit with the system Python.
+    # The update guard runs before every start of posko-unit with the system Python, and
+    # posko-bridge-login.service writes the broker login into the bridge with it.
     put_file "$SRC/firmware/updater.py" /usr/local/lib/posko/update_guard.py 644 root:root
+    put_file "$SRC/firmware/bridge_conf.py" /usr/local/lib/posko/bridge_conf.py 644 root:root
   fi
   if [ "$changed" = 1 ] && [ -d /run/systemd/system ]; then
     act "reload systemd" systemctl daemon-reload
@@ -408,17 +448,27 @@ install_units() {
     systemctl is-enabled -q nginx.service 2>/dev/null || act "enable nginx" systemctl enable -q nginx.service
   fi
   if [ -d /run/systemd/system ] && [ "$DRY_RUN" = 0 ] && [ "$CHANGES" -gt 0 ]; then
-    act "(re)start Posko's services" systemctl restart mosquitto.service $(role_units | tr ' ' '\n' | grep -v update-restart | sed 's/$/.service/')
+    act "(re)start Posko's services" systemctl restart mosquitto.service $(path_started_units -v | sed 's/$/.service/')
   fi
   # nginx reads the hub's site only when it (re)starts: restart it under a running systemd.
   if [ "$ROLE" = hub ] && [ -d /run/systemd/system ] && [ "$DRY_RUN" = 0 ] && [ "$CHANGES" -gt 0 ]; then
     act "restart nginx (the hub's site)" systemctl restart nginx.service
   fi
-  # Enabling the path unit starts it only at the next boot: start it now, under systemd.
-  if [ "$ROLE" != hub ] && [ -d /run/systemd/system ] \
-      && ! systemctl is-active -q posko-update-restart.path; then
-    act "start posko-update-restart.path" systemctl start posko-update-restart.path
+  # Enabling a path unit starts it only at the next boot: start it now, under systemd.
+  if [ -d /run/systemd/system ]; then
+    for u in $(path_started_units); do
+      systemctl is-active -q "$u.path" || act "start $u.path" systemctl start "$u.path"
+    done
   fi
+}
+
+path_started_units() {  # the role's units started by a path unit (with -v: all the others)
+  local u
+  for u in $(role_units); do
+    if [ -f "$SRC/systemd/$u.path" ]; then [ "${1:-}" = -v ] || echo "$u"
+    else [ "${1:-}" = -v ] && echo "$u"; fi
+  done
+  return 0
 }
 
 pin_hub_cert() {
@@ -493,15 +543,19 @@ deploy_role() {
       if [ ! -f "$ETC/arbiter.env" ]; then
         local arbiter_password
         arbiter_password="$(random_secret)"
-        mosquitto_user /etc/mosquitto/posko-units.passwd arbiter "$arbiter_password"
+        mosquitto_user "$BROKER_BASE" arbiter "$arbiter_password" posko
         printf 'POSKO_MQTT_PASSWORD=%s\n' "$arbiter_password" | put_once "$ETC/arbiter.env" 640 root:posko
       fi
+      seed_broker_files_hub
       setup_tls_hub
       setup_nginx_hub
       ;;
   esac
   install_units
-  [ "$ROLE" != hub ] && enrol_unit
+  if [ "$ROLE" != hub ]; then
+    enrol_unit
+    apply_bridge_login
+  fi
   if [ "$DRY_RUN" = 1 ]; then
     say "dry run: $CHANGES change(s) would be made"
   elif [ "$CHANGES" -eq 0 ]; then

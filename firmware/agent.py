@@ -22,6 +22,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import sdnotify
 
+from firmware.broker_login import BrokerLoginKeeper
 from firmware.panel import NoPanel, Panel, StatusLed, build_panel
 from firmware.procinfo import disk_free_mb, rss_mb
 from firmware.ptt_unit import make_component
@@ -129,6 +130,7 @@ class Agent:
         if ptt is not None:
             out.append(ptt)
         out.append(Updater(busy=self.busy_reasons))  # Posko releases from the hub (off in a checkout)
+        out.append(BrokerLoginKeeper())  # the bridge's login at the central broker, renewed after a rotation
         return out
 
     def busy_reasons(self) -> list[str]:

@@ -16,7 +16,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request, send_fi
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from hub import intake, secrets_store, throttle, unanswered, units
+from hub import intake, secrets_store, throttle, unanswered, unit_logins, units
 from hub.db import get_db, sessions
 from hub.kb import bundle_path
 from hub.models import Report, utcnow
@@ -179,9 +179,53 @@ def enroll():
         db.rollback()
         return error(403, "bad_code", "unknown unit, or the code is wrong, used or expired",
                      {"code": "is wrong, used or expired"})
+    unit_id = body["unit"].strip()
+    answer = {"token": token, "unit": unit_id}
+    if unit_logins.managed(_settings()):
+        # The unit's login at the central broker, shown once. Without it (the files could not
+        # be written now) the unit is still enrolled and asks for it later (POST /broker-login).
+        try:
+            answer["broker"] = unit_logins.issue(db, _settings(), unit_id, throttle=False).to_json()
+        except (unit_logins.BrokerNotManaged, units.UnitError, OSError, ValueError) as exc:
+            current_app.logger.error("enrolment of %s: no broker login yet: %s", unit_id, exc)
     db.close()
     throttle.forgive(sessions().writer, [key])
-    return jsonify({"token": token, "unit": body["unit"].strip()})
+    return jsonify(answer)
+
+
+@bp.get("/broker-login")
+def get_broker_login():
+    """Which broker login the hub holds for the calling unit now: its id (null after a
+    rotation, or before the first), so the unit knows when to ask for a new one."""
+    unit, failure = _need_unit()
+    if failure:
+        return failure
+    managed = unit_logins.managed(_settings())
+    login = unit_logins.current_login(get_db(), unit.id) if managed else None
+    return jsonify({"unit": unit.id, "user": unit.id, "managed": managed, "login": login})
+
+
+@bp.post("/broker-login")
+def post_broker_login():
+    """A new broker login for the calling unit (its previous password stops working), shown
+    once: {"user", "password", "login"}."""
+    unit, failure = _need_unit()
+    if failure:
+        return failure
+    if request.get_data(cache=False).strip() not in (b"", b"{}"):
+        raise Invalid({"body": "must be empty or {}"})
+    db = get_db()
+    try:
+        login = unit_logins.issue(db, _settings(), unit.id)
+    except unit_logins.BrokerNotManaged:
+        return error(409, "not_managed", "this hub does not manage broker logins (ptt.broker_password_file)")
+    except unit_logins.TooSoon as exc:
+        return error(429, "too_soon", str(exc), headers={"Retry-After": str(exc.retry_after_s)})
+    except (OSError, ValueError) as exc:
+        current_app.logger.error("broker login of %s: broker not updated: %s", unit.id, exc)
+        return error(503, "broker_unavailable", "the broker's logins could not be updated now; try again later",
+                     headers={"Retry-After": "30"})
+    return jsonify({"unit": unit.id, **login.to_json()})
 
 
 @bp.post("/reports")

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from assistant.errors import KbError
-from hub import kb, releases
+from hub import kb, releases, unit_logins
 from hub.app import create_app
 from hub.auth import UserError, create_user
 from hub.db import Sessions, database_url, make_engine
@@ -23,7 +23,7 @@ from hub.migrate import upgrade
 from hub.models import User
 from hub.offload import configure
 from hub.secrets_store import ensure_secrets, secret_key_file
-from hub.units import add_unit, list_units, revoke, rotate
+from hub.units import UnitError, add_unit, list_units, revoke, rotate
 from hub.users import reset_password, set_active
 from posko.broker import with_dev_login
 from posko.config import load_settings
@@ -261,10 +261,41 @@ def units_rotate(unit_id: str) -> None:
 @units_group.command("revoke")
 @click.argument("unit_id")
 def units_revoke(unit_id: str) -> None:
-    """Stop the unit's token now."""
-    with _session(load_settings()) as db:
+    """Stop the unit's token and its broker login now."""
+    settings = load_settings()
+    with _session(settings) as db:
         revoke(db, unit_id)
-    click.echo(f"unit {unit_id}: token revoked")
+        click.echo(f"unit {unit_id}: token revoked")
+        _resync(db, settings, f"unit {unit_id}: broker login removed")
+
+
+@units_group.command("rotate-broker")
+@click.argument("unit_id")
+def units_rotate_broker(unit_id: str) -> None:
+    """Change the unit's broker password: the old one stops working now (the central broker
+    reloads, it does not restart); the unit fetches its new one over HTTPS with its token."""
+    settings = load_settings()
+    if not unit_logins.managed(settings):
+        raise click.ClickException("this hub does not manage broker logins (ptt.broker_password_file is not set)")
+    with _session(settings) as db:
+        try:
+            unit_logins.drop(db, settings, unit_id)
+        except UnitError as exc:
+            raise click.ClickException(str(exc)) from None
+        except (OSError, ValueError) as exc:
+            raise click.ClickException(f"unit {unit_id}: login removed from the hub's data, but the broker's "
+                                       f"files could not be written ({exc}); run this again") from None
+    click.echo(f"unit {unit_id}: old broker password refused from now on; the unit fetches its new one "
+               f"within [unit] broker_login_check_s")
+
+
+def _resync(db, settings, done: str) -> None:
+    try:
+        if unit_logins.resync(db, settings):
+            click.echo(done)
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(f"the broker's files could not be written ({exc}); the unit's broker "
+                                   "login stays valid until they are: run this again") from None
 
 
 @units_group.command("list")
@@ -272,12 +303,13 @@ def units_list() -> None:
     """Every unit with its token state and last heartbeat."""
     with _session(load_settings()) as db:
         rows = list_units(db)
-        click.echo(f"{'unit':<24} {'token':<10} {'status':<8} {'last seen (UTC)':<20} version")
+        click.echo(f"{'unit':<24} {'token':<10} {'broker':<7} {'status':<8} {'last seen (UTC)':<20} version")
         for u in rows:
             token = "revoked" if u.revoked_at else ("active" if u.token_hash else
                                                     ("code" if u.code_hash else "none"))
+            broker = "login" if u.broker_password_line and not u.revoked_at else "none"
             seen = u.last_seen_at.strftime("%Y-%m-%d %H:%M:%S") if u.last_seen_at else "-"
-            click.echo(f"{u.id:<24} {token:<10} {u.status:<8} {seen:<20} {u.version}")
+            click.echo(f"{u.id:<24} {token:<10} {broker:<7} {u.status:<8} {seen:<20} {u.version}")
 
 
 @hub.group("users")

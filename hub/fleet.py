@@ -1,5 +1,5 @@
 """Fleet page: every unit, online or offline, last seen, version, outbox, disk; admins
-add units and revoke or rotate their tokens here. It also shows what would otherwise be
+add units, revoke or rotate their tokens and change their broker passwords here. It also shows what would otherwise be
 silent: a second machine using one unit's id, and report bodies the hub refused (kept in
 the quarantine, readable here by officers)."""
 
@@ -10,7 +10,7 @@ import datetime as dt
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
-from hub import units
+from hub import unit_logins, units
 from hub.auth import requires_role
 from hub.db import get_db
 from hub.kb import read_current
@@ -111,7 +111,38 @@ def rotate(unit_id: str):
 def revoke(unit_id: str):
     try:
         units.revoke(get_db(), unit_id)
-        flash(f"Token unit {unit_id} dicabut.", "ok")
     except units.UnitError as exc:
         flash(str(exc), "error")
+        return redirect(url_for("fleet.fleet")), 303
+    try:
+        unit_logins.resync(get_db(), current_app.config["POSKO_SETTINGS"])
+        flash(f"Token unit {unit_id} dicabut; login broker-nya dihapus.", "ok")
+    except (OSError, ValueError) as exc:
+        current_app.logger.error("revoking %s: broker not updated: %s", unit_id, exc)
+        flash(f"Token unit {unit_id} dicabut, tetapi broker belum dimuat ulang ({exc.__class__.__name__}): "
+              "login broker-nya masih berlaku sampai broker dimuat ulang.", "error")
+    return redirect(url_for("fleet.fleet")), 303
+
+
+@bp.post("/armada/<unit_id>/sandi-broker")
+@requires_role("admin")
+def rotate_broker(unit_id: str):
+    """A new broker password for the unit: the old one is refused at once (the broker reloads);
+    the unit fetches its new one over HTTPS (hub/unit_logins.py)."""
+    settings = current_app.config["POSKO_SETTINGS"]
+    if not unit_logins.managed(settings):
+        flash("Hub tidak mengelola login broker (ptt.broker_password_file kosong).", "error")
+        return redirect(url_for("fleet.fleet")), 303
+    try:
+        unit_logins.drop(get_db(), settings, unit_id)
+    except units.UnitError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("fleet.fleet")), 303
+    except (OSError, ValueError) as exc:
+        current_app.logger.error("broker password of %s: broker not updated: %s", unit_id, exc)
+        flash(f"Sandi broker {unit_id} dihapus di hub, tetapi broker belum dimuat ulang "
+              f"({exc.__class__.__name__}); sandi lama masih berlaku sampai broker dimuat ulang.", "error")
+        return redirect(url_for("fleet.fleet")), 303
+    flash(f"Sandi broker unit {unit_id} diganti: sandi lama ditolak mulai sekarang; unit mengambil "
+          f"sandi barunya sendiri dalam {settings.unit.broker_login_check_s} detik.", "ok")
     return redirect(url_for("fleet.fleet")), 303

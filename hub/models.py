@@ -101,6 +101,12 @@ class Unit(Base):
     lat: Mapped[float | None] = mapped_column(Float, nullable=True)  # the posko on the map
     lon: Mapped[float | None] = mapped_column(Float, nullable=True)
     kb_version: Mapped[str] = mapped_column(String(16), default="")  # the bundle it runs (heartbeat)
+    # Its login at the central broker (its bridge; hub/unit_logins.py): the mosquitto_passwd
+    # line (hashed; the password itself went to the unit once), a short random id the unit
+    # compares with its own to know when to fetch a new login, and when it was made.
+    broker_password_line: Mapped[str | None] = mapped_column(Text, nullable=True)
+    broker_login_id: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    broker_login_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 class Report(Base):

@@ -8,14 +8,16 @@
   reaches a server log; the phone posts it once to `/hp/api/daftar` and gets its own broker
   login (user = the member's id, a fresh random password), which the ACL limits to the
   member's groups, publishing only under its own id (gateway.acl).
-* Revoking a member rewrites the password file and the ACL without them and sends Mosquitto
-  SIGHUP: on reload Mosquitto drops the clients whose login is gone, so the revoked phone
+* Revoking a member rewrites the password file and the ACL without them and reloads Mosquitto
+  (SIGHUP to `ptt.broker_pid_file`, or in a deployment a systemd path unit that runs
+  `systemctl reload mosquitto` when the file changes): on reload Mosquitto drops the clients whose login is gone, so the revoked phone
   is cut off at once and cannot log in again. A member whose validity runs out is cut off
   the same way by the hub's ingest process (`expire_members`, every
   `ptt.member_expiry_check_s`), without an officer doing anything.
 
 The broker files are managed only when `ptt.broker_password_file` is set (else the page
-says so and enrolment is refused with 503, never a false "terdaftar").
+says so and enrolment is refused with 503, never a false "terdaftar"). The same files carry
+the units' logins (hub/unit_logins.py): `sync_broker` writes everyone's.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from gateway.acl import render_acl
 from hub.auth import requires_role
 from hub.db import Base, get_db
-from hub.models import utcnow
+from hub.models import Unit, utcnow
 from hub.secrets_store import sha256_hex
 from hub.talkgroups import TalkGroup, members_map
 from posko import topics
@@ -115,11 +117,18 @@ def parse_groups(values: Iterable[str], known: set[str]) -> list[str]:
     return groups
 
 
-def password_lines(base: str, members: Iterable[PhoneMember], now: dt.datetime) -> str:
-    """The password file: the deployment's own hashed entries, then each active enrolled
-    member's (a base entry with a member's name loses: a member cannot take a unit's name)."""
+def password_lines(base: str, members: Iterable[PhoneMember], now: dt.datetime,
+                   units: Iterable[str] = ()) -> str:
+    """The password file: the deployment's own hashed entries, then the units' (`units`:
+    their `user:hash` lines), then each active enrolled member's. A name already taken wins:
+    a unit cannot take the hub's name, a member cannot take a unit's."""
     lines = [ln for ln in base.splitlines() if ln.strip() and not ln.startswith("#")]
     taken = {ln.split(":", 1)[0] for ln in lines}
+    for line in units:
+        user = line.split(":", 1)[0]
+        if user not in taken:
+            lines.append(line.strip())
+            taken.add(user)
     for m in members:
         if m.active(now) and m.password_line and m.id not in taken:
             lines.append(m.password_line.strip())
@@ -157,7 +166,10 @@ def broker_files(db, settings, now: dt.datetime) -> dict[Path, tuple[str, int]]:
     ptt = settings.ptt
     members = list(db.scalars(select(PhoneMember)))
     base = Path(ptt.broker_password_base).read_text() if ptt.broker_password_base else ""
-    files = {Path(ptt.broker_password_file): (password_lines(base, members, now), 0o600)}
+    units = db.scalars(select(Unit.broker_password_line).where(
+        Unit.revoked_at.is_(None), Unit.broker_password_line.is_not(None)).order_by(Unit.id))
+    # 0640: in a deployment the folder's group is Mosquitto's (setup.sh), which must read it.
+    files = {Path(ptt.broker_password_file): (password_lines(base, members, now, units), 0o640)}
     if ptt.broker_acl_file:
         units = members_map(db)
         for member, groups in phone_members_map(members, now).items():
@@ -180,7 +192,7 @@ def sync_broker(db, settings, *, if_changed: bool = False) -> bool:
     """Write the password file and ACL from the hub's data and reload Mosquitto.
 
     True when Mosquitto was signalled; False when no pid file is set (the files are written;
-    the deployment reloads the broker itself), or with `if_changed` when both files already
+    the deployment reloads the broker itself: systemd/posko-broker-reload.path), or with `if_changed` when both files already
     say what they must (nothing written; the expiry timer's case). BrokerNotManaged without
     a password file; OSError when a file cannot be written or the broker cannot be
     signalled."""

@@ -2,7 +2,8 @@
 
 The hub keeps only SHA-256 hashes of enrolment codes and tokens. Rotating gives a new
 one-time code; the unit's current token keeps working until it enrols with that code,
-which replaces the token. Revoking stops the token at once.
+which replaces the token. Revoking stops the token and the unit's broker login at once
+(hub/unit_logins.py gives and changes that login).
 """
 
 from __future__ import annotations
@@ -48,9 +49,12 @@ def rotate(session: Session, unit_id: str, valid_h: int) -> str:
 
 
 def revoke(session: Session, unit_id: str) -> None:
-    """Stop the unit's token and any pending code at once (committed)."""
+    """Stop the unit's token, any pending code and its broker login at once (committed; the
+    caller rewrites the broker's files: hub.unit_logins.resync)."""
     unit = _get(session, unit_id)
     unit.token_hash = None
+    unit.broker_password_line = None
+    unit.broker_login_id = None
     unit.code_hash = None
     unit.code_expires_at = None
     unit.revoked_at = utcnow()

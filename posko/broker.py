@@ -226,13 +226,16 @@ def unit_broker(state_dir: Path, *, unit: str, bridge_password: str, central: st
 
 
 def deployment_files() -> dict[str, str]:
-    """The conf.d snippets shipped in systemd/mosquitto/ (UNIT_ID and UNIT_PASSWORD are
-    filled in by the installer). `python -m posko.broker DIR` writes them."""
+    """The conf.d snippets shipped in systemd/mosquitto/ (UNIT_ID is filled in by the
+    installer; the bridge's password by firmware/bridge_conf.py from the unit's enrolment).
+    The central broker reads the password file and ACL the hub rewrites (setup.sh,
+    ptt.broker_password_file). `python -m posko.broker DIR` writes them."""
     etc = Path("/etc/mosquitto")
-    central = central_broker(Path("/var/lib/mosquitto"), password_file=etc / "posko-units.passwd",
-                             acl_file=etc / "posko-units.acl", certfile=Path("/etc/posko/tls/hub.crt"),
+    managed = Path("/var/lib/posko-broker")
+    central = central_broker(Path("/var/lib/mosquitto"), password_file=managed / "units.passwd",
+                             acl_file=managed / "units.acl", certfile=Path("/etc/posko/tls/hub.crt"),
                              keyfile=Path("/etc/posko/tls/hub.key"))
-    unit = unit_broker(Path("/var/lib/mosquitto"), unit="UNIT_ID", bridge_password="UNIT_PASSWORD",
+    unit = unit_broker(Path("/var/lib/mosquitto"), unit="UNIT_ID", bridge_password="",
                        central="hub.polres.example:8883", cafile=Path("/etc/posko/central-ca.pem"),
                        password_file=etc / "posko-local.passwd", acl_file=etc / "posko-local.acl")
     return {"posko-central.conf": central.render(system=True), "posko-unit.conf": unit.render(system=True)}
@@ -370,8 +373,11 @@ class MosquittoProcess:
     """One running Mosquitto started from a generated config; stopped by its own pid."""
 
     def __init__(self, config: BrokerConfig, binary: str = "mosquitto",
-                 log_path: Path | None = None) -> None:
+                 log_path: Path | None = None, keep_conf: bool = False) -> None:
+        """keep_conf: write the config file only when it is absent, and start from what it
+        says then (something else edits it between restarts: a unit's bridge login)."""
         self.config = config
+        self.keep_conf = keep_conf
         self.binary = find_mosquitto(binary)
         self.log_path = log_path or (config.state_dir / "mosquitto.log")
         self.conf_path = config.state_dir / "mosquitto.conf"
@@ -389,7 +395,8 @@ class MosquittoProcess:
                 "choose another with [broker] port or POSKO_BROKER_PORT"
             )
         self.config.state_dir.mkdir(parents=True, exist_ok=True)
-        self.conf_path.write_text(self.config.render())
+        if not (self.keep_conf and self.conf_path.exists()):
+            self.conf_path.write_text(self.config.render())
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self._log = log
         self.proc = subprocess.Popen(

@@ -147,6 +147,14 @@ class HubClient:
         return self._call("POST", "/unanswered", data=json.dumps({"items": items}, ensure_ascii=False).encode(),
                           content_type="application/json")
 
+    def broker_login(self) -> Answer:
+        """GET /broker-login: the id of the broker login the hub holds for this unit now."""
+        return self._call("GET", "/broker-login")
+
+    def new_broker_login(self) -> Answer:
+        """POST /broker-login: a new broker login for this unit (the old password stops working)."""
+        return self._call("POST", "/broker-login", data=b"{}", content_type="application/json")
+
     def download(self, path: str, max_bytes: int, timeout_s: float | None = None) -> tuple[int, bytes]:
         """GET a file under the API (`path` from the hub's root, e.g. `/api/v1/kb/<v>`):
         (status, body). ValueError when the body grows past `max_bytes`."""

@@ -13,6 +13,7 @@ class UnitSettings:
 
     heartbeat_s: int = setting(30, "Interval between status heartbeats.", unit="s", min=1, max=3600)
     unanswered_upload_s: int = setting(300, "How often the unit sends new lines of its unanswered-questions log (personal data already removed) to the hub; 0 sends none.", unit="s", min=0, max=86400)
+    broker_login_check_s: int = setting(60, "How often the unit asks the hub (HTTPS, its token) whether its login at the central broker is still current; after a rotation it fetches the new one and rewrites its bridge, so its uplink is down at most about this long. 0 never asks (the bridge's login is then only what enrolment gave).", unit="s", min=0, max=86400)
     assistant_enabled: bool = setting(True, "Run the voice assistant (false on PTT-only units).")
     pin_factory: str = setting("", "gpiozero pin factory: empty = gpiozero's choice (lgpio on a Pi 5), 'mock' on a laptop, 'none' for a unit without a panel.")
     tanya_pin: int = setting(5, "Tanya (ask) button, to ground; pressing it starts listening or stops the answer.", min=0, max=27)

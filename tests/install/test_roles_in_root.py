@@ -112,7 +112,16 @@ def test_ptt_role_installs_runs_and_a_second_run_changes_nothing(throwaway_root:
     frozen = {line.split("==")[0].lower() for line in facts.splitlines() if "==" in line}
     assert not frozen & {"flask", "sqlalchemy", "alembic", "gunicorn", "psycopg", "argon2-cffi"}
     assert 'unit_id = "ptt-01"' in facts and "assistant_enabled = false" in facts
-    verify_units(root, ["posko-unit", "posko-update-restart.service", "posko-update-restart.path"])
+    verify_units(root, ["posko-unit", "posko-update-restart.service", "posko-update-restart.path",
+                        "posko-bridge-login.service", "posko-bridge-login.path"])
+    bridge = root.run("stat -c '%a %U:%G' /etc/mosquitto/conf.d/posko-unit.conf;"
+                      " grep -c '^remote_password' /etc/mosquitto/conf.d/posko-unit.conf || true;"
+                      " systemctl is-enabled posko-bridge-login.path;"
+                      " python3 -I /usr/local/lib/posko/bridge_conf.py apply /var/lib/posko/unit/broker-login.json"
+                      " /etc/mosquitto/conf.d/posko-unit.conf").stdout
+    # Not enrolled yet: no password in the bridge, and the root-side tool has nothing to do.
+    assert bridge.splitlines()[:3] == ["640 root:mosquitto", "0", "enabled"], bridge
+    assert "nothing to do" in bridge
     owners = root.run("stat -c '%U %n' /opt/posko /opt/posko/releases /opt/posko/releases/*/bin/python"
                       " /usr/local/lib/posko/update_guard.py; systemctl is-enabled posko-update-restart.path").stdout
     assert "posko /opt/posko\n" in owners and "posko /opt/posko/releases\n" in owners
@@ -145,8 +154,18 @@ def test_hub_role_serves_https_through_nginx(throwaway_root: ThrowawayRoot) -> N
     root = throwaway_root
     out = root.run(f"{SETUP} hub --server-name hub.polres.example --wheelhouse {WHEELS_IN_ROOT}").stdout
     assert "done: role hub installed" in out
-    names = ["posko-hub", "posko-hub-streams", "posko-hub-ingest", "posko-arbiter"]
+    names = ["posko-hub", "posko-hub-streams", "posko-hub-ingest", "posko-arbiter",
+             "posko-broker-reload.service", "posko-broker-reload.path"]
     verify_units(root, names)
+    files = root.run("stat -c '%a %U:%G %n' /etc/posko/broker-base.passwd /var/lib/posko-broker"
+                     " /var/lib/posko-broker/units.passwd /var/lib/posko-broker/units.acl;"
+                     " cut -d: -f1 /var/lib/posko-broker/units.passwd; grep '^broker_' /etc/posko/posko.toml;"
+                     " systemctl is-enabled posko-broker-reload.path").stdout
+    assert "640 root:posko /etc/posko/broker-base.passwd" in files
+    assert "2750 posko:mosquitto /var/lib/posko-broker\n" in files
+    assert "640 posko:mosquitto /var/lib/posko-broker/units.passwd" in files
+    assert re.search(r"^hub\narbiter$", files, re.M) and files.strip().endswith("enabled"), files
+    assert 'broker_password_file = "/var/lib/posko-broker/units.passwd"' in files
     hub, streams = unit_file(root, "posko-hub"), unit_file(root, "posko-hub-streams")
     script = (
         START_MOSQUITTO
@@ -159,6 +178,18 @@ def test_hub_role_serves_https_through_nginx(throwaway_root: ThrowawayRoot) -> N
         "curl -s -o /dev/null -w 'http:%{http_code} %{redirect_url}\\n' http://127.0.0.1/masuk;"
         "openssl x509 -in /etc/posko/tls/hub.crt -noout -subject; stat -c '%a %U:%G' /etc/posko/tls/hub.key;"
         "sleep 1; ps -o user=,args= -C posko -C mosquitto | sort | uniq | head;"
+        # A unit enrols through nginx: the hub (user posko, its unit's sandbox paths) writes the
+        # unit's login into the broker's password file; the reload posko-broker-reload.path
+        # would do is done by hand (no systemd here), and the unit's login gets in on 8883.
+        "code=$(setpriv --reuid=posko --regid=posko --init-groups env POSKO_CONFIG=/etc/posko/posko.toml"
+        " /opt/posko/current/bin/posko hub units add kiosk-enrol | tail -1);"
+        "curl -sk -H 'Content-Type: application/json' -d \"{\\\"unit\\\": \\\"kiosk-enrol\\\", \\\"code\\\": \\\"$code\\\"}\""
+        " https://127.0.0.1/api/v1/enroll > /tmp/enrol.json;"
+        "pw=$(python3 -c 'import json; print(json.load(open(\"/tmp/enrol.json\"))[\"broker\"][\"password\"])');"
+        "stat -c 'managed %a %U:%G' /var/lib/posko-broker/units.passwd; grep -c '^kiosk-enrol:' /var/lib/posko-broker/units.passwd;"
+        "kill -HUP $(cat /run/mosquitto/mosquitto.pid); sleep 0.5;"
+        "mosquitto_pub -h 127.0.0.1 -p 8883 --cafile /etc/posko/tls/hub.crt -u kiosk-enrol -P \"$pw\""
+        " -t posko/v1/alert/kiosk-enrol -m '{}' -q 1 && echo 'unit login: accepted';"
         "tail -n 5 /tmp/hub.log /tmp/arbiter.log"
     )
     out = root.run(script, timeout=240).stdout
@@ -169,6 +200,7 @@ def test_hub_role_serves_https_through_nginx(throwaway_root: ThrowawayRoot) -> N
     assert "CN = hub.polres.example" in out and "640 root:posko-tls" in out
     assert re.search(r"^posko .*posko arbiter", out, re.M), out
     assert "mqtt 127.0.0.1:1883" in out and "not authori" not in out.lower(), out
+    assert "managed 640 posko:mosquitto\n1\n" in out and "unit login: accepted" in out, out
 
 
 def test_kiosk_role_installs_the_screen_and_serves_the_kiosk_app(throwaway_root: ThrowawayRoot) -> None:

@@ -111,3 +111,10 @@ def test_location_in_words() -> None:
     denied = Alert(id="a2", lat=None, lon=None, no_location="denied")
     assert location_text(denied, "Asia/Jakarta").startswith("Tanpa lokasi: anggota tidak mengizinkan")
     assert map_url(denied) == ""
+
+
+def test_the_password_file_holds_the_units_logins_after_the_base_and_before_members() -> None:
+    base = "hub:$7$base\narbiter:$7$arb\n"
+    text = password_lines(base, [_member("hp-1"), _member("unit-9")], NOW,
+                          units=["unit-9:$7$unit", "hub:$7$stolen"])
+    assert text.splitlines() == ["hub:$7$base", "arbiter:$7$arb", "unit-9:$7$unit", "hp-1:$7$hash"]
