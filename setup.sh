@@ -39,6 +39,7 @@ DEV_PACKAGES=(
   sqlite3                                # looking into outboxes and hub databases
   ffmpeg                                 # decoding test recordings
   iproute2                               # ss: the PTT bench counts the bytes a talker sends
+  nginx                                  # the hub's reverse proxy; tests run it on free ports
   python3-venv python3-dev gcc           # building the virtual environment
   ca-certificates
 )
@@ -260,6 +261,10 @@ write_config() {
       echo "port = 18080"
       echo "mqtt_ingest = false   # posko-hub-ingest.service runs it"
       echo "session_cookie_secure = true"
+      echo
+      echo "[ptt]"
+      echo "# Phones and the console: the broker's WebSocket listener behind nginx (/mqtt)."
+      echo "phone_broker_url = \"wss://{host}/mqtt\""
     fi
   } | put_once "$f" 640 root:posko
 }
