@@ -39,6 +39,7 @@ DEV_PACKAGES=(
   sqlite3                                # looking into outboxes and hub databases
   ffmpeg                                 # decoding test recordings
   iproute2                               # ss: the PTT bench counts the bytes a talker sends
+  nginx                                  # the hub's reverse proxy; tests run it on free ports
   python3-venv python3-dev gcc           # building the virtual environment
   ca-certificates
 )
@@ -268,6 +269,8 @@ write_config() {
       echo "broker_password_file = \"$BROKER_DIR/units.passwd\""
       echo "broker_acl_file = \"$BROKER_DIR/units.acl\""
       echo "# Mosquitto is reloaded by posko-broker-reload.path when these change (no pid file)."
+      echo "# Phones and the console: the broker's WebSocket listener behind nginx (/mqtt)."
+      echo "phone_broker_url = \"wss://{host}/mqtt\""
     fi
   } | put_once "$f" 640 root:posko
 }

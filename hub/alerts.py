@@ -33,15 +33,16 @@ from sqlalchemy.exc import IntegrityError
 from hub.alert_flood import FloodPolicy, Recent, decide
 from hub.auth import requires_role
 from hub.db import get_db
-from hub.models import Alert, AlertRepeat, Event, utcnow
+from hub.models import Alert, AlertRepeat, AlertTrackPoint, Event, utcnow
 from hub.phone import PhoneMember
 from hub.texts import label
 from hub.timefmt import local
-from posko.messages import Location
+from posko.messages import AlertLocation, Location
 
 bp = Blueprint("alerts", __name__)
 
 BULK_MAX = 500  # alerts one bulk acknowledgement may take
+MAX_TRACK = 720  # positions kept per alert's trail: 2 hours at the phone's one per 10 s
 
 
 def _clean(text: str) -> str:
@@ -174,6 +175,65 @@ def record_alert(db, settings, *, alert_id: str, unit_id: str, posko: str, sourc
         db.rollback()
         return "duplicate"
     return outcome
+
+
+def _alert_for(db, alert_id: str) -> Alert | None:
+    """The alert an id names, itself or the one it was counted on (a repeat)."""
+    alert = db.get(Alert, alert_id)
+    if alert is None:
+        repeat = db.get(AlertRepeat, alert_id)
+        alert = db.get(Alert, repeat.alert_id) if repeat is not None else None
+    return alert
+
+
+def record_track(db, settings, *, unit_id: str, msg: AlertLocation,
+                 now: dt.datetime | None = None) -> str:
+    """Store a phone's newer position for its open emergency and commit.
+
+    Returns "moved" (the alert's position is now this one, its trail one point longer,
+    up to MAX_TRACK, and an `alert_location` event tells every dashboard), or why nothing
+    was stored: "unknown" (no phone emergency of this member by that id: the topic's
+    member, which the broker's ACL binds to the login, must be the alert's), "closed"
+    (acknowledged: the phone stops sending then), "stale" (a fix not newer than the one
+    held: a redelivery or an older fix)."""
+    alert = _alert_for(db, _clean(msg.alert_id)[:64])
+    if alert is None or alert.unit_id != unit_id or alert.source != "phone_emergency":
+        return "unknown"
+    if alert.acked_at is not None:
+        return "closed"
+    fix_at = _fix_at(msg.location)
+    if fix_at is None or (alert.fix_at is not None and fix_at <= alert.fix_at):
+        return "stale"
+    now = now or utcnow()
+    points = db.scalar(select(func.count()).select_from(AlertTrackPoint)
+                       .where(AlertTrackPoint.alert_id == alert.id)) or 0
+    if points == 0 and alert.lat is not None and alert.lon is not None:
+        # The trail starts where the alert was raised.
+        db.add(AlertTrackPoint(alert_id=alert.id, lat=alert.lat, lon=alert.lon,
+                               accuracy_m=alert.accuracy_m or 0.0, fix_at=alert.fix_at or alert.received_at,
+                               received_at=alert.received_at))
+        points = 1
+    loc = msg.location
+    if points < MAX_TRACK:
+        db.add(AlertTrackPoint(alert_id=alert.id, lat=loc.lat, lon=loc.lon, accuracy_m=loc.accuracy_m,
+                               fix_at=fix_at, received_at=now))
+        points += 1
+    alert.lat, alert.lon, alert.accuracy_m, alert.fix_at, alert.no_location = (
+        loc.lat, loc.lon, loc.accuracy_m, fix_at, "")
+    tz = settings.hub.display_tz
+    db.add(Event(kind="alert_location", at=now, data={
+        "id": alert.id, "unit": alert.unit_id, "location": location_text(alert, tz),
+        "lat": alert.lat, "lon": alert.lon, "map_url": map_url(alert), "points": points}))
+    db.commit()
+    return "moved"
+
+
+def alert_trail(db, alert: Alert) -> list[list[float]]:
+    """[[lat, lon], ...] of the alert's trail, oldest first ([] before the phone moved)."""
+    rows = db.execute(select(AlertTrackPoint.lat, AlertTrackPoint.lon)
+                      .where(AlertTrackPoint.alert_id == alert.id)
+                      .order_by(AlertTrackPoint.fix_at, AlertTrackPoint.id)).all()
+    return [[lat, lon] for lat, lon in rows]
 
 
 @dataclass(frozen=True)

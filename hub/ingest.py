@@ -30,12 +30,12 @@ import uuid
 from sqlalchemy import delete, select
 
 from hub import kb, phone, releases
-from hub.alerts import phone_details, record_alert, repeat_ids
+from hub.alerts import phone_details, record_alert, record_track, repeat_ids
 from hub.db import Sessions, database_url, make_engine
 from hub.models import Event, KeyValue, Throttle, Unit, utcnow
 from posko import topics
 from posko.messages import Alert as AlertMessage
-from posko.messages import AlertAck, BadMessage, Heartbeat
+from posko.messages import AlertAck, AlertLocation, BadMessage, Heartbeat
 from posko.mqtt import MqttLink
 from posko.service import Watchdog
 
@@ -66,6 +66,7 @@ class Ingest:
         self.bad_messages = 0
         self.unknown_units = 0  # status heartbeats from ids the hub does not know
         self.alerts = {"new": 0, "repeat": 0, "duplicate": 0}
+        self.tracks: dict[str, int] = {}  # hub.alerts.record_track's outcomes
         self.acks_sent = 0
         self._kb_announced: bytes | None = None
         self._release_announced: bytes | None = None
@@ -82,6 +83,7 @@ class Ingest:
         kb.ensure_current(self.settings)  # the first start publishes the configured KB
         self.link.subscribe(topics.all_unit_status(self.root), self.on_status, qos=1)
         self.link.subscribe(topics.all_alerts(self.root), self.on_alert, qos=1)
+        self.link.subscribe(topics.all_alert_locations(self.root), self.on_alert_location, qos=1)
         self.link.start()
         return self
 
@@ -91,6 +93,7 @@ class Ingest:
                 "broker": f"{self.settings.mqtt.host}:{self.settings.mqtt.port}",
                 "refused": dict(self.link.refused), "bad_messages": self.bad_messages,
                 "unknown_units": self.unknown_units, "alerts": dict(self.alerts),
+                "alert_locations": dict(self.tracks),
                 "acks_sent": self.acks_sent, "acks_waiting": len(self._acks_inflight)}
 
     def write_status(self) -> None:
@@ -261,6 +264,21 @@ class Ingest:
             # after the commit, and again for every repeat of the same id (its retries).
             self.link.publish(topics.alert_ack(unit_id, self.root),
                               AlertAck(alert_id=msg.id, officer="", stage="received").to_json(), qos=1)
+
+    def on_alert_location(self, topic: str, payload: bytes) -> None:
+        """A phone's newer position while its emergency is open (hub.alerts.record_track)."""
+        unit_id = self._unit_from_topic(topic, 1)
+        if unit_id is None:
+            return
+        try:
+            msg = AlertLocation.from_json(payload)
+        except BadMessage as exc:
+            self.bad_messages += 1
+            log.warning("bad alert location on %s: %s", topic, exc)
+            return
+        with self.db.writer() as db:
+            outcome = record_track(db, self.settings, unit_id=unit_id, msg=msg)
+        self.tracks[outcome] = self.tracks.get(outcome, 0) + 1
 
     def expire_members(self) -> None:
         """A phone member whose validity ran out loses their broker login (hub/phone.py)."""

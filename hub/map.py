@@ -5,7 +5,8 @@ shows every point on a plain background, poskos with their names.
 * `/peta` the page (the queue's filters apply to the reports shown); `?peringatan=ID`
   centres it on a phone's emergency
 * `/peta/data.json` reports with a position, every posko with one, and the open phone
-  emergencies with a location (shown whatever the filters)
+  emergencies with a location (shown whatever the filters): the newest position and the
+  trail the phone sent since
 * `/peta/ubin/<z>/<x>/<y>` one tile (404 when absent)
 * `/peta/posko` (admin) sets where a posko (unit) stands
 """
@@ -27,7 +28,7 @@ from flask import (
 from sqlalchemy import select
 
 from hub import tiles
-from hub.alerts import location_text
+from hub.alerts import alert_trail, location_text
 from hub.auth import requires_role
 from hub.dashboard import audit, filtered_query, queue_filters, sorted_query
 from hub.db import get_db
@@ -107,6 +108,9 @@ def data():
             "id": a.id, "unit": a.unit_id, "name": a.posko or a.unit_id, "group": a.talk_group,
             "lat": a.lat, "lon": a.lon, "accuracy_m": a.accuracy_m,
             "location": location_text(a, tz), "received_local": local(a.received_at, tz, "%H:%M:%S"),
+            # Where the phone went while the emergency is open, oldest first (its newest
+            # position is lat/lon); [] until it moved.
+            "track": alert_trail(db, a),
         } for a in located_alerts(db)],
     })
 

@@ -247,7 +247,7 @@ class Event(Base):
     __tablename__ = "events"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))  # report | report_state | alert | alert_ack | unit
+    kind: Mapped[str] = mapped_column(String(16))  # report | report_state | alert | alert_ack | alert_location | unit
     data: Mapped[dict] = mapped_column(JSON, default=dict)
     at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
 
@@ -280,6 +280,21 @@ class AlertRepeat(Base):
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     alert_id: Mapped[str] = mapped_column(String(64), ForeignKey("alerts.id"), index=True)
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class AlertTrackPoint(Base):
+    """One position of a phone while its emergency was open (posko.messages.AlertLocation);
+    the alert's own lat/lon are the newest, these rows the trail, oldest first by fix_at."""
+
+    __tablename__ = "alert_track"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_id: Mapped[str] = mapped_column(String(64), ForeignKey("alerts.id"), index=True)
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    accuracy_m: Mapped[float] = mapped_column(Float)
+    fix_at: Mapped[dt.datetime] = mapped_column(DateTime)
     received_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 

@@ -98,10 +98,13 @@ class PhoneMember(Base):
 # --- pure helpers -----------------------------------------------------------------------
 
 def broker_url(template: str, host: str) -> str:
-    """The WebSocket URL a browser uses: `{host}` in the setting becomes the hub's host name
-    as the browser reached it (without the hub's port); IPv6 literals keep their brackets."""
+    """The WebSocket URL a browser uses: `{host}` in the setting becomes the hub's host as the
+    browser reached it. Followed by a port (`ws://{host}:8080`, the broker's own listener) it
+    is the host name alone; without one (`wss://{host}/mqtt`, the broker behind the hub's
+    nginx) it keeps the hub's port too, so the URL is the page's own origin. IPv6 literals
+    keep their brackets."""
     name = host[: host.index("]") + 1] if host.startswith("[") and "]" in host else host.split(":", 1)[0]
-    return template.replace("{host}", name)
+    return template.replace("{host}", name if "{host}:" in template else host)
 
 
 def parse_groups(values: Iterable[str], known: set[str]) -> list[str]:

@@ -81,6 +81,16 @@ class Bridge:
         return lines
 
 
+def listener_line(port: int, bind: str, protocol: str) -> str:
+    """The `listener` line. A websockets listener is opened by libwebsockets, which binds to
+    an interface, not an address: Debian 12's Mosquitto (2.0.11) given `127.0.0.1` listens on
+    every address (eclipse-mosquitto/mosquitto#2085). Loopback is named by its interface
+    (`lo`, which binds 127.0.0.1 alone); any other address is written as given."""
+    if protocol == "websockets" and bind == "127.0.0.1":
+        bind = "lo"
+    return f"listener {port}" + (f" {bind}" if bind else "")
+
+
 @dataclass(frozen=True)
 class Listener:
     """One more listener besides the default one (TLS for units, WebSockets for browsers)."""
@@ -95,8 +105,7 @@ class Listener:
     clientid_from_username: bool = False
 
     def render(self) -> list[str]:
-        lines = [f"listener {self.port}" + (f" {self.bind}" if self.bind else ""),
-                 f"protocol {self.protocol}"]
+        lines = [listener_line(self.port, self.bind, self.protocol), f"protocol {self.protocol}"]
         if self.certfile:
             lines.append(f"certfile {self.certfile}")
         if self.keyfile:
@@ -163,7 +172,7 @@ class BrokerConfig:
         if self.clientid_from_username:
             lines.append("use_username_as_clientid true")
         if self.websockets_port:
-            lines += ["", f"listener {self.websockets_port} {self.bind}", "protocol websockets"]
+            lines += ["", listener_line(self.websockets_port, self.bind, "websockets"), "protocol websockets"]
         for listener in self.listeners:
             lines += [""] + listener.render()
         if self.password_file:
@@ -201,15 +210,24 @@ def unit_bridge_topics(unit: str, root: str = topics.ROOT) -> tuple[str, ...]:
 
 def central_broker(state_dir: Path, *, password_file: Path, acl_file: Path,
                    certfile: Path, keyfile: Path, units_port: int = 8883,
-                   local_port: int = 1883, units_bind: str = "") -> BrokerConfig:
+                   local_port: int = 1883, units_bind: str = "",
+                   phones_port: int = 0) -> BrokerConfig:
     """The command center's Mosquitto: units (and their bridges) over TLS on `units_port`,
-    with client ids bound to user names; the hub, ingest and arbiter on localhost."""
+    with client ids bound to user names; the hub, ingest and arbiter on localhost.
+
+    Phones and the dispatcher's console reach it over WebSockets on `phones_port`, bound to
+    loopback only: nginx is the one way in (wss://<hub>/mqtt, the hub's own origin and
+    certificate, systemd/nginx/posko-hub.conf). Same logins, ACL and client-id binding as
+    the units' listener (per_listener_settings false); 0: no WebSocket listener."""
+    listeners = [Listener(units_port, units_bind, certfile=certfile, keyfile=keyfile,
+                          clientid_from_username=True)]
+    if phones_port:
+        listeners.append(Listener(phones_port, "127.0.0.1", protocol="websockets",
+                                  clientid_from_username=True))
     return BrokerConfig(
         state_dir=state_dir, port=local_port, bind="127.0.0.1",
         password_file=password_file, acl_file=acl_file, allow_anonymous=False,
-        listeners=(Listener(units_port, units_bind, certfile=certfile, keyfile=keyfile,
-                            clientid_from_username=True),),
-        max_queued_messages=5000)
+        listeners=tuple(listeners), max_queued_messages=5000)
 
 
 def unit_broker(state_dir: Path, *, unit: str, bridge_password: str, central: str,
@@ -234,7 +252,7 @@ def deployment_files() -> dict[str, str]:
     managed = Path("/var/lib/posko-broker")
     central = central_broker(Path("/var/lib/mosquitto"), password_file=managed / "units.passwd",
                              acl_file=managed / "units.acl", certfile=Path("/etc/posko/tls/hub.crt"),
-                             keyfile=Path("/etc/posko/tls/hub.key"))
+                             keyfile=Path("/etc/posko/tls/hub.key"), phones_port=8080)
     unit = unit_broker(Path("/var/lib/mosquitto"), unit="UNIT_ID", bridge_password="",
                        central="hub.polres.example:8883", cafile=Path("/etc/posko/central-ca.pem"),
                        password_file=etc / "posko-local.passwd", acl_file=etc / "posko-local.acl")

@@ -134,6 +134,29 @@ class Alert:
 
 
 @dataclass(frozen=True)
+class AlertLocation:
+    """A phone's newer position while its emergency (`alert_id`) is open: the phone sends one
+    when it has moved (hub/static/phone/emergency.js throttles), on `alert/{unit}/location`."""
+
+    KIND: ClassVar[str] = "alert location"
+
+    alert_id: str
+    unit: str
+    location: Location
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), separators=(",", ":")).encode("utf-8")
+
+    @classmethod
+    def from_json(cls, payload: bytes | str) -> AlertLocation:
+        d = _load(payload, cls.KIND)
+        if "location" not in d:
+            raise BadMessage("alert location: field 'location' is missing")
+        return cls(alert_id=_get(d, cls.KIND, "alert_id", str)[:64], unit=_get(d, cls.KIND, "unit", str),
+                   location=Location.from_dict(d["location"]))
+
+
+@dataclass(frozen=True)
 class AlertAck:
     """The hub's answer to an alert: an officer has taken it (stage "taken"), or, for a
     phone's alert, the hub has stored it (stage "received", officer "")."""

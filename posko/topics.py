@@ -62,6 +62,11 @@ def alert_ack(unit: str, root: str = ROOT) -> str:
     return f"{root}/alert/{check_id('unit', unit)}/ack"
 
 
+def alert_location(unit: str, root: str = ROOT) -> str:
+    """A phone's newer position while its emergency is open (posko.messages.AlertLocation)."""
+    return f"{root}/alert/{check_id('unit', unit)}/location"
+
+
 def kb_current(root: str = ROOT) -> str:
     return f"{root}/kb/current"
 
@@ -77,6 +82,10 @@ def all_unit_status(root: str = ROOT) -> str:
 
 def all_alerts(root: str = ROOT) -> str:
     return f"{root}/alert/+"
+
+
+def all_alert_locations(root: str = ROOT) -> str:
+    return f"{root}/alert/+/location"
 
 
 def all_alert_acks(root: str = ROOT) -> str:

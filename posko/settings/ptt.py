@@ -46,7 +46,7 @@ class PttSettings:
     buzzer_pin: int = setting(-1, "GPIO of an optional buzzer for tones; -1 for none.", min=-1, max=53)
     bounce_ms: int = setting(20, "Debounce time of the panel buttons.", unit="ms", min=0, max=500)
     # Phones and the dispatcher's console in the browser (hub/phone.py, hub/console.py).
-    phone_broker_url: str = setting("ws://{host}:8080", "WebSocket URL of the broker's websockets listener for phones and the console ({host}: the host name the browser used for the hub; use wss:// with TLS in deployment).")
+    phone_broker_url: str = setting("ws://{host}:8080", "WebSocket URL of the broker's websockets listener for phones and the console. {host} is the hub's host as the browser reached it: followed by :port, the host name alone (the broker's own listener, dev); else with the hub's port (wss://{host}/mqtt: the deployment's nginx in front of the broker, the page's own origin and certificate; ./setup.sh hub writes it).")
     phone_member_days: int = setting(30, "Default validity of a phone member's enrolment.", unit="days", min=1, max=3650)
     phone_enrol_hours: int = setting(24, "A member's enrolment QR code can be scanned once within this long.", unit="h", min=1, max=720)
     broker_password_base: str = setting("", "Hashed Mosquitto password file of the deployment's own users (units, hub, arbiter); the hub writes it plus the phone members' entries to broker_password_file. Empty: the hub does not manage broker logins.")

@@ -280,3 +280,114 @@ def test_alert_queue_backs_off_and_matches_acks(browser) -> None:
     assert got["afterReceipt"] == ["received", 0]
     assert got["taken"][:2] == ["taken", "Bripka A"] and got["kept"] == "taken"
     page.close()
+
+
+def test_tracker_sends_a_moved_phone_at_most_every_10_s(browser) -> None:
+    """The phone's throttle as numbers: a fix goes when it is 25 m or more from the position
+    the hub has and 10 s have passed since the last one sent; the newest such fix wins."""
+    from pathlib import Path
+
+    page = browser.new_page()
+    page.set_content("<html><body></body></html>")
+    page.add_script_tag(path=str(Path(__file__).parents[2] / "hub/static/phone/emergency.js"))
+    got = page.evaluate("""() => {
+      const E = PoskoEmergency;
+      const at = (dLatM) => ({lat: -8.7177 + dLatM / 111195, lon: 115.1686, accuracy_m: 10, time: 0});
+      const t = new E.Tracker(at(0), 0);
+      const out = {};
+      t.offer(at(10)); out.near = t.due(20000);                  // 10 m: nothing to send
+      t.offer(at(30)); out.early = t.due(9999);                  // far enough, but too soon
+      out.due = t.due(10000) && Math.round(E.distanceM(at(0), t.due(10000)));
+      t.offer(at(80)); const f = t.due(10000); t.sent(f, 10000);   // the newest fix wins
+      out.sent = Math.round(E.distanceM(at(0), f));
+      t.offer(at(110)); out.after = [t.due(19999), Boolean(t.due(20000))];
+      t.offer(at(95)); out.back = t.due(30000);                  // back within 25 m of the last sent
+      const none = new E.Tracker(null, 0); none.offer(at(0)); out.first = Boolean(none.due(10000));
+      return out;
+    }""")
+    assert got == {"near": None, "early": None, "due": 30, "sent": 80, "after": [None, True],
+                   "back": None, "first": True}, got
+    page.close()
+
+
+def _track(hub, alert_id: str) -> list[tuple[float, float]]:
+    from sqlalchemy import select
+
+    from hub.models import AlertTrackPoint
+
+    with hub.db() as db:
+        return [(p.lat, p.lon) for p in db.scalars(select(AlertTrackPoint).where(
+            AlertTrackPoint.alert_id == alert_id).order_by(AlertTrackPoint.fix_at))]
+
+
+def test_the_phone_keeps_sending_where_it_goes_until_an_officer_takes_the_emergency(
+        browser, hub, ws_broker, root, arbiter, artifacts) -> None:
+    """End to end: the phone moves (Playwright's geolocation), the dashboard's card shows the
+    newest position live and after a reload, the map the trail; after the officer's
+    acknowledgement the phone stops and the hub takes no more points."""
+    from posko.messages import AlertLocation, Location
+
+    _add_member(hub)
+    dash, _user = _dashboard(browser, hub)
+    page = open_phone(browser, hub, _config(ws_broker, root))
+    page.context.grant_permissions(["geolocation", "microphone"], origin=hub.base)
+    page.context.set_geolocation(WHERE)
+    wait_online(page)
+    _press_sos(page)
+    page.wait_for_selector("#sos-status[data-state='received']", timeout=10000)
+    alert_id = page.evaluate("window.poskoAlerts.latest().message.id")
+    assert page.evaluate("window.poskoTrack.item") == alert_id
+    card = dash.locator(f".alert-card[data-alert-id='{alert_id}']")
+    card.wait_for(timeout=10000)
+    where = card.locator(".alert-location")
+    assert "-8.71770, 115.16860" in where.text_content()
+
+    # 10 m: the phone sends nothing. 200 m north: the card moves, live.
+    page.context.set_geolocation({**WHERE, "latitude": -8.71761})
+    time.sleep(1.0)
+    page.context.set_geolocation({**WHERE, "latitude": -8.71590, "accuracy": 8})
+    assert wait_until(lambda: "-8.71590" in where.text_content(), 20), where.text_content()
+    moved_at = time.monotonic()
+    assert "(±8 m" in where.text_content()
+    assert wait_until(lambda: "Lokasi terkini dikirim" in page.text_content("#sos-where"), 5)
+    # Another 200 m at once: it goes no sooner than 10 s after the last one.
+    page.context.set_geolocation({**WHERE, "latitude": -8.71410, "longitude": 115.16960, "accuracy": 8})
+    assert wait_until(lambda: "-8.71410" in where.text_content(), 25), where.text_content()
+    gap = time.monotonic() - moved_at
+    assert gap >= 9.0, f"the second position came {gap:.1f} s after the first"
+    assert _track(hub, alert_id) == [(-8.7177, 115.1686), (-8.7159, 115.1686), (-8.7141, 115.1696)]
+    dash.screenshot(path=str(artifacts / "hub-phone-emergency-moved.png"))
+
+    # A reload shows the newest position from the database; the map the trail to it.
+    dash.reload()
+    card = dash.locator(f".alert-card[data-alert-id='{alert_id}']")
+    assert "-8.71410, 115.16960" in card.locator(".alert-location").text_content()
+    card.locator("a.alert-map").click()
+    dash.wait_for_selector("#map[data-ready='1']", timeout=10000)
+    assert dash.locator("path.alert-trail").count() == 1
+    assert dash.locator("path.alert-trail-point").count() == 2  # the two earlier positions
+    # The whole trail is in view, the newest position on top of it.
+    outside = dash.evaluate("(() => { const b = document.querySelector('#map').getBoundingClientRect();"
+                            " return [...document.querySelectorAll('path.alert-dot, path.alert-trail-point')]"
+                            ".map((p) => p.getBoundingClientRect()).filter((r) => r.left < b.left || r.right > b.right"
+                            " || r.top < b.top || r.bottom > b.bottom).length; })()")
+    assert outside == 0, f"{outside} of the trail's points are outside the map"
+    data = dash.evaluate("fetch('/peta/data.json', {credentials: 'same-origin'}).then((r) => r.json())")
+    assert data["alerts"][0]["track"] == [[-8.7177, 115.1686], [-8.7159, 115.1686], [-8.7141, 115.1696]]
+    dash.screenshot(path=str(artifacts / "hub-phone-emergency-trail.png"))
+
+    # The officer takes it: the phone stops watching, and the hub would take no more anyway.
+    dash.go_back()
+    dash.locator(f".alert-card[data-alert-id='{alert_id}'] button.ack").click()
+    page.wait_for_selector("#sos-status[data-state='taken']", timeout=10000)
+    assert page.evaluate("window.poskoTrack.item") is None
+    watch = Client(ws_broker.port)
+    assert watch.wait_connected()
+    later = Location(lat=-8.7100, lon=115.1700, accuracy_m=5, time=time.time() + 60)
+    for target, alert in ((MEMBER, alert_id), (MEMBER, "tidak-ada"), ("hp-sari", alert_id)):
+        watch.publish(f"{root}/alert/{target}/location",
+                      AlertLocation(alert_id=alert, unit=target, location=later).to_json())
+    time.sleep(1.5)
+    assert len(_track(hub, alert_id)) == 3, "a point was stored for a closed, unknown or other member's alert"
+    watch.close()
+    assert not page.errors, page.errors

@@ -33,6 +33,10 @@ def test_broker_url_uses_the_host_the_browser_used() -> None:
     assert broker_url("ws://{host}:8080", "hub.local:5000") == "ws://hub.local:8080"
     assert broker_url("wss://{host}:8443/mqtt", "10.0.0.2") == "wss://10.0.0.2:8443/mqtt"
     assert broker_url("ws://{host}:8080", "[::1]:5000") == "ws://[::1]:8080"
+    # Behind the hub's nginx (./setup.sh hub): the page's own origin, port included.
+    assert broker_url("wss://{host}/mqtt", "hub.polres.example") == "wss://hub.polres.example/mqtt"
+    assert broker_url("wss://{host}/mqtt", "127.0.0.1:8443") == "wss://127.0.0.1:8443/mqtt"
+    assert broker_url("wss://{host}/mqtt", "[::1]:8443") == "wss://[::1]:8443/mqtt"
     assert ws_origin("wss://hub.local:8443/mqtt") == "wss://hub.local:8443"
 
 

@@ -98,3 +98,28 @@ def test_a_ptt_unit_gets_no_web_server_and_a_hub_no_desktop() -> None:
     assert "nginx" in hub and not {"chromium", "cage", "portaudio19-dev"} & set(hub)
     assert {"cage", "chromium"} <= set(kiosk) and "nginx" not in kiosk
     assert _setup("packages", "dev").stdout.split()[0] == "mosquitto"  # dev's list is unchanged
+
+
+def _hub_config(tmp_path: Path) -> Path:
+    """The posko.toml `setup.sh hub` writes (its write_config, with put_once writing to a file)."""
+    out = tmp_path / "posko.toml"
+    script = f"""
+PYTHON={sys.executable}; ROLE=hub; ETC=/etc/posko; STATE=/var/lib/posko; UNIT_ID=; POSKO_NAME=; HUB_URL=
+put_once() {{ cat > '{out}'; }}
+eval "$(sed -n '/^toml_quote()/p' '{ROOT / "setup.sh"}')"
+eval "$(sed -n '/^write_config() {{/,/^}}/p' '{ROOT / "setup.sh"}')"
+write_config not-a-real-password
+"""
+    subprocess.run(["bash", "-euc", script], check=True, timeout=30)
+    return out
+
+
+def test_the_hubs_config_points_phones_at_wss_through_nginx(tmp_path: Path) -> None:
+    """Phones and the console reach the broker over wss://<hub>/mqtt (nginx), never ws://."""
+    import tomllib
+
+    from posko.config import load_settings
+
+    path = _hub_config(tmp_path)
+    assert tomllib.loads(path.read_text())["ptt"]["phone_broker_url"] == "wss://{host}/mqtt"
+    assert load_settings(path, environ={}).ptt.phone_broker_url == "wss://{host}/mqtt"

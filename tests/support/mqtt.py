@@ -68,7 +68,7 @@ class Client:
     def __init__(self, port: int, *, host: str = "127.0.0.1", username: str | None = None,
                  password: str | None = None, client_id: str | None = None,
                  transport: str = "tcp", tls_ca: Path | None = None,
-                 protocol: int = mqtt.MQTTv311) -> None:
+                 protocol: int = mqtt.MQTTv311, ws_path: str = "/mqtt") -> None:
         self.messages: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
         self._connected = threading.Event()
         self.connect_rc: object = None
@@ -76,6 +76,8 @@ class Client:
                                   client_id=client_id or f"test-{uuid.uuid4().hex[:8]}",
                                   transport=transport, protocol=protocol)
         self.disconnects = 0
+        if transport == "websockets":
+            self.client.ws_set_options(path=ws_path)
         self.client.on_disconnect = self._on_disconnect
         if tls_ca is not None:
             self.client.tls_set(ca_certs=str(tls_ca))

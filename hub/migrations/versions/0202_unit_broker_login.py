@@ -1,7 +1,7 @@
 """unit broker login: each unit's login at the central broker, made by the hub (issue 17)
 
 Revision ID: 0202_unit_broker_login
-Revises: 0108_alert_location
+Revises: 0109_alert_track
 Create Date: 2026-12-02
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0202_unit_broker_login"
-down_revision = "0108_alert_location"
+down_revision = "0109_alert_track"
 branch_labels = None
 depends_on = None
 

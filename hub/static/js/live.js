@@ -121,6 +121,22 @@
     updateAlarm();
   }
 
+  // A phone's emergency moved: the card shows the newest position (the map its trail).
+  function moveAlert(a) {
+    if (!alertsBox) return;
+    var card = alertsBox.querySelector('[data-alert-id="' + CSS.escape(a.id) + '"]');
+    var where = card && card.querySelector(".alert-location");
+    if (!where) return;
+    where.textContent = a.location;
+    where.dataset.located = "1";
+    card.dataset.points = String(a.points || 0);
+    if (a.map_url && !card.querySelector("a.alert-map")) {
+      var link = el("a", "alert-map", "Lihat di peta");
+      link.href = a.map_url;
+      where.after(document.createTextNode(" "), link);
+    }
+  }
+
   function removeAlert(a) {
     if (!alertsBox) return;
     var card = alertsBox.querySelector('[data-alert-id="' + CSS.escape(a.id) + '"]');
@@ -243,6 +259,7 @@
   source.addEventListener("report", function (e) { addReport(JSON.parse(e.data)); });
   source.addEventListener("alert", function (e) { addAlert(JSON.parse(e.data)); });
   source.addEventListener("alert_ack", function (e) { removeAlert(JSON.parse(e.data)); });
+  source.addEventListener("alert_location", function (e) { moveAlert(JSON.parse(e.data)); });
   source.addEventListener("unit", function () { refreshFleet(); });
   source.addEventListener("report_state", function (e) { stateChanged(JSON.parse(e.data)); });
   // This browser's session ended (logged out in another tab, password reset, account disabled).

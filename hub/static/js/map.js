@@ -42,6 +42,17 @@
     // Open phone emergencies: red, on top, with the accuracy circle and a label that stays.
     var focus = null;
     (data.alerts || []).forEach(function (a) {
+      // The trail while the emergency is open, oldest to newest (the dot is the newest).
+      if (a.track && a.track.length > 1) {
+        L.polyline(a.track, {color: "#d92d20", weight: 4, opacity: 0.8, dashArray: "6 6",
+                             className: "alert-trail", interactive: false}).addTo(map);
+        a.track.forEach(function (p, i) {
+          if (i < a.track.length - 1) {
+            L.circleMarker(p, {radius: 4, color: "#d92d20", weight: 1, fillColor: "#fff", fillOpacity: 1,
+                               className: "alert-trail-point", interactive: false}).addTo(map);
+          }
+        });
+      }
       if (a.accuracy_m) {
         L.circle([a.lat, a.lon], {radius: a.accuracy_m, color: "#d92d20", weight: 1, fillOpacity: 0.12,
                                   interactive: false}).addTo(map);
@@ -52,12 +63,14 @@
                        {permanent: true, direction: "right", className: "alert-label"});
       mark.bindPopup("<b>DARURAT</b> " + esc(a.name) + " (" + esc(a.unit) + ")" + (a.group ? "<br>Grup " + esc(a.group) : "") +
                      "<br>" + esc(a.location) + "<br>diterima " + esc(a.received_local) + " " + esc(document.body.dataset.tz || ""));
-      if (a.id === config.focus) focus = [a.lat, a.lon];
+      // Focused: the newest position, with the whole trail in view when the phone moved.
+      if (a.id === config.focus) focus = a.track && a.track.length > 1 ? a.track.concat([[a.lat, a.lon]]) : [a.lat, a.lon];
       points.push([a.lat, a.lon]);
     });
     box.dataset.alerts = String((data.alerts || []).length);
     // No animation: the view is where the points are at once (and screenshots are steady).
-    if (focus) map.setView(focus, 16, {animate: false});
+    if (focus && Array.isArray(focus[0])) map.fitBounds(focus, {padding: [60, 60], maxZoom: 16, animate: false});
+    else if (focus) map.setView(focus, 16, {animate: false});
     else if (points.length > 1) map.fitBounds(points, {padding: [40, 40], maxZoom: 15, animate: false});
     else if (points.length === 1) map.setView(points[0], 14, {animate: false});
     document.getElementById("map-count").textContent =

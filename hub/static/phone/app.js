@@ -163,18 +163,62 @@
         : state === "taken" ? S.taken.replace("{officer}", item.officer || "").replace("{time}", clock(item.takenAt))
         : S[state];
       const m = item && !locating ? item.message : null;
-      $("sos-where").textContent = !m ? "" : m.location
-        ? S.located.replace("{m}", Math.round(m.location.accuracy_m)) : S[m.no_location] || "";
+      $("sos-where").textContent = !m ? "" : item.tracked
+        ? S.tracked.replace("{time}", clock(item.tracked.sentAt)).replace("{m}", Math.round(item.tracked.fix.accuracy_m))
+        : m.location ? S.located.replace("{m}", Math.round(m.location.accuracy_m)) : S[m.no_location] || "";
       if (moved) box.scrollIntoView({ block: "nearest" });
     }
 
     function flush(online) {
+      track();
       if (!client.online) { show(); return; }
       const now = Date.now();
       for (const item of queue.due(now, online)) {
         queue.sent(item, now);
         client.publish(`alert/${cfg.unit}`, JSON.stringify(item.message), 1).catch(() => {});
       }
+      sendTrack(now);
+      show();
+    }
+
+    // While the newest emergency is open (not yet taken by an officer) the phone watches its
+    // position; a fix far enough from the last one the hub has goes on
+    // `alert/{member}/location`, once the hub has the alert itself (its receipt).
+    let watchId = null;
+    let tracker = null;
+    const tracking = { item: null }; // for the tests' probes: window.poskoTrack
+    window.poskoTrack = tracking;
+    function track() {
+      const item = queue.latest();
+      const open = item && item.state !== "taken" && Date.now() - item.message.time * 1000 < E.TRACK_MAX_MS;
+      if (open && navigator.geolocation && tracking.item !== item.message.id) {
+        // This emergency's position is what the hub has: the alert's own, or the last sent.
+        const had = item.tracked ? item.tracked.fix : item.message.location;
+        tracker = new E.Tracker(had, item.tracked ? item.tracked.sentAt : item.message.time * 1000);
+        tracking.item = item.message.id;
+        if (watchId === null) {
+          watchId = navigator.geolocation.watchPosition(
+            (pos) => { if (tracker) { tracker.offer(E.fixOf(pos)); sendTrack(Date.now()); } },
+            () => {}, { enableHighAccuracy: true, maximumAge: 5000 });
+        }
+      } else if (!open && watchId !== null) {
+        navigator.geolocation.clearWatch(watchId);
+        watchId = null;
+        tracker = null;
+        tracking.item = null;
+      }
+    }
+
+    function sendTrack(now) {
+      const item = queue.latest();
+      if (!tracker || !item || item.state !== "received" || !client.online) return;
+      const fix = tracker.due(now);
+      if (!fix) return;
+      tracker.sent(fix, now);
+      item.tracked = { fix: fix, sentAt: now };
+      queue.save();
+      client.publish(`alert/${cfg.unit}/location`,
+                     JSON.stringify({ alert_id: item.message.id, unit: cfg.unit, location: fix }), 1).catch(() => {});
       show();
     }
 
@@ -209,7 +253,7 @@
       if (topic !== `alert/${cfg.unit}/ack`) return;
       let ack;
       try { ack = JSON.parse(new TextDecoder().decode(payload)); } catch (e) { return; }
-      if (ack && typeof ack.alert_id === "string" && queue.ack(ack, Date.now())) show();
+      if (ack && typeof ack.alert_id === "string" && queue.ack(ack, Date.now())) { track(); show(); }
     });
     client.on("state", (s) => { if (s === "online") flush(true); else show(); });
     setInterval(() => flush(false), 1000);

@@ -1,6 +1,6 @@
 // The phone app's service worker: keeps the app shell so the app opens without a network
 // (and then says it is offline); talk itself needs the broker, so nothing else is cached.
-const CACHE = "posko-hp-v2";
+const CACHE = "posko-hp-v3";
 const SHELL = ["./", "../static/phone/ptt.js", "../static/phone/app.js", "../static/phone/emergency.js", "../static/phone/phone.css",
                "../static/phone/capture-worklet.js", "../static/vendor/mqttjs/mqtt.min.js",
                "./manifest.webmanifest"];
