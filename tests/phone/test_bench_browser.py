@@ -124,6 +124,8 @@ def test_browser_bench_runs_and_hears_audio_both_ways() -> None:
         assert c["frames_matched_p2u"] >= 0.8 * c["frames_phone_sent"] > 0, c
         assert c["frames_matched_u2p"] >= 0.9 * c["frames_unit_sent"] > 0, c
         assert c["late_entries"] == 1
-        assert c["clock"]["uncertainty_ms"] < 50 and c["clock"]["capture_to_arrival_min_ms"] > 0, c["clock"]
+        # causality within the clocks' measured uncertainty (-0.14 ms was seen at ±4.25 ms)
+        clock = c["clock"]
+        assert clock["uncertainty_ms"] < 50 and clock["capture_to_arrival_min_ms"] > -clock["uncertainty_ms"], clock
     mobile = summary["conditions"][1]
     assert mobile["proxy"]["connections"] >= 2 and mobile["proxy"]["down"]["chunks"] > 50, mobile["proxy"]

@@ -104,7 +104,9 @@ def _hub_config(tmp_path: Path) -> Path:
     """The posko.toml `setup.sh hub` writes (its write_config, with put_once writing to a file)."""
     out = tmp_path / "posko.toml"
     script = f"""
+set -o pipefail
 PYTHON={sys.executable}; ROLE=hub; ETC=/etc/posko; STATE=/var/lib/posko; UNIT_ID=; POSKO_NAME=; HUB_URL=
+eval "$(grep -E '^BROKER_(BASE|DIR)=' '{ROOT / "setup.sh"}')"
 put_once() {{ cat > '{out}'; }}
 eval "$(sed -n '/^toml_quote()/p' '{ROOT / "setup.sh"}')"
 eval "$(sed -n '/^write_config() {{/,/^}}/p' '{ROOT / "setup.sh"}')"
@@ -123,3 +125,7 @@ def test_the_hubs_config_points_phones_at_wss_through_nginx(tmp_path: Path) -> N
     path = _hub_config(tmp_path)
     assert tomllib.loads(path.read_text())["ptt"]["phone_broker_url"] == "wss://{host}/mqtt"
     assert load_settings(path, environ={}).ptt.phone_broker_url == "wss://{host}/mqtt"
+    # the same [ptt] table says the hub manages the central broker's logins
+    ptt = load_settings(path, environ={}).ptt
+    assert ptt.broker_password_file == "/var/lib/posko-broker/units.passwd"
+    assert ptt.broker_password_base == "/etc/posko/broker-base.passwd"
