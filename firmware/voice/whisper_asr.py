@@ -52,8 +52,8 @@ def encoder_window_s(audio_s: float) -> int:
 
     Whisper pads every input to 30 s and the encoder's cost follows that window, not the
     speech; a kiosk question lasts 2-6 s, so the window is the utterance rounded up plus
-    one second (at least 3 s, at most Whisper's 30 s). On this machine that decodes a 2 s
-    question 2-3 times faster with the same transcripts on the tests' questions.
+    one second (at least 3 s, at most Whisper's 30 s). `WhisperRecognizer._decode` encodes
+    only this window (faster-whisper's own `transcribe` pads to 30 s whatever it is told).
     """
     return int(min(30, max(3, math.ceil(audio_s) + 1)))
 
@@ -96,6 +96,23 @@ def collapse_repeats(text: str, longest: int = 4, keep: int = 3) -> str:
     return " ".join(words)
 
 
+def cut_echo(text: str) -> str:
+    """`text` without Whisper's echo of itself: on an encoder window cut to the utterance,
+    the decoder sometimes reads the question again after its end ("Apa fungsi tombol darurat
+    di kiosk ini? Apa fungsi tombol darurat di ki"). After the first three words, the
+    earliest tail of two or more words that says nothing new (every word already said, the
+    last one perhaps cut short) is dropped; a tail with any new word stays ("Di sini. Di sini
+    ada api" keeps "ada api"), and so do short cries ("tolong tolong tolong")."""
+    words = text.split()
+    key = [w.lower().strip(".,?!") for w in words]
+    for k in range(3, len(words) - 1):
+        said, tail = set(key[:k]), key[k:]
+        if all(w in said or (i == len(tail) - 1 and any(s.startswith(w) for s in said))
+               for i, w in enumerate(tail)):
+            return " ".join(words[:k]).rstrip(",")
+    return text
+
+
 class WhisperRecognizer:
     """A faster-whisper model loaded once; one `WhisperStream` per utterance."""
 
@@ -119,6 +136,9 @@ class WhisperRecognizer:
         # CTranslate2 runs one translation at a time per model well; the kiosk asks one
         # question at a time, but the bench and warm-up threads must not interleave.
         self._lock = threading.Lock()
+        self._tokenizer = None  # faster-whisper's Tokenizer, prompt and suppressed tokens,
+        self._prompt: list[int] = []  # made once at load()
+        self._suppress: list[int] | None = None
 
     @property
     def name(self) -> str:
@@ -138,6 +158,14 @@ class WhisperRecognizer:
         threads = self.threads or min(4, cpu_count())
         self.model = WhisperModel(str(self.model_dir), device="cpu", compute_type=self.compute_type,
                                   cpu_threads=threads, num_workers=1)
+        # lazy: as above (faster-whisper's tokenizer and its list of non-speech tokens)
+        from faster_whisper.tokenizer import Tokenizer
+        from faster_whisper.transcribe import get_suppressed_tokens
+
+        self._tokenizer = Tokenizer(self.model.hf_tokenizer, self.model.model.is_multilingual,
+                                    task="transcribe", language=self.language)
+        self._prompt = self.model.get_prompt(self._tokenizer, [], without_timestamps=True)
+        self._suppress = get_suppressed_tokens(self._tokenizer, [-1])
         self.load_s = time.monotonic() - started
         self.rss_mb = max(0.0, rss_mb() - before)
         self.mode = (f"whisper {self.language}, beam {self.beam_size}, {self.compute_type}, "
@@ -165,34 +193,49 @@ class WhisperRecognizer:
             return Transcript("")
         audio = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
         with self._lock:
-            segments, _info = self.model.transcribe(
-                audio, language=self.language, beam_size=self.beam_size, vad_filter=False,
-                without_timestamps=True, condition_on_previous_text=False, temperature=0.0,
-                chunk_length=encoder_window_s(len(audio) / self.rate_hz),
-                max_new_tokens=max_new_tokens(len(audio) / self.rate_hz),
-                # faster-whisper's own no-speech skip (0.6) dropped whole questions of the
-                # espeak-ng test set (5 of 28); the VAD already passes only speech, and the
-                # stricter check below still drops what Whisper hears in noise.
-                no_speech_threshold=None)
-            segments = list(segments)
+            text, avg_logprob, no_speech_prob = self._decode(audio)
         del audio
         memory.release()  # the decode's buffers are free now: give their pages back
-        words: list[Word] = []
-        texts: list[str] = []
-        for seg in segments:
-            if seg.no_speech_prob > 0.8 and seg.avg_logprob < -1.0:
-                continue  # Whisper "hears" words in noise; these are the tell-tale scores
-            text = seg.text.strip()
-            if not text:
-                continue
-            short = collapse_repeats(text)
-            if short != text:
-                log.info("whisper: cut a repetition (%d -> %d characters)", len(text), len(short))
-                text = short
-            texts.append(text)
-            conf = math.exp(max(-10.0, seg.avg_logprob))
-            words += [Word(w, conf, seg.start, seg.end) for w in text.split()]
-        return Transcript(" ".join(texts), words)
+        if no_speech_prob > 0.8 and avg_logprob < -1.0:
+            return Transcript("")  # Whisper "hears" words in noise; these are the tell-tale scores
+        short = collapse_repeats(cut_echo(text))
+        if short != text:
+            log.info("whisper: cut a repetition (%d -> %d characters)", len(text), len(short))
+            text = short
+        if not text:
+            return Transcript("")
+        conf = math.exp(max(-10.0, avg_logprob))
+        duration = len(pcm) / 2 / self.rate_hz
+        return Transcript(text, [Word(w, conf, 0.0, duration) for w in text.split()])
+
+    def _decode(self, audio: np.ndarray) -> tuple[str, float, float]:
+        """One greedy (or beam) decode of a whole utterance on an encoder window that fits it:
+        (text, average log-probability, no-speech probability).
+
+        Why not `WhisperModel.transcribe`: faster-whisper 1.2 pads every segment's features to
+        Whisper's 30 s (3,000 frames) before the encoder whatever `chunk_length` says, and the
+        encoder's cost follows that window: 0.5-0.8 s of a 0.6-0.8 s decode of a 2 s question
+        on this machine. Encoding only the utterance plus a second (`encoder_window_s`) takes
+        about 35 ms and gave the same word error rate on the espeak-ng questions here (0.69 vs
+        0.70 on ten, docs/voice.md), so the pieces faster-whisper offers (its features, encoder,
+        CTranslate2 generate and tokenizer, the same options and score as its own decode) are
+        called here directly. No timestamps, no previous-text prompt, temperature 0.
+        """
+        model = self.model
+        duration_s = len(audio) / self.rate_hz
+        window = encoder_window_s(duration_s)
+        features = model.feature_extractor(audio, chunk_length=window)
+        features = features[:, : window * model.frames_per_second]
+        encoded = model.encode(features)
+        result = model.model.generate(
+            encoded, [self._prompt], beam_size=self.beam_size,
+            max_length=len(self._prompt) + max_new_tokens(duration_s),
+            return_scores=True, return_no_speech_prob=True, suppress_blank=True,
+            suppress_tokens=self._suppress)[0]
+        tokens = [t for t in result.sequences_ids[0] if t < self._tokenizer.eot]
+        avg_logprob = result.scores[0] * len(result.sequences_ids[0]) / (len(result.sequences_ids[0]) + 1)
+        return self._tokenizer.decode(tokens).strip(), avg_logprob, result.no_speech_prob
+
 
     def status(self) -> dict:
         return {"engine": self.engine, "name": self.name,
