@@ -75,6 +75,11 @@ WARY_PLACED = 0.0  # a non-refusal top label this sure keeps the wary head silen
 # Above this the alarm head is sure (out-of-fold false share <= 0.1 %): only the law
 # blockers ("hukuman", "pasal", "syarat") still hold it back, not a past or procedure word.
 ALARM_SURE = 0.8
+# Evidence before a refusal by the intent model (no rule matched): at least this share of the
+# question's content words must be words the model was trained on. Speech-recogniser text of
+# unclear speech ("maka maka cara membula peskak cikah") is mostly unknown words whose letters
+# happen to resemble a crime; it falls back (or is answered), never refused.
+REFUSE_EVIDENCE = 0.6
 _ENGLISH_HINT = re.compile(r"\b(how|what|where|when|is|are|do|does|can|my|the|i)\b", re.I)
 
 
@@ -192,19 +197,31 @@ class Brain:
         # that no single refusal category has seen, unless the model itself places the
         # question inside a KB entry or `none` ("cara daftar jadi polisi").
         placed = not top.label.startswith(REFUSE) and top.score >= WARY_PLACED
-        if refusal is None and ((self.intent.head("wary", normalised) >= WARY_HEAD and not placed) or (
+        if refusal is None and self._evidence(normalised) and (
+                (self.intent.head("wary", normalised) >= WARY_HEAD and not placed) or (
                 wary.score >= INTENT_REFUSE and wary.score >= top.score - REFUSE_MARGIN)):
             category = wary.label[len(REFUSE):]
             if self.safety.unblocked(category, normalised):
                 refusal = self.safety.refusal_for(category, f"model:{category}")
+        if refusal is not None and refusal.kind == "offtopic":
+            # Off-topic (a recipe, a match score): no refusal; answered when an entry fits
+            # well enough, else the fallback with the category's polite sentence.
+            return self._retrieve(normalised, scores, ranked, alarm, blocked, lang, raw, log,
+                                  wary=None, said=refusal)
         if refusal is not None:
             text, speech = refusal.say(lang)
             return Reply("refuse", text, speech, None, 1.0, category=refusal.category,
                          lang=lang, normalised=normalised)
         return self._retrieve(normalised, scores, ranked, alarm, blocked, lang, raw, log, wary)
 
+    def _evidence(self, normalised: str) -> bool:
+        """Enough known words for the intent model to refuse (REFUSE_EVIDENCE)."""
+        content = self.normaliser.content_tokens(normalised.split()) or normalised.split()
+        return sum(self.intent.known(t) for t in content) >= REFUSE_EVIDENCE * len(content)
+
     def _retrieve(self, normalised: str, scores: np.ndarray, ranked: list[Scored], alarm: Scored,
-                  blocked: bool, lang: str, raw: str, log: bool, wary: Scored | None) -> Reply:
+                  blocked: bool, lang: str, raw: str, log: bool, wary: Scored | None,
+                  said: Any = None) -> Reply:
         """Step 3 and what follows: an answer, else a second look for danger or a crime,
         else the fallback. `wary`: the best refusal label (None: no refusal may follow)."""
         top = ranked[0]
@@ -215,7 +232,9 @@ class Brain:
         none_wins = top.label == NONE and top.score >= INTENT_NONE
         # A question naming a document that only some entries are about is a strong sign.
         floor = self.min_confidence - (ON_TOPIC_RELIEF if on_topic else 0.0)
-        if best is not None and best[1] >= floor and not (none_wins and best[1] < NONE_OVERRULED):
+        # An off-topic category matched (`said`): only an entry this sure still answers.
+        if best is not None and best[1] >= floor and not (
+                (none_wins or said is not None) and best[1] < NONE_OVERRULED):
             return self._answer(best[0], best[1], lang, normalised)
         # Nothing in the KB fits: a danger word the rules did not place still escalates...
         escalation = self.emergency.second_look(normalised)
@@ -229,7 +248,8 @@ class Brain:
                                   label=f"model:{category}")
         # ...and one nearer to help with a crime or to someone's personal data than to a
         # harmless unknown is refused (an off-topic question may as well fall back).
-        if wary is not None and wary.score >= INTENT_REFUSE_UNANSWERED and wary.score >= float(scores[self._none]):
+        if (wary is not None and wary.score >= INTENT_REFUSE_UNANSWERED
+                and wary.score >= float(scores[self._none]) and self._evidence(normalised)):
             category = wary.label[len(REFUSE):]
             if (self.safety.unblocked(category, normalised)
                     and self.safety.refusal_for(category).kind in ("crime", "personal")):
@@ -237,14 +257,22 @@ class Brain:
                 text, speech = refusal.say(lang)
                 return Reply("refuse", text, speech, None, 1.0, category=refusal.category,
                              lang=lang, normalised=normalised)
+        return self._fallback(normalised, candidates, lang, raw, log, said=said)
+
+    def _fallback(self, normalised: str, candidates: list[tuple[Entry, float]], lang: str,
+                  raw: str, log: bool, said: Any = None) -> Reply:
+        """The fallback; `said`: an off-topic category (safety.yaml kind `offtopic`) whose
+        polite sentence replaces "I do not know yet"."""
         suggestions = [{"id": e.id, "title": e.text("title", lang)}
                        for e, score in candidates[:3] if score >= SUGGESTION_FLOOR]
-        text = self._say("fallback", "text", lang)
+        text, speech = (said.say(lang) if said is not None else
+                        (self._say("fallback", "text", lang), self._say("fallback", "speech", lang)))
         if suggestions:
             lead = self.replies["fallback"]["suggestions"][lang]
             text = f"{text}\n{lead}\n" + "\n".join(f"- {s['title']}" for s in suggestions)
-        reply = Reply("fallback", text, self._say("fallback", "speech", lang), None,
-                      round(best[1], 3) if best else 0.0, suggestions, lang=lang,
+        reply = Reply("fallback", text, speech, None,
+                      round(candidates[0][1], 3) if candidates else 0.0, suggestions,
+                      category=said.category if said is not None else None, lang=lang,
                       normalised=normalised)
         if log and self.on_unanswered is not None:
             self.on_unanswered(raw, reply)

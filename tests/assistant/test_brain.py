@@ -197,3 +197,37 @@ def test_second_look_for_harm_words_only_when_nothing_else_fits(fixture_brain, q
         # the second look, or the intent model's alarm head that runs before it
         assert reply.category == "danger_word" or reply.category.startswith("model:")
         assert "110" in reply.text
+
+
+@pytest.mark.parametrize("question", ["resep rendang padang dong", "hasil motogp tadi siapa juaranya",
+                                      "nyanyikan lagu anak anak dong pak"])
+def test_off_topic_requests_fall_back_politely(shipped_brain, question: str) -> None:
+    """Entertainment and sport (safety.yaml kind `offtopic`) are declined as a fallback with
+    the category's sentence, never refused, and logged as unanswered like any fallback."""
+    seen = []
+    brain = shipped_brain
+    hook, brain.on_unanswered = brain.on_unanswered, lambda q, r: seen.append((q, r))
+    try:
+        reply = brain.ask(question)
+    finally:
+        brain.on_unanswered = hook
+    assert reply.action == "fallback", (question, reply.category)
+    assert reply.category in ("entertainment", "sport") and reply.text.startswith("Maaf")
+    assert seen and seen[0][0] == question
+
+
+@pytest.mark.parametrize("question", [
+    # speech-recogniser text of unclear speech: mostly words nobody trained on
+    "maka maka cara membula peskak cikah",
+    "apayang harus di lagu kan ketika terdadi kemakaran di rumah",
+])
+def test_garbled_speech_is_never_refused(shipped_brain, question: str, monkeypatch) -> None:
+    reply = shipped_brain.ask(question)
+    assert reply.action in ("answer", "fallback"), (question, reply.category)
+    # Without the evidence guard the intent model refuses the first one (letters that
+    # resemble a crime); the guard is what keeps it out.
+    if question.startswith("maka"):
+        import assistant.brain as brain_module
+
+        monkeypatch.setattr(brain_module, "REFUSE_EVIDENCE", 0.0)
+        assert shipped_brain.ask(question).action == "refuse"
