@@ -67,19 +67,21 @@ NONE_OVERRULED = 0.6  # a KB entry this sure still answers when "none" is the to
 MODEL_WEIGHT = 0.6  # share of the intent model in an entry's score (the rest: TF-IDF retrieval)
 INTENT_CANDIDATES = 8
 # Thresholds of the binary heads (intent.HEADS), chosen by cross-validation of the training
-# set (bench/assistant_cv.py: the lowest whose out-of-fold false share is <= 0.5 %), checked
+# set (bench/assistant_cv.py: the lowest whose out-of-fold false share is <= 0.5 %; fourth
+# round: 0.25 / 0.3 / 0.5, third round 0.2 / 0.25 / 0.8), checked
 # on the held-out old frozen splits (bench/assistant_holdout.py), never on the frozen split.
-ALARM_HEAD = 0.2
-WARY_HEAD = 0.25
+ALARM_HEAD = 0.25
+WARY_HEAD = 0.3
 WARY_PLACED = 0.0  # a non-refusal top label this sure keeps the wary head silent
 # Above this the alarm head is sure (out-of-fold false share <= 0.1 %): only the law
 # blockers ("hukuman", "pasal", "syarat") still hold it back, not a past or procedure word.
-ALARM_SURE = 0.8
+ALARM_SURE = 0.5
 # Evidence before a refusal by the intent model (no rule matched): at least this share of the
-# question's content words must be words the model was trained on. Speech-recogniser text of
+# question's content words must be words the model was trained on, or chat shorthand. Text of
 # unclear speech ("maka maka cara membula peskak cikah") is mostly unknown words whose letters
 # happen to resemble a crime; it falls back (or is answered), never refused.
 REFUSE_EVIDENCE = 0.6
+_VOWELS = re.compile(r"[aeiou]")
 _ENGLISH_HINT = re.compile(r"\b(how|what|where|when|is|are|do|does|can|my|the|i)\b", re.I)
 
 
@@ -215,9 +217,14 @@ class Brain:
         return self._retrieve(normalised, scores, ranked, alarm, blocked, lang, raw, log, wary)
 
     def _evidence(self, normalised: str) -> bool:
-        """Enough known words for the intent model to refuse (REFUSE_EVIDENCE)."""
+        """Enough evidence for the intent model to refuse (REFUSE_EVIDENCE): a content word
+        counts when the model was trained on it, or when it is chat shorthand (fewer than two
+        vowels: "dksh", "plpr", "kbur", whose letters the character n-grams do know). What does
+        not count is a word that looks like a word and that no training question used
+        ("membula", "peskak"): what a speech recogniser makes of unclear speech."""
         content = self.normaliser.content_tokens(normalised.split()) or normalised.split()
-        return sum(self.intent.known(t) for t in content) >= REFUSE_EVIDENCE * len(content)
+        counted = sum(self.intent.known(t) or len(_VOWELS.findall(t)) < 2 for t in content)
+        return counted >= REFUSE_EVIDENCE * len(content)
 
     def _retrieve(self, normalised: str, scores: np.ndarray, ranked: list[Scored], alarm: Scored,
                   blocked: bool, lang: str, raw: str, log: bool, wary: Scored | None,
