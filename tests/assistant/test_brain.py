@@ -231,3 +231,27 @@ def test_garbled_speech_is_never_refused(shipped_brain, question: str, monkeypat
 
         monkeypatch.setattr(brain_module, "REFUSE_EVIDENCE", 0.0)
         assert shipped_brain.ask(question).action == "refuse"
+
+
+@pytest.mark.parametrize(("question", "entry"), [
+    ("Dua bulan lalu warung saya dibobol maling lewat atap, pelakunya sudah tertangkap, "
+     "hukumannya berapa", "pidana-pencurian-pemberatan"),
+    ("Tahun lalu saya ditipu orang yang janji bisa memasukkan saya jadi pegawai, itu termasuk "
+     "penipuan bukan", "pidana-penipuan"),
+])
+def test_a_story_is_answered_despite_its_many_words(shipped_brain, question: str, entry: str,
+                                                    monkeypatch) -> None:
+    """A story's words of what happened dilute the score of the entry its question asks for:
+    the answer threshold is brain.STORY_RELIEF lower when a word of past time says it is one."""
+    reply = shipped_brain.ask(question)
+    assert (reply.action, reply.entry) == ("answer", entry), reply.category
+    import assistant.brain as brain_module
+
+    monkeypatch.setattr(brain_module, "STORY_RELIEF", 0.0)
+    assert shipped_brain.ask(question).action == "fallback"
+
+
+def test_a_victims_own_money_is_not_someones_wealth(shipped_brain) -> None:
+    reply = shipped_brain.ask("tahun lalu orang yang mengaku petugas bank menelepon, saldo saya "
+                              "habis, itu pasal apa")
+    assert reply.action != "refuse", reply.category
