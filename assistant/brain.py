@@ -73,14 +73,14 @@ MODEL_WEIGHT = 0.6  # share of the intent model in an entry's score (the rest: T
 INTENT_CANDIDATES = 8
 # Thresholds of the binary heads (intent.HEADS), chosen by cross-validation of the training
 # set (bench/assistant_cv.py: the lowest whose out-of-fold false share is <= 0.5 %; fourth
-# round: 0.25 / 0.3 / 0.5, third round 0.2 / 0.25 / 0.8), checked
+# round: 0.15 / 0.3 / 0.7, third round 0.2 / 0.25 / 0.8), checked
 # on the held-out old frozen splits (bench/assistant_holdout.py), never on the frozen split.
-ALARM_HEAD = 0.25
+ALARM_HEAD = 0.15
 WARY_HEAD = 0.3
 WARY_PLACED = 0.0  # a non-refusal top label this sure keeps the wary head silent
 # Above this the alarm head is sure (out-of-fold false share <= 0.1 %): only the law
 # blockers ("hukuman", "pasal", "syarat") still hold it back, not a past or procedure word.
-ALARM_SURE = 0.5
+ALARM_SURE = 0.7
 # Evidence before a refusal by the intent model (no rule matched): at least this share of the
 # question's content words must be words the model was trained on, or chat shorthand. Text of
 # unclear speech ("maka maka cara membula peskak cikah") is mostly unknown words whose letters
