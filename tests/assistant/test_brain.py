@@ -255,3 +255,9 @@ def test_a_victims_own_money_is_not_someones_wealth(shipped_brain) -> None:
     reply = shipped_brain.ask("tahun lalu orang yang mengaku petugas bank menelepon, saldo saya "
                               "habis, itu pasal apa")
     assert reply.action != "refuse", reply.category
+
+
+@pytest.mark.parametrize("question", ["cara jadi polisi", "cara masuk akpol"])
+def test_recruitment_falls_back_not_refused(shipped_brain, question: str) -> None:
+    """No entry answers how to join the police, and it is no crime (intents.yaml `none`)."""
+    assert shipped_brain.ask(question).action == "fallback"
