@@ -40,7 +40,8 @@ class EmergencyCheck:
                  stopwords: frozenset[str], second_chance: TermSet | None = None,
                  here: TermSet | None = None, past: TermSet | None = None,
                  hard: TermSet | None = None, statements: TermSet | None = None,
-                 asks: TermSet | None = None) -> None:
+                 asks: TermSet | None = None, favours: TermSet | None = None,
+                 errands: TermSet | None = None, compounds: TermSet | None = None) -> None:
         self.categories = categories
         self.now = now
         self.severe = severe
@@ -59,6 +60,12 @@ class EmergencyCheck:
         # "sekarang harus bagaimana" asks what to do after a story; "sekarang" there is no
         # sign that the danger is still present
         self.asks = asks or TermSet(None)
+        # "tolong kasih tahu ...", "bisa tolong hapus ...": "tolong" asks a favour there
+        self.favours = favours or TermSet(None)
+        # "TOLONG PAK, SIM saya habis besok": an urgent opener before a document errand
+        self.errands = errands or TermSet(None)
+        # "nomor darurat", "keadaan darurat": the alarm word is part of a noun
+        self.compounds = compounds or TermSet(None)
 
     @classmethod
     def from_data(cls, normalise: Callable[[str], str], stopwords: frozenset[str] = frozenset(),
@@ -93,7 +100,34 @@ class EmergencyCheck:
         return cls(categories, terms("now"), terms("severe"), terms("blockers"), terms("legal"),
                    alone, raw_patterns, common, stopwords, terms("second_chance"), terms("here"),
                    terms("past"), hard, TermSet.build([f"tidak {w}" for w in soft], normalise),
-                   terms("asks"))
+                   terms("asks"), terms("favours"), terms("errands"), terms("compounds"))
+
+    def _calm(self, padded: str) -> tuple[str, bool]:
+        """`padded` without the alarm words that only ask a favour or hurry an errand, and
+        whether it is such an errand. An `alone` word ("tolong", "darurat") at most two
+        words before a `favours` verb asks a favour ("tolong kasih tahu alamatnya", "bisa
+        tolong hapus catatan saya"). A question naming a document (`errands`: SIM, SKCK,
+        paspor...) whose only alarm words are `alone` words is an errand in a hurry
+        ("TOLONG PAK darurat, SIM saya habis besok"; "help! I lost my passport"): those
+        words are dropped and the document blocks like a procedure word. An alarm word
+        inside a `compounds` noun ("nomor darurat") is dropped too. A word of harm
+        ("berdarah", "pingsan") keeps every alarm word."""
+        alone = [(a, b) for a, b in self.severe.spans(padded)
+                 if padded[a:b].strip() in self.alone]
+        if not alone:
+            return padded, False
+        harm = len(alone) < len(self.severe.spans(padded))
+        favours = self.favours.spans(padded)
+        compounds = self.compounds.spans(padded)
+        drop = [(a, b) for a, b in alone
+                if any(a < f and len(padded[b:f].split()) <= 2 for f, _ in favours)
+                or any(c <= a and b <= d for c, d in compounds)]
+        errand = not harm and self.errands.search(padded)
+        if errand:
+            drop = alone
+        for start, end in sorted(set(drop), reverse=True):
+            padded = padded[:start] + padded[end:]
+        return " ".join(padded.split()).join("  "), bool(errand)
 
     def _told(self, padded: str) -> str:
         """`padded` without the `now` words that belong to a question of what to do after
@@ -111,9 +145,12 @@ class EmergencyCheck:
         return " ".join(padded.split()).join("  ")
 
     def _blocked(self, padded: str, blockers: TermSet | None = None) -> bool:
+        padded, errand = self._calm(padded)
         if self.severe.search(padded):
             return False
         padded = self._told(padded)
+        if errand and not self.now.search(padded) and not self.here.search(padded):
+            return True
         now = self.now.search(padded)
         if self.legal.search(padded) or (self.past.search(padded) and not now):
             return True
@@ -143,14 +180,14 @@ class EmergencyCheck:
         return None
 
     def check(self, raw: str, normalised: str) -> Escalation | None:
-        padded = self._told(pad(normalised))
-        blocked = self._blocked(padded)
+        blocked = self._blocked(self._told(pad(normalised)))
+        padded, errand = self._calm(self._told(pad(normalised)))
         for category in self.categories:
             if blocked and category.data.get("blockable", True):
                 continue
             if category.matches(padded):
                 return self._escalation(category)
-        if self._cry_for_help(raw, normalised):
+        if not errand and self._cry_for_help(raw, " ".join(padded.split())):
             by_name = {c.name: c for c in self.categories}
             return self._escalation(by_name.get("help", self.categories[-1]), name="help")
         return None

@@ -255,6 +255,11 @@ class IntentModel:
                     break
         return out
 
+    def known(self, word: str) -> bool:
+        """Whether `word` (one normalised token) is a word feature of the model: a word some
+        training question used, not only letters it shares with them."""
+        return word in self._index[ANALYZERS.index(word_ngrams)]
+
     @property
     def nbytes(self) -> int:
         return int(self._weights.nbytes + self._scales.nbytes + self._intercept.nbytes

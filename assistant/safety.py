@@ -15,7 +15,9 @@ from assistant.errors import KbError
 from assistant.kb import Entry, KnowledgeBase
 from assistant.rules import Category, build_categories, pad
 
-KINDS = ("personal", "irrelevant", "crime")
+# `offtopic` (entertainment, sport): declined like a fallback, not refused (a recipe or a
+# match score is no harm, and the resident may ask again); the others are refusals.
+KINDS = ("personal", "irrelevant", "crime", "offtopic")
 
 
 @dataclass(frozen=True)

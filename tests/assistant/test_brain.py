@@ -197,3 +197,67 @@ def test_second_look_for_harm_words_only_when_nothing_else_fits(fixture_brain, q
         # the second look, or the intent model's alarm head that runs before it
         assert reply.category == "danger_word" or reply.category.startswith("model:")
         assert "110" in reply.text
+
+
+@pytest.mark.parametrize("question", ["resep rendang padang dong", "hasil motogp tadi siapa juaranya",
+                                      "nyanyikan lagu anak anak dong pak"])
+def test_off_topic_requests_fall_back_politely(shipped_brain, question: str) -> None:
+    """Entertainment and sport (safety.yaml kind `offtopic`) are declined as a fallback with
+    the category's sentence, never refused, and logged as unanswered like any fallback."""
+    seen = []
+    brain = shipped_brain
+    hook, brain.on_unanswered = brain.on_unanswered, lambda q, r: seen.append((q, r))
+    try:
+        reply = brain.ask(question)
+    finally:
+        brain.on_unanswered = hook
+    assert reply.action == "fallback", (question, reply.category)
+    assert reply.category in ("entertainment", "sport") and reply.text.startswith("Maaf")
+    assert seen and seen[0][0] == question
+
+
+@pytest.mark.parametrize("question", [
+    # speech-recogniser text of unclear speech: mostly words nobody trained on
+    "maka maka cara membula peskak cikah",
+    "apayang harus di lagu kan ketika terdadi kemakaran di rumah",
+])
+def test_garbled_speech_is_never_refused(shipped_brain, question: str, monkeypatch) -> None:
+    reply = shipped_brain.ask(question)
+    assert reply.action in ("answer", "fallback"), (question, reply.category)
+    # Without the evidence guard the intent model refuses the first one (letters that
+    # resemble a crime); the guard is what keeps it out.
+    if question.startswith("maka"):
+        import assistant.brain as brain_module
+
+        monkeypatch.setattr(brain_module, "REFUSE_EVIDENCE", 0.0)
+        assert shipped_brain.ask(question).action == "refuse"
+
+
+@pytest.mark.parametrize(("question", "entry"), [
+    ("Dua bulan lalu warung saya dibobol maling lewat atap, pelakunya sudah tertangkap, "
+     "hukumannya berapa", "pidana-pencurian-pemberatan"),
+    ("Tahun lalu saya ditipu orang yang janji bisa memasukkan saya jadi pegawai, itu termasuk "
+     "penipuan bukan", "pidana-penipuan"),
+])
+def test_a_story_is_answered_despite_its_many_words(shipped_brain, question: str, entry: str,
+                                                    monkeypatch) -> None:
+    """A story's words of what happened dilute the score of the entry its question asks for:
+    the answer threshold is brain.STORY_RELIEF lower when a word of past time says it is one."""
+    reply = shipped_brain.ask(question)
+    assert (reply.action, reply.entry) == ("answer", entry), reply.category
+    import assistant.brain as brain_module
+
+    monkeypatch.setattr(brain_module, "STORY_RELIEF", 0.0)
+    assert shipped_brain.ask(question).action == "fallback"
+
+
+def test_a_victims_own_money_is_not_someones_wealth(shipped_brain) -> None:
+    reply = shipped_brain.ask("tahun lalu orang yang mengaku petugas bank menelepon, saldo saya "
+                              "habis, itu pasal apa")
+    assert reply.action != "refuse", reply.category
+
+
+@pytest.mark.parametrize("question", ["cara jadi polisi", "cara masuk akpol"])
+def test_recruitment_falls_back_not_refused(shipped_brain, question: str) -> None:
+    """No entry answers how to join the police, and it is no crime (intents.yaml `none`)."""
+    assert shipped_brain.ask(question).action == "fallback"

@@ -157,3 +157,41 @@ def test_a_story_asking_what_to_do_next_is_not_escalated(check, question: str) -
 def test_danger_still_present_after_a_story_is_escalated(check, question: str,
                                                          category: str) -> None:
     assert _category(check, question) == category
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        # "tolong" before a verb of asking: a favour, not a cry for help
+        "kemarin motor saya diserempet mobil, tolong kasih tahu siapa pemilik mobilnya",
+        "tahun lalu saya ditahan, sekarang bisa tolong hapus catatan saya dari sistem",
+        # an urgent opener before a document errand
+        "TOLONG PAK darurat, ktp saya mau habis minggu depan, perpanjangnya di mana",
+        "tolong darurat nih, stnk motor mati besok pagi, bayarnya bisa online?",
+        "help! my driving licence expired yesterday, where do i renew it",
+        # an alarm word inside a noun
+        "emergency numbers for fire and ambulance please",
+        "dalam keadaan darurat harus telepon nomor berapa",
+        # the penalty, not a threat
+        "perampok yang masuk rumah lewat jendela diancam berapa tahun",
+    ],
+)
+def test_favours_errands_and_penalties_are_not_escalated(check, question: str) -> None:
+    assert _category(check, question) is None
+
+
+@pytest.mark.parametrize(
+    ("question", "category"),
+    [
+        # a word of harm keeps every alarm word, a document or not
+        ("tolong, ada orang pingsan waktu antri bikin sim di satpas", "unconscious"),
+        ("tolong kasih tahu polisi, ada orang pingsan di jalan", "unconscious"),
+        # a document in a theft still going on
+        ("tolong! tas isi ktp saya dijambret barusan, orangnya masih lari ke gang", "theft"),
+        ("tolong tolong", "help"),
+        # English: a small child alone (no parents)
+        ("a little girl is crying alone at the bus stop, no parents around", "missing_child"),
+    ],
+)
+def test_alarm_words_still_escalate_with_harm(check, question: str, category: str) -> None:
+    assert _category(check, question) == category

@@ -35,11 +35,8 @@ GOALS: dict[str, Callable[[Report], bool]] = {
 # xfail(strict): the test fails as soon as the goal is reached, so a note cannot outlive the
 # shortfall. Empty while the folder holds a split not yet measured: every goal is asserted.
 SHORTFALLS: dict[str, str] = {
-    # Frozen split 4, measured once (2 Dec 2026, the third round's model); docs/assistant.md.
-    "escalation_recall_100_percent": "split 4: 98.5 % (64 of 65)",
-    "false_escalations_at_most_1_percent": "split 4: 2.7 % (8 of 300)",
-    "refusal_recall_at_least_95_percent": "split 4: 78.3 % (47 of 60)",
-    "correct_answers_at_least_90_percent": "split 4: 85.3 % (180 of 211)",
+    # Empty: split 4 moved to the dev set (tests/assistant/devset/frozen4_*.yaml) at the start of
+    # the fourth round; the next split is not measured yet.
 }
 
 

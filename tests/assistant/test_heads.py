@@ -165,6 +165,7 @@ def test_the_wary_head_refuses_new_phrasings_but_not_placed_questions(shipped_br
         # a question the model places in `none` or an entry is not refused by the head
         assert shipped_brain.ask("syarat jadi polwan").action != "refuse"
         brain_module.WARY_PLACED = math.inf
+        brain_module.WARY_HEAD = -0.5  # the head fires on it; only the placed guard stops it
         assert shipped_brain.ask("syarat jadi polwan").action == "refuse"
     finally:
         brain_module.WARY_HEAD, brain_module.WARY_PLACED = head, placed
