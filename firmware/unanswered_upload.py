@@ -111,7 +111,8 @@ class UnansweredUploader:
         token = read_token(s)
         if token is None:
             raise UploadError("this unit is not enrolled (posko enroll); no token for the hub")
-        hub = HubClient(s.kiosk.hub_url, lambda: token, timeout_s=s.kiosk.http_timeout_s)
+        hub = HubClient(s.kiosk.hub_url, lambda: token, timeout_s=s.kiosk.http_timeout_s,
+                        ca_file=s.kiosk.hub_ca_file)  # the pinned hub certificate, as every caller
         done = 0
         while True:
             sent = _read_count(marker)
