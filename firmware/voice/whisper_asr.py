@@ -47,6 +47,9 @@ def find_whisper_dir(path: Path) -> Path:
                             f"(needs {', '.join(REQUIRED_FILES)})")
 
 
+LONGEST_WINDOW_S = 29.0  # longer utterances are decoded 30 s at a time (`_decode_long`)
+
+
 def encoder_window_s(audio_s: float) -> int:
     """Seconds of audio the encoder is run on for an utterance of `audio_s` seconds.
 
@@ -223,6 +226,8 @@ class WhisperRecognizer:
         """
         model = self.model
         duration_s = len(audio) / self.rate_hz
+        if duration_s > LONGEST_WINDOW_S:
+            return self._decode_long(audio)
         window = encoder_window_s(duration_s)
         features = model.feature_extractor(audio, chunk_length=window)
         features = features[:, : window * model.frames_per_second]
@@ -235,6 +240,22 @@ class WhisperRecognizer:
         tokens = [t for t in result.sequences_ids[0] if t < self._tokenizer.eot]
         avg_logprob = result.scores[0] * len(result.sequences_ids[0]) / (len(result.sequences_ids[0]) + 1)
         return self._tokenizer.decode(tokens).strip(), avg_logprob, result.no_speech_prob
+
+    def _decode_long(self, audio: np.ndarray) -> tuple[str, float, float]:
+        """An utterance longer than one window (`voice.max_utterance_s` allows up to 60 s):
+        faster-whisper's own `transcribe`, which walks it 30 s at a time, so nothing past the
+        first window is lost (slower; a kiosk question is a few seconds)."""
+        duration_s = len(audio) / self.rate_hz
+        segments, _info = self.model.transcribe(
+            audio, language=self.language, beam_size=self.beam_size, vad_filter=False,
+            without_timestamps=True, condition_on_previous_text=False, temperature=0.0,
+            max_new_tokens=max_new_tokens(min(duration_s, 30.0)), no_speech_threshold=None)
+        kept = [seg for seg in segments if seg.text.strip()
+                and not (seg.no_speech_prob > 0.8 and seg.avg_logprob < -1.0)]
+        if not kept:
+            return "", 0.0, 0.0
+        text = " ".join(seg.text.strip() for seg in kept)
+        return text, sum(seg.avg_logprob for seg in kept) / len(kept), 0.0
 
 
     def status(self) -> dict:
