@@ -14,10 +14,10 @@ away; the next round tries again.
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any
 
 from firmware.errors import FirmwareError
+from firmware.periodic import PeriodicComponent
 from posko.enroll import EnrolError, read_broker_login, read_token, write_broker_login
 from posko.hubclient import HubClient, HubUnreachable
 
@@ -28,33 +28,23 @@ class LoginCheckError(FirmwareError, OSError):
     """The hub could not be asked, or did not give a login now."""
 
 
-class BrokerLoginKeeper:
+class BrokerLoginKeeper(PeriodicComponent):
     """A UnitComponent named "broker_login"."""
 
     name = "broker_login"
+    thread_name = "broker-login"
 
     def __init__(self, interval_s: float | None = None) -> None:
-        self.ctx = None
-        self.interval_s = interval_s
+        super().__init__(interval_s)
         self.state = "off"  # off | current | renewed | unmanaged | error
         self.renewed = 0
         self.last_error = ""
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    def start(self, ctx) -> None:
-        self.ctx = ctx
-        every = self.interval_s if self.interval_s is not None else ctx.settings.unit.broker_login_check_s
-        if not every or not ctx.settings.kiosk.hub_url:
-            return
-        self.interval_s = every
-        self._thread = threading.Thread(target=self._loop, name="broker-login", daemon=True)
-        self._thread.start()
+    def configured_interval(self, ctx) -> float:
+        return ctx.settings.unit.broker_login_check_s
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5)
+    def enabled(self, ctx) -> bool:
+        return bool(ctx.settings.kiosk.hub_url)
 
     def status(self) -> dict[str, Any]:
         mine = read_broker_login(self.ctx.settings) if self.ctx is not None else None

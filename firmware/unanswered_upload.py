@@ -14,11 +14,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-import threading
 from pathlib import Path
 from typing import Any
 
 from firmware.errors import FirmwareError
+from firmware.periodic import PeriodicComponent
 from posko.enroll import read_token
 from posko.hubclient import HubClient, HubUnreachable
 
@@ -63,32 +63,22 @@ def pending(path: Path, sent: int, limit: int = BATCH) -> tuple[list[dict[str, A
     return items, total
 
 
-class UnansweredUploader:
+class UnansweredUploader(PeriodicComponent):
     """A UnitComponent named "unanswered"."""
 
     name = "unanswered"
+    thread_name = "unanswered-upload"
 
     def __init__(self, interval_s: float | None = None) -> None:
-        self.ctx = None
-        self.interval_s = interval_s
+        super().__init__(interval_s)
         self.sent_total = 0
         self.last_error = ""
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    def start(self, ctx) -> None:
-        self.ctx = ctx
-        every = self.interval_s if self.interval_s is not None else ctx.settings.unit.unanswered_upload_s
-        if not every or not ctx.settings.assistant.log_unanswered:
-            return
-        self.interval_s = every
-        self._thread = threading.Thread(target=self._loop, name="unanswered-upload", daemon=True)
-        self._thread.start()
+    def configured_interval(self, ctx) -> float:
+        return ctx.settings.unit.unanswered_upload_s
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5)
+    def enabled(self, ctx) -> bool:
+        return bool(ctx.settings.assistant.log_unanswered)
 
     def status(self) -> dict[str, Any]:
         return {"sent": self.sent_total, "error": self.last_error}
