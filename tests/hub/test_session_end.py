@@ -46,6 +46,12 @@ def _left_h(db_sessions, username: str) -> float:
     return (ends[0] - utcnow()).total_seconds() / 3600
 
 
+def _sign_in(page, name: str, password: str) -> None:
+    page.fill("input[name=username]", name)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+
+
 @pytest.fixture
 def hub_app(tmp_path, broker):
     return make_app(tmp_path, broker, f"sqlite:///{tmp_path / 'hub.db'}")
@@ -121,9 +127,7 @@ def test_the_open_dashboard_warns_and_carries_on_with_the_password(sqlite_hub, n
     name, password = hub.add_user("operator")
     page = new_page(W, H)
     page.goto(hub.base + "/masuk")
-    page.fill("input[name=username]", name)
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
+    _sign_in(page, name, password)
     page.wait_for_selector("nav >> text=Laporan")
     band = page.locator("#session-ending")
     assert band.is_hidden()  # 12 hours left: nothing to say
@@ -169,14 +173,10 @@ def test_a_session_that_ends_goes_to_the_login_which_says_why_and_returns(sqlite
     name, password = hub.add_user("operator")
     page = new_page(W, H)
     page.goto(hub.base + "/masuk?next=/peringatan")
-    page.fill("input[name=username]", name)
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
+    _sign_in(page, name, password)
     page.wait_for_url("**/peringatan")
     _expire_in(hub.db, 3, name)
     page.wait_for_url("**/masuk?berakhir=1**", timeout=20_000)
     assert "Sesi Anda sudah berakhir" in page.inner_text("main")
-    page.fill("input[name=username]", name)
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
+    _sign_in(page, name, password)
     page.wait_for_url("**/peringatan")
