@@ -170,6 +170,10 @@ def test_hub_role_serves_https_through_nginx(throwaway_root: ThrowawayRoot) -> N
     script = (
         START_MOSQUITTO
         + start_as_unit_says(hub, "/tmp/hub.log")
+        # posko-hub-streams is After=posko-hub (Type=notify: ready once it serves, its
+        # ExecStartPre migration done); started together, the streams instance's start-up
+        # writes raced the migration on a loaded machine and left it half done.
+        + "for i in $(seq 90); do curl -fs -o /dev/null http://127.0.0.1:18080/masuk && break; sleep 1; done;\n"
         + start_as_unit_says(streams, "/tmp/streams.log")
         + start_as_unit_says(unit_file(root, "posko-arbiter"), "/tmp/arbiter.log")
         + "nginx -t 2>&1; nginx;"
