@@ -10,9 +10,10 @@ ends it within a round. Subclasses give `name`, `thread_name`, `configured_inter
 from __future__ import annotations
 
 import threading
+from abc import ABC, abstractmethod
 
 
-class PeriodicComponent:
+class PeriodicComponent(ABC):
     name = "periodic"
     thread_name = "periodic"
 
@@ -22,8 +23,9 @@ class PeriodicComponent:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    @abstractmethod
     def configured_interval(self, ctx) -> float:
-        raise NotImplementedError
+        """The interval setting (seconds; 0 turns the job off)."""
 
     def enabled(self, ctx) -> bool:
         return True
@@ -42,5 +44,6 @@ class PeriodicComponent:
         if self._thread is not None:
             self._thread.join(5)
 
+    @abstractmethod
     def _loop(self) -> None:
-        raise NotImplementedError
+        """The job's rounds, until `self._stop` is set."""
