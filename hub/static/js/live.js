@@ -265,6 +265,8 @@
   // This browser's session ended (logged out in another tab, password reset, account disabled).
   source.addEventListener("logout", function () {
     source.close();
+    if (window.poskoLeaving) return;  // another stream of this page said it first
+    window.poskoLeaving = true;
     window.location.href = "/masuk?berakhir=1&next=" + encodeURIComponent(location.pathname + location.search);
   });
 })();

@@ -30,7 +30,8 @@
       box.hidden = true;
       problem.hidden = true;
     }
-    if (s === 0) {
+    if (s === 0 && !window.poskoLeaving) {
+      window.poskoLeaving = true;
       window.location.href = "/masuk?berakhir=1&next=" + encodeURIComponent(location.pathname + location.search);
     }
   }

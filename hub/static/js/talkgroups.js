@@ -104,6 +104,8 @@
   });
   source.addEventListener("logout", function () {
     source.close();
+    if (window.poskoLeaving) return;  // another stream of this page said it first
+    window.poskoLeaving = true;
     window.location.href = "/masuk?berakhir=1&next=" + encodeURIComponent(location.pathname + location.search);
   });
   source.addEventListener("floor", function (e) {
