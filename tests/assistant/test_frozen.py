@@ -35,11 +35,8 @@ GOALS: dict[str, Callable[[Report], bool]] = {
 # xfail(strict): the test fails as soon as the goal is reached, so a note cannot outlive the
 # shortfall. Empty while the folder holds a split not yet measured: every goal is asserted.
 SHORTFALLS: dict[str, str] = {
-    # Frozen split 5, measured once (2 Dec 2026, the fourth round's model); docs/assistant.md.
-    "escalation_recall_100_percent": "split 5: 96.9 % (62 of 64)",
-    "false_escalations_at_most_1_percent": "split 5: 1.7 % (5 of 299)",
-    "refusal_recall_at_least_95_percent": "split 5: 84.7 % (50 of 59)",
-    "correct_answers_at_least_90_percent": "split 5: 86.7 % (182 of 210)",
+    # Empty: split 5 moved to the dev set (tests/assistant/devset/frozen5_*.yaml) at the start of
+    # the fifth round; the next split is not measured yet.
 }
 
 
