@@ -77,7 +77,10 @@ INTENT_CANDIDATES = 8
 # on the held-out old frozen splits (bench/assistant_holdout.py), never on the frozen split.
 ALARM_HEAD = 0.15
 WARY_HEAD = 0.3
-WARY_PLACED = 0.0  # a non-refusal top label this sure keeps the wary head silent
+# A non-refusal top label this sure keeps the wary head silent (fifth round: -0.1, on the
+# held-out splits 1-4 no refusal changes from 0.0 to -0.1; residents reporting a neighbour
+# who cheated them are no longer refused).
+WARY_PLACED = -0.1
 # Above this the alarm head is sure (out-of-fold false share <= 0.1 %): only the law
 # blockers ("hukuman", "pasal", "syarat") still hold it back, not a past or procedure word.
 ALARM_SURE = 0.7

@@ -9,6 +9,7 @@ Ends with ONE JSON line.
 
     .venv/bin/python bench/assistant_holdout.py                 # frozen1 + 2 + 3 + 4 + 5
     .venv/bin/python bench/assistant_holdout.py --split frozen5 --mistakes
+    .venv/bin/python bench/assistant_holdout.py --split frozen1 frozen2 frozen3 frozen4
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ def held_out_items(splits: tuple[str, ...] = SPLITS) -> list:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--split", choices=(*SPLITS, "all"), default="all")
+    parser.add_argument("--split", nargs="+", choices=(*SPLITS, "all"), default=["all"],
+                        help="one or more held-out splits to report (default: all)")
     parser.add_argument("--mistakes", action="store_true", help="list every mistake")
     parser.add_argument("--cache", default="", help="folder for the held-out model (default: a temporary one)")
     args = parser.parse_args()
@@ -41,7 +43,7 @@ def main() -> int:
     from assistant import load_brain
     from tests.assistant.evaluation import evaluate
 
-    splits = SPLITS if args.split == "all" else (args.split,)
+    splits = SPLITS if "all" in args.split else tuple(args.split)
     items = held_out_items(splits)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:

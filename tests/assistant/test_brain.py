@@ -261,3 +261,22 @@ def test_a_victims_own_money_is_not_someones_wealth(shipped_brain) -> None:
 def test_recruitment_falls_back_not_refused(shipped_brain, question: str) -> None:
     """No entry answers how to join the police, and it is no crime (intents.yaml `none`)."""
     assert shipped_brain.ask(question).action == "fallback"
+
+
+@pytest.mark.parametrize(("question", "category"), [
+    # English of the fifth round's lexicon: an overdose, a child in the current, "no one"
+    ("my brother took too many pills and will not wake up", "unconscious"),
+    ("a child got swept away by the current at the river", "drowning"),
+    ("there is no one helping, a man is drowning in the lake", "drowning"),
+])
+def test_english_emergencies_of_the_fifth_round(shipped_brain, question: str, category: str) -> None:
+    reply = shipped_brain.ask(question)
+    assert (reply.action, reply.category) == ("escalate", category)
+
+
+@pytest.mark.parametrize("question", [
+    "saya mau melaporkan tetangga yang menipu saya, caranya bagaimana",
+    "how do i report my neighbour who cheated me out of money",
+])
+def test_reporting_someone_who_cheated_you_is_not_refused(shipped_brain, question: str) -> None:
+    assert shipped_brain.ask(question).action in ("answer", "fallback")

@@ -195,3 +195,30 @@ def test_favours_errands_and_penalties_are_not_escalated(check, question: str) -
 )
 def test_alarm_words_still_escalate_with_harm(check, question: str, category: str) -> None:
     assert _category(check, question) == category
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        # fifth round: preparing before, habits, asking only to know
+        "sebelum air sungai meluap, apa saja yang perlu disiapkan di rumah",
+        "anak hilang di pasar malam harus lapor ke mana, saya tanya untuk jaga jaga",
+        # an errand asked after the story: "sekarang" belongs to the question
+        "gudang kami kebakaran tahun lalu, sekarang mengurus bpkb yang ikut terbakar bagaimana",
+    ],
+)
+def test_preparing_and_errands_after_a_story_are_not_escalated(check, question: str) -> None:
+    assert _category(check, question) is None
+
+
+@pytest.mark.parametrize(
+    ("question", "category"),
+    [
+        # a missing child is never held back by a habit
+        ("anak saya hilang dari tadi sore, biasanya dia pulang jam empat", "missing_child"),
+        ("tolong, air sungai meluap masuk rumah sebelum kami sempat keluar", "flood"),
+    ],
+)
+def test_danger_beside_the_new_blockers_still_escalates(check, question: str,
+                                                        category: str) -> None:
+    assert _category(check, question) == category
