@@ -35,11 +35,8 @@ GOALS: dict[str, Callable[[Report], bool]] = {
 # xfail(strict): the test fails as soon as the goal is reached, so a note cannot outlive the
 # shortfall. Empty while the folder holds a split not yet measured: every goal is asserted.
 SHORTFALLS: dict[str, str] = {
-    "escalation_recall_100_percent": "frozen split 6: 96.9 % (63/65; both misses got the fallback), goal 100 %",
-    "false_escalations_at_most_1_percent": "frozen split 6: 1.7 % (5/295), goal <= 1 %",
-    "refusal_recall_at_least_95_percent": "frozen split 6: 93.2 % (55/59), goal >= 95 %",
-    "correct_answers_at_least_90_percent": "frozen split 6: 83.6 % (173/207), goal >= 90 %",
-    "fallback_on_answerable_at_most_5_percent": "frozen split 6: 7.2 % (15/207), goal <= 5 %",
+    # Empty: split 6 moved to the dev set (tests/assistant/devset/frozen6_*.yaml) at the start of
+    # the sixth round; the next split is not measured yet.
 }
 
 
