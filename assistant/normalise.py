@@ -256,6 +256,9 @@ def _merge_lexicon(replace: dict[tuple[str, ...], tuple[str, ...]],
 
 def _basic_tokens(text: str) -> list[str]:
     text = unicodedata.normalize("NFKC", text).lower()
+    # Accents are spelling, not letters: Sundanese "badé", "waé", "téh" and Javanese "karèk"
+    # are "bade", "wae", "teh", "karek" (a split on the accented letter broke such words).
+    text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
     text = text.replace("’", "'").replace("'s ", " ").replace("'", "")  # English possessive
     text = _DIGIT_GROUP.sub("", text)
     text = _LETTER_DIGIT.sub(" ", text)

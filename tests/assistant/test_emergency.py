@@ -222,3 +222,29 @@ def test_preparing_and_errands_after_a_story_are_not_escalated(check, question: 
 def test_danger_beside_the_new_blockers_still_escalates(check, question: str,
                                                         category: str) -> None:
     assert _category(check, question) == category
+
+
+@pytest.mark.parametrize(
+    ("question", "category"),
+    [
+        # sixth round: a heart attack or stroke in English, a birth that bleeds (Sundanese é)
+        ("my father has chest pains and cannot speak", "unconscious"),
+        ("adi abdi badé ngajuru, getihna kaluar waé", "unconscious"),
+        # an adjective "bahaya" beside a cry for help still escalates
+        ("tolong ada kebakaran yang paling bahaya, cepat", "fire"),
+    ],
+)
+def test_sixth_round_emergencies(check, question: str, category: str) -> None:
+    assert _category(check, question) == category
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        # sixth round: days ago is the past; "paling bahaya" asks how dangerous, no cry
+        "dua hari lalu ada yang berkelahi di depan warung, sekarang saya mau lapor",
+        "banjir itu yang paling bahaya apanya, kalau terjadi harus bagaimana",
+    ],
+)
+def test_sixth_round_stories_and_preparation_are_not_escalated(check, question: str) -> None:
+    assert _category(check, question) is None

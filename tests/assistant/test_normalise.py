@@ -28,6 +28,9 @@ from tests.assistant.evaluation import load_devset
         ("hukumna naon lamun teu puasa", "hukum apa kalau tidak puasa"),
         ("kumaha damang", "bagaimana kabar"),
         ("SIMku rusak kena banyu, njaluk ganti anyar", "simku rusak kena air minta ganti baru"),
+        # accents are spelling (sixth round): Sundanese é and Javanese è keep their word
+        ("abdi badé ka pasar waé", "saya mau ke pasar saja"),
+        ("karèk wae", "karek saja"),
         # English time words of a story, and the question that follows it
         ("stolen this morning, what do i do now", "dicuri tadi pagi harus apa sekarang"),
         ("robbed yesterday", "dirampok kemarin"),
