@@ -31,6 +31,8 @@ from tests.assistant.evaluation import load_devset
         # accents are spelling (sixth round): Sundanese é and Javanese è keep their word
         ("abdi badé ka pasar waé", "saya mau ke pasar saja"),
         ("karèk wae", "karek saja"),
+        ("takon kuwi, helmku keri", "tanya itu helmku ketinggalan"),
+        ("is petty theft a crime for a wheelchair user", "is pencurian ringan a crime untuk a pengguna kursi roda"),
         # English time words of a story, and the question that follows it
         ("stolen this morning, what do i do now", "dicuri tadi pagi harus apa sekarang"),
         ("robbed yesterday", "dirampok kemarin"),
