@@ -271,6 +271,7 @@ def _measure(name: str, context, http_port: int, url: str, root: str, unit: Unit
         wait_for(page, "bench.press.result !== undefined", 3)
         time.sleep(spurt_s)
         page.evaluate("bench.release('main')")
+        page.evaluate("bench.settle()")
         time.sleep(settle)
     # 2. The unit talks, the phone listens.
     for _ in range(spurts):
@@ -329,6 +330,8 @@ def run_condition(name: str, browser, http_port: int, ws_port: int, root: str, u
     tone_out = [p["goahead"] - p["decided"] for p in presses
                 if p.get("goahead") is not None and p.get("result") == "talking"]
     granted = sum(1 for p in presses if p.get("result") == "talking")
+    # How much later than scheduled the go-ahead's first sample was rendered (the tap).
+    tone_late = [p["lateStart"] for p in presses if p.get("lateStart") is not None]
 
     mouth = {(c["spurt"], c["n"]): epoch(c["t"]) - cap_ms / 1000 for c in data["captures"]}
     unit_plays = [f for e, f in events if e == "play" and f["unit"] == PHONE and f["action"] == "play"]
@@ -372,6 +375,8 @@ def run_condition(name: str, browser, http_port: int, ws_port: int, root: str, u
         "grant_ms_p50": pct(grant_heard, 50), "grant_ms_p95": pct(grant_heard, 95),
         "grant_decided_ms_p50": pct(grant_decided, 50), "grant_decided_ms_p95": pct(grant_decided, 95),
         "goahead_after_grant_ms_p50": pct(tone_out, 50), "goahead_after_grant_ms_p95": pct(tone_out, 95),
+        "goahead_rendered": len(tone_late),
+        "goahead_started_late_ms_max": round(max(tone_late), 2) if tone_late else None,
         "m2e_phone_to_unit_ms_p50": pct(p2u, 50), "m2e_phone_to_unit_ms_p95": pct(p2u, 95),
         "phone_to_unit_arrival_ms_p50": pct(p2u_net, 50), "phone_to_unit_arrival_ms_p95": pct(p2u_net, 95),
         "m2e_unit_to_phone_ms_p50": pct(u2p, 50), "m2e_unit_to_phone_ms_p95": pct(u2p, 95),
@@ -397,6 +402,8 @@ def run_condition(name: str, browser, http_port: int, ws_port: int, root: str, u
                   # before it arrived; a wrong offset would show here first.
                   "capture_to_arrival_min_ms": round(min(u2p_net), 2) if u2p_net else None,
                   "capture_buffer_ms": cap_ms, "output_timestamp_fallbacks": data["fallback"]},
+        # The phone's speaker context: its rate, render buffer and output latency (Chromium's).
+        "phone_output": data.get("output"),
         "page_errors": (errors + data["errors"])[:5],
         "proxy": proxy.summary() if proxy is not None else None,
     }
@@ -425,7 +432,9 @@ def print_condition(f: dict) -> None:
           f" {f['late_entry_after_arrival_ms_p50']}/{f['late_entry_after_arrival_ms_p95']}; {f['late_entries']})"
           f" | correlation {f['audio']['phone_to_unit_correlation']}/{f['audio']['unit_to_phone_correlation']}"
           f" | clock ±{f['clock']['uncertainty_ms']} ms, drift {f['clock']['offset_drift_ms']} ms,"
-          f" timeOrigin {f['clock']['time_origin_minus_offset_ms']:+} ms", flush=True)
+          f" timeOrigin {f['clock']['time_origin_minus_offset_ms']:+} ms"
+          f" | go-ahead rendered {f['goahead_rendered']}, at most {f['goahead_started_late_ms_max']} ms late"
+          f" | speaker {f['phone_output']}", flush=True)
     for k, g in f["goals"].items():
         print(f"         goal {k} ≤ {g['goal']}: {g['measured']} → {'met' if g['met'] else 'NOT met'}", flush=True)
     if f["proxy"]:

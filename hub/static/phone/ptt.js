@@ -18,6 +18,12 @@
   const FLAG_START = 1, FLAG_END = 2;
   const PRIORITIES = ["normal", "supervisor", "command", "emergency"];
   const JITTER_START_S = 0.06; // as the units' jitter buffer (ptt.jitter_start_ms)
+  // The speaker's context: the device's own rate (a 16 kHz context makes Chromium resample
+  // on the way out) and the smallest output buffer the platform allows (Chromium clamps the
+  // number to it). "interactive" is a 10 ms render buffer and 32 ms of output latency in
+  // Chromium on Linux; 0 is 2.9 ms and 8 ms (docs/ptt.md, "The phone's output path").
+  const OUTPUT_LATENCY_HINT = 0;
+  const QUANTUM = 128; // Web Audio's render quantum, in frames
   const JITTER_MAX_S = 0.3;
   const REPLAY_KEEP = 5; // spurts kept per group for replay
   const PLC_MAX_FRAMES = 5; // a lost frame is concealed; more than 100 ms lost stays silent
@@ -94,10 +100,30 @@
 
     topic(...parts) { return [this.o.root, ...parts].join("/"); }
 
+    // The speaker's context (tones, received frames, replay).
     ensureAudio() {
-      if (!this.ctx) this.ctx = new AudioContext({ sampleRate: RATE, latencyHint: "interactive" });
+      if (!this.ctx) {
+        const hint = this.o.latencyHint === undefined ? OUTPUT_LATENCY_HINT : this.o.latencyHint;
+        this.ctx = new AudioContext({ latencyHint: hint });
+      }
       if (this.ctx.state === "suspended") this.ctx.resume();
       return this.ctx;
+    }
+
+    // The microphone's context: 16 kHz, so the worklet's 320 samples are one Opus frame.
+    micContext() {
+      if (!this.micCtx) this.micCtx = new AudioContext({ sampleRate: RATE, latencyHint: "interactive" });
+      if (this.micCtx.state === "suspended") this.micCtx.resume();
+      return this.micCtx;
+    }
+
+    // How far ahead of currentTime a sound must be scheduled to start when scheduled: the
+    // audio thread renders a whole callback (baseLatency) at once, and the start may reach
+    // it one quantum after currentTime was read. Earlier than this it would start later
+    // than asked, and the bench's ear (the asked time, mapped) would be early.
+    lead() {
+      const ctx = this.ctx;
+      return (ctx.baseLatency || 0.01) + QUANTUM / ctx.sampleRate + 0.001;
     }
 
     connect() {
@@ -316,7 +342,7 @@
 
     async openMic() {
       const tx = this.tx;
-      const ctx = this.ensureAudio();
+      const ctx = this.micContext();
       if (!this.workletReady) this.workletReady = ctx.audioWorklet.addModule(this.o.workletUrl);
       await this.workletReady;
       const stream = await navigator.mediaDevices.getUserMedia({
@@ -454,7 +480,7 @@
           r.pcm.push({ t: t, pcm: fill, rate: rate, concealed: true });
           this.stats.concealed += 1;
           const at = r.base + t;
-          if (at >= ctx.currentTime + 0.002) this.play(g, fill, rate, at);
+          if (at >= ctx.currentTime + this.lead()) this.play(g, fill, rate, at);
         }
       }
       r.pcm.push({ t: tsS, pcm: pcm, rate: rate });
@@ -462,10 +488,11 @@
       r.nextTs = Math.max(r.nextTs || 0, tsS + dur);
       r.lastTs = Math.max(r.lastTs || 0, tsS + dur);
       let at = r.base + tsS;
-      if (at < ctx.currentTime + 0.005) {
+      const soonest = ctx.currentTime + this.lead();
+      if (at < soonest) {
         if (r.delay < JITTER_MAX_S) { r.delay += 0.02; r.base += 0.02; }
         this.stats.late += 1;
-        at = Math.max(at + 0.02, ctx.currentTime + 0.005);
+        at = Math.max(at + 0.02, soonest);
       }
       this.play(g, pcm, rate, at);
       const arrived = r.arrivals[Math.round(tsS * RATE)];
@@ -531,9 +558,9 @@
     }
 
     tone(name, at) {
-      this.emit("tone", name);
       const ctx = this.ensureAudio();
-      let t = Math.max(at || 0, ctx.currentTime + 0.01);
+      let t = Math.max(at || 0, ctx.currentTime + this.lead());
+      this.emit("tone", name, t);
       for (const [freq, len] of TONES[name] || []) {
         if (freq) {
           const osc = ctx.createOscillator();
