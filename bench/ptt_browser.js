@@ -13,7 +13,8 @@
 //     asked for is measured when it started, not when it was asked for.
 (function () {
   "use strict";
-  const B = (window.bench = { captures: [], outs: [], rx: [], presses: [], joins: [], clients: {},
+  const B = (window.bench = { captures: [], outs: [], rx: [], presses: [], joins: [], clients: {}, resumes: [],
+                              onsets: {},
                               fallback: 0, captureLatency: null, errors: [] });
   const arrivals = new WeakMap(); // microphone frame (Float32Array) -> arrival on the page
 
@@ -101,7 +102,7 @@
     const c = new PoskoPtt.PttClient({ url: url, username: unit, password: "", unit: unit, groups: [group],
                                        root: root, workletUrl: workletUrl });
     B.clients[key] = c;
-    c.on("state", (s) => { if (s === "online") B.joins.push({ key: key, t: performance.now() }); });
+    c.on("state", (s, how) => { if (s === "online") B.joins.push({ key: key, t: performance.now(), how: how }); });
     c.on("tx", (s) => {
       const p = B.press;
       if (p && p.key === key && p.result === undefined && s !== "requesting") {
@@ -142,9 +143,27 @@
 
   B.release = function (key) { B.clients[key].release(); return true; };
 
+  // A phone out of coverage: its link breaks (no DISCONNECT, so the broker keeps its
+  // session) and stays broken until B.resume, which connects again as mqtt.js would.
+  B.cut = function (key) {
+    const m = B.clients[key].client;
+    m.options.reconnectPeriod = 0;
+    m.stream.destroy();
+    return true;
+  };
+  B.resume = function (key) {
+    const m = B.clients[key].client;
+    m.options.reconnectPeriod = 1500;
+    B.resumes.push({ key: key, t: performance.now() });
+    m.reconnect();
+    return true;
+  };
+
   B.drop = function (key) {
     const c = B.clients[key];
     if (!c) return false;
+    // The first sound the speaker rendered for this client (the tap), on the page's clock.
+    if (c.ctx && c.ctx.benchOnsets.length) B.onsets[key] = heardAt(c.ctx, c.ctx.benchOnsets[0]);
     c.close();
     if (c.ctx) c.ctx.close();
     if (c.micCtx) c.micCtx.close();
@@ -193,6 +212,7 @@
   };
 
   B.dump = () => (B.settle(), { captures: B.captures, outs: B.outs, rx: B.rx, presses: B.presses, joins: B.joins,
+                    resumes: B.resumes, onsets: B.onsets,
                     fallback: B.fallback, captureLatency: B.captureLatency, errors: B.errors,
                     stats: B.clients.main ? B.clients.main.stats : null,
                     output: B.clients.main && B.clients.main.ctx ? {

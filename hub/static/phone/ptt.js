@@ -74,10 +74,12 @@
     // opts: url, username, password, unit, groups (array), group (transmit group), root
     // (topic root, "posko/v1"), priority ("normal"), requestTimeoutMs (1000), lbtMs (500,
     // as ptt.lbt_ms), subscribe (more topics below the root, e.g. this phone's alert acks:
-    // their messages come as "message" events).
+    // their messages come as "message" events), clientId (the broker's session: by default
+    // one per client object; the deployment's broker takes the login as the id), sessionExpiryS
+    // (300: how long the broker keeps the session of a phone whose link dropped).
     constructor(opts) {
       this.o = Object.assign({ root: "posko/v1", priority: "normal", requestTimeoutMs: 1000, lbtMs: 500,
-                               subscribe: [] }, opts);
+                               subscribe: [], sessionExpiryS: 300 }, opts);
       this.arbiterOnline = null; // null: its retained presence not heard yet
       this.heardAt = {}; // group -> performance.now() of the last frame heard from another unit
       this.group = this.o.group || this.o.groups[0];
@@ -126,16 +128,26 @@
       return (ctx.baseLatency || 0.01) + QUANTUM / ctx.sampleRate + 0.001;
     }
 
+    // Affiliation (MCPTT's word): the phone subscribes, at connect, to the floor state, the
+    // audio and the announcements of every group its member belongs to, so a spurt in
+    // progress reaches it without asking. The session outlives a dropped mobile link by
+    // sessionExpiryS (MQTT 5 Session Expiry Interval): a phone that comes back within it
+    // finds its subscriptions at the broker (CONNACK's Session Present), subscribes nothing
+    // again, and the audio of a spurt in progress follows the CONNACK at once, where a new
+    // session waits one more round trip for SUBSCRIBE (late entry, docs/ptt.md). Floor states
+    // published meanwhile (QoS 1) were kept for it and come first.
     connect() {
-      // mqtt.js reconnects by itself (reconnectPeriod) and re-subscribes (resubscribe).
+      // mqtt.js reconnects by itself (reconnectPeriod); the subscriptions are ours (below).
       this.client = mqtt.connect(this.o.url, {
         protocolVersion: 5, username: this.o.username, password: this.o.password,
-        clientId: `${this.o.unit}-web-${Math.random().toString(16).slice(2, 8)}`,
-        clean: true, keepalive: 20, reconnectPeriod: 1500, connectTimeout: 8000,
-        resubscribe: true,
+        clientId: this.o.clientId || `${this.o.unit}-web-${Math.random().toString(16).slice(2, 8)}`,
+        clean: false, properties: { sessionExpiryInterval: this.o.sessionExpiryS },
+        keepalive: 20, reconnectPeriod: 1500, connectTimeout: 8000, resubscribe: false,
       });
-      this.client.on("connect", () => {
+      this.client.on("connect", (connack) => {
         this.online = true;
+        this.sessionPresent = !!(connack && connack.sessionPresent);
+        if (this.sessionPresent) { this.emit("state", "online", "session"); return; }
         const subs = {};
         for (const g of this.o.groups) {
           subs[this.topic("tg", g, "floor", "state")] = { qos: 1 };
@@ -146,7 +158,7 @@
         subs[this.topic("arbiter", "status")] = { qos: 1 };
         for (const t of this.o.subscribe) subs[this.topic(t)] = { qos: 1 };
         this.client.subscribe(subs);
-        this.emit("state", "online");
+        this.emit("state", "online", "new");
       });
       const down = (why) => {
         if (this.online) this.emit("state", "offline", why);
@@ -160,7 +172,12 @@
       return this;
     }
 
-    close() { if (this.client) this.client.end(true); }
+    // Leave for good: the DISCONNECT ends the session at the broker (expiry 0).
+    close() {
+      if (!this.client) return;
+      if (this.online) this.client.end(false, { properties: { sessionExpiryInterval: 0 } });
+      else this.client.end(true);
+    }
 
     // Publish below the root (QoS 1 by default); resolves when the broker has it (PUBACK).
     publish(sub, payload, qos) {
