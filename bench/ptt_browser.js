@@ -120,9 +120,10 @@
         p.ctx = c.ctx;
       }
     });
-    c.on("frame", (dir, spurt, a, b, arrived) => {
+    c.on("frame", (dir, spurt, a, b, arrived, at) => {
       if (dir === "out") B.outs.push({ key: key, spurt: spurt, seq: a, t: performance.now() });
-      else B.rx.push({ key: key, spurt: spurt, n: Math.round(a * 50), ear: heardAt(c.ctx, c.ctx.currentTime + b),
+      else B.rx.push({ key: key, spurt: spurt, n: Math.round(a * 50),
+                       ear: heardAt(c.ctx, at === undefined ? c.ctx.currentTime + b : at),
                        arrived: arrived === undefined ? null : arrived });
     });
     if (audioNow) c.ensureAudio(); // an open app's audio is running before anyone talks

@@ -464,6 +464,10 @@ def run_condition(name: str, browser, http_port: int, ws_port: int, root: str, u
         # Over MQTT on TCP a frame is late, never lost, unless the link drops; this is what
         # Opus's in-band FEC or a redundant previous frame could have repaired.
         "phone_concealed_frames": (data["stats"] or {}).get("concealed"),
+        # Quiet frames the phone left out to give back the delay a hold added, and frames
+        # later than its buffer's maximum (dropped).
+        "phone_shed_frames": (data["stats"] or {}).get("shed"),
+        "phone_dropped_frames": (data["stats"] or {}).get("dropped"),
         "frames_phone_sent": len(phone_out), "frames_unit_played": len(unit_plays), "frames_matched_p2u": len(p2u),
         "frames_unit_sent": unit_sent, "frames_phone_played": len(main_rx), "frames_matched_u2p": len(u2p),
         "audio": {"phone_to_unit_correlation": corr_p2u, "unit_to_phone_correlation": corr_u2p,
@@ -503,7 +507,7 @@ def print_condition(f: dict) -> None:
           f" | unit→phone {f['m2e_unit_to_phone_ms_p50']}/{f['m2e_unit_to_phone_ms_p95']} ms"
           f" (arrival {f['unit_to_phone_arrival_ms_p50']}/{f['unit_to_phone_arrival_ms_p95']};"
           f" {f['frames_matched_u2p']}/{f['frames_unit_sent']} frames, {f['phone_late_frames']} late,"
-          f" {f['phone_concealed_frames']} concealed)"
+          f" {f['phone_concealed_frames']} concealed, {f['phone_shed_frames']} shed, {f['phone_dropped_frames']} dropped)"
           f" | late entry {f['late_entry_ms_p50']}/{f['late_entry_ms_p95']} ms (join → first frame arrives"
           f" {f['late_entry_arrival_ms_p50']}/{f['late_entry_arrival_ms_p95']}, arrival → heard"
           f" {f['late_entry_after_arrival_ms_p50']}/{f['late_entry_after_arrival_ms_p95']}; {f['late_entries']})"

@@ -24,7 +24,11 @@
   // Chromium on Linux; 0 is 2.9 ms and 8 ms (docs/ptt.md, "The phone's output path").
   const OUTPUT_LATENCY_HINT = 0;
   const QUANTUM = 128; // Web Audio's render quantum, in frames
-  const JITTER_MAX_S = 0.3;
+  const JITTER_MAX_S = 0.5; // a frame later than this is dropped
+  // Shedding the delay a hold added: once the last SHED_WINDOW frames all came more than a
+  // frame plus SHED_SPARE_S before they were due, a quiet frame is left out.
+  const SHED_WINDOW = 25;
+  const SHED_SPARE_S = 0.01;
   const REPLAY_KEEP = 5; // spurts kept per group for replay
   const PLC_MAX_FRAMES = 5; // a lost frame is concealed; more than 100 ms lost stays silent
   const PLC_FADE = 0.7; // each concealed frame is the last one heard times this, again
@@ -91,7 +95,9 @@
       this.tx = null; // {group, spurt, priority, state: requesting|talking, ...}
       this.cb = {};
       // played: group -> frames handed to the speaker (not muted, not while talking)
-      this.stats = { framesOut: 0, framesIn: 0, bad: 0, late: 0, concealed: 0, played: {} };
+      // late: frames that moved the rest of their spurt back; shed: quiet frames left out to
+      // give that delay back; dropped: frames later than the buffer's maximum.
+      this.stats = { framesOut: 0, framesIn: 0, bad: 0, late: 0, concealed: 0, shed: 0, dropped: 0, played: {} };
       this.online = false;
     }
 
@@ -459,7 +465,7 @@
     startRx(g, unit, spurt) {
       const ctx = this.ensureAudio();
       const r = { unit: unit, spurt: spurt, base: null, lastSeq: null, pcm: [], arrivals: {}, sent: [],
-                  start: Date.now(), delay: JITTER_START_S };
+                  start: Date.now(), delay: JITTER_START_S, margins: [], endAt: 0 };
       r.dec = new AudioDecoder({ output: (data) => this.onDecoded(g, r, data),
                                  error: (e) => console.warn("opus decode", e) });
       r.dec.configure({ codec: "opus", sampleRate: RATE, numberOfChannels: 1 });
@@ -470,8 +476,10 @@
     }
 
     // A tiny jitter buffer on the audio clock: each frame plays at base + its timestamp;
-    // base is set from the first frame plus the start delay and grows by one frame when a
-    // frame would be late (the units' buffer, gateway/jitter.py, does the same adaptation).
+    // base is set from the first frame plus the start delay, moves back by exactly as much
+    // as a frame is late (never two frames at once), and forward again by leaving out quiet
+    // frames once the frames come early enough (the units' buffer, gateway/jitter.py, grows
+    // on late frames and drops frames when it holds far more than its target).
     // A lost frame (a gap in the timestamps) is concealed: the last frame heard is repeated,
     // fading, for up to PLC_MAX_FRAMES; a longer gap stays silent (WebCodecs gives the page
     // no access to Opus's own concealment or FEC).
@@ -497,7 +505,10 @@
           r.pcm.push({ t: t, pcm: fill, rate: rate, concealed: true });
           this.stats.concealed += 1;
           const at = r.base + t;
-          if (at >= ctx.currentTime + this.lead()) this.play(g, fill, rate, at);
+          if (at >= ctx.currentTime + this.lead() && at >= (r.endAt || 0) - 0.0005) {
+            this.play(g, fill, rate, at);
+            r.endAt = at + dur;
+          }
         }
       }
       r.pcm.push({ t: tsS, pcm: pcm, rate: rate });
@@ -505,15 +516,42 @@
       r.nextTs = Math.max(r.nextTs || 0, tsS + dur);
       r.lastTs = Math.max(r.lastTs || 0, tsS + dur);
       let at = r.base + tsS;
-      const soonest = ctx.currentTime + this.lead();
-      if (at < soonest) {
-        if (r.delay < JITTER_MAX_S) { r.delay += 0.02; r.base += 0.02; }
+      // Nothing starts before the frame heard last has ended (two frames at once).
+      const soonest = Math.max(ctx.currentTime + this.lead(), r.endAt || 0);
+      if (at < soonest - 0.0005) {
+        // Late (on TCP: held behind a retransmission): the rest of the spurt moves back by
+        // exactly as much, so the frames behind it, which come in one burst, play in turn.
+        const shift = soonest - at;
+        if (r.delay + shift > JITTER_MAX_S) { this.stats.dropped += 1; return; }
+        r.delay += shift;
+        r.base += shift;
+        at = soonest;
         this.stats.late += 1;
-        at = Math.max(at + 0.02, soonest);
+      } else {
+        let energy = 0;
+        for (let i = 0; i < n; i++) energy += pcm[i] * pcm[i];
+        const rms = Math.sqrt(energy / n);
+        r.peak = Math.max(r.peak || 0, rms);
+        const spare = at - (ctx.currentTime + this.lead());
+        r.margins.push(spare);
+        if (r.margins.length > SHED_WINDOW) r.margins.shift();
+        // The delay a hold added is given back in the pauses: with every recent frame early
+        // by more than a frame, a quiet one is left out and the rest of the spurt moves
+        // forward by it (what a late frame added does not stay for the whole spurt).
+        if (r.delay - dur >= JITTER_START_S - 1e-6 && r.margins.length === SHED_WINDOW &&
+            Math.min(...r.margins) > dur + SHED_SPARE_S && rms <= Math.max(0.002, 0.1 * r.peak)) {
+          r.delay -= dur;
+          r.base -= dur;
+          r.margins = r.margins.map((m) => m - dur);
+          this.stats.shed += 1;
+          return;
+        }
       }
       this.play(g, pcm, rate, at);
+      r.endAt = at + dur;
       const arrived = r.arrivals[Math.round(tsS * RATE)];
-      this.emit("frame", "in", r.spurt, tsS, at - ctx.currentTime, arrived);
+      // (at - currentTime, and at itself: currentTime may move between two reads)
+      this.emit("frame", "in", r.spurt, tsS, at - ctx.currentTime, arrived, at);
     }
 
     play(g, pcm, rate, at) {
