@@ -13,6 +13,11 @@ for a retransmission):
 * mouth-to-ear, phone → unit and unit → phone, per 20 ms frame;
 * late entry: a phone that joins a spurt already running: its subscription sent → the
   first sound of that spurt leaving its speaker.
+* late entry of a phone back in coverage: affiliated before the spurt, its link broken
+  (the broker keeps its session), connecting again during the spurt: its CONNACK → the
+  first sound, and apart from the start of the reconnection (the handshakes included);
+* with `--phones N`, N − 1 more phones that only listen, each in a context of its own:
+  unit → phone and phone 1 → phone mouth-to-ear per phone.
 
 Where each clock is read (every time ends up on the bench's `time.time()`):
 
@@ -23,7 +28,8 @@ Where each clock is read (every time ends up on the bench's `time.time()`):
   it. Chromium's capture path from there to the page is inside the measurement.
 * the phone's ear: the audio-clock time the client scheduled the decoded frame at, mapped
   to `performance.now()` by `AudioContext.getOutputTimestamp()` (the output device's own
-  estimate of when that sample is heard; it includes the output buffer, ~40 ms here).
+  estimate of when that sample is heard; it includes the output buffer, ~11 ms here), or
+  when the probe's tap saw it rendered, if that was later (the go-ahead);
 * the unit's mouth: when its microphone source returned the frame (the capture loop's
   `tx` trace, paced at 20 ms as a sound card delivers frames); its ear: when the frame is
   handed to the speaker (`play` trace; the unit's sound-card buffer is not included, as in

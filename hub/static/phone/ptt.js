@@ -24,7 +24,7 @@
   // Chromium on Linux; 0 is 2.9 ms and 8 ms (docs/ptt.md, "The phone's output path").
   const OUTPUT_LATENCY_HINT = 0;
   const QUANTUM = 128; // Web Audio's render quantum, in frames
-  const JITTER_MAX_S = 0.5; // a frame later than this is dropped
+  const JITTER_MAX_S = 1.0; // a frame later than this is dropped (the pauses give delay back)
   // Shedding the delay a hold added: once the last SHED_WINDOW frames all came more than a
   // frame plus SHED_SPARE_S before they were due, a quiet frame is left out.
   const SHED_WINDOW = 25;
