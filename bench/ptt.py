@@ -13,7 +13,7 @@ jitter buffer is included and sound-card buffers are not. Bandwidth counts the f
 sent (12-byte header + Opus) and, separately, with the MQTT PUBLISH framing and topic.
 
 Usage:  .venv/bin/python bench/ptt.py [--quick] [--seconds 10]
-        .venv/bin/python bench/ptt.py --browser [--quick] [--only clean|mobile]
+        .venv/bin/python bench/ptt.py --browser [--quick] [--only clean|mobile] [--phones N]
 Prints figures per scenario and ends with ONE JSON line.
 
 `--browser` measures the browser path instead (bench/ptt_browser.py): a phone client in
@@ -390,6 +390,8 @@ def main() -> None:
                          "clean and mobile; --quick: 5 spurts each way, 3 late entries)")
     ap.add_argument("--phone-spurts", type=int, default=0, help="--browser: spurts each way (default 20)")
     ap.add_argument("--late", type=int, default=0, help="--browser: late entries (default 10)")
+    ap.add_argument("--phones", type=int, default=1,
+                    help="--browser: phones in the group (1 talks and listens; the others listen)")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--root", default="", help=argparse.SUPPRESS)
@@ -404,7 +406,8 @@ def main() -> None:
     if args.browser:
         import ptt_browser
 
-        print(json.dumps(ptt_browser.main(args.quick, args.only, args.phone_spurts, args.late)))
+        print(json.dumps(ptt_browser.main(args.quick, args.only, args.phone_spurts, args.late,
+                                                phones=args.phones)))
         return
     seconds = args.seconds or (12.0 if args.quick else 10.0)
     # "1x200raw": the same 200 listeners as bare subscribers (arrival time, no decoding):

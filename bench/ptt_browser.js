@@ -6,12 +6,50 @@
 //   * ear: when each received frame leaves the speaker, from the audio-clock time the client
 //     scheduled it at (its "frame" event) mapped through AudioContext.getOutputTimestamp(),
 //     which says when a given audio-clock time is heard at the output device;
-//   * the press, the grant and the go-ahead tone leaving the speaker; a client's joining.
+//   * the press, the grant and the go-ahead tone leaving the speaker; a client's joining;
+//   * what the speaker's context really rendered: a tap (an AudioWorklet fed with everything
+//     the client connects to the destination) notes the audio-clock time of every onset
+//     (a sample after 30 ms of silence), so a sound that started later than the client
+//     asked for is measured when it started, not when it was asked for.
 (function () {
   "use strict";
-  const B = (window.bench = { captures: [], outs: [], rx: [], presses: [], joins: [], clients: {},
+  const B = (window.bench = { captures: [], outs: [], rx: [], presses: [], joins: [], clients: {}, resumes: [],
+                              onsets: {},
                               fallback: 0, captureLatency: null, errors: [] });
   const arrivals = new WeakMap(); // microphone frame (Float32Array) -> arrival on the page
+
+  // Every AudioContext gets a tap between the client's nodes and the real destination.
+  const TAP = `class BenchTap extends AudioWorkletProcessor {
+    constructor() { super(); this.quiet = 1e9; }
+    process(inputs) {
+      const x = inputs[0] && inputs[0][0];
+      if (!x) { this.quiet += 128; return true; }
+      for (let i = 0; i < x.length; i++) {
+        if (Math.abs(x[i]) > 1e-4) {
+          if (this.quiet >= sampleRate * 0.03) this.port.postMessage(currentTime + i / sampleRate);
+          this.quiet = 0;
+        } else this.quiet += 1;
+      }
+      return true;
+    }
+  }
+  registerProcessor("bench-tap", BenchTap);`;
+  const tapUrl = URL.createObjectURL(new Blob([TAP], { type: "text/javascript" }));
+  const NativeContext = window.AudioContext;
+  window.AudioContext = class extends NativeContext {
+    constructor(...args) {
+      super(...args);
+      this.benchOnsets = [];
+      this.benchMix = new GainNode(this);
+      this.benchMix.connect(super.destination);
+      this.benchTap = this.audioWorklet.addModule(tapUrl).then(() => {
+        const tap = new NativeNode(this, "bench-tap", { numberOfInputs: 1, numberOfOutputs: 0 });
+        tap.port.onmessage = (ev) => this.benchOnsets.push(ev.data);
+        this.benchMix.connect(tap);
+      });
+    }
+    get destination() { return this.benchMix || super.destination; }
+  };
 
   // The client sets `node.port.onmessage`; wrap the handler it sets to note each arrival.
   const NativeNode = window.AudioWorkletNode;
@@ -64,7 +102,7 @@
     const c = new PoskoPtt.PttClient({ url: url, username: unit, password: "", unit: unit, groups: [group],
                                        root: root, workletUrl: workletUrl });
     B.clients[key] = c;
-    c.on("state", (s) => { if (s === "online") B.joins.push({ key: key, t: performance.now() }); });
+    c.on("state", (s, how) => { if (s === "online") B.joins.push({ key: key, t: performance.now(), how: how }); });
     c.on("tx", (s) => {
       const p = B.press;
       if (p && p.key === key && p.result === undefined && s !== "requesting") {
@@ -72,14 +110,20 @@
         p.decided = performance.now();
       }
     });
-    c.on("tone", (name) => {
+    c.on("tone", (name, at) => {
       const p = B.press;
-      // tone() schedules its first note at currentTime + 10 ms, right after this event.
-      if (name === "goahead" && p && p.key === key && p.goahead === undefined) p.goahead = heardAt(c.ctx, c.ctx.currentTime + 0.01);
+      // The audio-clock time tone() scheduled its first note at; the tap's onset is read
+      // later (B.settle) and replaces it when the tone started later than asked.
+      if (name === "goahead" && p && p.key === key && p.goahead === undefined) {
+        p.goaheadAt = at;
+        p.goahead = heardAt(c.ctx, at);
+        p.ctx = c.ctx;
+      }
     });
-    c.on("frame", (dir, spurt, a, b, arrived) => {
+    c.on("frame", (dir, spurt, a, b, arrived, at) => {
       if (dir === "out") B.outs.push({ key: key, spurt: spurt, seq: a, t: performance.now() });
-      else B.rx.push({ key: key, spurt: spurt, n: Math.round(a * 50), ear: heardAt(c.ctx, c.ctx.currentTime + b),
+      else B.rx.push({ key: key, spurt: spurt, n: Math.round(a * 50),
+                       ear: heardAt(c.ctx, at === undefined ? c.ctx.currentTime + b : at),
                        arrived: arrived === undefined ? null : arrived });
     });
     if (audioNow) c.ensureAudio(); // an open app's audio is running before anyone talks
@@ -100,16 +144,49 @@
 
   B.release = function (key) { B.clients[key].release(); return true; };
 
+  // A phone out of coverage: its link breaks (no DISCONNECT, so the broker keeps its
+  // session) and stays broken until B.resume, which connects again as mqtt.js would.
+  B.cut = function (key) {
+    const m = B.clients[key].client;
+    m.options.reconnectPeriod = 0;
+    m.stream.destroy();
+    return true;
+  };
+  B.resume = function (key) {
+    const m = B.clients[key].client;
+    m.options.reconnectPeriod = 1500;
+    B.resumes.push({ key: key, t: performance.now() });
+    m.reconnect();
+    return true;
+  };
+
   B.drop = function (key) {
     const c = B.clients[key];
     if (!c) return false;
+    // The first sound the speaker rendered for this client (the tap), on the page's clock.
+    if (c.ctx && c.ctx.benchOnsets.length) B.onsets[key] = heardAt(c.ctx, c.ctx.benchOnsets[0]);
     c.close();
     if (c.ctx) c.ctx.close();
+    if (c.micCtx) c.micCtx.close();
     delete B.clients[key];
     return true;
   };
 
   B.firstRx = (key) => B.rx.some((r) => r.key === key);
+
+  // The go-ahead as rendered: the first onset the tap saw at or after the time the tone was
+  // scheduled at (nothing else plays while the phone presses), mapped as the rest.
+  B.settle = function () {
+    for (const p of B.presses) {
+      if (p.goaheadAt === undefined || p.rendered !== undefined) continue;
+      const on = p.ctx.benchOnsets.find((t) => t >= p.goaheadAt - 0.0005);
+      p.rendered = on === undefined ? null : on;
+      p.lateStart = on === undefined ? null : (on - p.goaheadAt) * 1000;
+      if (on !== undefined && on > p.goaheadAt) p.goahead = heardAt(p.ctx, on);
+      delete p.ctx;
+    }
+    return true;
+  };
 
   // The page's clock against the bench's: the bench's /clock answers time.time() in ms.
   B.clock = async function (rounds) {
@@ -135,9 +212,13 @@
     return { rate: item.rate, pcm16k: out };
   };
 
-  B.dump = () => ({ captures: B.captures, outs: B.outs, rx: B.rx, presses: B.presses, joins: B.joins,
+  B.dump = () => (B.settle(), { captures: B.captures, outs: B.outs, rx: B.rx, presses: B.presses, joins: B.joins,
+                    resumes: B.resumes, onsets: B.onsets,
                     fallback: B.fallback, captureLatency: B.captureLatency, errors: B.errors,
-                    stats: B.clients.main ? B.clients.main.stats : null });
+                    stats: B.clients.main ? B.clients.main.stats : null,
+                    output: B.clients.main && B.clients.main.ctx ? {
+                      rate: B.clients.main.ctx.sampleRate, base_ms: B.clients.main.ctx.baseLatency * 1000,
+                      output_ms: B.clients.main.ctx.outputLatency * 1000 } : null });
 
   window.addEventListener("error", (e) => B.errors.push(String(e.message)));
 })();

@@ -13,6 +13,11 @@ for a retransmission):
 * mouth-to-ear, phone → unit and unit → phone, per 20 ms frame;
 * late entry: a phone that joins a spurt already running: its subscription sent → the
   first sound of that spurt leaving its speaker.
+* late entry of a phone back in coverage: affiliated before the spurt, its link broken
+  (the broker keeps its session), connecting again during the spurt: its CONNACK → the
+  first sound, and apart from the start of the reconnection (the handshakes included);
+* with `--phones N`, N − 1 more phones that only listen, each in a context of its own:
+  unit → phone and phone 1 → phone mouth-to-ear per phone.
 
 Where each clock is read (every time ends up on the bench's `time.time()`):
 
@@ -23,7 +28,8 @@ Where each clock is read (every time ends up on the bench's `time.time()`):
   it. Chromium's capture path from there to the page is inside the measurement.
 * the phone's ear: the audio-clock time the client scheduled the decoded frame at, mapped
   to `performance.now()` by `AudioContext.getOutputTimestamp()` (the output device's own
-  estimate of when that sample is heard; it includes the output buffer, ~40 ms here).
+  estimate of when that sample is heard; it includes the output buffer, ~11 ms here), or
+  when the probe's tap saw it rendered, if that was later (the go-ahead);
 * the unit's mouth: when its microphone source returned the frame (the capture loop's
   `tx` trace, paced at 20 ms as a sound card delivers frames); its ear: when the frame is
   handed to the speaker (`play` trace; the unit's sound-card buffer is not included, as in
@@ -57,7 +63,7 @@ PHONE = "hp-bench"
 UNIT = "pos-bench-01"
 
 GOALS = {"clean": {"grant_ms_p95": 50, "m2e_ms_p95": 150},
-         "mobile": {"m2e_ms_p95": 300, "late_entry_ms_p95": 150}}
+         "mobile": {"m2e_ms_p95": 300, "late_entry_ms_p95": 150, "return_entry_ms_p95": 150}}
 
 PAGE = """<!doctype html><meta charset="utf-8"><title>bench</title>
 <script src="/probe.js"></script>
@@ -247,9 +253,20 @@ def wait_for(page, expression: str, timeout_s: float) -> bool:
     return False
 
 
+def _listener(browser, http_port: int, args: str, i: int):
+    """Another phone that only listens: a page in a context of its own (its own renderer
+    process, audio context and MQTT connection), as another member's phone."""
+    context = browser.new_context(permissions=["microphone"])
+    page = context.new_page()
+    page.goto(f"http://127.0.0.1:{http_port}/")
+    page.evaluate(f"bench.make('main', 'hp-bench-{i}', {args}, true)")
+    return context, page
+
+
 def _measure(name: str, context, http_port: int, url: str, root: str, unit: Unit, shape, spurts: int,
-             late: int, spurt_s: float):
-    """Drive one condition in a fresh browser context; what the page and the clock saw."""
+             late: int, spurt_s: float, browser=None, phones: int = 1):
+    """Drive one condition in a fresh browser context; what the page and the clock saw, and
+    for each other listening phone (`phones` - 1 of them) what its page and clock saw."""
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -260,9 +277,14 @@ def _measure(name: str, context, http_port: int, url: str, root: str, unit: Unit
     page.evaluate(f"bench.make('main', '{PHONE}', {args}, true)")
     if not wait_for(page, "bench.online('main')", 15):
         raise RuntimeError(f"{name}: the phone did not connect to {url}: {errors}")
+    others = [_listener(browser, http_port, args, i) for i in range(2, phones + 1)]
+    for i, (_ctx, other) in enumerate(others, 2):
+        if not wait_for(other, "bench.online('main')", 15):
+            raise RuntimeError(f"{name}: phone {i} did not connect to {url}")
     time.sleep(0.5)  # the retained floor state
     unit.take()
     clock0 = calibrate(page)
+    others_clock0 = [calibrate(other) for _ctx, other in others]
     settle = 1.0 if shape is None else 1.6  # the last frames (and their retransmissions) play out
 
     # 1. The phone talks, the unit listens.
@@ -271,22 +293,29 @@ def _measure(name: str, context, http_port: int, url: str, root: str, unit: Unit
         wait_for(page, "bench.press.result !== undefined", 3)
         time.sleep(spurt_s)
         page.evaluate("bench.release('main')")
+        page.evaluate("bench.settle()")
         time.sleep(settle)
     # 2. The unit talks, the phone listens.
     for _ in range(spurts):
         unit.talk(spurt_s)
         time.sleep(settle)
-    # 3. Late entry: a phone joins while the unit is talking.
+    # 3. Late entry, 0.6 s into a unit's spurt: a phone with a new session joins (it
+    # subscribes), and a phone that was affiliated before the spurt and lost its link comes
+    # back (its session is still at the broker).
     for k in range(late):
+        page.evaluate(f"bench.make('ret{k}', 'hp-ret-{k}', {args}, true)")
+        wait_for(page, f"bench.online('ret{k}')", 5)
+        time.sleep(0.3 if shape is None else 0.8)  # its SUBACK and the retained floor state
+        page.evaluate(f"bench.cut('ret{k}')")
         unit.press(3.0)
         deadline = time.monotonic() + 3
         while time.monotonic() < deadline and unit.client.tx.value != "talking":
             time.sleep(0.01)
         time.sleep(0.6)
-        page.evaluate(f"bench.make('late{k}', 'hp-late-{k}', {args}, true)")
-        wait_for(page, f"bench.firstRx('late{k}')", 3)
+        page.evaluate(f"bench.make('late{k}', 'hp-late-{k}', {args}, true) && bench.resume('ret{k}')")
+        wait_for(page, f"bench.firstRx('late{k}') && bench.firstRx('ret{k}')", 3)
         time.sleep(0.3)
-        page.evaluate(f"bench.drop('late{k}')")
+        page.evaluate(f"bench.drop('late{k}') && bench.drop('ret{k}')")
         deadline = time.monotonic() + 5
         while unit.talking() and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -295,11 +324,18 @@ def _measure(name: str, context, http_port: int, url: str, root: str, unit: Unit
     clock1 = calibrate(page)
     data = page.evaluate("bench.dump()")
     replay = page.evaluate(f"bench.lastReplay('main', '{GROUP}')")
+    listeners = []
+    for (ctx, other), c0 in zip(others, others_clock0):
+        c1 = calibrate(other)
+        listeners.append({"data": other.evaluate("bench.dump()"), "offset_ms": (c0["offset_ms"] + c1["offset_ms"]) / 2,
+                          "uncertainty_ms": max(c0["uncertainty_ms"], c1["uncertainty_ms"])})
+        ctx.close()
+    data["listeners"] = listeners
     return data, replay, clock0, clock1, errors
 
 
 def run_condition(name: str, browser, http_port: int, ws_port: int, root: str, unit: Unit,
-                  shape, spurts: int, late: int, spurt_s: float, speech: np.ndarray) -> dict:
+                  shape, spurts: int, late: int, spurt_s: float, speech: np.ndarray, phones: int = 1) -> dict:
     from ptt_proxy import LinkProxy
 
     proxy = LinkProxy(("127.0.0.1", ws_port), shape).start() if shape is not None else None
@@ -307,7 +343,7 @@ def run_condition(name: str, browser, http_port: int, ws_port: int, root: str, u
     context = browser.new_context(permissions=["microphone"])
     try:
         data, replay, clock0, clock1, errors = _measure(name, context, http_port, url, root, unit, shape,
-                                                        spurts, late, spurt_s)
+                                                        spurts, late, spurt_s, context.browser, phones)
     finally:
         context.close()
         if proxy is not None:
@@ -329,6 +365,8 @@ def run_condition(name: str, browser, http_port: int, ws_port: int, root: str, u
     tone_out = [p["goahead"] - p["decided"] for p in presses
                 if p.get("goahead") is not None and p.get("result") == "talking"]
     granted = sum(1 for p in presses if p.get("result") == "talking")
+    # How much later than scheduled the go-ahead's first sample was rendered (the tap).
+    tone_late = [p["lateStart"] for p in presses if p.get("lateStart") is not None]
 
     mouth = {(c["spurt"], c["n"]): epoch(c["t"]) - cap_ms / 1000 for c in data["captures"]}
     unit_plays = [f for e, f in events if e == "play" and f["unit"] == PHONE and f["action"] == "play"]
@@ -350,6 +388,24 @@ def run_condition(name: str, browser, http_port: int, ws_port: int, root: str, u
                if r["arrived"] is not None and (r["spurt"], r["n"]) in unit_mouth]
     unit_sent = sum(1 for e, f in events if e == "tx")
 
+    # The phone that came back: from its CONNACK (the session found) and from the moment it
+    # began to connect again (the TCP, WebSocket and MQTT handshakes included).
+    ret_ms, ret_net, ret_connect, ret_rendered, ret_sessions = [], [], [], [], 0
+    for k in range(late):
+        key = f"ret{k}"
+        resume = next((r["t"] for r in data["resumes"] if r["key"] == key), None)
+        join = next((j for j in data["joins"] if j["key"] == key and resume is not None and j["t"] > resume), None)
+        first = next((r for r in data["rx"] if r["key"] == key), None)
+        if join is None or first is None:
+            continue
+        ret_sessions += join.get("how") == "session"
+        ret_ms.append(first["ear"] - join["t"])
+        ret_connect.append(first["ear"] - resume)
+        if first["arrived"] is not None:
+            ret_net.append(first["arrived"] - join["t"])
+        if key in data["onsets"]:
+            ret_rendered.append(data["onsets"][key] - first["ear"])
+
     late_ms, late_net, late_play = [], [], []
     for k in range(late):
         key = f"late{k}"
@@ -360,6 +416,22 @@ def run_condition(name: str, browser, http_port: int, ws_port: int, root: str, u
             if first["arrived"] is not None:
                 late_net.append(first["arrived"] - join)
                 late_play.append(first["ear"] - first["arrived"])
+
+    # The other phones: each one's unit → phone, and phone 1 → it (its mouth on phone 1's
+    # clock, its ear on this phone's own), per phone.
+    per_phone = []
+    for i, other in enumerate(data.get("listeners", []), 2):
+        od, off = other["data"], other["offset_ms"]
+        rx = [r for r in od["rx"] if r["key"] == "main"]
+        o_u2p = [((r["ear"] + off) / 1000 - unit_mouth[(r["spurt"], r["n"])]) * 1000 for r in rx
+                 if (r["spurt"], r["n"]) in unit_mouth]
+        o_p2p = [((r["ear"] + off) / 1000 - mouth[(r["spurt"], r["n"])]) * 1000 for r in rx
+                 if (r["spurt"], r["n"]) in mouth]
+        per_phone.append({"phone": i, "m2e_unit_to_phone_ms_p50": pct(o_u2p, 50),
+                          "m2e_unit_to_phone_ms_p95": pct(o_u2p, 95),
+                          "m2e_phone_to_phone_ms_p50": pct(o_p2p, 50), "m2e_phone_to_phone_ms_p95": pct(o_p2p, 95),
+                          "frames_from_unit": len(o_u2p), "frames_from_phone_1": len(o_p2p),
+                          "late_frames": (od["stats"] or {}).get("late"), "clock_uncertainty_ms": other["uncertainty_ms"]})
 
     heard_pcm = np.frombuffer(b"".join(b"".join(v) for v in heard.values()), "<i2")
     corr_p2u = windowed_correlation(heard_pcm, speech)
@@ -372,6 +444,8 @@ def run_condition(name: str, browser, http_port: int, ws_port: int, root: str, u
         "grant_ms_p50": pct(grant_heard, 50), "grant_ms_p95": pct(grant_heard, 95),
         "grant_decided_ms_p50": pct(grant_decided, 50), "grant_decided_ms_p95": pct(grant_decided, 95),
         "goahead_after_grant_ms_p50": pct(tone_out, 50), "goahead_after_grant_ms_p95": pct(tone_out, 95),
+        "goahead_rendered": len(tone_late),
+        "goahead_started_late_ms_max": round(max(tone_late), 2) if tone_late else None,
         "m2e_phone_to_unit_ms_p50": pct(p2u, 50), "m2e_phone_to_unit_ms_p95": pct(p2u, 95),
         "phone_to_unit_arrival_ms_p50": pct(p2u_net, 50), "phone_to_unit_arrival_ms_p95": pct(p2u_net, 95),
         "m2e_unit_to_phone_ms_p50": pct(u2p, 50), "m2e_unit_to_phone_ms_p95": pct(u2p, 95),
@@ -380,9 +454,26 @@ def run_condition(name: str, browser, http_port: int, ws_port: int, root: str, u
         "late_entry_arrival_ms_p50": pct(late_net, 50), "late_entry_arrival_ms_p95": pct(late_net, 95),
         "late_entry_after_arrival_ms_p50": pct(late_play, 50), "late_entry_after_arrival_ms_p95": pct(late_play, 95),
         "late_entries": len(late_ms),
+        "phones": 1 + len(per_phone), "other_phones": per_phone,
+        "return_entry_ms_p50": pct(ret_ms, 50), "return_entry_ms_p95": pct(ret_ms, 95),
+        "return_entry_arrival_ms_p50": pct(ret_net, 50), "return_entry_arrival_ms_p95": pct(ret_net, 95),
+        "return_entry_from_reconnect_ms_p50": pct(ret_connect, 50),
+        "return_entry_from_reconnect_ms_p95": pct(ret_connect, 95),
+        "return_entries": len(ret_ms), "return_sessions_found": ret_sessions,
+        # The tap's first onset against the scheduled ear of the first frame (≈ 0 when the
+        # first sound started when it was scheduled).
+        "return_entry_rendered_minus_scheduled_ms_max": round(max(ret_rendered), 2) if ret_rendered else None,
         # The phone's jitter buffer: frames that would have been late (each grows its delay
         # by 20 ms for the rest of the spurt), of the frames it received.
         "phone_late_frames": (data["stats"] or {}).get("late"), "phone_frames_in": (data["stats"] or {}).get("framesIn"),
+        # Frames the phone concealed (a gap in a spurt's timestamps: a frame that never came).
+        # Over MQTT on TCP a frame is late, never lost, unless the link drops; this is what
+        # Opus's in-band FEC or a redundant previous frame could have repaired.
+        "phone_concealed_frames": (data["stats"] or {}).get("concealed"),
+        # Quiet frames the phone left out to give back the delay a hold added, and frames
+        # later than its buffer's maximum (dropped).
+        "phone_shed_frames": (data["stats"] or {}).get("shed"),
+        "phone_dropped_frames": (data["stats"] or {}).get("dropped"),
         "frames_phone_sent": len(phone_out), "frames_unit_played": len(unit_plays), "frames_matched_p2u": len(p2u),
         "frames_unit_sent": unit_sent, "frames_phone_played": len(main_rx), "frames_matched_u2p": len(u2p),
         "audio": {"phone_to_unit_correlation": corr_p2u, "unit_to_phone_correlation": corr_u2p,
@@ -397,6 +488,8 @@ def run_condition(name: str, browser, http_port: int, ws_port: int, root: str, u
                   # before it arrived; a wrong offset would show here first.
                   "capture_to_arrival_min_ms": round(min(u2p_net), 2) if u2p_net else None,
                   "capture_buffer_ms": cap_ms, "output_timestamp_fallbacks": data["fallback"]},
+        # The phone's speaker context: its rate, render buffer and output latency (Chromium's).
+        "phone_output": data.get("output"),
         "page_errors": (errors + data["errors"])[:5],
         "proxy": proxy.summary() if proxy is not None else None,
     }
@@ -419,13 +512,24 @@ def print_condition(f: dict) -> None:
           f" {f['frames_matched_p2u']}/{f['frames_phone_sent']} frames)"
           f" | unit→phone {f['m2e_unit_to_phone_ms_p50']}/{f['m2e_unit_to_phone_ms_p95']} ms"
           f" (arrival {f['unit_to_phone_arrival_ms_p50']}/{f['unit_to_phone_arrival_ms_p95']};"
-          f" {f['frames_matched_u2p']}/{f['frames_unit_sent']} frames, {f['phone_late_frames']} late)"
+          f" {f['frames_matched_u2p']}/{f['frames_unit_sent']} frames, {f['phone_late_frames']} late,"
+          f" {f['phone_concealed_frames']} concealed, {f['phone_shed_frames']} shed, {f['phone_dropped_frames']} dropped)"
           f" | late entry {f['late_entry_ms_p50']}/{f['late_entry_ms_p95']} ms (join → first frame arrives"
           f" {f['late_entry_arrival_ms_p50']}/{f['late_entry_arrival_ms_p95']}, arrival → heard"
           f" {f['late_entry_after_arrival_ms_p50']}/{f['late_entry_after_arrival_ms_p95']}; {f['late_entries']})"
+          f" | back in coverage (CONNACK → heard) {f['return_entry_ms_p50']}/{f['return_entry_ms_p95']} ms"
+          f" (→ first frame {f['return_entry_arrival_ms_p50']}/{f['return_entry_arrival_ms_p95']}; from the reconnect"
+          f" {f['return_entry_from_reconnect_ms_p50']}/{f['return_entry_from_reconnect_ms_p95']};"
+          f" {f['return_sessions_found']}/{f['return_entries']} sessions found)"
           f" | correlation {f['audio']['phone_to_unit_correlation']}/{f['audio']['unit_to_phone_correlation']}"
           f" | clock ±{f['clock']['uncertainty_ms']} ms, drift {f['clock']['offset_drift_ms']} ms,"
-          f" timeOrigin {f['clock']['time_origin_minus_offset_ms']:+} ms", flush=True)
+          f" timeOrigin {f['clock']['time_origin_minus_offset_ms']:+} ms"
+          f" | go-ahead rendered {f['goahead_rendered']}, at most {f['goahead_started_late_ms_max']} ms late"
+          f" | speaker {f['phone_output']}", flush=True)
+    for o in f["other_phones"]:
+        print(f"         phone {o['phone']}: unit→phone {o['m2e_unit_to_phone_ms_p50']}/{o['m2e_unit_to_phone_ms_p95']} ms"
+              f" ({o['frames_from_unit']} frames), phone 1→phone {o['m2e_phone_to_phone_ms_p50']}/"
+              f"{o['m2e_phone_to_phone_ms_p95']} ms ({o['frames_from_phone_1']} frames), {o['late_frames']} late", flush=True)
     for k, g in f["goals"].items():
         print(f"         goal {k} ≤ {g['goal']}: {g['measured']} → {'met' if g['met'] else 'NOT met'}", flush=True)
     if f["proxy"]:
@@ -435,7 +539,7 @@ def print_condition(f: dict) -> None:
 
 
 def main(quick: bool, only: list[str], spurts: int = 0, late: int = 0, spurt_s: float = 1.5,
-         seed: int = 1) -> dict:
+         seed: int = 1, phones: int = 1) -> dict:
     from playwright.sync_api import sync_playwright
     from ptt_proxy import LinkShape
 
@@ -476,7 +580,7 @@ def main(quick: bool, only: list[str], spurts: int = 0, late: int = 0, spurt_s: 
                 try:
                     for name, shape in plan:
                         fig = run_condition(name, browser, server.server_port, cfg.websockets_port, root, unit,
-                                            shape, spurts, late, spurt_s, speech)
+                                            shape, spurts, late, spurt_s, speech, phones)
                         print_condition(fig)
                         figures.append(fig)
                 finally:
@@ -489,11 +593,12 @@ def main(quick: bool, only: list[str], spurts: int = 0, late: int = 0, spurt_s: 
             arbiter.wait(10)
             broker.stop()
     goals_met = all(g["met"] for f in figures for g in f["goals"].values())
-    summary = {"bench": "ptt-browser", "quick": quick, "cpus": os.cpu_count(),
+    summary = {"bench": "ptt-browser", "quick": quick, "cpus": os.cpu_count(), "phones": phones,
                "load_avg": [round(x, 2) for x in load0], "load_avg_end": [round(x, 2) for x in os.getloadavg()],
                "spurts": spurts, "spurt_s": spurt_s, "late_entries": late,
                "goals_met": goals_met, "seconds": round(time.monotonic() - started, 1), "conditions": figures}
     for f in figures:
-        for k in ("grant_ms_p95", "m2e_phone_to_unit_ms_p95", "m2e_unit_to_phone_ms_p95", "late_entry_ms_p95"):
+        for k in ("grant_ms_p95", "m2e_phone_to_unit_ms_p95", "m2e_unit_to_phone_ms_p95", "late_entry_ms_p95",
+                  "return_entry_ms_p95"):
             summary[f"{f['condition']}_{k}"] = f[k]
     return summary

@@ -165,6 +165,18 @@ class LinkProxy:
             _Pipe(client, upstream, self.up, random.Random(self.rng.random()), self.stats["up"], self.lock)
             _Pipe(upstream, client, self.down, random.Random(self.rng.random()), self.stats["down"], self.lock)
 
+    def cut(self) -> None:
+        """Break every connection open now (a phone leaving coverage: no FIN reaches either
+        end in order, the sockets just close); the proxy goes on accepting new ones."""
+        with self.lock:
+            sockets, self._sockets = self._sockets, []
+        for s in sockets:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+                s.close()
+            except OSError:
+                pass
+
     def stop(self) -> None:
         self.server.close()
         with self.lock:

@@ -137,10 +137,15 @@ def browser(speech, playwright_session) -> Iterator[object]:
         b.close()
 
 
-def open_phone(browser, hub: HubProcess, config: dict | None, *, fragment: str = ""):
-    """The phone app in a phone-sized page; `config` is what enrolment leaves in the phone."""
+def open_phone(browser, hub: HubProcess, config: dict | None, *, fragment: str = "",
+               init_scripts: tuple[Path, ...] = ()):
+    """The phone app in a phone-sized page; `config` is what enrolment leaves in the phone;
+    `init_scripts` run before the page's own (e.g. the bench's probe, bench/ptt_browser.js,
+    whose audio tap is a blob: worklet that the hub's content policy would refuse)."""
     context = browser.new_context(viewport={"width": 412, "height": 860}, is_mobile=True, has_touch=True,
-                                  permissions=["microphone"])
+                                  permissions=["microphone"], bypass_csp=bool(init_scripts))
+    for script in init_scripts:
+        context.add_init_script(path=str(script))
     if config is not None:
         context.add_init_script(f"localStorage.setItem('posko-hp', {json.dumps(json.dumps(config))});")
     page = context.new_page()

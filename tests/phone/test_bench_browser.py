@@ -101,21 +101,32 @@ def test_proxy_loss_holds_the_stream_for_a_retransmission(echo_server) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(300)
 def test_browser_bench_runs_and_hears_audio_both_ways() -> None:
     out = subprocess.run([sys.executable, str(ROOT / "bench" / "ptt.py"), "--browser", "--quick",
-                          "--phone-spurts", "1", "--late", "1"],
-                         capture_output=True, text=True, timeout=220, cwd=ROOT)
+                          "--phone-spurts", "1", "--late", "1", "--phones", "2"],
+                         capture_output=True, text=True, timeout=280, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-3000:]
     summary = json.loads(out.stdout.strip().splitlines()[-1])
     assert summary["bench"] == "ptt-browser" and isinstance(summary["goals_met"], bool)
     assert [c["condition"] for c in summary["conditions"]] == ["clean", "mobile"]
     for c in summary["conditions"]:
         for key in ("grant_ms_p50", "grant_ms_p95", "m2e_phone_to_unit_ms_p50", "m2e_phone_to_unit_ms_p95",
-                    "m2e_unit_to_phone_ms_p50", "m2e_unit_to_phone_ms_p95", "late_entry_ms_p95"):
+                    "m2e_unit_to_phone_ms_p50", "m2e_unit_to_phone_ms_p95", "late_entry_ms_p95",
+                    "return_entry_ms_p95", "return_entry_from_reconnect_ms_p95"):
             assert isinstance(c[key], float), (c["condition"], key, c[key])
         assert set(c["goals"]) == ({"grant_ms_p95", "m2e_ms_p95"} if c["condition"] == "clean"
-                                   else {"m2e_ms_p95", "late_entry_ms_p95"})
+                                   else {"m2e_ms_p95", "late_entry_ms_p95", "return_entry_ms_p95"})
+        # The phone that came back found its session; the go-ahead's start was seen rendered.
+        assert c["return_sessions_found"] == c["return_entries"] == 1, c
+        assert c["goahead_rendered"] == 1, c
+        # The second phone only listened, and heard the unit and phone 1.
+        assert c["phones"] == 2 and [o["phone"] for o in c["other_phones"]] == [2], c
+        other = c["other_phones"][0]
+        assert other["frames_from_unit"] >= 0.9 * c["frames_unit_sent"] > 0, other
+        assert other["frames_from_phone_1"] >= 0.8 * c["frames_phone_sent"] > 0, other
+        assert isinstance(other["m2e_unit_to_phone_ms_p95"], float), other
+        assert isinstance(other["m2e_phone_to_phone_ms_p95"], float), other
         assert c["granted"] == c["presses"] == 1, c
         # Audio really arrived: the unit heard the phone's speech and the phone the unit's
         # (cross-correlation with what was said), and nearly every frame matched its capture.

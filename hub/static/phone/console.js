@@ -62,5 +62,10 @@
     });
     r.querySelector(".replay").addEventListener("click", () => client.playReplay(g, 0));
   }
+  // The speaker opens with the app, not at the first spurt heard: opening the output device
+  // took ~300 ms in Chromium here, which the first frames of a spurt joined in progress
+  // would wait for. Without a user gesture a browser keeps it suspended: any touch resumes it.
+  client.ensureAudio();
+  document.addEventListener("pointerdown", () => client.ensureAudio(), { passive: true });
   client.connect();
 })();

@@ -18,7 +18,17 @@
   const FLAG_START = 1, FLAG_END = 2;
   const PRIORITIES = ["normal", "supervisor", "command", "emergency"];
   const JITTER_START_S = 0.06; // as the units' jitter buffer (ptt.jitter_start_ms)
-  const JITTER_MAX_S = 0.3;
+  // The speaker's context: the device's own rate (a 16 kHz context makes Chromium resample
+  // on the way out) and the smallest output buffer the platform allows (Chromium clamps the
+  // number to it). "interactive" is a 10 ms render buffer and 32 ms of output latency in
+  // Chromium on Linux; 0 is 2.9 ms and 8 ms (docs/ptt.md, "The phone's output path").
+  const OUTPUT_LATENCY_HINT = 0;
+  const QUANTUM = 128; // Web Audio's render quantum, in frames
+  const JITTER_MAX_S = 1.0; // a frame later than this is dropped (the pauses give delay back)
+  // Shedding the delay a hold added: once the last SHED_WINDOW frames all came more than a
+  // frame plus SHED_SPARE_S before they were due, a quiet frame is left out.
+  const SHED_WINDOW = 25;
+  const SHED_SPARE_S = 0.01;
   const REPLAY_KEEP = 5; // spurts kept per group for replay
   const PLC_MAX_FRAMES = 5; // a lost frame is concealed; more than 100 ms lost stays silent
   const PLC_FADE = 0.7; // each concealed frame is the last one heard times this, again
@@ -68,10 +78,12 @@
     // opts: url, username, password, unit, groups (array), group (transmit group), root
     // (topic root, "posko/v1"), priority ("normal"), requestTimeoutMs (1000), lbtMs (500,
     // as ptt.lbt_ms), subscribe (more topics below the root, e.g. this phone's alert acks:
-    // their messages come as "message" events).
+    // their messages come as "message" events), clientId (the broker's session: by default
+    // one per client object; the deployment's broker takes the login as the id), sessionExpiryS
+    // (300: how long the broker keeps the session of a phone whose link dropped).
     constructor(opts) {
       this.o = Object.assign({ root: "posko/v1", priority: "normal", requestTimeoutMs: 1000, lbtMs: 500,
-                               subscribe: [] }, opts);
+                               subscribe: [], sessionExpiryS: 300 }, opts);
       this.arbiterOnline = null; // null: its retained presence not heard yet
       this.heardAt = {}; // group -> performance.now() of the last frame heard from another unit
       this.group = this.o.group || this.o.groups[0];
@@ -83,7 +95,9 @@
       this.tx = null; // {group, spurt, priority, state: requesting|talking, ...}
       this.cb = {};
       // played: group -> frames handed to the speaker (not muted, not while talking)
-      this.stats = { framesOut: 0, framesIn: 0, bad: 0, late: 0, concealed: 0, played: {} };
+      // late: frames that moved the rest of their spurt back; shed: quiet frames left out to
+      // give that delay back; dropped: frames later than the buffer's maximum.
+      this.stats = { framesOut: 0, framesIn: 0, bad: 0, late: 0, concealed: 0, shed: 0, dropped: 0, played: {} };
       this.online = false;
     }
 
@@ -94,22 +108,52 @@
 
     topic(...parts) { return [this.o.root, ...parts].join("/"); }
 
+    // The speaker's context (tones, received frames, replay).
     ensureAudio() {
-      if (!this.ctx) this.ctx = new AudioContext({ sampleRate: RATE, latencyHint: "interactive" });
+      if (!this.ctx) {
+        const hint = this.o.latencyHint === undefined ? OUTPUT_LATENCY_HINT : this.o.latencyHint;
+        this.ctx = new AudioContext({ latencyHint: hint });
+      }
       if (this.ctx.state === "suspended") this.ctx.resume();
       return this.ctx;
     }
 
+    // The microphone's context: 16 kHz, so the worklet's 320 samples are one Opus frame.
+    micContext() {
+      if (!this.micCtx) this.micCtx = new AudioContext({ sampleRate: RATE, latencyHint: "interactive" });
+      if (this.micCtx.state === "suspended") this.micCtx.resume();
+      return this.micCtx;
+    }
+
+    // How far ahead of currentTime a sound must be scheduled to start when scheduled: the
+    // audio thread renders a whole callback (baseLatency) at once, and the start may reach
+    // it one quantum after currentTime was read. Earlier than this it would start later
+    // than asked, and the bench's ear (the asked time, mapped) would be early.
+    lead() {
+      const ctx = this.ctx;
+      return (ctx.baseLatency || 0.01) + QUANTUM / ctx.sampleRate + 0.001;
+    }
+
+    // Affiliation (MCPTT's word): the phone subscribes, at connect, to the floor state, the
+    // audio and the announcements of every group its member belongs to, so a spurt in
+    // progress reaches it without asking. The session outlives a dropped mobile link by
+    // sessionExpiryS (MQTT 5 Session Expiry Interval): a phone that comes back within it
+    // finds its subscriptions at the broker (CONNACK's Session Present), subscribes nothing
+    // again, and the audio of a spurt in progress follows the CONNACK at once, where a new
+    // session waits one more round trip for SUBSCRIBE (late entry, docs/ptt.md). Floor states
+    // published meanwhile (QoS 1) were kept for it and come first.
     connect() {
-      // mqtt.js reconnects by itself (reconnectPeriod) and re-subscribes (resubscribe).
+      // mqtt.js reconnects by itself (reconnectPeriod); the subscriptions are ours (below).
       this.client = mqtt.connect(this.o.url, {
         protocolVersion: 5, username: this.o.username, password: this.o.password,
-        clientId: `${this.o.unit}-web-${Math.random().toString(16).slice(2, 8)}`,
-        clean: true, keepalive: 20, reconnectPeriod: 1500, connectTimeout: 8000,
-        resubscribe: true,
+        clientId: this.o.clientId || `${this.o.unit}-web-${Math.random().toString(16).slice(2, 8)}`,
+        clean: false, properties: { sessionExpiryInterval: this.o.sessionExpiryS },
+        keepalive: 20, reconnectPeriod: 1500, connectTimeout: 8000, resubscribe: false,
       });
-      this.client.on("connect", () => {
+      this.client.on("connect", (connack) => {
         this.online = true;
+        this.sessionPresent = !!(connack && connack.sessionPresent);
+        if (this.sessionPresent) { this.emit("state", "online", "session"); return; }
         const subs = {};
         for (const g of this.o.groups) {
           subs[this.topic("tg", g, "floor", "state")] = { qos: 1 };
@@ -120,7 +164,7 @@
         subs[this.topic("arbiter", "status")] = { qos: 1 };
         for (const t of this.o.subscribe) subs[this.topic(t)] = { qos: 1 };
         this.client.subscribe(subs);
-        this.emit("state", "online");
+        this.emit("state", "online", "new");
       });
       const down = (why) => {
         if (this.online) this.emit("state", "offline", why);
@@ -134,7 +178,12 @@
       return this;
     }
 
-    close() { if (this.client) this.client.end(true); }
+    // Leave for good: the DISCONNECT ends the session at the broker (expiry 0).
+    close() {
+      if (!this.client) return;
+      if (this.online) this.client.end(false, { properties: { sessionExpiryInterval: 0 } });
+      else this.client.end(true);
+    }
 
     // Publish below the root (QoS 1 by default); resolves when the broker has it (PUBACK).
     publish(sub, payload, qos) {
@@ -316,7 +365,7 @@
 
     async openMic() {
       const tx = this.tx;
-      const ctx = this.ensureAudio();
+      const ctx = this.micContext();
       if (!this.workletReady) this.workletReady = ctx.audioWorklet.addModule(this.o.workletUrl);
       await this.workletReady;
       const stream = await navigator.mediaDevices.getUserMedia({
@@ -416,7 +465,7 @@
     startRx(g, unit, spurt) {
       const ctx = this.ensureAudio();
       const r = { unit: unit, spurt: spurt, base: null, lastSeq: null, pcm: [], arrivals: {}, sent: [],
-                  start: Date.now(), delay: JITTER_START_S };
+                  start: Date.now(), delay: JITTER_START_S, margins: [], endAt: 0 };
       r.dec = new AudioDecoder({ output: (data) => this.onDecoded(g, r, data),
                                  error: (e) => console.warn("opus decode", e) });
       r.dec.configure({ codec: "opus", sampleRate: RATE, numberOfChannels: 1 });
@@ -427,8 +476,10 @@
     }
 
     // A tiny jitter buffer on the audio clock: each frame plays at base + its timestamp;
-    // base is set from the first frame plus the start delay and grows by one frame when a
-    // frame would be late (the units' buffer, gateway/jitter.py, does the same adaptation).
+    // base is set from the first frame plus the start delay, moves back by exactly as much
+    // as a frame is late (never two frames at once), and forward again by leaving out quiet
+    // frames once the frames come early enough (the units' buffer, gateway/jitter.py, grows
+    // on late frames and drops frames when it holds far more than its target).
     // A lost frame (a gap in the timestamps) is concealed: the last frame heard is repeated,
     // fading, for up to PLC_MAX_FRAMES; a longer gap stays silent (WebCodecs gives the page
     // no access to Opus's own concealment or FEC).
@@ -454,7 +505,10 @@
           r.pcm.push({ t: t, pcm: fill, rate: rate, concealed: true });
           this.stats.concealed += 1;
           const at = r.base + t;
-          if (at >= ctx.currentTime + 0.002) this.play(g, fill, rate, at);
+          if (at >= ctx.currentTime + this.lead() && at >= (r.endAt || 0) - 0.0005) {
+            this.play(g, fill, rate, at);
+            r.endAt = at + dur;
+          }
         }
       }
       r.pcm.push({ t: tsS, pcm: pcm, rate: rate });
@@ -462,14 +516,42 @@
       r.nextTs = Math.max(r.nextTs || 0, tsS + dur);
       r.lastTs = Math.max(r.lastTs || 0, tsS + dur);
       let at = r.base + tsS;
-      if (at < ctx.currentTime + 0.005) {
-        if (r.delay < JITTER_MAX_S) { r.delay += 0.02; r.base += 0.02; }
+      // Nothing starts before the frame heard last has ended (two frames at once).
+      const soonest = Math.max(ctx.currentTime + this.lead(), r.endAt || 0);
+      if (at < soonest - 0.0005) {
+        // Late (on TCP: held behind a retransmission): the rest of the spurt moves back by
+        // exactly as much, so the frames behind it, which come in one burst, play in turn.
+        const shift = soonest - at;
+        if (r.delay + shift > JITTER_MAX_S) { this.stats.dropped += 1; return; }
+        r.delay += shift;
+        r.base += shift;
+        at = soonest;
         this.stats.late += 1;
-        at = Math.max(at + 0.02, ctx.currentTime + 0.005);
+      } else {
+        let energy = 0;
+        for (let i = 0; i < n; i++) energy += pcm[i] * pcm[i];
+        const rms = Math.sqrt(energy / n);
+        r.peak = Math.max(r.peak || 0, rms);
+        const spare = at - (ctx.currentTime + this.lead());
+        r.margins.push(spare);
+        if (r.margins.length > SHED_WINDOW) r.margins.shift();
+        // The delay a hold added is given back in the pauses: with every recent frame early
+        // by more than a frame, a quiet one is left out and the rest of the spurt moves
+        // forward by it (what a late frame added does not stay for the whole spurt).
+        if (r.delay - dur >= JITTER_START_S - 1e-6 && r.margins.length === SHED_WINDOW &&
+            Math.min(...r.margins) > dur + SHED_SPARE_S && rms <= Math.max(0.002, 0.1 * r.peak)) {
+          r.delay -= dur;
+          r.base -= dur;
+          r.margins = r.margins.map((m) => m - dur);
+          this.stats.shed += 1;
+          return;
+        }
       }
       this.play(g, pcm, rate, at);
+      r.endAt = at + dur;
       const arrived = r.arrivals[Math.round(tsS * RATE)];
-      this.emit("frame", "in", r.spurt, tsS, at - ctx.currentTime, arrived);
+      // (at - currentTime, and at itself: currentTime may move between two reads)
+      this.emit("frame", "in", r.spurt, tsS, at - ctx.currentTime, arrived, at);
     }
 
     play(g, pcm, rate, at) {
@@ -531,9 +613,9 @@
     }
 
     tone(name, at) {
-      this.emit("tone", name);
       const ctx = this.ensureAudio();
-      let t = Math.max(at || 0, ctx.currentTime + 0.01);
+      let t = Math.max(at || 0, ctx.currentTime + this.lead());
+      this.emit("tone", name, t);
       for (const [freq, len] of TONES[name] || []) {
         if (freq) {
           const osc = ctx.createOscillator();
