@@ -6,12 +6,16 @@ starts, watches, restarts and sandboxes the services. What is shown here: each r
 services active and answering; a hung service (SIGSTOP) restarted after WatchdogSec and a
 killed one by Restart=always, each with a new main PID that answers; StateDirectory=,
 UMask=0077, ProtectSystem=strict, ProtectHome=, PrivateTmp= and NoNewPrivileges= as systemd
-applies them to the running process; the role back after a reboot of the machine. The kiosk
+applies them to the running process; the role back after a reboot of the machine; the path
+units that stand between the posko user and root: on the hub, a unit's broker login written by
+the hub reloads Mosquitto (posko-broker-reload.path), and wss through nginx reaches the broker;
+on a unit, the login the agent keeps reaches the bridge (posko-bridge-login.path). The kiosk
 browser is left out (cage needs a DRM display; the VM has none).
 """
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -84,6 +88,118 @@ def test_hub_services_are_active_and_answer_through_nginx(hub_vm: VM) -> None:
     hub = show(hub_vm, "posko-hub", "User", "Type", "WatchdogUSec", "Restart", "MainPID")
     assert (hub["User"], hub["Type"], hub["WatchdogUSec"], hub["Restart"]) == ("posko", "notify", "1min", "always")
     assert "mqtt 127.0.0.1:1883" in out and "not authori" not in out.lower(), out
+
+
+# A unit's or a phone's MQTT login at the central broker, tried once from inside the machine
+# with the hub's own paho: over TLS on 8883 as a unit's bridge logs in, or over wss through
+# nginx's /mqtt as a phone does. Prints "<transport> <user>: <CONNACK reason>".
+MQTT_LOGIN = """
+import sys, paho.mqtt.client as mqtt
+transport, user, password = sys.argv[1:4]
+c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=user, transport=transport)
+if transport == "websockets":
+    c.ws_set_options(path="/mqtt")
+c.tls_set(ca_certs="/etc/posko/tls/hub.crt")
+c.username_pw_set(user, password)
+reasons = []
+def connected(client, userdata, flags, reason, properties):
+    reasons.append(str(reason))
+    client.disconnect()
+c.on_connect = connected
+try:
+    c.connect("127.0.0.1", 443 if transport == "websockets" else 8883, 30)
+    c.loop_forever()
+except Exception as exc:
+    reasons.append(f"error {type(exc).__name__}: {exc}")
+print(f"{transport} {user}: {reasons[0] if reasons else 'no answer'}")
+"""
+AS_POSKO = "runuser -u posko -- env POSKO_CONFIG=/etc/posko/posko.toml /opt/posko/current/bin/posko "
+
+
+def mqtt_login(vm: VM, user: str, password: str, transport: str = "tcp") -> str:
+    """The central broker's answer to one login: 'Success', 'Not authorized', ..."""
+    script = (f"cat > /root/mqtt_login.py <<'EOF'\n{MQTT_LOGIN}\nEOF\n"
+              f"timeout {60 * SLOWER} /opt/posko/current/bin/python -I /root/mqtt_login.py {transport} {user} '{password}'"
+              " || echo \"exit $?\"")
+    out = vm.run(script).stdout.strip()
+    prefix = f"{transport} {user}: "
+    assert out.startswith(prefix), out
+    return out[len(prefix):]
+
+
+def wait_login(vm: VM, user: str, password: str, want: str, timeout: float = 60) -> None:
+    """Until the broker answers `want` to this login (it changes once Mosquitto reloaded)."""
+    deadline = time.monotonic() + timeout * SLOWER
+    while (got := mqtt_login(vm, user, password)) != want:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{user}: the broker still answers {got!r}, not {want!r}\n"
+                                 + vm.run("systemctl status --no-pager posko-broker-reload.path"
+                                          " posko-broker-reload.service 2>&1 | tail -20;"
+                                          " journalctl -b -u mosquitto --no-pager -o cat | tail -10", check=False).stdout)
+        time.sleep(2)
+
+
+def test_the_hub_rewriting_a_units_broker_login_reloads_mosquitto_by_its_path_unit(hub_vm: VM) -> None:
+    """The hub (user posko, in its sandbox) rewrites /var/lib/posko-broker/units.passwd at a
+    unit's enrolment and at `posko hub units rotate-broker`; only posko-broker-reload.path makes
+    Mosquitto read it (a reload: the same main PID). Without it the enrolled unit's login would
+    be refused and the rotated one still accepted."""
+    assert hub_vm.run("systemctl is-enabled posko-broker-reload.path; systemctl is-active posko-broker-reload.path;"
+                      " systemctl is-active mosquitto").stdout == "enabled\nactive\nactive\n"
+    broker = show(hub_vm, "mosquitto", "MainPID", "NRestarts", "ExecMainStartTimestampMonotonic")
+    reloads_before = hub_vm.run("journalctl -b -u mosquitto --no-pager -o cat | grep -c '^Reloaded' || true").stdout
+    # A maintainer adds the unit on the hub; the unit enrols over HTTPS through nginx, and the
+    # hub answers its broker login once.
+    code = hub_vm.run(AS_POSKO + "hub units add ptt-07 --name 'Posko Uji'").stdout.strip().splitlines()[-1]
+    enrolled = json.loads(hub_vm.run(
+        HUB_ANSWERS + "curl -fsk -H 'Content-Type: application/json'"
+        f" -d '{{\"unit\": \"ptt-07\", \"code\": \"{code}\"}}' https://127.0.0.1/api/v1/enroll").stdout.splitlines()[-1])
+    first, token = enrolled["broker"]["password"], enrolled["token"]
+    assert enrolled["broker"]["user"] == "ptt-07"
+    assert "ptt-07:" in hub_vm.run("cut -d: -f1 /var/lib/posko-broker/units.passwd | sed 's/$/:/'").stdout
+    wait_login(hub_vm, "ptt-07", first, "Success")
+    assert mqtt_login(hub_vm, "ptt-07", "not-" + first) == "Not authorized"
+    # A rotation, the way a maintainer does it: the old password is refused without a restart.
+    out = hub_vm.run(AS_POSKO + "hub units rotate-broker ptt-07").stdout
+    assert "old broker password refused" in out, out
+    wait_login(hub_vm, "ptt-07", first, "Not authorized")
+    # The unit asks for its new login with its token (firmware/broker_login.py does this).
+    renewed = json.loads(hub_vm.run(f"curl -fsk -X POST -H 'Authorization: Bearer {token}'"
+                                    " https://127.0.0.1/api/v1/broker-login").stdout)
+    second = renewed["password"]
+    assert second != first and renewed["user"] == "ptt-07"
+    wait_login(hub_vm, "ptt-07", second, "Success")
+    assert mqtt_login(hub_vm, "ptt-07", first) == "Not authorized"
+    # Reloaded, never restarted; by the path unit's service.
+    after = show(hub_vm, "mosquitto", "MainPID", "NRestarts", "ExecMainStartTimestampMonotonic")
+    assert after == broker, (broker, after)
+    out = hub_vm.run("journalctl -b -u mosquitto --no-pager -o cat | grep -c '^Reloaded' || true;"
+                     " journalctl -b -u posko-broker-reload.service --no-pager -o cat | tail -5").stdout
+    assert int(out.split()[0]) >= int(reloads_before.strip() or 0) + 3, out  # enrolment, rotation, new login
+    assert "Finished posko-broker-reload.service" in out, out
+
+
+def test_wss_through_nginx_reaches_the_central_broker(hub_vm: VM) -> None:
+    """`location = /mqtt` in nginx and `listener 8080 lo` in Mosquitto: an MQTT login over
+    wss://127.0.0.1/mqtt with the hub's certificate, checked against the hub-managed file."""
+    code = hub_vm.run(AS_POSKO + "hub units add ptt-08").stdout.strip().splitlines()[-1]
+    enrolled = json.loads(hub_vm.run(
+        "curl -fsk -H 'Content-Type: application/json'"
+        f" -d '{{\"unit\": \"ptt-08\", \"code\": \"{code}\"}}' https://127.0.0.1/api/v1/enroll").stdout)
+    password = enrolled["broker"]["password"]
+    wait_login(hub_vm, "ptt-08", password, "Success")
+    assert mqtt_login(hub_vm, "ptt-08", password, "websockets") == "Success"
+    assert mqtt_login(hub_vm, "ptt-08", "not-" + password, "websockets") == "Not authorized"
+    out = hub_vm.run(
+        "curl -sk --http1.1 -o /dev/null -w 'upgrade:%{http_code}\\n' --max-time 10"
+        " -H 'Connection: Upgrade' -H 'Upgrade: websocket' -H 'Sec-WebSocket-Version: 13'"
+        " -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' -H 'Sec-WebSocket-Protocol: mqtt'"
+        " https://127.0.0.1/mqtt || true;"
+        " curl -s -o /dev/null -w 'plain:%{http_code}\\n' http://127.0.0.1/mqtt;"
+        " ss -Hltn 'sport = :8080' | awk '{print \"listen:\" $4}'").stdout
+    assert "upgrade:101" in out and "plain:301" in out, out
+    assert {line for line in out.splitlines() if line.startswith("listen:")} <= {"listen:127.0.0.1:8080",
+                                                                                "listen:[::1]:8080"}, out
 
 
 def test_a_hung_service_is_restarted_after_its_watchdog_timeout(hub_vm: VM) -> None:
@@ -199,3 +315,42 @@ def test_ptt_agent_is_restarted_when_hung_and_after_a_reboot(ptt_vm: VM) -> None
     wait = f"for i in $(seq {120 * SLOWER}); do systemctl is-active -q posko-unit && break; sleep 1; done;"
     out = ptt_vm.run(wait + "systemctl is-active posko-unit mosquitto posko-update-restart.path;" + HEARTBEAT).stdout
     assert out.startswith("active\nactive\nactive\n") and "posko/v1/unit/ptt-01/status" in out, out
+
+
+KEEP_LOGIN = """
+import sys
+from posko.config import load_settings
+from posko.enroll import write_broker_login
+s = load_settings()
+print(write_broker_login(s, {"user": s.posko.unit_id, "password": sys.argv[1], "login": sys.argv[2]}, s.posko.unit_id))
+"""
+
+
+def test_ptt_new_broker_login_reaches_the_bridge_through_its_path_unit(ptt_vm: VM) -> None:
+    """The agent (user posko) keeps the hub's login in /var/lib/posko/unit/broker-login.json
+    (posko.enroll.write_broker_login, as firmware/broker_login.py does after a rotation); only
+    posko-bridge-login.path, as root, writes it into the bridge and restarts Mosquitto."""
+    assert ptt_vm.run("systemctl is-enabled posko-bridge-login.path; systemctl is-active posko-bridge-login.path"
+                      ).stdout == "enabled\nactive\n"
+    ptt_vm.run(f"cat > /usr/local/lib/posko-keep-login.py <<'EOF'\n{KEEP_LOGIN}\nEOF\n")
+    conf = "/etc/mosquitto/conf.d/posko-unit.conf"
+    for n, password in enumerate(("Fj3kQ9zWm2LxP0vRt7YbN5sA", "Hq8Zp1Lk4Nw7Rt2Mv9Xc6Bd3")):
+        before = show(ptt_vm, "mosquitto", "MainPID")["MainPID"]
+        out = ptt_vm.run("runuser -u posko -- env POSKO_CONFIG=/etc/posko/posko.toml"
+                         f" /opt/posko/current/bin/python -I /usr/local/lib/posko-keep-login.py {password} login{n};"
+                         " stat -c '%a %U' /var/lib/posko/unit/broker-login.json").stdout
+        assert out.endswith("/var/lib/posko/unit/broker-login.json\n600 posko\n"), out
+        deadline = time.monotonic() + 60 * SLOWER
+        while f"remote_password {password}\n" not in (text := ptt_vm.run(f"cat {conf}").stdout):
+            if time.monotonic() > deadline:
+                raise AssertionError("the bridge did not get the new login:\n" + text + ptt_vm.run(
+                    "systemctl status --no-pager posko-bridge-login.path posko-bridge-login.service 2>&1 | tail -20",
+                    check=False).stdout)
+            time.sleep(1)
+        assert "remote_username ptt-01\n" in text and text.count("remote_password ") == 1, text
+        wait_new_main_pid(ptt_vm, "mosquitto", before, 60)  # restarted: a bridge reads its login at start
+    out = ptt_vm.run(f"stat -c '%a %U:%G' {conf}; journalctl -b -u posko-bridge-login.service --no-pager -o cat").stdout
+    assert out.startswith("640 root:mosquitto\n"), out
+    assert out.count(f"bridge login: written to {conf}") >= 2, out
+    assert "systemctl try-restart mosquitto.service -> exit 0" in out, out
+    assert "posko/v1/unit/ptt-01/status" in ptt_vm.run(HEARTBEAT).stdout  # the agent on the restarted broker
