@@ -354,3 +354,49 @@ def test_ptt_new_broker_login_reaches_the_bridge_through_its_path_unit(ptt_vm: V
     assert out.count(f"bridge login: written to {conf}") >= 2, out
     assert "systemctl try-restart mosquitto.service -> exit 0" in out, out
     assert "posko/v1/unit/ptt-01/status" in ptt_vm.run(HEARTBEAT).stdout  # the agent on the restarted broker
+
+
+KEEP_TWO_LOGINS = """
+import os, sys, time
+from posko.config import load_settings
+from posko.enroll import write_broker_login
+s, unit = load_settings(), load_settings().posko.unit_id
+first, second, go = sys.argv[1:4]
+write_broker_login(s, {"user": unit, "password": first, "login": "first"}, unit)
+while not os.path.exists(go):
+    time.sleep(0.05)
+write_broker_login(s, {"user": unit, "password": second, "login": "second"}, unit)
+"""
+
+
+def test_ptt_a_login_kept_while_the_bridge_is_being_rewritten_is_not_lost(ptt_vm: VM) -> None:
+    """systemd does not watch a path unit's files while the service it started runs: a second
+    login kept while posko-bridge-login.service still restarts Mosquitto for the first one
+    must reach the bridge all the same (two renewals in a row, or a renewal during the
+    rewrite), else the bridge keeps a refused login until the next change."""
+    first, second = "Kd7Pq2Xz9Lm4Rw6Tb1Nv8Yc", "Zr5Mx3Qa8Vn1Hk6Jp4Lt2Ws"
+    conf = "/etc/mosquitto/conf.d/posko-unit.conf"
+    ptt_vm.run(f"cat > /usr/local/lib/posko-keep-two.py <<'EOF'\n{KEEP_TWO_LOGINS}\nEOF\n")
+    out = ptt_vm.run(
+        "rm -f /run/posko-go; runuser -u posko -- env POSKO_CONFIG=/etc/posko/posko.toml"
+        f" /opt/posko/current/bin/python -I /usr/local/lib/posko-keep-two.py {first} {second} /run/posko-go & kp=$!;"
+        # The service has written the first login into the bridge; now it restarts Mosquitto.
+        f" for i in $(seq {600 * SLOWER}); do grep -q 'remote_password {first}' {conf} && break; sleep 0.1; done;"
+        " echo \"at-second:$(systemctl show -p ActiveState --value posko-bridge-login.service)\";"
+        " touch /run/posko-go; wait $kp;"
+        " echo \"after-second:$(systemctl show -p ActiveState --value posko-bridge-login.service)\"").stdout
+    # The second login was kept while the service was still at work on the first.
+    assert "at-second:activating" in out and "after-second:activating" in out, out
+    deadline = time.monotonic() + 60 * SLOWER
+    while True:
+        state = show(ptt_vm, "posko-bridge-login.service", "ActiveState")["ActiveState"]
+        text = ptt_vm.run(f"cat {conf}").stdout
+        if state == "inactive" and f"remote_password {second}\n" in text:
+            break
+        if state == "inactive":  # done with an older login: give a late trigger some seconds more
+            deadline = min(deadline, time.monotonic() + 5 * SLOWER)
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the bridge kept an older login ({state}):\n{text}" + ptt_vm.run(
+                "journalctl -b -u posko-bridge-login.service --no-pager -o cat | tail -12", check=False).stdout)
+        time.sleep(1)
+    assert show(ptt_vm, "mosquitto", "ActiveState")["ActiveState"] == "active"
