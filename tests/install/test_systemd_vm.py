@@ -202,6 +202,47 @@ def test_wss_through_nginx_reaches_the_central_broker(hub_vm: VM) -> None:
                                                                                 "listen:[::1]:8080"}, out
 
 
+ISSUE_TWO_LOGINS = """
+import json, os, sys, time
+from posko.config import load_settings
+from hub import unit_logins
+from hub.cli import _session
+s = load_settings()
+unit, go = sys.argv[1:3]
+with _session(s) as db:
+    first = unit_logins.issue(db, s, unit, throttle=False)
+    while not os.path.exists(go):
+        time.sleep(0.05)
+    second = unit_logins.issue(db, s, unit, throttle=False)
+print(json.dumps([first.password, second.password]))
+"""
+
+
+def test_a_login_the_hub_rewrites_during_a_reload_takes_effect_too(hub_vm: VM) -> None:
+    """systemd does not watch a path unit's files while the service it started runs: a
+    rewrite by the hub just after Mosquitto read the previous one (two rotations or
+    revocations in a row) must not be left unread until some later change."""
+    hub_vm.run(AS_POSKO + "hub units add ptt-09")
+    hub_vm.run(f"cat > /usr/local/lib/posko-issue-two.py <<'EOF'\n{ISSUE_TWO_LOGINS}\nEOF\n")
+    log = "/var/log/mosquitto/mosquitto.log"
+    out = hub_vm.run(
+        f"n=$(grep -c 'Reloading config' {log} || true); rm -f /run/posko-go;"
+        " runuser -u posko -- env POSKO_CONFIG=/etc/posko/posko.toml /opt/posko/current/bin/python -I"
+        " /usr/local/lib/posko-issue-two.py ptt-09 /run/posko-go > /root/two.json & kp=$!;"
+        # Mosquitto has taken the first rewrite (it reads the files right after this line).
+        f" for i in $(seq {3000 * SLOWER}); do [ \"$(grep -c 'Reloading config' {log})\" -gt \"$n\" ] && break;"
+        " sleep 0.1; done; touch /run/posko-go;"
+        " echo \"at-second:$(systemctl show -p ActiveState --value posko-broker-reload.service)\";"
+        " wait $kp; cat /root/two.json").stdout
+    # The second rewrite was made while the service was still at work on the first.
+    assert "at-second:activating" in out, out
+    first, second = json.loads(out.splitlines()[-1])
+    wait_login(hub_vm, "ptt-09", second, "Success")
+    assert mqtt_login(hub_vm, "ptt-09", first) == "Not authorized"
+    out = hub_vm.run("journalctl -b -u posko-broker-reload.service --no-pager -o cat | tail -8").stdout
+    assert "reloading again" in out, out
+
+
 def test_a_hung_service_is_restarted_after_its_watchdog_timeout(hub_vm: VM) -> None:
     """SIGSTOP: no more pings; systemd aborts and restarts it after WatchdogSec (30 s, 60 s)."""
     before = {u: show(hub_vm, u, "MainPID", "NRestarts", "WatchdogUSec") for u in ("posko-hub-ingest", "posko-hub")}
