@@ -397,6 +397,30 @@ def test_ptt_new_broker_login_reaches_the_bridge_through_its_path_unit(ptt_vm: V
     assert "posko/v1/unit/ptt-01/status" in ptt_vm.run(HEARTBEAT).stdout  # the agent on the restarted broker
 
 
+def test_ptt_systemd_watches_no_file_of_a_path_unit_while_its_service_runs(ptt_vm: VM) -> None:
+    """Why posko-bridge-login.service and posko-broker-reload.service look at their files again
+    before they end: Debian 12's systemd drops a PathChanged= change made while the service
+    it started is still running (a throwaway path unit in /run shows it)."""
+    out = ptt_vm.run(
+        "mkdir -p /run/posko-probe; rm -f /run/posko-probe/*;"
+        " printf '[Path]\\nPathChanged=/run/posko-probe/file\\n' > /run/systemd/system/posko-probe.path;"
+        " printf '[Service]\\nType=oneshot\\nExecStart=/bin/sh -c \"echo run >> /run/posko-probe/runs; sleep 5\"\\n'"
+        " > /run/systemd/system/posko-probe.service;"
+        " echo zero > /run/posko-probe/file; systemctl daemon-reload; systemctl start posko-probe.path;"
+        " sleep 1; echo one > /run/posko-probe/file;"
+        f" for i in $(seq {100 * SLOWER}); do [ -s /run/posko-probe/runs ] && break; sleep 0.1; done;"
+        " echo two > /run/posko-probe/file;"  # while the service runs
+        " echo \"during:$(systemctl show -p ActiveState --value posko-probe.service)\";"
+        f" for i in $(seq {100 * SLOWER}); do systemctl is-active -q posko-probe.service || break; sleep 0.2; done;"
+        " sleep 5; echo \"runs:$(wc -l < /run/posko-probe/runs)\"; echo three > /run/posko-probe/file;"
+        f" for i in $(seq {100 * SLOWER}); do [ \"$(wc -l < /run/posko-probe/runs)\" -ge 2 ] && break; sleep 0.2; done;"
+        " echo \"later:$(wc -l < /run/posko-probe/runs)\"; systemctl stop posko-probe.path;"
+        " rm -f /run/systemd/system/posko-probe.*; systemctl daemon-reload").stdout
+    assert "during:activating" in out, out
+    assert "runs:1" in out, out  # the change made during the run woke nothing
+    assert "later:2" in out, out  # a change after it does
+
+
 KEEP_TWO_LOGINS = """
 import os, sys, time
 from posko.config import load_settings
