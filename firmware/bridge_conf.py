@@ -13,7 +13,9 @@ password only URL-safe characters, so nothing else can be slipped into Mosquitto
 configuration), rewrites `remote_username` / `remote_password` of the bridge in one rename
 (mode 0640, group mosquitto when that group exists) and, with --restart, restarts the local
 Mosquitto when something changed (`systemctl try-restart mosquitto.service`: a bridge's login
-is read only when the broker starts; messages queued for the bridge are persisted across it).
+is read only when the broker starts; messages queued for the bridge are persisted across it),
+and then reads the login file again: one kept during the restart is applied too (systemd does
+not watch a path unit's files while the service it started runs).
 setup.sh runs it too, right after enrolment.
 """
 
@@ -30,6 +32,7 @@ from pathlib import Path
 USER = re.compile(r"[A-Za-z0-9_-]{1,64}")
 SECRET = re.compile(r"[A-Za-z0-9_-]{16,128}")
 RESTART = ["systemctl", "try-restart", "mosquitto.service"]
+ROUNDS = 5  # restarts at most in one run, when newer logins keep coming during the restarts
 
 
 class BadLogin(ValueError):
@@ -110,10 +113,23 @@ def main(argv: list[str]) -> int:
         print(f"bridge login: {conf_file} already has it")
         return 0
     print(f"bridge login: written to {conf_file}")
-    if len(argv) == 4:
+    if len(argv) < 4:
+        return 0
+    # systemd watches no file of a path unit while the service it started runs: a login the
+    # agent keeps during this restart (seconds) would wake nothing. So look again after it.
+    for _ in range(ROUNDS):
         done = subprocess.run(RESTART, check=False)
         print(f"bridge login: {' '.join(RESTART)} -> exit {done.returncode}")
-        return 0 if done.returncode == 0 else 1
+        if done.returncode != 0:
+            return 1
+        try:
+            changed = apply(login_file, conf_file)
+        except (BadLogin, OSError) as exc:
+            print(f"bridge login: a newer login was not applied: {exc}", file=sys.stderr)
+            return 1
+        if not changed:
+            return 0
+        print(f"bridge login: a newer login was kept meanwhile; written to {conf_file}")
     return 0
 
 

@@ -230,7 +230,10 @@ def supervise(argv: list[str], healthy: Callable[[], bool], watchdog: Watchdog,
 @click.option("--timeout", "timeout_s", type=float, default=5.0, show_default=True,
               help="Seconds one check may take.")
 @click.option("--start-timeout", "start_timeout_s", type=float, default=120.0, show_default=True,
-              help="Seconds the command has to become healthy before it is stopped.")
+              envvar="POSKO_WATCH_START_TIMEOUT",
+              help="Seconds the command has to become healthy before it is stopped "
+                   "(also $POSKO_WATCH_START_TIMEOUT: for a machine much slower than a Pi, "
+                   "with systemd's TimeoutStartSec= raised as well).")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def watch(http_url: str | None, render_port: int | None, timeout_s: float, start_timeout_s: float,
           command: tuple[str, ...]) -> None:

@@ -5,6 +5,7 @@ carry anything else into Mosquitto's configuration, and applying it twice change
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,26 @@ def test_apply_rewrites_the_file_0640_and_main_waits_for_enrolment(tmp_path: Pat
     login.write_text(json.dumps({"user": "ptt-02", "password": PASSWORD}))
     assert bridge_conf.main(["apply", str(login), str(conf)]) == 1
     assert bridge_conf.main(["apply"]) == 2
+
+
+def test_a_login_kept_during_the_restart_is_applied_too(tmp_path: Path, monkeypatch, capsys) -> None:
+    """systemd does not watch the login file while posko-bridge-login.service runs: a login
+    the agent keeps while Mosquitto restarts for the previous one must not be left behind."""
+    conf, login = tmp_path / "posko-unit.conf", tmp_path / "broker-login.json"
+    conf.write_text(SHIPPED)
+    login.write_text(json.dumps({"user": "ptt-01", "password": PASSWORD, "login": "first"}))
+    newer = "Nw" * 16
+    # The "restart": the first time, the agent keeps a newer login meanwhile.
+    keeps = (f"import json, pathlib; p = pathlib.Path({str(login)!r}); m = p.with_suffix('.kept')\n"
+             f"if not m.exists(): m.touch(); p.write_text(json.dumps({{'user': 'ptt-01', 'password': {newer!r}}}))")
+    monkeypatch.setattr(bridge_conf, "RESTART", [sys.executable, "-c", keeps])
+    assert bridge_conf.main(["apply", str(login), str(conf), "--restart"]) == 0
+    assert f"remote_password {newer}\n" in conf.read_text() and PASSWORD not in conf.read_text()
+    out = capsys.readouterr().out
+    assert out.count("-> exit 0") == 2 and "a newer login was kept meanwhile" in out, out
+    # No newer login: one restart.
+    assert bridge_conf.main(["apply", str(login), str(conf), "--restart"]) == 0
+    assert "already has it" in capsys.readouterr().out
 
 
 def test_it_runs_with_the_system_python_alone() -> None:

@@ -138,6 +138,19 @@ def test_posko_watch_exits_with_the_child_so_systemd_restarts_it(systemd: FakeSy
     assert not any("READY=1" in m for _, m in systemd.messages)  # never healthy, never ready
 
 
+def test_posko_watch_stops_a_child_never_healthy_after_its_start_timeout(systemd: FakeSystemd) -> None:
+    """--start-timeout, or $POSKO_WATCH_START_TIMEOUT (the emulated test machine sets it for
+    every unit, as it raises systemd's own start timeout)."""
+    env = systemd.env(3) | {"POSKO_WATCH_START_TIMEOUT": "1"}
+    started = time.monotonic()
+    result = subprocess.run([str(POSKO), "watch", "--http", "http://127.0.0.1:9/", "--",
+                             sys.executable, "-c", "import time; time.sleep(60)"],
+                            env=env, capture_output=True, text=True, timeout=30)
+    assert "not healthy after 1 s" in result.stderr, result.stderr
+    assert result.returncode != 0 and time.monotonic() - started < 25
+    assert not any("READY=1" in m for _, m in systemd.messages)
+
+
 @pytest.mark.broker
 def test_the_arbiter_says_ready_and_pings_while_its_loop_runs(systemd: FakeSystemd, broker,
                                                               tmp_path: Path) -> None:

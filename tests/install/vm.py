@@ -45,8 +45,11 @@ QEMU_ACCEL = (["-accel", "tcg,thread=multi", "-cpu", "max"] if ACCEL == "tcg"
 # How much longer everything takes in the machine.
 SLOWER = 8 if ACCEL == "tcg" else 1
 # Emulated, the hub takes minutes to start: systemd's default start timeout (90 s) would fail
-# it. The units' own values (WatchdogSec=) are kept.
-BOOT_EXTRA = " systemd.default_timeout_start_sec=900" if ACCEL == "tcg" else ""
+# it, and so would `posko watch`'s own (120 s: on a loaded host the hub restarted by its
+# watchdog was stopped by it again and again, never answering). The units' own values
+# (WatchdogSec=) are kept.
+BOOT_EXTRA = (" systemd.default_timeout_start_sec=900 systemd.setenv=POSKO_WATCH_START_TIMEOUT=900"
+              if ACCEL == "tcg" else "")
 WHEELS_IN_VM = "/var/cache/posko-wheels"
 
 
