@@ -325,7 +325,7 @@ def _measure(name: str, context, http_port: int, url: str, root: str, unit: Unit
     data = page.evaluate("bench.dump()")
     replay = page.evaluate(f"bench.lastReplay('main', '{GROUP}')")
     listeners = []
-    for (ctx, other), c0 in zip(others, others_clock0):
+    for (ctx, other), c0 in zip(others, others_clock0, strict=True):
         c1 = calibrate(other)
         listeners.append({"data": other.evaluate("bench.dump()"), "offset_ms": (c0["offset_ms"] + c1["offset_ms"]) / 2,
                           "uncertainty_ms": max(c0["uncertainty_ms"], c1["uncertainty_ms"])})

@@ -45,11 +45,12 @@ def test_posko_ask_keeps_the_model_it_trained_for_a_kb(state_dir: Path, tmp_path
     assert len(kept) == 1  # trained once and kept: the next call loads it
 
 
-def _posko(*args: str, stdin: str = "", env: dict | None = None) -> subprocess.CompletedProcess:
+def _posko(*args: str, stdin: str = "", env: dict | None = None,
+           timeout: float = 50) -> subprocess.CompletedProcess:
     command = [str(POSKO)] if POSKO.exists() else [
         sys.executable, "-c", "from posko.cli import main; main()"]
     return subprocess.run([*command, *args], input=stdin, text=True,
-                          capture_output=True, env=env or os.environ.copy(), timeout=50,
+                          capture_output=True, env=env or os.environ.copy(), timeout=timeout,
                           cwd=Path(__file__).resolve().parents[2])
 
 
@@ -131,12 +132,13 @@ def test_explain_prints_scores(state_dir: Path) -> None:
     assert not (state_dir / "assistant" / "unanswered.jsonl").exists()
 
 
+@pytest.mark.timeout(240)  # the dev set holds 3,000 questions since the sixth round
 def test_json_mode_matches_the_api_over_the_whole_dev_set(state_dir: Path, shipped_brain) -> None:
     """One process answers hundreds of lines, each exactly as the Python API does."""
     from tests.assistant.evaluation import load_devset
 
     questions = [item.q.replace("\n", " ") for item in load_devset()]
-    result = _posko("ask", "--json", "--no-log", stdin="\n".join(questions) + "\n")
+    result = _posko("ask", "--json", "--no-log", stdin="\n".join(questions) + "\n", timeout=200)
     assert result.returncode == 0, result.stderr
     out = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(out) == len(questions) >= 300

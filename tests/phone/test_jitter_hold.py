@@ -73,7 +73,7 @@ def test_a_hold_moves_the_spurt_back_once_and_the_pauses_give_it_back(browser, h
     assert stats["concealed"] == 0 and stats["dropped"] == 0, stats
     # Never two frames at once: each starts when the one before it has ended.
     starts = [at for _ts, at in heard]
-    gaps = [b - a for a, b in zip(starts, starts[1:])]
+    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
     assert min(gaps) >= 0.0195, f"frames overlap: {min(gaps) * 1000:.1f} ms apart"
     # The playout delay (start − timestamp) before the hold, after it, and at the end.
     delay = {round(ts * 50): at - ts for ts, at in heard}

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.phone.conftest import GROUP, open_phone, wait_online
 from tests.hub.support import HubProcess
+from tests.phone.conftest import GROUP, open_phone, wait_online
 from tests.support.mqtt import Client
 
 ROOT = Path(__file__).resolve().parents[2]
