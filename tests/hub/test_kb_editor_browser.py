@@ -25,12 +25,12 @@ from posko.mqtt import MqttLink
 from tests.hub.support import HubProcess, Officer
 from tests.support.kb import next_announcement
 
-pytestmark = [pytest.mark.browser, pytest.mark.broker, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.browser, pytest.mark.broker, pytest.mark.timeout(600)]
 
 # Saving a draft trains the draft's intent model and evaluates it against the dev set (its
 # two heads included): 10-20 s on an idle machine, more than Playwright's default 30 s while
 # the whole suite runs.
-SAVE_TIMEOUT_MS = 120_000
+SAVE_TIMEOUT_MS = 240_000
 
 W, H = 1280, 900
 DEVSET = Path(__file__).resolve().parents[1] / "assistant" / "devset"
