@@ -96,6 +96,15 @@ def apply(login_file: Path, conf_file: Path) -> bool:
     return True
 
 
+def _apply_reporting(login_file: Path, conf_file: Path, failure: str) -> bool | None:
+    """apply(), with a failure printed as `failure: reason` and returned as None."""
+    try:
+        return apply(login_file, conf_file)
+    except (BadLogin, OSError) as exc:
+        print(f"bridge login: {failure}: {exc}", file=sys.stderr)
+        return None
+
+
 def main(argv: list[str]) -> int:
     if len(argv) not in (3, 4) or argv[0] != "apply" or (len(argv) == 4 and argv[3] != "--restart"):
         print("usage: bridge_conf.py apply LOGIN_JSON BRIDGE_CONF [--restart]", file=sys.stderr)
@@ -104,10 +113,8 @@ def main(argv: list[str]) -> int:
     if not login_file.exists():
         print(f"bridge login: no {login_file} yet (the unit is not enrolled); nothing to do")
         return 0
-    try:
-        changed = apply(login_file, conf_file)
-    except (BadLogin, OSError) as exc:
-        print(f"bridge login: not applied: {exc}", file=sys.stderr)
+    changed = _apply_reporting(login_file, conf_file, "not applied")
+    if changed is None:
         return 1
     if not changed:
         print(f"bridge login: {conf_file} already has it")
@@ -122,10 +129,8 @@ def main(argv: list[str]) -> int:
         print(f"bridge login: {' '.join(RESTART)} -> exit {done.returncode}")
         if done.returncode != 0:
             return 1
-        try:
-            changed = apply(login_file, conf_file)
-        except (BadLogin, OSError) as exc:
-            print(f"bridge login: a newer login was not applied: {exc}", file=sys.stderr)
+        changed = _apply_reporting(login_file, conf_file, "a newer login was not applied")
+        if changed is None:
             return 1
         if not changed:
             return 0
