@@ -22,8 +22,10 @@ from __future__ import annotations
 import hashlib
 import io
 import math
+import os
 import re
 import sys
+import zipfile
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -179,7 +181,17 @@ class IntentModel:
             arrays[f"idf{i}"] = idf
         buffer = io.BytesIO()
         np.savez_compressed(buffer, **arrays)
-        path.write_bytes(buffer.getvalue())
+        # beside it, then renamed: a power cut or a second process never leaves half a model
+        # where the next load looks for it
+        part = path.with_name(f".{path.name}.{os.getpid()}.part")
+        try:
+            with part.open("wb") as out:
+                out.write(buffer.getvalue())
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(part, path)
+        finally:
+            part.unlink(missing_ok=True)
 
     @classmethod
     def load(cls, path: Path) -> IntentModel | None:
@@ -194,8 +206,8 @@ class IntentModel:
                            [data[f"idf{i}"] for i in range(count)], data["weights"],
                            data["scales"], data["intercept"], str(data["trained_on"]),
                            data["heads"].tolist())
-        except (OSError, KeyError, ValueError):
-            return None
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
+            return None  # a damaged file (a cut write of an older version): trained again
 
     # -- scoring ---------------------------------------------------------------------------
 

@@ -2,10 +2,14 @@
 
 * A change (`KbChange`) is a draft until a second person approves it: another kb_editor, a
   supervisor or an admin, never its author. Approving applies it to the working copy.
-* Each change is evaluated when it is proposed: the draft KB (working copy + this change) and
-  the published KB answer the labelled evaluation set (`[hub] kb_eval_dir`); a change that
-  lowers escalation or refusal recall is flagged, and approving it needs an explicit
-  confirmation.
+* Each change is checked when it is proposed (the brain's own loader: a field problem is shown
+  on the form at once) and then evaluated in the background: the draft KB (working copy + this
+  change) and the published KB answer the labelled evaluation set (`[hub] kb_eval_dir`). That
+  trains the draft's intent model and asks it thousands of questions (half a minute on a small
+  machine, minutes on a busy one), so the save does not wait for it: the change's page shows
+  "being evaluated" and reloads itself when the scores are in. A change cannot be approved
+  before its scores are in; one that lowers escalation or refusal recall is flagged, and
+  approving it needs an explicit confirmation.
 * Publishing validates the working copy with the brain's own loader, refuses entries without
   a source and a date checked, makes a bundle (hub/kb.py) and stores it as current; the
   ingest process announces it on `kb/current`. Any earlier bundle is re-published in one
@@ -17,7 +21,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import os
+import queue
 import shutil
+import socket
 import tempfile
 import threading
 from collections import OrderedDict
@@ -27,16 +34,16 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
 from assistant.brain import load_brain
 from assistant.errors import KbError
 from assistant.kb import load_kb
-from hub import kb, kb_editor
+from hub import kb, kb_editor, offload
 from hub.auth import requires_role
-from hub.db import get_db
+from hub.db import get_db, sessions
 from hub.models import KbChange, KbEntry, KbPublication, utcnow
 
 log = logging.getLogger(__name__)
@@ -44,6 +51,9 @@ bp = Blueprint("kbreview", __name__)
 
 ACTIONS = ("answer", "refuse", "escalate", "fallback")
 GUARDED = ("escalate", "refuse")  # recall that must never drop
+# A pending evaluation whose process is gone (a recycled worker, a restart) is started again
+# when its page is looked at; one on another host after this long.
+EVAL_STALE_S = 900
 
 
 class PublishProblem(ValueError):
@@ -112,25 +122,44 @@ _scores: dict[tuple[str, str], dict[str, Any]] = {}
 _lock = threading.Lock()
 
 
-def brain_of_entries(entries: list[dict[str, Any]]):
-    """A brain over these entries (cached by their content); raises PublishProblem when the
-    entries do not make a valid KB."""
+def brain_of_entries(entries: list[dict[str, Any]], settings=None):
+    """A brain over these entries (cached by their content; its intent model also under the
+    hub's state folder, so a restart or another worker does not train it again); raises
+    PublishProblem when the entries do not make a valid KB. CPU-heavy: call it through
+    `offload.run` from a request."""
     folder = Path(tempfile.mkdtemp(prefix="kbdraft-"))
     try:
         kb_editor.write_folder(entries, folder)
-        return _brain_of_folder(folder)
+        return _brain_of_folder(folder, model_cache(settings) if settings is not None else None)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _brain_of_folder(folder: Path):
+def model_cache(settings) -> Path:
+    return settings.state_dir / "hub" / "kb-models"
+
+
+def check_entries(entries: list[dict[str, Any]]) -> None:
+    """Raise PublishProblem unless the entries load with the brain's own KB loader (fast: no
+    model is trained)."""
+    folder = Path(tempfile.mkdtemp(prefix="kbcheck-"))
+    try:
+        kb_editor.write_folder(entries, folder)
+        load_kb(folder)
+    except KbError as exc:
+        raise PublishProblem(list(exc.problems) or [str(exc)]) from None
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _brain_of_folder(folder: Path, cache_dir: Path | None = None):
     key = hashlib.sha256(kb.build_bundle(folder)).hexdigest()
     with _lock:
         if key in _brains:
             _brains.move_to_end(key)
             return _brains[key]
     try:
-        brain = load_brain(folder)
+        brain = load_brain(folder, cache_dir=cache_dir)
     except KbError as exc:
         raise PublishProblem(list(exc.problems) or [str(exc)]) from None
     brain.cache_key = key
@@ -147,7 +176,7 @@ def published_brain(settings):
     path = kb.bundle_path(settings, current.version) if current else None
     if path is None:
         return None
-    return brain_of_entries(kb_editor.read_bundle(path.read_bytes()))
+    return brain_of_entries(kb_editor.read_bundle(path.read_bytes()), settings)
 
 
 def scores_of(brain, settings) -> dict[str, Any] | None:
@@ -179,20 +208,23 @@ def draft_entries(db, changes: Iterable[KbChange] = ()) -> list[dict[str, Any]]:
 
 
 def propose(db, settings, entry_id: str, kind: str, before, after) -> KbChange:
-    """A new draft change (committed, audited, evaluated). Raises EntryProblem when the draft
-    KB would not load (the loader's message names the field)."""
+    """A new draft change (committed, audited; its evaluation scheduled). Raises EntryProblem
+    when the draft KB would not load (the loader's message names the field)."""
     change = KbChange(entry_id=entry_id, kind=kind, before=before, after=after, state="draft",
                       author=current_user.username, created_at=utcnow(), evaluation={})
     try:
-        draft = brain_of_entries(draft_entries(db, [change]))
+        check_entries(draft_entries(db, [change]))
     except PublishProblem as exc:
         mine = [p for p in exc.problems if f"{entry_id}.yaml" in p] or exc.problems
         raise kb_editor.EntryProblem(_field_of(mine[0]), mine[0]) from None
-    change.evaluation = evaluate(draft, settings)
+    if eval_dir(settings) is not None:
+        change.evaluation = _pending()
     db.add(change)
     db.flush()
     kb_editor.audit(db, f"kb_{kind}", f"#{change.id} {entry_id}")
     db.commit()
+    if change.evaluation:
+        schedule(current_app._get_current_object(), change.id)
     return change
 
 
@@ -214,6 +246,122 @@ def evaluate(draft_brain, settings) -> dict[str, Any]:
     return {"draft": draft, "published": published, "flags": flags(draft, published)}
 
 
+def evaluate_entries(entries: list[dict[str, Any]], settings) -> dict[str, Any]:
+    """The evaluation of a draft KB made of these entries, with its state ("done" or "error")."""
+    try:
+        out = evaluate(brain_of_entries(entries, settings), settings)
+    except PublishProblem as exc:
+        out = {"error": exc.problems[0] if exc.problems else str(exc)}
+    out["state"] = "error" if "error" in out else "done"
+    return out
+
+
+# -- evaluations in the background ---------------------------------------------------------
+# One at a time per hub process (each trains a model: CPU and memory), in the order proposed.
+# Under gunicorn's gevent worker the runner is a greenlet that hands the training and scoring
+# to a real thread (offload.run), so the worker keeps serving while a draft is evaluated.
+_queued: set[int] = set()
+_jobs: queue.Queue[int] = queue.Queue()
+_runner: threading.Thread | None = None
+_queue_lock = threading.Lock()
+
+
+def _me() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _pending() -> dict[str, Any]:
+    return {"state": "pending", "since": utcnow().isoformat(), "by": _me()}
+
+
+def pending(change: KbChange) -> bool:
+    return (change.evaluation or {}).get("state") == "pending"
+
+
+def schedule(app: Flask, change_id: int) -> None:
+    """Evaluate this change in the background (once, however often it is asked)."""
+    global _runner
+    with _queue_lock:
+        if change_id in _queued:
+            return
+        _queued.add(change_id)
+        _jobs.put(change_id)
+        if _runner is None or not _runner.is_alive():
+            _runner = threading.Thread(target=_run_jobs, args=(app,), name="kb-evaluation", daemon=True)
+            _runner.start()
+
+
+def _run_jobs(app: Flask) -> None:
+    while True:
+        change_id = _jobs.get()
+        try:
+            with app.app_context():
+                run_evaluation(change_id)
+        except Exception:  # noqa: BLE001 - one bad draft must not stop the evaluations after it
+            log.exception("evaluation of change #%s failed", change_id)
+        finally:
+            with _queue_lock:
+                _queued.discard(change_id)
+
+
+def run_evaluation(change_id: int) -> None:
+    """Evaluate a pending change and store its scores (needs an app context)."""
+    factories = sessions()
+    settings = current_app.config["POSKO_SETTINGS"]
+    with factories.reader() as db:
+        change = db.get(KbChange, change_id)
+        if change is None or change.state != "draft" or not pending(change):
+            return
+        entries = draft_entries(db, [change])
+    result = offload.run(evaluate_entries, entries, settings)
+    with factories.writer() as db:
+        change = db.get(KbChange, change_id)
+        if change is not None and pending(change):
+            change.evaluation = result
+            db.commit()
+    log.info("change #%s evaluated: %s", change_id, result.get("flags") or result.get("error") or "no drop")
+
+
+def lost(change: KbChange, now: dt.datetime | None = None) -> bool:
+    """True when the change's pending evaluation has no process working on it any more."""
+    if not pending(change):
+        return False
+    ev = change.evaluation
+    host, _, pid = str(ev.get("by", "")).rpartition(":")
+    if host == socket.gethostname() and pid.isdigit():
+        if int(pid) == os.getpid():
+            return change.id not in _queued
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            pass
+        return False
+    try:
+        since = dt.datetime.fromisoformat(ev.get("since", ""))
+    except (TypeError, ValueError):
+        return True
+    now = now or utcnow()
+    if since.tzinfo is None and now.tzinfo is not None:
+        since = since.replace(tzinfo=now.tzinfo)
+    return (now - since).total_seconds() > EVAL_STALE_S
+
+
+def resume(change: KbChange) -> None:
+    """Start again an evaluation whose process is gone (it is marked as this process's)."""
+    if not lost(change):
+        return
+    with sessions().writer() as db:
+        row = db.get(KbChange, change.id)
+        if row is None or not pending(row):
+            return
+        row.evaluation = _pending()
+        db.commit()
+    change.evaluation = row.evaluation
+    schedule(current_app._get_current_object(), change.id)
+
+
 def approve(db, change: KbChange, *, confirm_flags: bool = False) -> None:
     """Apply an approved change to the working copy (committed, audited).
 
@@ -221,6 +369,8 @@ def approve(db, change: KbChange, *, confirm_flags: bool = False) -> None:
     changed since, or when it is flagged and not confirmed."""
     if change.state != "draft":
         raise ValueError(f"change #{change.id} is {change.state}, not a draft")
+    if pending(change):
+        raise ValueError("evaluasi draf ini masih berjalan; setujui setelah skornya tampil")
     if change.author == current_user.username:
         raise PermissionError("the author of a change cannot approve it; a second person must")
     if change.evaluation.get("flags") and not confirm_flags:
@@ -262,7 +412,6 @@ def publish(db, settings):
     folder = Path(tempfile.mkdtemp(prefix="kbpublish-"))
     try:
         count = kb_editor.write_folder(entries, folder)
-
         try:
             load_kb(folder)
         except KbError as exc:
@@ -327,8 +476,22 @@ def change(change_id: int):
     item = get_db().get(KbChange, change_id)
     if item is None:
         abort(404)
+    resume(item)
     return render_template("kb/change.html", c=item, lines=kb_editor.diff(item.before, item.after),
                            problems=kb_editor.publish_problems(item.after) if item.after else [])
+
+
+@bp.get("/kb/tinjau/<int:change_id>/evaluasi")
+@requires_role("kb_editor")
+def evaluation_state(change_id: int):
+    """{state: pending|done|error|none, flags}: what the change's page polls while pending."""
+    item = get_db().get(KbChange, change_id)
+    if item is None:
+        abort(404)
+    resume(item)
+    ev = item.evaluation or {}
+    state = ev.get("state") or ("done" if ev.get("draft") else "error" if ev.get("error") else "none")
+    return jsonify(state=state, flags=ev.get("flags", []))
 
 
 @bp.post("/kb/tinjau/<int:change_id>/setujui")
@@ -422,8 +585,9 @@ def try_box():
     if q:
         drafts = list(db.scalars(select(KbChange).where(KbChange.state == "draft").order_by(KbChange.id)))
         try:
-            draft = brain_of_entries(draft_entries(db, drafts)).ask(q, lang)
-            pub_brain = published_brain(_settings())
+            entries = draft_entries(db, drafts)
+            draft = offload.run(brain_of_entries, entries, _settings()).ask(q, lang)
+            pub_brain = offload.run(published_brain, _settings())
             published = pub_brain.ask(q, lang) if pub_brain is not None else None
             result = {"draft": draft, "published": published}
         except PublishProblem as exc:

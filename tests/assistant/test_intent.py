@@ -58,6 +58,18 @@ def test_a_changed_training_set_is_trained_again_and_cached(tmp_path) -> None:
     assert obtain(fingerprint(changed), never, tmp_path, shipped=absent).labels == second.labels
 
 
+def test_a_cached_model_cut_short_by_a_power_cut_is_trained_again(tmp_path) -> None:
+    absent = tmp_path / "absent.npz"
+    obtain(fingerprint(SAMPLES), lambda: SAMPLES, tmp_path, shipped=absent)
+    [cached] = tmp_path.glob("intent-*.npz")
+    assert not list(tmp_path.glob(".*part"))  # written beside it and renamed, nothing left over
+    cached.write_bytes(cached.read_bytes()[: cached.stat().st_size // 2])  # a cut write
+    assert IntentModel.load(cached) is None
+    again = obtain(fingerprint(SAMPLES), lambda: SAMPLES, tmp_path, shipped=absent)
+    assert again.rank("syrt skck", 1)[0].label == "skck"
+    assert IntentModel.load(cached) is not None  # and the cache is whole again
+
+
 def test_shipped_model_was_trained_on_the_shipped_kb() -> None:
     """Edit the KB or a data file without `python -m assistant.intent` and this fails."""
     model = IntentModel.load(SHIPPED_MODEL)

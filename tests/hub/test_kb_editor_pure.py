@@ -4,11 +4,15 @@ diffs, publish checks, validity, evaluation flags and the grouping of unanswered
 from __future__ import annotations
 
 import datetime as dt
+import os
+import socket
 
+import pytest
 import yaml
 
 from assistant.kb import SHIPPED_KB, load_kb
 from hub import kb_editor, kb_review, unanswered
+from hub.models import KbChange
 
 
 def test_a_source_survives_the_yaml_string_and_old_strings_keep_their_url() -> None:
@@ -128,3 +132,27 @@ def test_an_upload_names_the_bad_field_and_a_line_number_keeps_residents_apart()
                                                         {"q": "x y", "day": "2026-12-01", "n": 2},
                                                         {"q": "x y", "day": "2026-12-01", "n": 1}]})
     assert one["digest"] != two["digest"] and one["digest"] == again["digest"]
+
+
+def test_a_draft_is_not_approved_while_its_evaluation_runs() -> None:
+    change = KbChange(id=1, state="draft", author="a", evaluation={"state": "pending", "since": "", "by": ""})
+    with pytest.raises(ValueError, match="masih berjalan"):
+        kb_review.approve(None, change)
+
+
+def test_a_pending_evaluation_whose_process_is_gone_is_lost() -> None:
+    here = socket.gethostname()
+    now = dt.datetime(2026, 12, 2, 12, 0, tzinfo=dt.UTC)
+
+    def change(by: str, since: dt.datetime = now) -> KbChange:
+        return KbChange(id=99999, state="draft", evaluation={"state": "pending", "since": since.isoformat(), "by": by})
+
+    assert kb_review.lost(change(f"{here}:{os.getpid()}"), now)  # this process, not queued here
+    assert not kb_review.lost(change(f"{here}:{os.getppid()}"), now)  # a live process of this host
+    dead = 2**22 + 12345  # above the kernel's pid_max default: no such process
+    assert kb_review.lost(change(f"{here}:{dead}"), now)
+    elsewhere = "another-hub-host:42"
+    assert not kb_review.lost(change(elsewhere, now - dt.timedelta(minutes=5)), now)
+    assert kb_review.lost(change(elsewhere, now - dt.timedelta(seconds=kb_review.EVAL_STALE_S + 1)), now)
+    done = KbChange(id=3, state="draft", evaluation={"state": "done", "draft": {}})
+    assert not kb_review.lost(done, now)
