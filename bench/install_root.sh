@@ -45,8 +45,8 @@ chroot "$DIR" apt-get clean
 # (`--wheelhouse`, PIP_NO_INDEX); built here with the checkout's Python (cp311 like bookworm's).
 WH="$(dirname "$DIR")/wheelhouse"
 PY="${PYTHON:-.venv/bin/python}"
-# Built again whenever pyproject.toml (the dependencies) changed; the tests check the stamp.
-WANT="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+# Built again whenever the dependencies in pyproject.toml changed; the tests check the stamp.
+WANT="$("$PY" bench/deps_stamp.py pyproject.toml)"
 if [ "$(cat "$WH/.complete" 2>/dev/null)" != "$WANT" ]; then
   "$PY" -m pip wheel -q -w "$WH" ".[kiosk,hub]" "setuptools>=77" wheel pip
   rm -f "$WH"/posko-*.whl   # setup.sh builds Posko itself from the source it is given

@@ -11,6 +11,7 @@ namespace (whatever the commands start ends with them), and runs commands in it 
 from __future__ import annotations
 
 import os
+import runpy
 import shutil
 import subprocess
 import tarfile
@@ -35,11 +36,9 @@ def skip_reason() -> str | None:
                 f"bookworm into {BASE})")
     if not (WHEELHOUSE / ".complete").exists():
         return "no wheelhouse: run `bench/install_root.sh` once (it builds the wheelhouse beside the root)"
-    import hashlib
-
-    want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    want = runpy.run_path(str(ROOT / "bench" / "deps_stamp.py"))["stamp"](ROOT / "pyproject.toml")
     if (WHEELHOUSE / ".complete").read_text().strip() != want:
-        return ("the wheelhouse was built for another pyproject.toml (dependencies changed): "
+        return ("the wheelhouse was built for other dependencies in pyproject.toml: "
                 "run `bench/install_root.sh` again")
     if shutil.which("unshare") is None:
         return "needs unshare (util-linux)"
