@@ -63,14 +63,23 @@ def wait_new_main_pid(vm: VM, unit: str, old_pid: str, timeout: float) -> dict[s
         time.sleep(1)
 
 
+def journal(vm: VM, units: list[str]) -> str:
+    """The boot's journal of these units and Mosquitto (what a failed start said)."""
+    names = " ".join(f"-u {u}" for u in [*units, "mosquitto"])
+    return "\n--- journal\n" + vm.run(f"journalctl -b {names} --no-pager -o short-monotonic | tail -120",
+                                       check=False).stdout
+
+
 @pytest.fixture(scope="module")
 def hub_vm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VM]:
     vm = booted(tmp_path_factory.mktemp("hub-vm"), memory_mb=2048)
     try:
-        out = vm.run(COPY_SOURCE + "ps -p 1 -o comm=; /usr/src/posko/setup.sh hub"
-                     f" --server-name hub.polres.example --wheelhouse {WHEELS_IN_VM}", timeout=900).stdout
+        result = vm.run(COPY_SOURCE + "ps -p 1 -o comm=; /usr/src/posko/setup.sh hub"
+                        f" --server-name hub.polres.example --wheelhouse {WHEELS_IN_VM}", timeout=900,
+                        check=False)
+        out = result.stdout
         assert out.startswith("systemd\n"), out[:200]
-        assert "done: role hub installed" in out, out[-3000:]
+        assert result.returncode == 0 and "done: role hub installed" in out, out[-3000:] + journal(vm, HUB_UNITS)
         yield vm
     finally:
         vm.stop()
@@ -322,9 +331,10 @@ def test_the_hub_comes_back_after_a_reboot(hub_vm: VM) -> None:
 def ptt_vm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VM]:
     vm = booted(tmp_path_factory.mktemp("ptt-vm"), memory_mb=1024)
     try:
-        out = vm.run(COPY_SOURCE + "/usr/src/posko/setup.sh ptt --unit-id ptt-01 --posko-name 'Posko Uji'"
-                     f" --hub https://hub.example --wheelhouse {WHEELS_IN_VM}", timeout=900).stdout
-        assert "done: role ptt installed" in out, out[-3000:]
+        result = vm.run(COPY_SOURCE + "/usr/src/posko/setup.sh ptt --unit-id ptt-01 --posko-name 'Posko Uji'"
+                        f" --hub https://hub.example --wheelhouse {WHEELS_IN_VM}", timeout=900, check=False)
+        out = result.stdout
+        assert result.returncode == 0 and "done: role ptt installed" in out, out[-3000:] + journal(vm, ["posko-unit"])
         yield vm
     finally:
         vm.stop()
