@@ -179,12 +179,29 @@ class EmergencyCheck:
             return self._escalation(by_name.get("help", self.categories[-1]), name="danger_word")
         return None
 
+    def _lasting(self, padded: str) -> str:
+        """`padded` without the past words that say how long something has been there
+        ("dari tadi pagi", "sejak 1 jam lalu"): for a category marked `lasting` (an
+        unattended object), the time since it was left is no story, it is still there."""
+        words = (" dari ", " sejak ", " semenjak ", " since ", " selama ")
+        drop = [(a, b) for a, b in self.past.spans(padded)
+                if any(w in " " + " ".join(padded[:a].split()[-3:]) + " " for w in words)]
+        for start, end in sorted(drop, reverse=True):
+            padded = padded[:start] + padded[end:]
+        return " ".join(padded.split()).join("  ")
+
     def check(self, raw: str, normalised: str) -> Escalation | None:
         blocked = self._blocked(self._told(pad(normalised)))
         padded, errand = self._calm(self._told(pad(normalised)))
+        lasting: bool | None = None
         for category in self.categories:
             if blocked and category.data.get("blockable", True):
-                continue
+                if not category.data.get("lasting"):
+                    continue
+                if lasting is None:
+                    lasting = self._blocked(self._lasting(self._told(pad(normalised))))
+                if lasting:
+                    continue
             if category.matches(padded):
                 return self._escalation(category)
         if not errand and self._cry_for_help(raw, " ".join(padded.split())):

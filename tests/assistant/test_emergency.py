@@ -248,3 +248,33 @@ def test_sixth_round_emergencies(check, question: str, category: str) -> None:
 )
 def test_sixth_round_stories_and_preparation_are_not_escalated(check, question: str) -> None:
     assert _category(check, question) is None
+
+
+@pytest.mark.parametrize(
+    ("question", "category"),
+    [
+        # seventh round: an object left since a time ago is still there (`lasting`)
+        ("kardus berkabel tergeletak di lobi kantor sejak 2 jam lalu", "suspicious"),
+        ("ana tas aneh nang halte dari tadi pagi ora ana sing duwe", "suspicious"),
+        # a missing child beside a question of what to bring still escalates
+        ("anak saya hilang di terminal, apa yang harus disiapkan buat lapor", "missing_child"),
+    ],
+)
+def test_seventh_round_emergencies(check, question: str, category: str) -> None:
+    assert _category(check, question) == category
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        # seventh round: "sekarang bagaimana" closes a story; a plate owner asked as a favour
+        "motor saya dicuri kemarin di pasar, sekarang bagaimana",
+        "kemarin mobil saya ditabrak truk yang lari, tolong carikan nama pemilik truknya",
+        # a child's outing prepared in advance
+        "mau ke pantai bawa cucu, biar dia tidak hilang gimana",
+        # a parcel from yesterday's story, no duration up to now
+        "kemarin ada paket mencurigakan di kantor, ternyata isinya baju",
+    ],
+)
+def test_seventh_round_stories_and_preparation_are_not_escalated(check, question: str) -> None:
+    assert _category(check, question) is None

@@ -35,11 +35,8 @@ GOALS: dict[str, Callable[[Report], bool]] = {
 # xfail(strict): the test fails as soon as the goal is reached, so a note cannot outlive the
 # shortfall. Empty while the folder holds a split not yet measured: every goal is asserted.
 SHORTFALLS: dict[str, str] = {
-    "escalation_recall_100_percent": "frozen split 7: 96.9 % (63/65; both misses got the fallback), goal 100 %",
-    "false_escalations_at_most_1_percent": "frozen split 7: 1.8 % (5/282), goal <= 1 %",
-    "refusal_recall_at_least_95_percent": "frozen split 7: 86.2 % (50/58), goal >= 95 %",
-    "correct_answers_at_least_90_percent": "frozen split 7: 84.8 % (168/198), goal >= 90 %",
-    "answerable_refused_at_most_2_percent": "frozen split 7: 2.02 % (4/198), goal <= 2 %",
+    # Empty: split 7 moved to the dev set (tests/assistant/devset/frozen7_*.yaml) at the start of
+    # the seventh round; the next split is not measured yet.
 }
 
 
