@@ -213,9 +213,17 @@ def _valid_date(value: str) -> bool:
     return bool(DATE.match(value))
 
 
+# The order of an entry's fields in a diff, whatever order the stored dict has (the seeded
+# files' and the form's differ): a change to one field shows as that field only.
+DIFF_ORDER = ("id", "topic", "title", "questions", "answer", "speech", "sources", "valid_from",
+              "valid_until", "featured", "related")
+
+
 def _readable(data: dict[str, Any]) -> str:
+    rank = {key: i for i, key in enumerate(DIFF_ORDER)}
+    ordered = {k: data[k] for k in sorted(data, key=lambda k: (rank.get(k, len(rank)), k))}
     # No wrapping: one changed sentence is one changed line of the diff.
-    return yaml.dump(data, Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=1_000_000)
+    return yaml.dump(ordered, Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=1_000_000)
 
 
 def _pair(value: Any) -> dict[str, str]:

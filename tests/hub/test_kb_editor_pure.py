@@ -156,3 +156,14 @@ def test_a_pending_evaluation_whose_process_is_gone_is_lost() -> None:
     assert kb_review.lost(change(elsewhere, now - dt.timedelta(seconds=kb_review.EVAL_STALE_S + 1)), now)
     done = KbChange(id=3, state="draft", evaluation={"state": "done", "draft": {}})
     assert not kb_review.lost(done, now)
+
+
+def test_a_diff_shows_the_changed_field_only_whatever_order_the_fields_were_stored_in() -> None:
+    [before] = [e for e in kb_editor.read_folder(SHIPPED_KB) if e["id"] == "tilang-helm"]
+    after = {k: before[k] for k in reversed(list(before))}  # the form builds its dict in another order
+    after["answer"] = dict(before["answer"], id="Jawaban baru.\n")
+    changed = [line[1:] for kind, line in kb_editor.diff(before, after) if kind in "+-"]
+    assert any("Jawaban baru" in line for line in changed)
+    assert not any(line.strip().startswith(("questions:", "speech:", "title:", "sources:")) for line in changed), changed
+    assert not any(q in line for q in before["questions"] for line in changed), changed
+    assert not any(before["answer"]["en"].splitlines()[0] in line for line in changed), changed
