@@ -157,8 +157,10 @@ def _check_env_names(environ: typing.Mapping[str, str]) -> None:
             )
 
 
-# POSKO_* variables that are not settings (used by the test harness and tools).
-_RESERVED_ENV_SECTIONS = {"test", "dev"}
+# POSKO_* variables that are not settings: the test harness's and tools' (test, dev), and the
+# options of `posko watch` (POSKO_WATCH_START_TIMEOUT), which a slow machine sets for every
+# service (systemd.setenv=) and so reaches every Posko process, not only the watcher.
+_RESERVED_ENV_SECTIONS = {"test", "dev", "watch"}
 
 
 def _build_section(

@@ -72,6 +72,18 @@ def test_bad_values_name_key_expected_and_found(tmp_path: Path, text: str, env: 
     assert "\n" not in message
 
 
+def test_the_watchers_own_option_in_the_environment_is_no_unknown_setting(tmp_path: Path) -> None:
+    """A slow machine sets POSKO_WATCH_START_TIMEOUT for every service (systemd.setenv=), so the
+    hub, the ingest and the arbiter under `posko watch` or beside it see it too: it must not
+    stop them as a misspelt setting."""
+    path = write(tmp_path, "")
+    load_settings(path, environ={"POSKO_WATCH_START_TIMEOUT": "900"})
+    env = {"POSKO_CONFIG": str(path), "PATH": "/usr/bin:/bin", "POSKO_WATCH_START_TIMEOUT": "900"}
+    result = subprocess.run([sys.executable, "-m", "posko", "config", "show"],
+                            env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+
+
 def test_bad_value_exits_2_with_one_line(tmp_path: Path) -> None:
     path = write(tmp_path, "[mqtt]\nport = 70000\n")
     env = {"POSKO_CONFIG": str(path), "PATH": "/usr/bin:/bin"}
