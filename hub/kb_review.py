@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import logging
@@ -28,7 +29,7 @@ import socket
 import tempfile
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -150,17 +151,26 @@ def model_cache(settings) -> Path:
     return settings.state_dir / "hub" / "kb-models"
 
 
-def check_entries(entries: list[dict[str, Any]]) -> None:
-    """Raise PublishProblem unless the entries load with the brain's own KB loader (fast: no
-    model is trained)."""
+@contextlib.contextmanager
+def checked_folder(entries: list[dict[str, Any]]) -> Iterator[tuple[Path, int]]:
+    """The entries written as a KB folder (and their count) that the brain's own KB loader
+    accepts, removed afterwards; raises PublishProblem otherwise (fast: no model is trained)."""
     folder = Path(tempfile.mkdtemp(prefix="kbcheck-"))
     try:
-        kb_editor.write_folder(entries, folder)
-        load_kb(folder)
-    except KbError as exc:
-        raise PublishProblem(list(exc.problems) or [str(exc)]) from None
+        count = kb_editor.write_folder(entries, folder)
+        try:
+            load_kb(folder)
+        except KbError as exc:
+            raise PublishProblem(list(exc.problems) or [str(exc)]) from None
+        yield folder, count
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def check_entries(entries: list[dict[str, Any]]) -> None:
+    """Raise PublishProblem unless the entries make a KB the brain loads."""
+    with checked_folder(entries):
+        pass
 
 
 def _brain_of_folder(folder: Path, cache_dir: Path | None = None):
@@ -285,8 +295,18 @@ def _pending() -> dict[str, Any]:
     return {"state": "pending", "since": utcnow().isoformat(), "by": _me()}
 
 
+def eval_state(evaluation: dict[str, Any] | None) -> str:
+    """pending | done | error | none: one reading of a change's stored evaluation, for the
+    page, its poll and the approval (evaluations stored before states existed have none)."""
+    ev = evaluation or {}
+    return ev.get("state") or ("done" if ev.get("draft") else "error" if ev.get("error") else "none")
+
+
+bp.add_app_template_filter(eval_state, "eval_state")
+
+
 def pending(change: KbChange) -> bool:
-    return (change.evaluation or {}).get("state") == "pending"
+    return eval_state(change.evaluation) == "pending"
 
 
 def schedule(app: Flask, change_id: int) -> None:
@@ -420,16 +440,8 @@ def publish(db, settings):
     problems = [f"{d['id']}: {p}" for d in entries for p in kb_editor.publish_problems(d)]
     if problems:
         raise PublishProblem(problems)
-    folder = Path(tempfile.mkdtemp(prefix="kbpublish-"))
-    try:
-        count = kb_editor.write_folder(entries, folder)
-        try:
-            load_kb(folder)
-        except KbError as exc:
-            raise PublishProblem(list(exc.problems) or [str(exc)]) from None
+    with checked_folder(entries) as (folder, count):
         current = kb.store_bundle(settings, kb.build_bundle(folder))
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
     db.add(KbPublication(version=current.version, sha256=current.sha256, entries=count,
                          by=current_user.username, at=utcnow(), rollback_of=""))
     kb_editor.audit(db, "kb_publish", f"{current.version} ({count} entries)")
@@ -500,9 +512,7 @@ def evaluation_state(change_id: int):
     if item is None:
         abort(404)
     resume(item)
-    ev = item.evaluation or {}
-    state = ev.get("state") or ("done" if ev.get("draft") else "error" if ev.get("error") else "none")
-    return jsonify(state=state, flags=ev.get("flags", []))
+    return jsonify(state=eval_state(item.evaluation), flags=(item.evaluation or {}).get("flags", []))
 
 
 @bp.post("/kb/tinjau/<int:change_id>/setujui")

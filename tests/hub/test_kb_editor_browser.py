@@ -124,8 +124,9 @@ def login(new_page, hub, user, path="/kb"):
     page.goto(hub.base + path)
     page.fill("input[name=username]", user[0])
     page.fill("input[name=password]", user[1])
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
+    with page.expect_navigation():  # the locators that follow do not wait for the next page
+        page.click("button[type=submit]")
+    assert "/masuk" not in page.url, page.locator("body").inner_text()[:300]
     return page
 
 

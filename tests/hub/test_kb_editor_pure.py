@@ -9,6 +9,7 @@ import socket
 
 import pytest
 import yaml
+from flask import Flask
 
 from assistant.kb import SHIPPED_KB, load_kb
 from hub import kb_editor, kb_review, unanswered
@@ -167,3 +168,17 @@ def test_a_diff_shows_the_changed_field_only_whatever_order_the_fields_were_stor
     assert not any(line.strip().startswith(("questions:", "speech:", "title:", "sources:")) for line in changed), changed
     assert not any(q in line for q in before["questions"] for line in changed), changed
     assert not any(before["answer"]["en"].splitlines()[0] in line for line in changed), changed
+
+
+def test_one_reading_of_an_evaluation_serves_the_page_its_poll_and_the_approval() -> None:
+    """Evaluations stored before they had a state (a draft's scores, or an error) still read
+    as done / error; no evaluation is none; the template filter gives the same answer."""
+    assert kb_review.eval_state(None) == "none"
+    assert kb_review.eval_state({}) == "none"
+    assert kb_review.eval_state({"draft": {"items": 3}, "published": {}}) == "done"
+    assert kb_review.eval_state({"error": "no set"}) == "error"
+    assert kb_review.eval_state({"state": "pending", "since": "", "by": ""}) == "pending"
+    app = Flask(__name__)
+    app.register_blueprint(kb_review.bp)
+    assert app.jinja_env.from_string("{{ e|eval_state }}").render(e={"error": "x"}) == "error"
+    assert not kb_review.pending(KbChange(id=1, state="draft", evaluation={"draft": {}}))
