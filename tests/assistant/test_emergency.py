@@ -290,6 +290,9 @@ def test_seventh_round_stories_and_preparation_are_not_escalated(check, question
         # a fire in a boarding house or a dormitory; chat spelling of "kebakaran"
         ("ada api di asrama putri, asapnya banyak", "fire"),
         ("kbkrn d pasar skrg", "fire"),
+        # a thief gone does not hold back a word of harm; no breath at all
+        ("pelakunya sudah kabur tapi bapak saya ditusuk dan berdarah", "violence"),
+        ("kakek jatuh di kamar mandi, tidak ada napas", "unconscious"),
     ],
 )
 def test_eighth_round_emergencies(check, question: str, category: str) -> None:
@@ -305,6 +308,7 @@ def test_eighth_round_emergencies(check, question: str, category: str) -> None:
         "dua tahun lalu rumah kami terbakar dan akta ikut hangus, sekarang mau urus lagi",
         "minggu lalu ibu saya dianiaya ayah tiri, sekarang sudah aman di rumah saya, lapor ke mana",
         "ada maling masuk gudang tapi malingnya sudah pergi, sebaiknya bagaimana",
+        "JAMBRET! tas ibu saya ditarik di pasar, jambretnya sudah kabur, harus lapor ke mana",
         # a worry about an event to come, asked as a question of service
         "khawatir ada keributan waktu konser di lapangan, apakah ada pengamanan dari polisi",
         # a child's document, a car hit in traffic
