@@ -293,6 +293,10 @@ def test_seventh_round_stories_and_preparation_are_not_escalated(check, question
         # a thief gone does not hold back a word of harm; no breath at all
         ("pelakunya sudah kabur tapi bapak saya ditusuk dan berdarah", "violence"),
         ("kakek jatuh di kamar mandi, tidak ada napas", "unconscious"),
+        # a worry is no blocker by itself; an attacker gone quiet but still armed
+        ("saya khawatir ada yang terluka di dalam rumah yang terbakar", "fire"),
+        ("tadi malam suami mengamuk bawa golok, sekarang dia sudah diam tapi masih pegang golok",
+         "violence"),
     ],
 )
 def test_eighth_round_emergencies(check, question: str, category: str) -> None:
