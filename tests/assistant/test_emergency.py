@@ -292,6 +292,7 @@ def test_seventh_round_stories_and_preparation_are_not_escalated(check, question
         ("kbkrn d pasar skrg", "fire"),
         # a thief gone does not hold back a word of harm; no breath at all
         ("pelakunya sudah kabur tapi bapak saya ditusuk dan berdarah", "violence"),
+        ("perampoknya sudah lari tapi satpam ditusuk, darahnya banyak", "violence"),
         ("kakek jatuh di kamar mandi, tidak ada napas", "unconscious"),
         # a worry is no blocker by itself; an attacker gone quiet but still armed
         ("saya khawatir ada yang terluka di dalam rumah yang terbakar", "fire"),
