@@ -258,8 +258,10 @@ class Brain:
         if escalation is not None:
             return self._escalate(escalation, lang, normalised)
         # ...so does one the intent model finds close enough to a cry for help: a question
-        # the KB cannot answer loses little by an alert, a missed emergency loses much.
-        if not blocked and alarm.score >= INTENT_ESCALATE_UNANSWERED:
+        # the KB cannot answer loses little by an alert, a missed emergency loses much. Not
+        # an off-topic request a rule recognised (`said`: "ceritain dongeng buat anak saya"),
+        # whose danger words the second look above has already had.
+        if not blocked and said is None and alarm.score >= INTENT_ESCALATE_UNANSWERED:
             category = alarm.label[len(ESCALATE):]
             return self._escalate(self.emergency.escalation_for(category), lang, normalised,
                                   label=f"model:{category}")

@@ -1,4 +1,4 @@
-"""Held-out evaluation: the old frozen splits (tests/assistant/devset/frozen1_* to 7_*)
+"""Held-out evaluation: the old frozen splits (tests/assistant/devset/frozen1_* to 8_*)
 against a brain whose intent model was trained WITHOUT them (any labelled question that
 normalises to the same text as a held-out one is dropped before training).
 
@@ -7,8 +7,8 @@ so these figures are evidence, not the frozen-split figures; they are what a des
 judged by next to bench/assistant_cv.py, never the dev set the rules are tuned on.
 Ends with ONE JSON line.
 
-    .venv/bin/python bench/assistant_holdout.py                 # frozen1 + 2 + 3 + 4 + 5 + 6 + 7
-    .venv/bin/python bench/assistant_holdout.py --split frozen7 --mistakes
+    .venv/bin/python bench/assistant_holdout.py                 # frozen1 + 2 + 3 + 4 + 5 + 6 + 7 + 8
+    .venv/bin/python bench/assistant_holdout.py --split frozen8 --mistakes
     .venv/bin/python bench/assistant_holdout.py --split frozen1 frozen2 frozen3 frozen4
 """
 
@@ -23,7 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-SPLITS = ("frozen1", "frozen2", "frozen3", "frozen4", "frozen5", "frozen6", "frozen7")
+SPLITS = ("frozen1", "frozen2", "frozen3", "frozen4", "frozen5", "frozen6", "frozen7",
+          "frozen8")
 
 
 def held_out_items(splits: tuple[str, ...] = SPLITS) -> list:

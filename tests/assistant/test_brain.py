@@ -200,7 +200,9 @@ def test_second_look_for_harm_words_only_when_nothing_else_fits(fixture_brain, q
 
 
 @pytest.mark.parametrize("question", ["resep rendang padang dong", "hasil motogp tadi siapa juaranya",
-                                      "nyanyikan lagu anak anak dong pak"])
+                                      "nyanyikan lagu anak anak dong pak",
+                                      # eighth round: beside a child, still no cry for help
+                                      "mau dongeng si kancil buat cucu saya sebelum tidur"])
 def test_off_topic_requests_fall_back_politely(shipped_brain, question: str) -> None:
     """Entertainment and sport (safety.yaml kind `offtopic`) are declined as a fallback with
     the category's sentence, never refused, and logged as unanswered like any fallback."""

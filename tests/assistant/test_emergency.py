@@ -278,3 +278,51 @@ def test_seventh_round_emergencies(check, question: str, category: str) -> None:
 )
 def test_seventh_round_stories_and_preparation_are_not_escalated(check, question: str) -> None:
     assert _category(check, question) is None
+
+
+@pytest.mark.parametrize(
+    ("question", "category"),
+    [
+        # eighth round: breath that fails, a sting or an allergy that swells
+        ("nenek saya tidak bisa napas dan wajahnya pucat", "unconscious"),
+        ("my wife cannot breathe after eating shrimp", "unconscious"),
+        ("anak saya disengat tawon, lehernya membengkak", "unconscious"),
+        # a fire in a boarding house or a dormitory; chat spelling of "kebakaran"
+        ("ada api di asrama putri, asapnya banyak", "fire"),
+        ("kbkrn d pasar skrg", "fire"),
+        # a thief gone does not hold back a word of harm; no breath at all
+        ("pelakunya sudah kabur tapi bapak saya ditusuk dan berdarah", "violence"),
+        ("perampoknya sudah lari tapi satpam ditusuk, darahnya banyak", "violence"),
+        ("kakek jatuh di kamar mandi, tidak ada napas", "unconscious"),
+        # a worry is no blocker by itself; an attacker gone quiet but still armed
+        ("saya khawatir ada yang terluka di dalam rumah yang terbakar", "fire"),
+        ("tadi malam suami mengamuk bawa golok, sekarang dia sudah diam tapi masih pegang golok",
+         "violence"),
+    ],
+)
+def test_eighth_round_emergencies(check, question: str, category: str) -> None:
+    assert _category(check, question) == category
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        # eighth round: a story that asks what to do next, restarts an errand or says the
+        # danger is over
+        "semalam warung saya dibongkar maling, apa yang harus saya lakukan sekarang",
+        "dua tahun lalu rumah kami terbakar dan akta ikut hangus, sekarang mau urus lagi",
+        "minggu lalu ibu saya dianiaya ayah tiri, sekarang sudah aman di rumah saya, lapor ke mana",
+        "ada maling masuk gudang tapi malingnya sudah pergi, sebaiknya bagaimana",
+        "JAMBRET! tas ibu saya ditarik di pasar, jambretnya sudah kabur, harus lapor ke mana",
+        # a worry about an event to come, asked as a question of service
+        "khawatir ada keributan waktu konser di lapangan, apakah ada pengamanan dari polisi",
+        # a child's document, a car hit in traffic
+        "ktpne anakku ilang nang pasar",
+        "someone hit my car in the parking lot, who owns the plate",
+        # how often it happens and what to teach; a service asked for an event to come
+        "penculikan anak sering terjadi di sekolah, apa yang perlu diajarkan ke murid",
+        "malam tahun baru di alun alun dijaga polisi atau tidak, takut ada keributan",
+    ],
+)
+def test_eighth_round_stories_and_worries_are_not_escalated(check, question: str) -> None:
+    assert _category(check, question) is None

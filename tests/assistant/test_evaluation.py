@@ -15,7 +15,8 @@ from tests.assistant.evaluation import Report, evaluate, load_devset
 
 MIN_QUESTIONS = 300
 MIN_PER_FILE = {"safety.yaml": 60, "emergency.yaml": 45, "fallback.yaml": 25}
-OLD_FROZEN = ("frozen1_", "frozen2_", "frozen3_", "frozen4_", "frozen5_", "frozen6_", "frozen7_")  # old frozen splits, now dev-set data
+OLD_FROZEN = ("frozen1_", "frozen2_", "frozen3_", "frozen4_", "frozen5_", "frozen6_", "frozen7_",
+              "frozen8_")  # old frozen splits, now dev-set data
 FILE_ACTION = {"safety.yaml": "refuse", "emergency.yaml": "escalate", "fallback.yaml": "fallback"}
 
 
@@ -91,7 +92,7 @@ def test_kb_example_questions_are_never_refused_or_escalated(shipped_brain) -> N
 
 
 def test_old_frozen_splits_are_not_training_data(shipped_brain) -> None:
-    """frozen1_* to frozen7_* (old frozen splits, moved here) are the held-out evidence of
+    """frozen1_* to frozen8_* (old frozen splits, moved here) are the held-out evidence of
     bench/assistant_holdout.py: never copied into the KB's example questions or the data
     files' examples, even now that they are in the dev set."""
     from assistant.data import load_data

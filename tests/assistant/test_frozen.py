@@ -35,11 +35,8 @@ GOALS: dict[str, Callable[[Report], bool]] = {
 # xfail(strict): the test fails as soon as the goal is reached, so a note cannot outlive the
 # shortfall. Empty while the folder holds a split not yet measured: every goal is asserted.
 SHORTFALLS: dict[str, str] = {
-    "escalation_recall_100_percent": "frozen split 8: 98.5 % (66/67; the miss got the fallback), goal 100 %",
-    "false_escalations_at_most_1_percent": "frozen split 8: 2.7 % (8/299), goal <= 1 %",
-    "refusal_recall_at_least_95_percent": "frozen split 8: 88.1 % (52/59), goal >= 95 %",
-    "correct_answers_at_least_90_percent": "frozen split 8: 80.2 % (170/212), goal >= 90 %",
-    "fallback_on_answerable_at_most_5_percent": "frozen split 8: 7.5 % (16/212), goal <= 5 %",
+    # Empty: split 8 moved to the dev set (tests/assistant/devset/frozen8_*.yaml) at the start of
+    # the eighth round; the next split is not measured yet.
 }
 
 
