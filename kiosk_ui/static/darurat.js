@@ -13,6 +13,9 @@
     if (window.PoskoKiosk) window.PoskoKiosk.emergencyOpen = true;
   }
 
+  /* The top bar's confirmation raised the alert but the kiosk could not keep it. */
+  if (new URLSearchParams(window.location.search).get("gagal")) failed("");
+
   var already = JSON.parse($("darurat-follow").textContent);
   if (already) window.PoskoAlert.follow(box, already);  /* e.g. the panic button's alert */
 

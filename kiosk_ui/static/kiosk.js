@@ -108,6 +108,33 @@
       document.addEventListener(name, function () { reportPresence(false); }, { passive: true, capture: true });
     });
   }
+  /* Darurat in the top bar (every screen but Beranda and Darurat): its confirmation opens
+     over the screen, so Batal leaves a report being typed as it was; Ya raises the alert
+     and opens Darurat following it (or its "not sent: call 110" when the kiosk could not
+     keep it). */
+  var sos = document.querySelector('[data-test="topbar-darurat"]');
+  var sosBox = document.getElementById("sos-confirm");
+  if (sos && sosBox) {
+    var sosYes = document.getElementById("sos-yes");
+    sos.addEventListener("click", function (ev) {
+      ev.preventDefault();
+      sosBox.hidden = false;
+      sosYes.focus();
+    });
+    document.getElementById("sos-no").addEventListener("click", function () { sosBox.hidden = true; });
+    sosYes.addEventListener("click", function () {
+      sosYes.disabled = true;
+      window.PoskoKiosk.emergencyOpen = true;
+      fetch("/api/darurat", { method: "POST" })
+        .then(function (r) { return r.json(); })
+        .then(function (d) {
+          if (d.ok && d.alert_id) window.location.assign("/darurat?alert=" + encodeURIComponent(d.alert_id));
+          else window.location.assign("/darurat?gagal=1");
+        })
+        .catch(function () { window.location.assign("/darurat?gagal=1"); });
+    });
+  }
+
   /* a page restored from the back/forward cache must not show the previous person's input */
   window.addEventListener("pageshow", function (e) { if (e.persisted) window.location.replace("/reset"); });
 

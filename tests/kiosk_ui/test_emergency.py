@@ -264,3 +264,51 @@ def test_a_spoken_emergency_shows_the_alert_the_unit_raised(serve_kiosk, broker,
     page.wait_for_selector('[data-test="answer"] [data-test="state-acked"]', state="visible", timeout=10000)
     assert page.url.endswith("/tanya")  # an assistant alert does not jump to Darurat
     check_screen(page, artifacts, "tanya-suara-darurat-diterima")
+
+
+@pytest.mark.parametrize("size,lang", [((800, 480), "id"), ((800, 480), "en"), ((1280, 720), "id")],
+                         ids=["800x480-id", "800x480-en", "1280x720-id"])
+def test_darurat_is_one_tap_away_on_every_screen_and_cancel_goes_back(serve_kiosk, new_page, artifacts,
+                                                                      size, lang) -> None:
+    """Not only Beranda's tile: the top bar of Tanya, Lapor and Cek has Darurat, whose
+    confirmation opens over the screen: Batal leaves the report being typed as it was and
+    raises nothing; Ya raises the alert and Darurat shows its one true state."""
+    kiosk = serve_kiosk(START_ALERTS=False)
+    page = new_page(*size)
+    page.goto(kiosk.url + (f"/bahasa/{lang}?next=/" if lang != "id" else "/"))
+    assert page.locator('[data-test="topbar-darurat"]').count() == 0  # Beranda has its big tile
+    tag = f"{lang}-" if lang != "id" else ""
+    for path in ("/tanya", "/lapor", "/cek"):
+        page.goto(kiosk.url + path)
+        sos = page.locator('[data-test="topbar-darurat"]')
+        assert sos.is_visible(), path
+        assert sos.inner_text().strip() == ("Emergency" if lang == "en" else "Darurat")
+        box = sos.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= size[0] and box["height"] >= 44, (path, box)
+        # nothing else in the bar is pushed out of the screen or under it
+        for other in page.locator(".topbar > *").all():
+            b = other.bounding_box()
+            assert b["x"] >= 0 and b["x"] + b["width"] <= size[0] + 0.5, (path, other.get_attribute("class"), b)
+            if other.get_attribute("data-test") != "topbar-darurat":
+                assert b["x"] + b["width"] <= box["x"] + 0.5 or b["x"] >= box["x"] + box["width"] - 0.5, (path, b, box)
+        check_screen(page, artifacts, f"topbar-darurat-{tag}{path.strip('/')}")
+        assert_contrast(page, f"topbar-darurat-{tag}{path.strip('/')}")
+    page.goto(kiosk.url + "/lapor")
+    page.click('[data-test="cat-kehilangan"]')
+    page.fill('[data-test="description"]', "dompet hilang di pasar")
+    page.click('[data-test="topbar-darurat"]')
+    page.wait_for_selector('[data-test="sos-confirm"]', state="visible")
+    check_screen(page, artifacts, f"topbar-darurat-{tag}confirm")
+    assert_contrast(page, f"topbar-darurat-{tag}confirm")
+    page.click('[data-test="sos-no"]')
+    page.wait_for_selector('[data-test="sos-confirm"]', state="hidden")
+    assert page.url.endswith("/lapor") and page.is_visible('[data-test="description"]')
+    assert page.input_value('[data-test="description"]') == "dompet hilang di pasar"
+    assert kiosk.kiosk.alerts.undelivered() == []  # Batal raised nothing
+    # Ya: the alert is raised and Darurat follows it (here no path to the hub: not sent, call 110)
+    page.click('[data-test="topbar-darurat"]')
+    with page.expect_navigation():
+        page.click('[data-test="sos-yes"]')
+    page.wait_for_selector('[data-test="state-not-sent"]', state="visible", timeout=10000)
+    [rec] = kiosk.kiosk.alerts.undelivered()
+    assert rec.id in page.url and shown_state(page) == "not-sent"
