@@ -126,7 +126,7 @@ def test_an_emergency_typed_at_the_kiosk_reaches_the_dashboard_and_the_ack_comes
         stack: Stack, new_page, artifacts: Path) -> None:
     """Scenario 4: an accident typed at the kiosk; an officer acknowledges on the dashboard."""
     hub = officer(new_page, stack, "/peringatan")
-    hub.wait_for_function("document.body.dataset.live === 'connected'", timeout=30000)
+    hub.wait_for_function("() => document.body.dataset.live === 'connected'", timeout=30000)
 
     resident = new_page(800, 480)
     resident.goto(stack.kiosk + "/tanya")

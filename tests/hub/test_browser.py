@@ -535,7 +535,8 @@ def test_report_page_v_key_and_public_note_templates(sqlite_hub, people, unit, n
     body = send(hub, unit[1], description="sepeda hilang di sekolah")
     page = login(new_page, hub, people["operator"], f"/laporan/{body['id']}")
     page.goto(f"{hub.base}/laporan/{body['id']}")
-    page.keyboard.press("v")
+    with page.expect_navigation():  # v submits the state form; the live update may come first
+        page.keyboard.press("v")
     page.wait_for_selector("#report-state >> text=Diverifikasi")
     assert "Petugas akan menghubungi" in page.inner_text("#public-note")  # follows the state
     assert not page.is_visible("#note-text")
