@@ -47,7 +47,7 @@ DEV_PACKAGES=(
 BASE_PACKAGES=(python3 python3-venv python3-dev gcc ca-certificates curl openssl
                mosquitto mosquitto-clients sqlite3 adduser)
 UNIT_PACKAGES=(libopus0 libportaudio2 portaudio19-dev alsa-utils)
-KIOSK_PACKAGES=(cage chromium espeak-ng fonts-noto-core)
+KIOSK_PACKAGES=(cage xwayland chromium espeak-ng fonts-noto-core)  # Debian's cage will not start without Xwayland
 HUB_PACKAGES=(libopus0 nginx)
 
 # ---------------------------------------------------------------------------------------
@@ -451,7 +451,14 @@ install_units() {
     systemctl is-enabled -q nginx.service 2>/dev/null || act "enable nginx" systemctl enable -q nginx.service
   fi
   if [ -d /run/systemd/system ] && [ "$DRY_RUN" = 0 ] && [ "$CHANGES" -gt 0 ]; then
-    act "(re)start Posko's services" systemctl restart mosquitto.service $(path_started_units -v | sed 's/$/.service/')
+    act "(re)start Posko's services" systemctl restart mosquitto.service \
+      $(path_started_units -v | grep -vx posko-kiosk-browser | sed 's/$/.service/')
+    # The screen's browser needs a display that may not be plugged in yet (a unit set up at
+    # the bench): it is started without waiting for it, and keeps trying (Restart=always).
+    if [ "$ROLE" = kiosk ]; then
+      act "start the kiosk browser on the screen (journalctl -u posko-kiosk-browser if it stays dark)" \
+        systemctl restart --no-block posko-kiosk-browser.service
+    fi
   fi
   # nginx reads the hub's site only when it (re)starts: restart it under a running systemd.
   if [ "$ROLE" = hub ] && [ -d /run/systemd/system ] && [ "$DRY_RUN" = 0 ] && [ "$CHANGES" -gt 0 ]; then

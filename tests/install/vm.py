@@ -13,8 +13,10 @@ time, as root, and answers with their output and exit code, so a test drives the
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
+import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -88,8 +90,9 @@ class Result:
 class VM:
     """One booted machine on its own overlay disk; `run(script)` runs bash in it as root."""
 
-    def __init__(self, folder: Path, memory_mb: int = 2048, cpus: int = 2) -> None:
+    def __init__(self, folder: Path, memory_mb: int = 2048, cpus: int = 2, screen: bool = False) -> None:
         self.folder = folder
+        self.screen = screen
         self.job = folder / "job"
         for name in ("cmd", "res", "boots"):
             (self.job / name).mkdir(parents=True, exist_ok=True)
@@ -98,6 +101,7 @@ class VM:
         subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw",
                         "-b", str(VM_DIR / "rootfs.raw"), str(self.disk)], check=True)
         self.console = folder / "console.log"
+        self.qmp_path = folder / "qmp.sock"
         self.memory_mb, self.cpus = memory_mb, cpus
         self.process: subprocess.Popen | None = None
         self.count = 0
@@ -110,6 +114,11 @@ class VM:
 
         argv = ["qemu-system-x86_64", *QEMU_ACCEL, "-smp", str(self.cpus),
                 "-m", str(self.memory_mb), "-display", "none", "-monitor", "none",
+                # A kiosk's screen is a virtio GPU (virtio_gpu's DRM in the guest, which wlroots
+                # can drive: qemu's default VGA card, bochs-drm, has no PRIME import and cage
+                # refuses it); QMP's screendump shows what it displays.
+                *(["-vga", "none", "-device", "virtio-gpu-pci"] if self.screen else []),
+                "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
                 "-serial", f"file:{self.console}", "-nic", "none", "-no-reboot",
                 "-kernel", str(VM_DIR / "vmlinuz"), "-initrd", str(VM_DIR / "initrd.img"),
                 "-append", "root=/dev/vda rw console=ttyS0 systemd.show_status=1 panic=5" + BOOT_EXTRA,
@@ -185,6 +194,27 @@ class VM:
         self.start(timeout)
         assert self.boot_id not in known
         return self.boot_id
+
+    def screendump(self, path: Path) -> Path:
+        """What the machine's screen shows now, as a PPM file (qemu's QMP screendump)."""
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.settimeout(30)
+            sock.connect(str(self.qmp_path))
+            stream = sock.makefile("rw")
+
+            def ask(command: dict) -> dict:
+                stream.write(json.dumps(command) + "\n")
+                stream.flush()
+                while True:  # events may come before the answer
+                    answer = json.loads(stream.readline())
+                    if "return" in answer or "error" in answer:
+                        assert "error" not in answer, answer
+                        return answer
+
+            json.loads(stream.readline())  # the greeting
+            ask({"execute": "qmp_capabilities"})
+            ask({"execute": "screendump", "arguments": {"filename": str(path)}})
+        return path
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
