@@ -3,40 +3,20 @@ one running `posko hub serve` per backend for the whole session."""
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from tests.hub.support import HubProcess
-
-PG_ADMIN = os.environ.get("POSKO_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-def _pg_connect():
-    import psycopg
-
-    return psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3)
+from tests.support.postgres import fresh_database
 
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[str]:
     """A fresh PostgreSQL database for this session (dropped after); SKIP when no server."""
-    try:
-        admin = _pg_connect()
-    except Exception as exc:  # noqa: BLE001 - any failure means "no server here"
-        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN} ({exc.__class__.__name__}); "
-                    "PostgreSQL variants skipped")
-    name = f"posko_hub_{uuid.uuid4().hex[:10]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
-    try:
-        yield f"{base}/{name}"
-    finally:
-        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        admin.close()
+    with fresh_database("posko_hub", "PostgreSQL variants skipped") as url:
+        yield url
 
 
 @pytest.fixture(scope="session", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

@@ -9,7 +9,6 @@ is skipped, saying so, where no server answers.
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 import uuid
@@ -30,28 +29,13 @@ from tests.install.test_proxy_slow_clients import (
     site_for_test,
 )
 from tests.support.mqtt import Client, RunningBroker
-
-PG_ADMIN = os.environ.get("POSKO_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+from tests.support.postgres import fresh_database
 
 
 @pytest.fixture
 def pg_database() -> Iterator[str]:
-    try:
-        import psycopg
-
-        admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3)
-    except Exception as exc:  # any failure means "no server here"
-        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN} ({exc.__class__.__name__}): "
-                    "the two-hub test needs one")
-    name = f"posko_scale_{uuid.uuid4().hex[:10]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
-    try:
-        yield f"{base}/{name}"
-    finally:
-        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        admin.close()
+    with fresh_database("posko_scale", "the two-hub test needs one") as url:
+        yield url
 
 
 @pytest.mark.slow
