@@ -20,6 +20,7 @@ from requests.adapters import HTTPAdapter
 
 from hub.auth import safe_next
 from tests.hub.support import HubProcess, Officer, report_body
+from tests.support.postgres import fresh_database
 
 pytestmark = [pytest.mark.broker, pytest.mark.timeout(300)]
 
@@ -62,23 +63,13 @@ def _flash(html: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def own_db_url(backend, request, tmp_path_factory):
+def own_db_url(backend, tmp_path_factory):
     """A database of this module's own: the counters of other hubs' tests stay out of it."""
     if backend == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('hubsec-db') / 'hub.db'}"
         return
-    session_url = request.getfixturevalue("pg_server")  # skips when no server answers
-    from tests.hub.conftest import _pg_connect
-
-    name = f"posko_hubsec_{uuid.uuid4().hex[:10]}"
-    admin = _pg_connect()
-    admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{session_url.rsplit('/', 1)[0]}/{name}"
-    finally:
-        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        admin.close()
+    with fresh_database("posko_hubsec", "PostgreSQL variants skipped") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
