@@ -56,6 +56,9 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tests.support.correlate import best_correlation  # noqa: E402 - after the path it needs
+
 STATIC = ROOT / "hub" / "static"
 PROBE = Path(__file__).with_name("ptt_browser.js")
 GROUP = "bench-hp"
@@ -90,22 +93,6 @@ def make_speech(folder: Path) -> tuple[Path, np.ndarray]:
     with wave.open(str(s16)) as w:
         pcm = np.frombuffer(w.readframes(w.getnframes()), "<i2")
     return mic, pcm
-
-
-def best_correlation(heard: np.ndarray, said: np.ndarray) -> float:
-    """The largest normalised cross-correlation of `heard` against `said` played in a loop
-    (Chromium's fake microphone loops its file), 0..1."""
-    heard = heard.astype(np.float64) - heard.mean()
-    said = said.astype(np.float64)
-    n = len(heard)
-    if n < 1600 or not heard.any():
-        return 0.0
-    loop = np.tile(said, 2 + n // max(len(said), 1))
-    size = len(loop) + n
-    corr = np.fft.irfft(np.fft.rfft(loop, size) * np.conj(np.fft.rfft(heard, size)), size)[: len(loop) - n + 1]
-    power = np.concatenate([[0.0], np.cumsum(loop ** 2)])
-    energy = np.sqrt(np.maximum(power[n:] - power[:-n], 0.0))[: len(corr)] * np.linalg.norm(heard)
-    return round(float(np.max(np.abs(corr) / np.maximum(energy, 1e-9))), 3)
 
 
 def windowed_correlation(heard: np.ndarray, said: np.ndarray, window: int = 8000) -> float:

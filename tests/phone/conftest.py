@@ -22,6 +22,7 @@ from posko.settings.core import MqttSettings
 from posko.settings.ptt import PttSettings
 from tests.hub.support import HubProcess
 from tests.support.browser import CHROMIUM_ARGS, chromium_path
+from tests.support.correlate import best_correlation
 
 GROUP = "ojol-kuta"
 
@@ -33,21 +34,6 @@ def read_wav(path: Path) -> np.ndarray:
     with wave.open(str(path)) as w:
         assert w.getframerate() == 16000 and w.getnchannels() == 1, path
         return np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float64)
-
-
-def best_correlation(heard: np.ndarray, said: np.ndarray) -> float:
-    """The largest normalised cross-correlation of `heard` against `said` played in a loop
-    (Chromium's fake microphone loops its file), over lags of one loop; 0..1."""
-    heard = heard - heard.mean()
-    n = len(heard)
-    if n < 1600 or not heard.any():
-        return 0.0
-    loop = np.tile(said, 2 + n // max(len(said), 1))
-    size = len(loop) + n
-    corr = np.fft.irfft(np.fft.rfft(loop, size) * np.conj(np.fft.rfft(heard, size)), size)[: len(loop) - n + 1]
-    power = np.concatenate([[0.0], np.cumsum(loop ** 2)])
-    energy = np.sqrt(np.maximum(power[n:] - power[:-n], 0.0))[: len(corr)] * np.linalg.norm(heard)
-    return float(np.max(np.abs(corr) / np.maximum(energy, 1e-9)))
 
 
 def heard_share(heard: np.ndarray, said: np.ndarray, window_s: float = 0.5,

@@ -10,13 +10,13 @@ import numpy as np
 from gateway.messages import FloorState
 from tests.phone.conftest import (
     GROUP,
-    best_correlation,
     heard_share,
     open_phone,
     read_wav,
     wait_online,
     wait_until,
 )
+from tests.support.correlate import best_correlation
 from tests.support.mqtt import Client
 
 

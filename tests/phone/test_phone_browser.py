@@ -15,13 +15,13 @@ import numpy as np
 
 from tests.phone.conftest import (
     GROUP,
-    best_correlation,
     hold,
     open_phone,
     read_wav,
     wait_online,
     wait_until,
 )
+from tests.support.correlate import best_correlation
 
 
 def _config(hub, ws_broker, root, unit="hp-budi", groups=(GROUP,)) -> dict:

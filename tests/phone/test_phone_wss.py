@@ -35,7 +35,6 @@ from tests.hub.support import HubProcess
 from tests.phone.conftest import (
     GROUP,
     Ptt,
-    best_correlation,
     hold,
     open_phone,
     read_wav,
@@ -43,6 +42,7 @@ from tests.phone.conftest import (
     wait_until,
 )
 from tests.support.browser import CHROMIUM_ARGS, chromium_path
+from tests.support.correlate import best_correlation
 from tests.support.mqtt import Client
 from tests.support.nginx import NGINX, Nginx, make_cert, site_for_test, spki_hash
 
