@@ -37,7 +37,7 @@ from hub.models import Alert, AlertRepeat, AlertTrackPoint, Event, utcnow
 from hub.phone import PhoneMember
 from hub.texts import label
 from hub.timefmt import local
-from posko.messages import AlertLocation, Location
+from posko.messages import AlertCancel, AlertLocation, Location
 
 bp = Blueprint("alerts", __name__)
 
@@ -195,12 +195,14 @@ def record_track(db, settings, *, unit_id: str, msg: AlertLocation,
     was stored: "unknown" (no phone emergency of this member by that id: the topic's
     member, which the broker's ACL binds to the login, must be the alert's), "closed"
     (acknowledged: the phone stops sending then), "stale" (a fix not newer than the one
-    held: a redelivery or an older fix)."""
+    held: a redelivery or an older fix), "cancelled" (its member called it off)."""
     alert = _alert_for(db, _clean(msg.alert_id)[:64])
     if alert is None or alert.unit_id != unit_id or alert.source != "phone_emergency":
         return "unknown"
     if alert.acked_at is not None:
         return "closed"
+    if alert.cancelled_at is not None:
+        return "cancelled"
     fix_at = _fix_at(msg.location)
     if fix_at is None or (alert.fix_at is not None and fix_at <= alert.fix_at):
         return "stale"
@@ -226,6 +228,31 @@ def record_track(db, settings, *, unit_id: str, msg: AlertLocation,
         "lat": alert.lat, "lon": alert.lon, "map_url": map_url(alert), "points": points}))
     db.commit()
     return "moved"
+
+
+def record_cancel(db, settings, *, unit_id: str, msg: AlertCancel,
+                  now: dt.datetime | None = None) -> str:
+    """A phone member calls off their own emergency; commits.
+
+    Returns "cancelled" (the alert is marked, and an `alert_cancel` event tells every
+    dashboard to stop ringing for it; it stays open until an officer takes it, since a call-off
+    may be made under duress), "again" (already called off: a redelivery, answered the same),
+    or "unknown" (no phone emergency of this member by that id: the topic's member, which the
+    broker's ACL binds to the login, must be the alert's). An alert an officer already took is
+    marked too (the officer learns the member called it off), with no event to ring off."""
+    alert = _alert_for(db, _clean(msg.alert_id)[:64])
+    if alert is None or alert.unit_id != unit_id or alert.source != "phone_emergency":
+        return "unknown"
+    if alert.cancelled_at is not None:
+        return "again"
+    now = now or utcnow()
+    alert.cancelled_at = now
+    if alert.acked_at is None:
+        db.add(Event(kind="alert_cancel", at=now, data={
+            "id": alert.id, "unit": alert.unit_id,
+            "cancelled_local": local(now, settings.hub.display_tz, "%H:%M:%S")}))
+    db.commit()
+    return "cancelled"
 
 
 def alert_trail(db, alert: Alert) -> list[list[float]]:

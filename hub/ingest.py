@@ -30,12 +30,12 @@ import uuid
 from sqlalchemy import delete, select
 
 from hub import kb, phone, releases
-from hub.alerts import phone_details, record_alert, record_track, repeat_ids
+from hub.alerts import phone_details, record_alert, record_cancel, record_track, repeat_ids
 from hub.db import Sessions, database_url, make_engine
 from hub.models import Event, KeyValue, Throttle, Unit, utcnow
 from posko import topics
 from posko.messages import Alert as AlertMessage
-from posko.messages import AlertAck, AlertLocation, BadMessage, Heartbeat
+from posko.messages import AlertAck, AlertCancel, AlertLocation, BadMessage, Heartbeat
 from posko.mqtt import MqttLink
 from posko.service import Watchdog
 
@@ -67,6 +67,7 @@ class Ingest:
         self.unknown_units = 0  # status heartbeats from ids the hub does not know
         self.alerts = {"new": 0, "repeat": 0, "duplicate": 0}
         self.tracks: dict[str, int] = {}  # hub.alerts.record_track's outcomes
+        self.cancels: dict[str, int] = {}  # hub.alerts.record_cancel's outcomes
         self.acks_sent = 0
         self._kb_announced: bytes | None = None
         self._release_announced: bytes | None = None
@@ -84,6 +85,7 @@ class Ingest:
         self.link.subscribe(topics.all_unit_status(self.root), self.on_status, qos=1)
         self.link.subscribe(topics.all_alerts(self.root), self.on_alert, qos=1)
         self.link.subscribe(topics.all_alert_locations(self.root), self.on_alert_location, qos=1)
+        self.link.subscribe(topics.all_alert_cancels(self.root), self.on_alert_cancel, qos=1)
         self.link.start()
         return self
 
@@ -94,6 +96,7 @@ class Ingest:
                 "refused": dict(self.link.refused), "bad_messages": self.bad_messages,
                 "unknown_units": self.unknown_units, "alerts": dict(self.alerts),
                 "alert_locations": dict(self.tracks),
+                "alert_cancels": dict(self.cancels),
                 "acks_sent": self.acks_sent, "acks_waiting": len(self._acks_inflight)}
 
     def write_status(self) -> None:
@@ -279,6 +282,25 @@ class Ingest:
         with self.db.writer() as db:
             outcome = record_track(db, self.settings, unit_id=unit_id, msg=msg)
         self.tracks[outcome] = self.tracks.get(outcome, 0) + 1
+
+    def on_alert_cancel(self, topic: str, payload: bytes) -> None:
+        """A phone member calls off their emergency (hub.alerts.record_cancel); the phone says
+        the call-off arrived only on this receipt, sent after the commit (and for a repeat)."""
+        unit_id = self._unit_from_topic(topic, 1)
+        if unit_id is None:
+            return
+        try:
+            msg = AlertCancel.from_json(payload)
+        except BadMessage as exc:
+            self.bad_messages += 1
+            log.warning("bad alert cancel on %s: %s", topic, exc)
+            return
+        with self.db.writer() as db:
+            outcome = record_cancel(db, self.settings, unit_id=unit_id, msg=msg)
+        self.cancels[outcome] = self.cancels.get(outcome, 0) + 1
+        if outcome != "unknown":
+            self.link.publish(topics.alert_ack(unit_id, self.root),
+                              AlertAck(alert_id=msg.alert_id, officer="", stage="cancelled").to_json(), qos=1)
 
     def expire_members(self) -> None:
         """A phone member whose validity ran out loses their broker login (hub/phone.py)."""

@@ -239,6 +239,9 @@ class Alert(Base):
     accuracy_m: Mapped[float | None] = mapped_column(Float, nullable=True)
     fix_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     no_location: Mapped[str] = mapped_column(String(16), default="")  # why a phone sent none
+    # A phone member called their emergency off (posko.messages.AlertCancel): still open
+    # until an officer takes it, but no longer ringing.
+    cancelled_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 class Event(Base):
@@ -247,7 +250,7 @@ class Event(Base):
     __tablename__ = "events"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))  # report | report_state | alert | alert_ack | alert_location | unit
+    kind: Mapped[str] = mapped_column(String(16))  # report | report_state | alert | alert_ack | alert_location | alert_cancel | unit
     data: Mapped[dict] = mapped_column(JSON, default=dict)
     at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
 

@@ -157,12 +157,36 @@ class AlertLocation:
 
 
 @dataclass(frozen=True)
+class AlertCancel:
+    """A phone member calls off their own emergency (`alert_id`: pressed by mistake, or the
+    danger is over), on `alert/{unit}/cancel`. The hub marks the alert and answers with an
+    AlertAck of stage "cancelled"; the alert stays open until an officer takes it (a call-off
+    may be made under duress: the officer makes sure), but the dashboard stops its alarm."""
+
+    KIND: ClassVar[str] = "alert cancel"
+
+    alert_id: str
+    unit: str
+    time: float = field(default_factory=time.time)
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), separators=(",", ":")).encode("utf-8")
+
+    @classmethod
+    def from_json(cls, payload: bytes | str) -> AlertCancel:
+        d = _load(payload, cls.KIND)
+        return cls(alert_id=_get(d, cls.KIND, "alert_id", str)[:64], unit=_get(d, cls.KIND, "unit", str),
+                   time=float(_get(d, cls.KIND, "time", (int, float))))
+
+
+@dataclass(frozen=True)
 class AlertAck:
     """The hub's answer to an alert: an officer has taken it (stage "taken"), or, for a
-    phone's alert, the hub has stored it (stage "received", officer "")."""
+    phone's alert, the hub has stored it (stage "received", officer "") or stored its
+    member's call-off (stage "cancelled", officer "")."""
 
     KIND: ClassVar[str] = "alert ack"
-    STAGES: ClassVar[tuple[str, ...]] = ("taken", "received")
+    STAGES: ClassVar[tuple[str, ...]] = ("taken", "received", "cancelled")
 
     alert_id: str
     officer: str  # display name of the officer who acknowledged
@@ -180,7 +204,7 @@ class AlertAck:
         d = _load(payload, cls.KIND)
         stage = _get(d, cls.KIND, "stage", str, "taken")
         if stage not in cls.STAGES:
-            raise BadMessage("alert ack: field 'stage' must be taken or received")
+            raise BadMessage("alert ack: field 'stage' must be taken, received or cancelled")
         return cls(alert_id=_get(d, cls.KIND, "alert_id", str),
                    officer=_get(d, cls.KIND, "officer", str),
                    time=float(_get(d, cls.KIND, "time", (int, float))), stage=stage)

@@ -67,6 +67,11 @@ def alert_location(unit: str, root: str = ROOT) -> str:
     return f"{root}/alert/{check_id('unit', unit)}/location"
 
 
+def alert_cancel(unit: str, root: str = ROOT) -> str:
+    """A phone member's call-off of their own emergency (posko.messages.AlertCancel)."""
+    return f"{root}/alert/{check_id('unit', unit)}/cancel"
+
+
 def kb_current(root: str = ROOT) -> str:
     return f"{root}/kb/current"
 
@@ -86,6 +91,10 @@ def all_alerts(root: str = ROOT) -> str:
 
 def all_alert_locations(root: str = ROOT) -> str:
     return f"{root}/alert/+/location"
+
+
+def all_alert_cancels(root: str = ROOT) -> str:
+    return f"{root}/alert/+/cancel"
 
 
 def all_alert_acks(root: str = ROOT) -> str:

@@ -391,3 +391,122 @@ def test_the_phone_keeps_sending_where_it_goes_until_an_officer_takes_the_emerge
     assert len(_track(hub, alert_id)) == 3, "a point was stored for a closed, unknown or other member's alert"
     watch.close()
     assert not page.errors, page.errors
+
+
+def _cancelled_at(hub, alert_id: str):
+    from hub.models import Alert
+
+    with hub.db() as db:
+        return db.get(Alert, alert_id).cancelled_at
+
+
+def test_the_member_calls_the_emergency_off_and_the_dashboard_stops_ringing(
+        browser, hub, ws_broker, root, arbiter, artifacts) -> None:
+    """An emergency pressed by mistake: once the hub has it the phone offers "Batalkan
+    darurat" (two taps), stops sending its position, and says the call-off arrived only on
+    the hub's receipt. The dashboard's card says who called it off and when and stops ringing,
+    but stays until an officer takes it (a call-off may be made under duress). Another
+    member's or an unknown call-off changes nothing."""
+    from posko.messages import AlertCancel
+
+    _add_member(hub)
+    dash, _user = _dashboard(browser, hub)
+    page = open_phone(browser, hub, _config(ws_broker, root))
+    page.context.grant_permissions(["geolocation", "microphone"], origin=hub.base)
+    page.context.set_geolocation(WHERE)
+    wait_online(page)
+    assert page.locator("#sos-off").is_hidden()
+    _press_sos(page)
+    page.wait_for_selector("#sos-status[data-state='received']", timeout=10000)
+    alert_id = page.evaluate("window.poskoAlerts.latest().message.id")
+    card = dash.locator(f".alert-card[data-alert-id='{alert_id}']")
+    card.wait_for(timeout=10000)
+    assert dash.evaluate("document.body.dataset.alarm") == "on"
+
+    # Forged or stray call-offs: another member's topic, an unknown id. Nothing changes.
+    watch = Client(ws_broker.port)
+    assert watch.wait_connected()
+    watch.publish(f"{root}/alert/hp-sari/cancel", AlertCancel(alert_id=alert_id, unit="hp-sari").to_json())
+    watch.publish(f"{root}/alert/{MEMBER}/cancel", AlertCancel(alert_id="tidak-ada", unit=MEMBER).to_json())
+    time.sleep(1.5)
+    assert _cancelled_at(hub, alert_id) is None
+    assert dash.evaluate("document.body.dataset.alarm") == "on" and card.get_attribute("data-cancelled") is None
+
+    # One tap only arms the button; it disarms by itself.
+    off = page.locator("#sos-off")
+    off.click()
+    assert off.text_content() == "Ketuk lagi untuk membatalkan"
+    assert page.evaluate("window.poskoAlerts.latest().cancel") is None
+    assert wait_until(lambda: off.text_content() == "Batalkan darurat", 7)
+    off.click()
+    off.click()
+    page.wait_for_selector("#sos-status[data-state='cancelled']", timeout=10000)
+    assert "Pembatalan diterima pusat komando" in page.text_content("#sos-text")
+    assert off.is_hidden()
+    assert page.evaluate("window.poskoTrack.item") is None, "still watching the position"
+    assert _cancelled_at(hub, alert_id) is not None
+
+    # The dashboard: marked, silent, still there; after a reload too.
+    assert wait_until(lambda: card.get_attribute("data-cancelled") == "1", 10)
+    assert "Dibatalkan pengirim pukul" in card.text_content()
+    assert dash.evaluate("document.body.dataset.alarm") == "off"
+    dash.screenshot(path=str(artifacts / "hub-phone-emergency-called-off.png"))
+    dash.reload()
+    card = dash.locator(f".alert-card[data-alert-id='{alert_id}']")
+    assert card.get_attribute("data-cancelled") == "1"
+    assert dash.evaluate("document.body.dataset.alarm") == "off"
+    page.screenshot(path=str(artifacts / "phone-emergency-called-off.png"))
+
+    # A position after the call-off is not stored; the officer still takes it.
+    from posko.messages import AlertLocation, Location
+
+    watch.publish(f"{root}/alert/{MEMBER}/location", AlertLocation(
+        alert_id=alert_id, unit=MEMBER, location=Location(lat=-8.70, lon=115.17, accuracy_m=5,
+                                                          time=time.time() + 60)).to_json())
+    time.sleep(1.0)
+    assert _track(hub, alert_id) == []
+    card.locator("button.ack").click()
+    page.wait_for_selector("#sos-status[data-state='cancelled']", timeout=5000)
+    assert wait_until(lambda: dash.locator(f".alert-card[data-alert-id='{alert_id}']").count() == 0, 10)
+    dash.goto(hub.base + "/peringatan")
+    assert "Dibatalkan pengirim" in dash.locator(f"tr[data-alert-id='{alert_id}']").text_content()
+    watch.close()
+    assert not page.errors and not dash.errors, (page.errors, dash.errors)
+
+
+def test_alert_queue_calls_off_only_what_the_hub_has(browser) -> None:
+    """The call-off as numbers: refused before the hub's receipt, resent with the alert's
+    backoff until its own receipt, which does not change the alert's stage."""
+    from pathlib import Path
+
+    page = browser.new_page()
+    page.set_content("<html><body></body></html>")
+    page.add_script_tag(path=str(Path(__file__).parents[2] / "hub/static/phone/emergency.js"))
+    got = page.evaluate("""() => {
+      let saved = null;
+      const q = new PoskoEmergency.AlertQueue({get: () => saved, set: (v) => { saved = v; }});
+      const a = q.add({id: "a1"});
+      const out = {early: q.cancel(a, 0), gaps: []};
+      q.ack({alert_id: "a1", stage: "received", officer: ""}, 10);
+      out.first = q.cancel(a, 20);
+      out.twice = q.cancel(a, 21);
+      let t = 20;
+      for (let i = 0; i < 4; i++) {
+        if (q.cancelsDue(t, false).length !== 1) return {error: "not due at " + t};
+        q.cancelSent(a, t);
+        out.gaps.push(a.cancelNextAt - t);
+        t = a.cancelNextAt;
+      }
+      q.ack({alert_id: "a1", stage: "cancelled", officer: ""}, t);
+      out.after = [a.state, a.cancel, a.cancelledAt === t, q.cancelsDue(t + 1e6, true).length];
+      q.ack({alert_id: "a1", officer: "Bripka A"}, t + 5);
+      out.taken = [a.state, a.cancel];
+      out.kept = new PoskoEmergency.AlertQueue({get: () => saved, set: () => {}}).latest().cancel;
+      return out;
+    }""")
+    assert got.get("early") is False, got
+    assert got["first"] is True and got["twice"] is False
+    assert got["gaps"] == [3000, 6000, 12000, 24000]
+    assert got["after"] == ["received", "done", True, 0]
+    assert got["taken"] == ["taken", "done"] and got["kept"] == "done"
+    page.close()

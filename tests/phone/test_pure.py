@@ -104,6 +104,26 @@ def test_phone_alert_on_the_wire() -> None:
     assert AlertAck.from_json('{"alert_id": "a1", "officer": "x", "time": 1}').stage == "taken"
 
 
+def test_a_phone_members_call_off_on_the_wire() -> None:
+    from posko import topics
+    from posko.messages import AlertAck, AlertCancel, BadMessage
+
+    off = AlertCancel(alert_id="a2", unit="hp-1", time=5.0)
+    assert json.loads(off.to_json()) == {"alert_id": "a2", "unit": "hp-1", "time": 5.0}
+    assert AlertCancel.from_json(off.to_json()) == off
+    for bad in ('{"unit": "hp-1", "time": 1}', '{"alert_id": 3, "unit": "hp-1", "time": 1}', "[]"):
+        with pytest.raises(BadMessage):
+            AlertCancel.from_json(bad)
+    receipt = AlertAck.from_json(AlertAck(alert_id="a2", officer="", stage="cancelled").to_json())
+    assert receipt.stage == "cancelled"
+    with pytest.raises(BadMessage, match="taken, received or cancelled"):
+        AlertAck.from_json('{"alert_id": "a1", "officer": "", "time": 1, "stage": "gone"}')
+    assert topics.alert_cancel("hp-1", root="r") == "r/alert/hp-1/cancel"
+    assert topics.all_alert_cancels("r") == "r/alert/+/cancel"
+    # A member may call off only under their own id.
+    assert "pattern write r/alert/%u/cancel" in render_acl("r", members={"hp-1": ["a"]})
+
+
 def test_location_in_words() -> None:
     from hub.alerts import location_text, map_url
     from hub.models import Alert

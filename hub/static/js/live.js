@@ -47,7 +47,8 @@
   }
 
   function updateAlarm() {
-    var open = alertsBox ? alertsBox.querySelectorAll(".alert-card").length : 0;
+    // A card its phone member called off stays until an officer takes it, but no longer rings.
+    var open = alertsBox ? alertsBox.querySelectorAll(".alert-card:not([data-cancelled])").length : 0;
     document.body.dataset.alarm = open ? "on" : "off";
     if (open && !ringTimer) { beep(); ringTimer = setInterval(beep, 2000); }
     if (!open && ringTimer) { clearInterval(ringTimer); ringTimer = null; }
@@ -135,6 +136,18 @@
       link.href = a.map_url;
       where.after(document.createTextNode(" "), link);
     }
+  }
+
+  // A phone member called their emergency off: the card says so and stops ringing.
+  function cancelAlert(a) {
+    if (!alertsBox) return;
+    var card = alertsBox.querySelector('[data-alert-id="' + CSS.escape(a.id) + '"]');
+    if (!card || card.dataset.cancelled) return;
+    card.dataset.cancelled = "1";
+    card.querySelector("button.ack").before(el("p", "alert-cancelled",
+      "Dibatalkan pengirim pukul " + a.cancelled_local + " — pastikan keadaannya, lalu Terima."));
+    toast("Darurat dari " + a.unit + " dibatalkan pengirimnya.");
+    updateAlarm();
   }
 
   function removeAlert(a) {
@@ -260,6 +273,7 @@
   source.addEventListener("alert", function (e) { addAlert(JSON.parse(e.data)); });
   source.addEventListener("alert_ack", function (e) { removeAlert(JSON.parse(e.data)); });
   source.addEventListener("alert_location", function (e) { moveAlert(JSON.parse(e.data)); });
+  source.addEventListener("alert_cancel", function (e) { cancelAlert(JSON.parse(e.data)); });
   source.addEventListener("unit", function () { refreshFleet(); });
   source.addEventListener("report_state", function (e) { stateChanged(JSON.parse(e.data)); });
   // This browser's session ended (logged out in another tab, password reset, account disabled).

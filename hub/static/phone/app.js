@@ -161,12 +161,20 @@
       box.hidden = false;
       let state = locating ? "locating" : item.state;
       if (state === "sending" && !client.online) state = "queued";
+      if (!locating && item.cancel) state = item.cancel === "done" ? "cancelled" : "cancelling";
       const moved = box.dataset.state !== state;
       box.dataset.state = state;
       $("sos-text").textContent =
         state === "received" ? S.received.replace("{time}", clock(item.receivedAt))
         : state === "taken" ? S.taken.replace("{officer}", item.officer || "").replace("{time}", clock(item.takenAt))
+        : state === "cancelled" ? S.cancelled.replace("{time}", clock(item.cancelledAt))
         : S[state];
+      // Calling it off: once the hub has it, within the tracking's 2 hours, two taps.
+      const off = $("sos-off");
+      const canCancel = !locating && !item.cancel && (item.state === "received" || item.state === "taken") &&
+        Date.now() - item.message.time * 1000 < E.TRACK_MAX_MS;
+      off.hidden = !canCancel;
+      if (!canCancel) disarm();
       const m = item && !locating ? item.message : null;
       $("sos-where").textContent = !m ? "" : item.tracked
         ? S.tracked.replace("{time}", clock(item.tracked.sentAt)).replace("{m}", Math.round(item.tracked.fix.accuracy_m))
@@ -182,9 +190,32 @@
         queue.sent(item, now);
         client.publish(`alert/${cfg.unit}`, JSON.stringify(item.message), 1).catch(() => {});
       }
+      for (const item of queue.cancelsDue(now, online)) {
+        queue.cancelSent(item, now);
+        client.publish(`alert/${cfg.unit}/cancel`,
+                       JSON.stringify({ alert_id: item.message.id, unit: cfg.unit, time: now / 1000 }), 1).catch(() => {});
+      }
       sendTrack(now);
       show();
     }
+
+    // The call-off takes two taps: the first arms the button for 5 s.
+    const off = $("sos-off");
+    function disarm() { clearTimeout(off.timer); delete off.dataset.armed; off.textContent = S.off; }
+    off.addEventListener("click", () => {
+      if (!off.dataset.armed) {
+        off.dataset.armed = "1";
+        off.textContent = S.offsure;
+        off.timer = setTimeout(disarm, 5000);
+        return;
+      }
+      disarm();
+      if (!queue.cancel(queue.latest(), Date.now())) return;
+      // An emergency call still holding the group's floor ends with it.
+      if (client.tx && client.tx.priority === "emergency") client.release();
+      track();
+      flush(true);
+    });
 
     // While the newest emergency is open (not yet taken by an officer) the phone watches its
     // position; a fix far enough from the last one the hub has goes on
@@ -195,7 +226,7 @@
     window.poskoTrack = tracking;
     function track() {
       const item = queue.latest();
-      const open = item && item.state !== "taken" && Date.now() - item.message.time * 1000 < E.TRACK_MAX_MS;
+      const open = item && item.state !== "taken" && !item.cancel && Date.now() - item.message.time * 1000 < E.TRACK_MAX_MS;
       if (open && navigator.geolocation && tracking.item !== item.message.id) {
         // This emergency's position is what the hub has: the alert's own, or the last sent.
         const had = item.tracked ? item.tracked.fix : item.message.location;
@@ -216,7 +247,7 @@
 
     function sendTrack(now) {
       const item = queue.latest();
-      if (!tracker || !item || item.state !== "received" || !client.online) return;
+      if (!tracker || !item || item.state !== "received" || item.cancel || !client.online) return;
       const fix = tracker.due(now);
       if (!fix) return;
       tracker.sent(fix, now);

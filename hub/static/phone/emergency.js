@@ -3,6 +3,7 @@
 // location; it is kept in localStorage and sent again until the hub's receipt
 // (`alert/{member}/ack`, stage "received") comes, then the officer's ("taken"). Until the
 // officer's, the phone's newer positions go on `alert/{member}/location` (`Tracker` throttles).
+// The member may call a received alert off (`alert/{member}/cancel`, receipt stage "cancelled").
 // `AlertQueue` is the part without a browser API: it is fed times and answers.
 (function (global) {
   "use strict";
@@ -59,10 +60,38 @@
       this.save();
     }
 
+    // The member calls the alert off (pressed by mistake, or the danger is over): sent on
+    // `alert/{member}/cancel` until the hub's receipt (stage "cancelled"), with the same
+    // backoff as the alert. Only an alert the hub has can be called off: before its receipt
+    // the phone cannot know whether the alert arrived (and then it would ring on).
+    cancel(item, nowMs) {
+      if (!item || item.cancel || (item.state !== "received" && item.state !== "taken")) return false;
+      item.cancel = "sending";
+      item.cancelAskedAt = nowMs;
+      item.cancelTries = 0;
+      item.cancelNextAt = 0;
+      this.save();
+      return true;
+    }
+
+    cancelsDue(nowMs, online) {
+      return this.items.filter((i) => i.cancel === "sending" && (online || nowMs >= i.cancelNextAt));
+    }
+
+    cancelSent(item, nowMs) {
+      item.cancelTries += 1;
+      item.cancelNextAt = nowMs + Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** (item.cancelTries - 1));
+      this.save();
+    }
+
     // The hub's answer (posko.messages.AlertAck as parsed JSON); the item it matched or null.
     ack(ack, nowMs) {
       const item = this.items.find((i) => i.message.id === ack.alert_id);
       if (!item) return null;
+      if (ack.stage === "cancelled") {
+        if (item.cancel === "sending") { item.cancel = "done"; item.cancelledAt = nowMs; this.save(); }
+        return item;
+      }
       if ((ack.stage || "taken") === "taken") {
         item.state = "taken";
         item.officer = String(ack.officer || "");
