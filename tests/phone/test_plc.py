@@ -61,6 +61,10 @@ def test_lost_frames_are_concealed(browser, hub, ws_broker, root, speech) -> Non
     assert len(speaking) >= 5, speaking
     filled = [i for i in speaking if _frame_rms(pcm, i, size) > 0.2 * _frame_rms(pcm, i - 1, size)]
     assert filled == speaking, f"silent gaps at frames {sorted(set(speaking) - set(filled))}"
-    assert page.evaluate(f"window.poskoPtt.stats.played['{GROUP}']") >= frames - 2
+    # Every frame played, but for quiet ones the buffer left out to give back the delay a
+    # late frame added (on a loaded machine the page's main thread makes frames late).
+    stats = page.evaluate("window.poskoPtt.stats")
+    assert stats["played"][GROUP] + stats["shed"] >= frames - 2, stats
+    assert stats["dropped"] == 0, stats
     talker.close()
     assert not page.errors, page.errors
