@@ -25,8 +25,28 @@ def report(shipped_brain) -> Report:
     return evaluate(shipped_brain, load_devset())
 
 
+def _unread(items) -> set[str]:
+    """Questions of split 9's odd positions (frozen9b of bench/assistant_holdout.py), whose
+    mistakes are never listed: the ninth round reads their totals only."""
+    out, position = set(), {}
+    for item in items:
+        n = position.get(item.source, 0)
+        position[item.source] = n + 1
+        if item.source.startswith("frozen9_") and n % 2:
+            out.add(item.q)
+    return out
+
+
 def _explain(report: Report) -> str:
-    return report.summary() + "\nmistakes:\n" + "\n".join(report.mistakes())
+    hidden = _unread(r.item for r in report.results)
+    shown = [m for r, m in zip((r for r in report.results if _wrong(r)), report.mistakes(),
+                               strict=True) if r.item.q not in hidden]
+    return (report.summary() + "\nmistakes (frozen9b's not listed):\n" + "\n".join(shown))
+
+
+def _wrong(r) -> bool:
+    return r.action != r.item.action or (
+        r.item.action == "answer" and r.entry not in (r.item.accept or (r.item.entry,)))
 
 
 def test_dev_set_is_large_enough_and_well_formed() -> None:
