@@ -249,6 +249,12 @@ def test_a_story_is_answered_despite_its_many_words(shipped_brain, question: str
     assert (reply.action, reply.entry) == ("answer", entry), reply.category
     import assistant.brain as brain_module
 
+    # ninth round: the KB's examples lift these stories above the threshold itself, so the
+    # relief is checked with the threshold put just above the story's own score
+    if reply.confidence >= shipped_brain.min_confidence:
+        monkeypatch.setattr(shipped_brain, "min_confidence",
+                            reply.confidence + brain_module.STORY_RELIEF / 2)
+        assert shipped_brain.ask(question).action == "answer"
     monkeypatch.setattr(brain_module, "STORY_RELIEF", 0.0)
     assert shipped_brain.ask(question).action == "fallback"
 
