@@ -382,3 +382,17 @@ def test_ninth_round_crimes_in_progress_and_divers(check, question: str, categor
 )
 def test_ninth_round_break_ins_over_are_not_escalated(check, question: str) -> None:
     assert _category(check, question) is None
+
+
+@pytest.mark.parametrize(
+    ("question", "category"),
+    [
+        # ninth round: regional words of drowning, breath and breaking in
+        ("tulung, budak abdi tilelep di balong", "drowning"),
+        ("mbahku ora iso ambegan, raine pucet", "unconscious"),
+        ("aki abdi teu tiasa ngambekan", "unconscious"),
+        ("ana maling mlebu omah saiki", "violence"),
+    ],
+)
+def test_ninth_round_regional_emergencies(check, question: str, category: str) -> None:
+    assert _category(check, question) == category
