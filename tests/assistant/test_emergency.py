@@ -396,3 +396,22 @@ def test_ninth_round_break_ins_over_are_not_escalated(check, question: str) -> N
 )
 def test_ninth_round_regional_emergencies(check, question: str, category: str) -> None:
     assert _category(check, question) == category
+
+
+@pytest.mark.parametrize("question", [
+    # ninth round: a polite English request for help with an errand is no cry for help
+    "can you help me get a copy of my police report now",
+    "could you help me with the form for my licence",
+    "I want you to help me find the nearest Samsat",
+])
+def test_ninth_round_polite_requests_are_not_cries(check, question: str) -> None:
+    assert _category(check, question) is None
+
+
+@pytest.mark.parametrize("question", [
+    "help me! a man is hitting my mother",
+    "somebody help me please",
+    "help!!",
+])
+def test_ninth_round_cries_in_english_still_escalate(check, question: str) -> None:
+    assert _category(check, question) is not None
