@@ -326,3 +326,92 @@ def test_eighth_round_emergencies(check, question: str, category: str) -> None:
 )
 def test_eighth_round_stories_and_worries_are_not_escalated(check, question: str) -> None:
     assert _category(check, question) is None
+
+
+@pytest.mark.parametrize(
+    ("question", "category"),
+    [
+        # ninth round: a diver or swimmer who does not come up, in English
+        ("my brother jumped off the pier and never came up again", "drowning"),
+        ("the snorkel guide says one tourist has not come back up", "drowning"),
+        # Javanese: breaking in now
+        ("wong loro lagi mbobol warung sebelah saiki", "violence"),
+        # other words for taking one's life
+        ("pacar saya kirim pesan mau mengakhiri hidupnya malam ini, hpnya mati", "help"),
+        ("my colleague said he wants to end his life and left the office", "help"),
+    ],
+)
+def test_ninth_round_emergencies(check, question: str, category: str) -> None:
+    assert _category(check, question) == category
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        # ninth round: character assassination is defamation, not a killing
+        "pembunuhan karakter oleh rekan kerja di grup kantor, bisa dipidana?",
+        # a wall broken through last month, the thief long gone
+        "bulan lalu tembok belakang toko dijebol maling, sekarang pelakunya kena pasal apa",
+    ],
+)
+def test_ninth_round_words_are_not_escalated(check, question: str) -> None:
+    assert _category(check, question) is None
+
+
+@pytest.mark.parametrize(
+    ("question", "category"),
+    [
+        # ninth round: a swimmer who has not come up, told with a time of day
+        ("we went snorkeling this morning and my son never came back up", "drowning"),
+        # breaking in now, in the active voice
+        ("ada dua orang lagi membongkar mesin atm di depan indomaret sekarang", "theft"),
+        ("pintu toko tetangga sedang dicongkel orang bertopeng", "theft"),
+    ],
+)
+def test_ninth_round_crimes_in_progress_and_divers(check, question: str, category: str) -> None:
+    assert _category(check, question) in (category, "violence")
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        # ninth round: unpacking is no break-in; a break-in over, asked what to do
+        "lagi membongkar barang pindahan, ktp saya terselip, gimana urusnya",
+        "warung saya dicongkel maling tadi malam, sekarang harus apa",
+    ],
+)
+def test_ninth_round_break_ins_over_are_not_escalated(check, question: str) -> None:
+    assert _category(check, question) is None
+
+
+@pytest.mark.parametrize(
+    ("question", "category"),
+    [
+        # ninth round: regional words of drowning, breath and breaking in
+        ("tulung, budak abdi tilelep di balong", "drowning"),
+        ("mbahku ora iso ambegan, raine pucet", "unconscious"),
+        ("aki abdi teu tiasa ngambekan", "unconscious"),
+        ("ana maling mlebu omah saiki", "violence"),
+    ],
+)
+def test_ninth_round_regional_emergencies(check, question: str, category: str) -> None:
+    assert _category(check, question) == category
+
+
+@pytest.mark.parametrize("question", [
+    # ninth round: a polite English request for help with an errand is no cry for help
+    "can you help me get a copy of my police report now",
+    "could you help me with the form for my licence",
+    "I want you to help me find the nearest Samsat",
+])
+def test_ninth_round_polite_requests_are_not_cries(check, question: str) -> None:
+    assert _category(check, question) is None
+
+
+@pytest.mark.parametrize("question", [
+    "help me! a man is hitting my mother",
+    "somebody help me please",
+    "help!!",
+])
+def test_ninth_round_cries_in_english_still_escalate(check, question: str) -> None:
+    assert _category(check, question) is not None

@@ -16,7 +16,7 @@ from tests.assistant.evaluation import Report, evaluate, load_devset
 MIN_QUESTIONS = 300
 MIN_PER_FILE = {"safety.yaml": 60, "emergency.yaml": 45, "fallback.yaml": 25}
 OLD_FROZEN = ("frozen1_", "frozen2_", "frozen3_", "frozen4_", "frozen5_", "frozen6_", "frozen7_",
-              "frozen8_")  # old frozen splits, now dev-set data
+              "frozen8_", "frozen9_")  # old frozen splits, now dev-set data
 FILE_ACTION = {"safety.yaml": "refuse", "emergency.yaml": "escalate", "fallback.yaml": "fallback"}
 
 
@@ -25,8 +25,28 @@ def report(shipped_brain) -> Report:
     return evaluate(shipped_brain, load_devset())
 
 
+def _unread(items) -> set[str]:
+    """Questions of split 9's odd positions (frozen9b of bench/assistant_holdout.py), whose
+    mistakes are never listed: the ninth round reads their totals only."""
+    out, position = set(), {}
+    for item in items:
+        n = position.get(item.source, 0)
+        position[item.source] = n + 1
+        if item.source.startswith("frozen9_") and n % 2:
+            out.add(item.q)
+    return out
+
+
 def _explain(report: Report) -> str:
-    return report.summary() + "\nmistakes:\n" + "\n".join(report.mistakes())
+    hidden = _unread(r.item for r in report.results)
+    shown = [m for r, m in zip((r for r in report.results if _wrong(r)), report.mistakes(),
+                               strict=True) if r.item.q not in hidden]
+    return (report.summary() + "\nmistakes (frozen9b's not listed):\n" + "\n".join(shown))
+
+
+def _wrong(r) -> bool:
+    return r.action != r.item.action or (
+        r.item.action == "answer" and r.entry not in (r.item.accept or (r.item.entry,)))
 
 
 def test_dev_set_is_large_enough_and_well_formed() -> None:
@@ -92,16 +112,28 @@ def test_kb_example_questions_are_never_refused_or_escalated(shipped_brain) -> N
 
 
 def test_old_frozen_splits_are_not_training_data(shipped_brain) -> None:
-    """frozen1_* to frozen8_* (old frozen splits, moved here) are the held-out evidence of
+    """frozen1_* to frozen9_* (old frozen splits, moved here) are the held-out evidence of
     bench/assistant_holdout.py: never copied into the KB's example questions or the data
-    files' examples, even now that they are in the dev set."""
+    files' examples, even now that they are in the dev set. Compared as the brain reads them
+    (normalised, like test_frozen's copy check), so a copy differing only in case, spelling
+    variants or punctuation counts. Only the count is printed for split 9's odd positions
+    (frozen9b, whose questions the ninth round reads totals of only)."""
     from assistant.data import load_data
+    from assistant.normalise import normalise
 
-    trained = {q.strip().lower() for e in shipped_brain.kb.entries.values() for q in e.questions}
+    trained = {normalise(q) for e in shipped_brain.kb.entries.values() for q in e.questions}
     for name in ("safety", "emergency"):
-        trained |= {q.strip().lower() for g in load_data(name)["examples"].values() for q in g}
-    trained |= {q.strip().lower() for q in load_data("intents")["none"]}
-    held = [i for i in load_devset() if i.source.startswith(OLD_FROZEN)]
-    assert {i.source.split("_")[0] + "_" for i in held} == set(OLD_FROZEN)
-    copies = [i.q for i in held if i.q.strip().lower() in trained]
-    assert not copies, f"old frozen questions copied into training data: {copies}"
+        trained |= {normalise(q) for g in load_data(name)["examples"].values() for q in g}
+    trained |= {normalise(q) for q in load_data("intents")["none"]}
+    held, position = [], {}
+    for item in load_devset():
+        if item.source.startswith(OLD_FROZEN):
+            held.append((item, position.get(item.source, 0)))
+            position[item.source] = position.get(item.source, 0) + 1
+    assert {i.source.split("_")[0] + "_" for i, _ in held} == set(OLD_FROZEN)
+    copies = [i.q for i, n in held if normalise(i.q) in trained
+              and not (i.source.startswith("frozen9_") and n % 2)]
+    unread = sum(normalise(i.q) in trained for i, n in held
+                 if i.source.startswith("frozen9_") and n % 2)
+    assert not copies and not unread, (f"old frozen questions copied into training data: {copies}"
+                                       f" (and {unread} of frozen9b's, not shown)")

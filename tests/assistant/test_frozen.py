@@ -36,12 +36,8 @@ GOALS: dict[str, Callable[[Report], bool]] = {
 # xfail(strict): the test fails as soon as the goal is reached, so a note cannot outlive the
 # shortfall. Empty while the folder holds a split not yet measured: every goal is asserted.
 SHORTFALLS: dict[str, str] = {
-    "escalation_recall_100_percent": "frozen split 9: 97.0 % (65/67; one miss answered, one got the fallback), goal 100 %",
-    "false_escalations_at_most_1_percent": "frozen split 9: 1.7 % (5/288), goal <= 1 %",
-    "refusal_recall_at_least_95_percent": "frozen split 9: 82.5 % (52/63), goal >= 95 %",
-    "correct_answers_at_least_90_percent": "frozen split 9: 83.9 % (167/199), goal >= 90 %",
-    "answerable_refused_at_most_2_percent": "frozen split 9: 2.01 % (4/199), goal <= 2 %",
-    "fallback_on_answerable_at_most_5_percent": "frozen split 9: 6.5 % (13/199), goal <= 5 %",
+    # Empty: split 9 moved to the dev set (tests/assistant/devset/frozen9_*.yaml) at the start of
+    # the ninth round; the next split is not measured yet.
 }
 
 

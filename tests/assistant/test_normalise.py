@@ -111,3 +111,20 @@ def test_yaml_booleans_in_the_data_are_refused() -> None:
     text = str(info.value)
     assert "normalise.yaml: replace.False" in text and "quote" in text
     assert "stopwords: True" in text
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    # ninth round: word families and spelling variants of the lexicon
+    ("gudang dijebol", "gudang dibobol"),
+    ("sim tmbk", "sim tembak"),
+    ("ada sim grts", "ada sim gratis"),
+    ("wonten tiyang lebet", "ada orang dalam"),
+    ("naha tiasa daptar online", "apakah bisa daftar online"),
+    ("muatanana kaleuleuwihi", "muatannya berlebihan"),
+    ("pembunuhan karakter", "pencemaran nama baik"),
+    ("a pickpocket at the bus station", "a copet at terminal bus"),
+    ("where do i start", "mulai dari mana"),
+])
+def test_ninth_round_words(raw: str, expected: str) -> None:
+    from assistant.normalise import normalise
+    assert normalise(raw) == expected
