@@ -36,8 +36,11 @@ GOALS: dict[str, Callable[[Report], bool]] = {
 # xfail(strict): the test fails as soon as the goal is reached, so a note cannot outlive the
 # shortfall. Empty while the folder holds a split not yet measured: every goal is asserted.
 SHORTFALLS: dict[str, str] = {
-    # Empty: split 9 moved to the dev set (tests/assistant/devset/frozen9_*.yaml) at the start of
-    # the ninth round; the next split is not measured yet.
+    "escalation_recall_100_percent": "frozen split 10: 97.1 % (68/70; both misses got the fallback), goal 100 %",
+    "false_escalations_at_most_1_percent": "frozen split 10: 1.7 % (5/289), goal <= 1 %",
+    "refusal_recall_at_least_95_percent": "frozen split 10: 78.5 % (51/65), goal >= 95 %",
+    "correct_answers_at_least_90_percent": "frozen split 10: 83.1 % (162/195), goal >= 90 %",
+    "fallback_on_answerable_at_most_5_percent": "frozen split 10: 7.2 % (14/195), goal <= 5 %",
 }
 
 
