@@ -287,14 +287,15 @@ def hub_unit(shared_hub: RealHub) -> HubUnit:
 
 
 @pytest.fixture
-def hub_process(tmp_path: Path) -> Iterator[Callable[[], RealHub]]:
-    """A real hub of the test's own (for tests that stop and start it)."""
+def hub_process(tmp_path: Path) -> Iterator[Callable[..., RealHub]]:
+    """A real hub of the test's own (for tests that stop and start it): `hub_process(unit=...,
+    start=False)` for one whose uplink is down at first. Every one is stopped after the test."""
     hubs: list[RealHub] = []
 
-    def make() -> RealHub:
-        hub = RealHub(tmp_path / f"realhub{len(hubs)}").start()
+    def make(unit: str = "kiosk-test-1", start: bool = True) -> RealHub:
+        hub = RealHub(tmp_path / f"realhub{len(hubs)}", unit=unit)
         hubs.append(hub)
-        return hub
+        return hub.start() if start else hub
 
     yield make
     for hub in hubs:

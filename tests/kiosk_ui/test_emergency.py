@@ -45,9 +45,9 @@ def linked(serve_kiosk, broker, topic_prefix, unit, env=None, **config):
 
 
 def test_darurat_not_sent_until_the_hub_has_it_then_sent_then_acknowledged(
-        serve_kiosk, broker, mqtt_client, topic_prefix, new_page, artifacts, tmp_path) -> None:
+        serve_kiosk, broker, mqtt_client, topic_prefix, new_page, artifacts, tmp_path, hub_process) -> None:
     unit = "kiosk-test-1"
-    hub = RealHub(tmp_path / "hub", unit=unit)  # not started yet: the uplink is down
+    hub = hub_process(unit=unit, start=False)  # not started yet: the uplink is down
     kiosk = linked(serve_kiosk, broker, topic_prefix, unit,
                    env={"POSKO_KIOSK_HUB_URL": hub.url, "POSKO_KIOSK_IDLE_RESET_S": "2",
                         "POSKO_KIOSK_IDLE_WARN_S": "3"},
@@ -118,9 +118,9 @@ def test_darurat_not_sent_until_the_hub_has_it_then_sent_then_acknowledged(
 
 
 def test_the_alert_survives_a_kiosk_restart_and_goes_when_the_hub_answers(
-        serve_kiosk, tmp_path, new_page) -> None:
+        serve_kiosk, tmp_path, new_page, hub_process) -> None:
     unit = "kiosk-test-1"
-    hub = RealHub(tmp_path / "hub", unit=unit)
+    hub = hub_process(unit=unit, start=False)
     env = {"POSKO_KIOSK_HUB_URL": hub.url, "POSKO_POSKO_UNIT_ID": unit, "POSKO_KIOSK_ALERT_RETRY_S": "0.3"}
     first = serve_kiosk(env=env, folder=tmp_path / "kiosk", TOKEN_PROVIDER=lambda: hub.token or None)
     page = new_page(800, 480)
