@@ -497,6 +497,7 @@ def test_alert_queue_calls_off_only_what_the_hub_has(browser) -> None:
         out.gaps.push(a.cancelNextAt - t);
         t = a.cancelNextAt;
       }
+      out.expired = q.cancelsDue(20 + PoskoEmergency.TRACK_MAX_MS, true).length;
       q.ack({alert_id: "a1", stage: "cancelled", officer: ""}, t);
       out.after = [a.state, a.cancel, a.cancelledAt === t, q.cancelsDue(t + 1e6, true).length];
       q.ack({alert_id: "a1", officer: "Bripka A"}, t + 5);
@@ -506,7 +507,7 @@ def test_alert_queue_calls_off_only_what_the_hub_has(browser) -> None:
     }""")
     assert got.get("early") is False, got
     assert got["first"] is True and got["twice"] is False
-    assert got["gaps"] == [3000, 6000, 12000, 24000]
+    assert got["gaps"] == [3000, 6000, 12000, 24000] and got["expired"] == 0
     assert got["after"] == ["received", "done", True, 0]
     assert got["taken"] == ["taken", "done"] and got["kept"] == "done"
     page.close()

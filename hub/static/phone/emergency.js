@@ -74,8 +74,10 @@
       return true;
     }
 
+    // (Not after TRACK_MAX_MS: a hub that never answers is not asked for ever.)
     cancelsDue(nowMs, online) {
-      return this.items.filter((i) => i.cancel === "sending" && (online || nowMs >= i.cancelNextAt));
+      return this.items.filter((i) => i.cancel === "sending" && nowMs - i.cancelAskedAt < TRACK_MAX_MS &&
+                                      (online || nowMs >= i.cancelNextAt));
     }
 
     cancelSent(item, nowMs) {
