@@ -268,37 +268,35 @@ class Ingest:
             self.link.publish(topics.alert_ack(unit_id, self.root),
                               AlertAck(alert_id=msg.id, officer="", stage="received").to_json(), qos=1)
 
-    def on_alert_location(self, topic: str, payload: bytes) -> None:
-        """A phone's newer position while its emergency is open (hub.alerts.record_track)."""
+    def _phone_follow_up(self, topic: str, payload: bytes, cls, record, counts: dict):
+        """A phone's message about its own open emergency (`cls`: AlertLocation or
+        AlertCancel), stored by `record` (hub.alerts) in one transaction; its outcome is
+        counted in `counts`. Returns (the topic's unit, message, outcome), or None for a bad
+        topic or message."""
         unit_id = self._unit_from_topic(topic, 1)
         if unit_id is None:
-            return
+            return None
         try:
-            msg = AlertLocation.from_json(payload)
+            msg = cls.from_json(payload)
         except BadMessage as exc:
             self.bad_messages += 1
-            log.warning("bad alert location on %s: %s", topic, exc)
-            return
+            log.warning("bad %s on %s: %s", cls.KIND, topic, exc)
+            return None
         with self.db.writer() as db:
-            outcome = record_track(db, self.settings, unit_id=unit_id, msg=msg)
-        self.tracks[outcome] = self.tracks.get(outcome, 0) + 1
+            outcome = record(db, self.settings, unit_id=unit_id, msg=msg)
+        counts[outcome] = counts.get(outcome, 0) + 1
+        return unit_id, msg, outcome
+
+    def on_alert_location(self, topic: str, payload: bytes) -> None:
+        """A phone's newer position while its emergency is open (hub.alerts.record_track)."""
+        self._phone_follow_up(topic, payload, AlertLocation, record_track, self.tracks)
 
     def on_alert_cancel(self, topic: str, payload: bytes) -> None:
         """A phone member calls off their emergency (hub.alerts.record_cancel); the phone says
         the call-off arrived only on this receipt, sent after the commit (and for a repeat)."""
-        unit_id = self._unit_from_topic(topic, 1)
-        if unit_id is None:
-            return
-        try:
-            msg = AlertCancel.from_json(payload)
-        except BadMessage as exc:
-            self.bad_messages += 1
-            log.warning("bad alert cancel on %s: %s", topic, exc)
-            return
-        with self.db.writer() as db:
-            outcome = record_cancel(db, self.settings, unit_id=unit_id, msg=msg)
-        self.cancels[outcome] = self.cancels.get(outcome, 0) + 1
-        if outcome != "unknown":
+        done = self._phone_follow_up(topic, payload, AlertCancel, record_cancel, self.cancels)
+        if done is not None and done[2] != "unknown":
+            unit_id, msg, _ = done
             self.link.publish(topics.alert_ack(unit_id, self.root),
                               AlertAck(alert_id=msg.alert_id, officer="", stage="cancelled").to_json(), qos=1)
 
