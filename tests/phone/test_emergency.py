@@ -244,14 +244,20 @@ def test_offline_the_alert_waits_and_goes_when_connected(browser, late_hub, ws_b
     assert not errors, errors
 
 
-def test_alert_queue_backs_off_and_matches_acks(browser) -> None:
-    """The phone's alert queue as numbers: resent after 3, 6, 12 … 30 s without a receipt,
-    everything due at once when the link comes back, acks matched by id."""
+def _emergency_js_page(browser):
+    """A blank page with hub/static/phone/emergency.js loaded: its parts as numbers."""
     from pathlib import Path
 
     page = browser.new_page()
     page.set_content("<html><body></body></html>")
     page.add_script_tag(path=str(Path(__file__).parents[2] / "hub/static/phone/emergency.js"))
+    return page
+
+
+def test_alert_queue_backs_off_and_matches_acks(browser) -> None:
+    """The phone's alert queue as numbers: resent after 3, 6, 12 … 30 s without a receipt,
+    everything due at once when the link comes back, acks matched by id."""
+    page = _emergency_js_page(browser)
     got = page.evaluate("""() => {
       let saved = null;
       const q = new PoskoEmergency.AlertQueue({get: () => saved, set: (v) => { saved = v; }});
@@ -285,11 +291,7 @@ def test_alert_queue_backs_off_and_matches_acks(browser) -> None:
 def test_tracker_sends_a_moved_phone_at_most_every_10_s(browser) -> None:
     """The phone's throttle as numbers: a fix goes when it is 25 m or more from the position
     the hub has and 10 s have passed since the last one sent; the newest such fix wins."""
-    from pathlib import Path
-
-    page = browser.new_page()
-    page.set_content("<html><body></body></html>")
-    page.add_script_tag(path=str(Path(__file__).parents[2] / "hub/static/phone/emergency.js"))
+    page = _emergency_js_page(browser)
     got = page.evaluate("""() => {
       const E = PoskoEmergency;
       const at = (dLatM) => ({lat: -8.7177 + dLatM / 111195, lon: 115.1686, accuracy_m: 10, time: 0});
@@ -477,11 +479,7 @@ def test_the_member_calls_the_emergency_off_and_the_dashboard_stops_ringing(
 def test_alert_queue_calls_off_only_what_the_hub_has(browser) -> None:
     """The call-off as numbers: refused before the hub's receipt, resent with the alert's
     backoff until its own receipt, which does not change the alert's stage."""
-    from pathlib import Path
-
-    page = browser.new_page()
-    page.set_content("<html><body></body></html>")
-    page.add_script_tag(path=str(Path(__file__).parents[2] / "hub/static/phone/emergency.js"))
+    page = _emergency_js_page(browser)
     got = page.evaluate("""() => {
       let saved = null;
       const q = new PoskoEmergency.AlertQueue({get: () => saved, set: (v) => { saved = v; }});
